@@ -1,0 +1,165 @@
+// Command-line parsing from one declared spec per command: flags are declared once, unknown ones are
+// usage errors (exit 2), and the same spec renders --help.
+import { parseArgs as nodeParseArgs } from 'node:util';
+import { UsageError } from './errors.ts';
+
+export type FlagSpec = {
+  type: 'boolean' | 'string';
+  short?: string;
+  multiple?: boolean;
+  /** Placeholder shown in help, e.g. `N` for `--workers N`. */
+  value?: string;
+  description: string;
+};
+
+export type CommandSpec = {
+  /** Full command name as typed, e.g. `isollm task add`. */
+  name: string;
+  summary: string;
+  /** Usage line after the name, e.g. `<title> [flags]`. */
+  usage?: string;
+  flags?: Record<string, FlagSpec>;
+  subcommands?: Record<string, CommandSpec>;
+  /** Other names for subcommands, e.g. { ssh: 'shell' }. */
+  aliases?: Record<string, string>;
+  /** Extra lines printed at the end of --help. */
+  notes?: string[];
+};
+
+/** Flags every command accepts. */
+export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
+  project: { type: 'string', value: 'DIR', description: 'the project (default: nearest isollm.yaml from the current directory up)' },
+  debug: { type: 'boolean', description: 'print stack traces and child-process details on errors' },
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+};
+
+export type Parsed = {
+  /** Subcommand path, e.g. ['dep', 'add'] for `task dep add`; empty for a command without subcommands. */
+  path: string[];
+  spec: CommandSpec;
+  flags: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  /** Arguments after `--`, kept verbatim. */
+  rest: string[];
+};
+
+/** Resolve subcommands, then parse flags strictly against the chosen spec. */
+export function parseCommand(root: CommandSpec, argv: string[]): Parsed {
+  let spec = root;
+  const path: string[] = [];
+  let args = argv;
+  while (spec.subcommands) {
+    const first = args.findIndex((a) => !a.startsWith('-'));
+    const dashDash = args.indexOf('--');
+    if (first === -1 || (dashDash !== -1 && dashDash < first)) break;
+    const word = spec.aliases?.[args[first]] ?? args[first];
+    const next = spec.subcommands[word];
+    if (!next) {
+      throw new UsageError(`unknown command "${args[first]}" for \`${spec.name}\` (see \`${spec.name} --help\`)`);
+    }
+    path.push(word);
+    spec = next;
+    args = [...args.slice(0, first), ...args.slice(first + 1)];
+  }
+  const options = { ...GLOBAL_FLAGS, ...spec.flags };
+  let result;
+  try {
+    result = nodeParseArgs({ args, options, strict: true, allowPositionals: true, tokens: true });
+  } catch (err) {
+    throw new UsageError(`${describeParseError(err)} for \`${spec.name}\` (see \`${spec.name} --help\`)`);
+  }
+  const terminator = result.tokens.find((t) => t.kind === 'option-terminator');
+  const positionals: string[] = [];
+  const rest: string[] = [];
+  for (const token of result.tokens) {
+    if (token.kind !== 'positional') continue;
+    if (terminator && token.index > terminator.index) rest.push(token.value);
+    else positionals.push(token.value);
+  }
+  return { path, spec, flags: result.values as Parsed['flags'], positionals, rest };
+}
+
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const flag = /'(-[^']*)'/.exec(e.message ?? '')?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag ?? ''}`.trimEnd();
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return flag ? `flag ${flag.split(' ')[0]} needs a value` : 'a flag is missing its value';
+    default:
+      return (e.message ?? String(err)).split('\n')[0];
+  }
+}
+
+/** Help text rendered from the spec. */
+export function formatHelp(spec: CommandSpec): string {
+  const lines = [`${spec.summary}`, '', `Usage: ${spec.name}${spec.usage ? ' ' + spec.usage : spec.subcommands ? ' <command> [flags]' : ' [flags]'}`];
+  if (spec.subcommands) {
+    lines.push('', 'Commands:');
+    const aliasesOf = (name: string) =>
+      Object.entries(spec.aliases ?? {})
+        .filter(([, target]) => target === name)
+        .map(([alias]) => alias);
+    const rows = Object.entries(spec.subcommands).map(([name, sub]) => {
+      const aliases = aliasesOf(name);
+      const label = `${name}${sub.usage ? ' ' + sub.usage : ''}`;
+      return [label, sub.summary + (aliases.length ? ` (alias: ${aliases.join(', ')})` : '')];
+    });
+    lines.push(...alignRows(rows));
+  }
+  const flagRows = (flags: Record<string, FlagSpec>) =>
+    Object.entries(flags).map(([name, f]) => [
+      `${f.short ? `-${f.short}, ` : '    '}--${name}${f.value ? ' ' + f.value : ''}`,
+      f.description + (f.multiple ? ' (repeatable)' : ''),
+    ]);
+  if (spec.flags && Object.keys(spec.flags).length) {
+    lines.push('', 'Flags:', ...alignRows(flagRows(spec.flags)));
+  }
+  lines.push('', 'Global flags:', ...alignRows(flagRows(GLOBAL_FLAGS)));
+  if (spec.notes?.length) lines.push('', ...spec.notes);
+  return lines.join('\n');
+}
+
+function alignRows(rows: string[][]): string[] {
+  const width = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`);
+}
+
+/** Read a string flag, or undefined. */
+export function flagString(p: Parsed, name: string): string | undefined {
+  const v = p.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function flagBool(p: Parsed, name: string): boolean {
+  return p.flags[name] === true;
+}
+
+export function flagList(p: Parsed, name: string): string[] {
+  const v = p.flags[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
+/** Parse a whole number flag within bounds, or throw a usage error naming the flag. */
+export function flagInt(p: Parsed, name: string, min: number, max: number): number | undefined {
+  const v = flagString(p, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  return n;
+}
+
+/** Exactly `count` positionals (names in `names`), else a usage error. */
+export function expectPositionals(p: Parsed, names: string[], optional = 0): string[] {
+  const min = names.length - optional;
+  if (p.positionals.length < min) {
+    throw new UsageError(`missing ${names[p.positionals.length]} for \`${p.spec.name}\` (see \`${p.spec.name} --help\`)`);
+  }
+  if (p.positionals.length > names.length) {
+    throw new UsageError(`unexpected argument "${p.positionals[names.length]}" for \`${p.spec.name}\``);
+  }
+  return p.positionals;
+}

@@ -1,0 +1,76 @@
+// The one place that turns errors into a line on stderr and an exit code.
+import process from 'node:process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXIT, UserError } from './errors.ts';
+import { ce, info, out, SYMBOLS } from './ui.ts';
+import { formatHelp, parseCommand, type CommandSpec, type Parsed } from './args.ts';
+
+export type Main = (argv: string[]) => Promise<number | void>;
+
+/**
+ * The arguments of this script when it is the process entry point — `node scripts/x.mts …` or
+ * `zx scripts/x.mts …` — else null (it was imported, e.g. by the dispatcher or a test).
+ */
+export function entryArgs(moduleUrl: string, argv = process.argv): string[] | null {
+  const self = fileURLToPath(moduleUrl);
+  for (let i = 1; i <= 2 && i < argv.length; i++) {
+    if (path.resolve(argv[i]) === self) return argv.slice(i + 1);
+  }
+  return null;
+}
+
+/** Run `main` when this module is the entry point. */
+export function runIfEntry(moduleUrl: string, main: Main): void {
+  const args = entryArgs(moduleUrl);
+  if (args) void run(main, args);
+}
+
+export async function run(main: Main, args: string[]): Promise<void> {
+  const debug = args.includes('--debug') || Boolean(process.env.ISOLLM_DEBUG);
+  try {
+    const code = await main(args);
+    process.exitCode = code ?? EXIT.ok;
+  } catch (err) {
+    process.exitCode = reportError(err, debug);
+  }
+}
+
+/** Print an error as one line (details and stack only where they help) and return its exit code. */
+export function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof UserError) {
+    if (err.exitCode === EXIT.ok) {
+      info(err.message);
+      return EXIT.ok;
+    }
+    info(`${ce.red(SYMBOLS.fail)} ${err.message}`);
+    if (err.detail) info(err.detail.replace(/\s+$/, ''));
+    if (debug) {
+      if (err.cause) info(String((err.cause as Error).stack ?? err.cause));
+      info(String(err.stack));
+    }
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  info(`${ce.red(SYMBOLS.fail)} unexpected error: ${message.split('\n')[0]}${debug ? '' : ' (run with --debug for details)'}`);
+  if (debug) info(String((err as Error)?.stack ?? err));
+  return EXIT.failure;
+}
+
+/**
+ * Parse argv against a spec; prints help and returns null for --help, so a command reads:
+ *   const p = parse(SPEC, argv); if (!p) return;
+ */
+export function parse(spec: CommandSpec, argv: string[]): Parsed | null {
+  const parsed = parseCommand(spec, argv);
+  if (parsed.flags.help) {
+    out(formatHelp(parsed.spec));
+    return null;
+  }
+  if (parsed.spec.subcommands) {
+    // A command group with no subcommand given: show what it offers.
+    out(formatHelp(parsed.spec));
+    return null;
+  }
+  return parsed;
+}
