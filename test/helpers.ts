@@ -1,0 +1,59 @@
+// Shared test helpers: temp dirs cleaned after each test, the CLI as a child process, real git repos.
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { onTestFinished } from 'vitest';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+/** Node 24 (vitest runs under the node that `npm test` put on PATH). */
+export const NODE = process.execPath;
+
+/** A fresh temp dir, removed when the current test finishes. */
+export function tmpDir(prefix = 'isollm-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export type CliResult = { code: number; stdout: string; stderr: string };
+
+/** Run `isollm <args>` as a child process, the way a user would. No TTY, no colour. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}): CliResult {
+  return runNode([path.join(ROOT, 'scripts', 'isollm.mts'), ...args], options);
+}
+
+export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}): CliResult {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', INIT_CWD: undefined, ...options.env };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const spawnOptions: SpawnSyncOptions = { cwd: options.cwd ?? ROOT, env, input: options.input ?? '', encoding: 'utf8', timeout: options.timeout ?? 60_000 };
+  const r = spawnSync(NODE, args, spawnOptions);
+  return { code: r.status ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Run git and return trimmed stdout; throws with stderr on failure. */
+export function git(cwd: string, ...args: string[]): string {
+  const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+};
+Object.assign(process.env, GIT_ENV);
+
+/** A temp git repository on branch `main` with one commit (unless `commit: false`). */
+export function gitRepo(options: { commit?: boolean; branch?: string } = {}): string {
+  const dir = tmpDir('isollm-repo-');
+  git(dir, 'init', '-q', '-b', options.branch ?? 'main');
+  if (options.commit !== false) {
+    fs.writeFileSync(path.join(dir, 'README.md'), '# test\n');
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-qm', 'initial');
+  }
+  return dir;
+}
