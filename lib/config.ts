@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { UserError } from './errors.ts';
 import { CONFIG_FILE } from './project.ts';
 
@@ -110,7 +111,23 @@ export function loadConfig(root: string): Config {
   return parseConfig(text, root);
 }
 
-/** TODO(config): full validation with line numbers and did-you-mean. */
-export function parseConfig(_text: string, _root: string): Config {
-  throw new Error('not implemented');
+/**
+ * Parse isollm.yaml text into a resolved Config.
+ * TODO(config helper): full validation with line numbers and did-you-mean; this first version only
+ * merges the file over the defaults.
+ */
+export function parseConfig(text: string, _root: string): Config {
+  const raw = (YAML.parse(text) ?? {}) as Record<string, unknown>;
+  const project = typeof raw.project === 'string' ? raw.project : 'project';
+  return deepMerge(defaults(project), raw) as Config;
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (over === undefined || over === null) return base;
+  if (typeof base === 'object' && base && !Array.isArray(base) && typeof over === 'object' && !Array.isArray(over)) {
+    const result: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over as Record<string, unknown>)) result[k] = deepMerge(result[k], v);
+    return result;
+  }
+  return over;
 }
