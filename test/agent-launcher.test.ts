@@ -1,0 +1,50 @@
+// The in-container launcher, run on the host with sh: argv and env files are read, never evaluated.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envFile, linesFile } from '../lib/agent.ts';
+import { NODE, ROOT, tmpDir } from './helpers.ts';
+
+const LAUNCHER = path.join(ROOT, 'templates', 'isollm-agent');
+const NASTY = ['two words', "it's", '$(touch pwned)', '`touch pwned`', '"quoted"', '*', ' lead', '-n'];
+
+function setup(argv: string[], env: Record<string, string>) {
+  const home = tmpDir();
+  const dir = path.join(home, '.isollm');
+  fs.mkdirSync(dir);
+  // The "agent" prints its argv, stdin and chosen env as JSON.
+  const dump = `const fs=require('fs');console.log(JSON.stringify({argv:process.argv.slice(1),stdin:fs.readFileSync(0,'utf8'),secret:process.env.SECRET,prompt:process.env.ISOLLM_TASK_PROMPT}))`;
+  fs.writeFileSync(path.join(dir, 'agent.argv'), linesFile([NODE, '-e', dump, ...argv], 'argv'));
+  fs.writeFileSync(path.join(dir, 'headless.argv'), linesFile([NODE, '-e', dump, ...argv, '--prompt', '{prompt}'], 'argv'));
+  fs.writeFileSync(path.join(dir, 'agent.env'), envFile(env, 'env'), { mode: 0o600 });
+  return home;
+}
+
+function launch(home: string, args: string[], input = '') {
+  const r = spawnSync('sh', [LAUNCHER, ...args], { cwd: home, env: { HOME: home, PATH: process.env.PATH }, input, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(fs.existsSync(path.join(home, 'pwned'))).toBe(false);
+  return JSON.parse(r.stdout);
+}
+
+describe('isollm-agent', () => {
+  it('passes every argument verbatim and exports env values without evaluating them', () => {
+    const home = setup(NASTY, { SECRET: '$(touch pwned) `x` "y"' });
+    const got = launch(home, [], 'typed');
+    expect(got.argv).toEqual(NASTY);
+    expect(got.secret).toBe('$(touch pwned) `x` "y"');
+    expect(got.stdin).toBe('typed');
+  });
+
+  it('headless: the prompt replaces {prompt}, goes on stdin and into ISOLLM_TASK_PROMPT', () => {
+    const home = setup(['x'], {});
+    const prompt = "Task ar-1: fix 'it'\n\n$(touch pwned)";
+    fs.writeFileSync(path.join(home, 'prompt.txt'), prompt);
+    const got = launch(home, ['headless', path.join(home, 'prompt.txt')]);
+    expect(got.argv).toEqual(['x', '--prompt', prompt]);
+    expect(got.stdin).toBe(prompt);
+    expect(got.prompt).toBe(prompt);
+  });
+});
