@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { defaults } from '../lib/config.ts';
+import { agentFiles, containerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker-plan.ts';
+import { tmpDir } from './helpers.ts';
+
+describe('worker plan', () => {
+  it('names workers without collisions, filling gaps', () => {
+    expect(nextWorkerNames([], 3)).toEqual(['worker-1', 'worker-2', 'worker-3']);
+    expect(nextWorkerNames(['worker-1', 'worker-3'], 2)).toEqual(['worker-2', 'worker-4']);
+    expect(containerName('my-app', 'worker-12')).toBe('my-app-worker-12');
+  });
+
+  it('offsets forwarded host ports by worker number', () => {
+    expect(portForwards(['3000', '8080:80'], 'worker-1')).toEqual([{ host: 3000, container: 3000 }, { host: 8080, container: 80 }]);
+    expect(portForwards(['3000', '8080:80'], 'worker-3')).toEqual([{ host: 3002, container: 3000 }, { host: 8082, container: 80 }]);
+  });
+
+  it('mounts the hub, proxies the queue to the worker socket, tags and limits the container', () => {
+    const config = defaults('demo');
+    config.git.hub = '/home/u/.isollm/demo.git';
+    config.queue.port = 7500;
+    config.ports = ['3000'];
+    config.limits = { cpu: 2, memory: '4GiB' };
+    const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2', true);
+    expect(devices.hub).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', shift: true });
+    expect(devices.queue).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:7500', connect: 'unix:/p/.isollm/sockets/worker-2.sock' });
+    expect(devices['port-3000']).toEqual({ type: 'proxy', bind: 'host', listen: 'tcp:127.0.0.1:3001', connect: 'tcp:127.0.0.1:3000' });
+    expect(workerConfigKeys(config, 'worker-2')).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.worker': 'worker-2', 'limits.cpu': '2', 'limits.memory': '4GiB' });
+    expect(workerEnv(config, 'worker-2').ISOLLM_QUEUE_URL).toBe('http://127.0.0.1:7500');
+  });
+
+  it('writes secrets only into the 0600 agent.env owned by dev', () => {
+    const config = defaults('demo');
+    const files = agentFiles(config, tmpDir(), 'worker-1', { ANTHROPIC_API_KEY: 'sk-secret' });
+    const holding = files.filter((f) => f.content.includes('sk-secret'));
+    expect(holding.map((f) => [f.path, f.mode, f.owner])).toEqual([['/home/dev/.isollm/agent.env', 0o600, 'dev']]);
+    expect(files.find((f) => f.path.endsWith('agent.env'))!.content).toBe('IS_SANDBOX=1\nANTHROPIC_API_KEY=sk-secret\n');
+  });
+});
