@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { aheadBehind, forEachRef, mergePreview, refCommits, refDir } from './git.ts';
 import { requireHub } from './hub.ts';
-import { compareBase, plural, REMOTE_NAMESPACE, remoteName, taskPrefix, withHostObjects, type BaseComparison } from './sync.ts';
+import { compareBase, plural, REMOTE_NAMESPACE, remoteName, taskPrefix, withScratchObjects, type BaseComparison } from './sync.ts';
 import { SYMBOLS, formatAge, table } from './ui.ts';
 
 /** What the queue says about a task (the airyra Task fields isollm shows). */
@@ -45,14 +45,13 @@ export async function readSyncStatus(root: string, config: Config, options: { ta
   const prefix = taskPrefix(config);
   const hub = await requireHub(root, config);
   const base = await compareBase(root, config, hub);
-  const alt = await withHostObjects(root);
   const headPrefix = `refs/heads/${prefix}`;
   const refs = (await forEachRef(hub, [refDir(headPrefix)], ['refname', 'objectname', 'committerdate:unix', 'contents:subject'])).filter(
     (r) => r.refname.startsWith(headPrefix) && r.refname !== `refs/heads/${base.branch}`,
   );
   const pulled = await refCommits(root, REMOTE_NAMESPACE);
 
-  const rows = await mapLimit(refs, PARALLEL_GIT, async (r) => {
+  const rows = await withScratchObjects(root, hub, (alt) => mapLimit(refs, PARALLEL_GIT, async (r) => {
     const counts = await aheadBehind(hub, base.host, r.objectname, alt);
     if (counts.ahead === 0) return null;
     const preview = await mergePreview(hub, base.host, r.objectname, alt);
@@ -70,7 +69,7 @@ export async function readSyncStatus(root: string, config: Config, options: { ta
       queue_word: 'unknown',
       merge: { clean: preview.clean, conflicts: preview.clean ? [] : preview.conflicts },
     } satisfies TaskBranchStatus as TaskBranchStatus;
-  });
+  }));
   const tasks = rows.filter((t) => t !== null);
 
   let queue_error: string | undefined;

@@ -1,5 +1,8 @@
 // Moving branches between the user's repository and the hub: push the base branch, pull task
 // branches as `isollm/<task-id>`, and the staleness check `up` runs before starting workers.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { UserError } from './errors.ts';
 import type { Config } from './config.ts';
 import { ensureHub, inspectHub, requireHub } from './hub.ts';
@@ -38,11 +41,30 @@ export function taskPrefix(config: Config): string {
 
 /**
  * Git options that let commands run in the hub also see the host repository's objects (read-only,
- * through alternates), so the hub can compare and merge-preview against the host's base without a
- * fetch touching either side.
+ * through alternates), so the hub can compare against the host's base without a fetch on either side.
  */
 export async function withHostObjects(root: string): Promise<GitOptions> {
-  return { env: { GIT_ALTERNATE_OBJECT_DIRECTORIES: await objectsDir(root) } };
+  return { env: { GIT_ALTERNATE_OBJECT_DIRECTORIES: alternatesList([await objectsDir(root)]) } };
+}
+
+/**
+ * Run `fn` with git options under which commands in the hub see both repositories' objects and write
+ * new ones (merge-tree's trees) into a throwaway directory: neither repository is written to, so the
+ * hub never holds objects that point into the host's store.
+ */
+export async function withScratchObjects<T>(root: string, hub: string, fn: (options: GitOptions) => Promise<T>): Promise<T> {
+  const stores = [await objectsDir(hub), await objectsDir(root)];
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-objects-'));
+  try {
+    return await fn({ env: { GIT_OBJECT_DIRECTORY: scratch, GIT_ALTERNATE_OBJECT_DIRECTORIES: alternatesList(stores) } });
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** GIT_ALTERNATE_OBJECT_DIRECTORIES is colon-separated; an entry holding ":" is written C-quoted. */
+export function alternatesList(dirs: string[]): string {
+  return dirs.map((d) => (/[:"\\]/.test(d) ? JSON.stringify(d) : d)).join(':');
 }
 
 async function requireBase(root: string, branch: string, what = 'base branch'): Promise<string> {

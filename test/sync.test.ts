@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ensureHub } from '../lib/hub.ts';
 import { describeQueue, formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/sync-status.ts';
-import { checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, shellWord, taskPrefix } from '../lib/sync.ts';
+import { alternatesList, checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, shellWord, taskPrefix } from '../lib/sync.ts';
 import { commitFiles, fixture, workerPush } from './hub-fixtures.ts';
 import { git } from './helpers.ts';
 
@@ -119,6 +119,7 @@ describe('sync status', () => {
 
   it('lists task branches ahead of base with queue state and merge preview, touching nothing', async () => {
     const { root, hub, config } = await scene();
+    const hubObjectsBefore = git(hub, 'count-objects', '-v');
     const refsBefore = git(root, 'for-each-ref');
     const statusBefore = git(root, 'status', '--porcelain');
     const taskInfo = async (ids: string[]) => {
@@ -139,6 +140,9 @@ describe('sync status', () => {
     expect(Date.now() - Date.parse(byId.clean.committed_at)).toBeLessThan(60_000);
     expect(git(root, 'for-each-ref')).toBe(refsBefore);
     expect(git(root, 'status', '--porcelain')).toBe(statusBefore);
+    // The merge previews wrote their trees elsewhere: the hub holds no objects pointing into the host.
+    expect(git(hub, 'count-objects', '-v')).toBe(hubObjectsBefore);
+    git(hub, 'fsck', '--no-progress', '--no-dangling');
 
     const text = formatSyncStatus(s).join('\n');
     expect(text).toMatch(/main: 1 commit ahead of the hub → run `isollm sync push`/);
@@ -161,6 +165,19 @@ describe('sync status', () => {
     expect(s.queue_error).toBe('connection refused');
     expect(s.tasks.every((t) => t.queue_word === 'unknown')).toBe(true);
     expect(formatSyncStatus(s).join('\n')).toMatch(/Queue not reachable \(connection refused\)/);
+  });
+
+  it('works when the host repository path holds a colon', async () => {
+    const f = fixture();
+    const moved = path.join(path.dirname(f.root), 'with:colon "q"');
+    fs.renameSync(f.root, moved);
+    onTestFinished(() => fs.rmSync(moved, { recursive: true, force: true }));
+    await pushBranch(moved, f.config);
+    workerPush(f.hub, 'isollm/c', { 'c.txt': 'c\n' }, 'c');
+    commitFiles(moved, { 'h.txt': 'h\n' }, 'host only');
+    const s = await readSyncStatus(moved, f.config, { taskInfo: noQueue });
+    expect(s.tasks).toMatchObject([{ id: 'c', merge: { clean: true } }]);
+    expect(alternatesList(['/a', '/b:c'])).toBe('/a:"/b:c"');
   });
 
   it('words queue states', () => {
