@@ -92,7 +92,8 @@ export async function pushBranch(root: string, config: Config, options: { branch
   const { hub, created } = await ensureHub(root, config);
   const from = created ? null : await branchCommit(hub, branch);
   const ref = `refs/heads/${branch}`;
-  const args = ['push', '--porcelain', '--no-verify', hub, `${options.force ? '+' : ''}${ref}:${ref}`];
+  // Only this ref: the user's push.followTags / push.recurseSubmodules settings do not apply to the hub.
+  const args = ['push', '--porcelain', '--no-verify', '--no-follow-tags', '--recurse-submodules=no', hub, `${options.force ? '+' : ''}${ref}:${ref}`];
   // Exit 1 with a "!" line is a rejected ref: reported below with the way to force it.
   const r = await gitNothrow(root, args);
   const line = parsePushPorcelain(r.stdout).find((l) => l.to === ref);
@@ -127,7 +128,9 @@ export async function pullTaskBranches(root: string, config: Config): Promise<Pu
   const hub = await requireHub(root, config);
   const before = await refCommits(root, REMOTE_NAMESPACE);
   // --prune with an explicit refspec prunes only inside its destination, refs/remotes/isollm/.
-  await gitRun(root, ['fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', hub, pullRefspec(prefix)]);
+  // --no-prune-tags, --no-recurse-submodules: the user's fetch.* settings must not reach past that.
+  const args = ['fetch', '--quiet', '--prune', '--no-prune-tags', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head'];
+  await gitRun(root, [...args, hub, pullRefspec(prefix)]);
   const after = await refCommits(root, REMOTE_NAMESPACE);
   return diffRefs(before, after, REMOTE_NAMESPACE);
 }

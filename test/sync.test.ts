@@ -60,6 +60,11 @@ describe('sync pull', () => {
     const { root, hub, config } = fixture();
     await pushBranch(root, config);
     git(root, 'update-ref', 'refs/remotes/origin/keep', 'HEAD');
+    // Settings that would widen a fetch or a push if isollm let them.
+    git(root, 'tag', '-a', '-m', 'mine', 'v1');
+    git(root, 'config', 'fetch.pruneTags', 'true');
+    git(root, 'config', 'push.followTags', 'true');
+    await pushBranch(root, config);
     workerPush(hub, 'isollm/ar-1', { 'a.txt': 'a\n' }, 'task 1');
     workerPush(hub, 'isollm/ar-2', { 'b.txt': 'b\n' }, 'task 2');
     workerPush(hub, 'unrelated', { 'c.txt': 'c\n' }, 'not a task');
@@ -73,6 +78,8 @@ describe('sync pull', () => {
 
     git(root, 'merge', '-q', '--no-edit', 'isollm/ar-1');
     expect(git(root, 'rev-parse', 'HEAD')).toBe(tip);
+    expect(git(root, 'tag')).toBe('v1');
+    expect(git(hub, 'tag')).toBe('');
   });
 
   it('honours another branch prefix and unusual task ids', async () => {
