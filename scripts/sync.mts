@@ -1,13 +1,75 @@
 #!/usr/bin/env node
+import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { UserError } from '../lib/errors.ts';
+import { loadConfig } from '../lib/config.ts';
+import { requireProjectRoot } from '../lib/project.ts';
+import { formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/sync-status.ts';
+import { pullTaskBranches, pushBranch, remoteName } from '../lib/sync.ts';
+import { info, ok, out, printJson } from '../lib/ui.ts';
 
-const SPEC = { name: 'isollm sync', summary: 'not built yet' };
+export const SPEC: CommandSpec = {
+  name: 'isollm sync',
+  summary: 'move branches between this repository and the hub',
+  subcommands: {
+    status: {
+      name: 'isollm sync status',
+      summary: 'base branch against the hub; task branches with their queue state and whether they merge cleanly',
+      flags: { json: { type: 'boolean', description: 'print the status as JSON' } },
+    },
+    pull: {
+      name: 'isollm sync pull',
+      summary: 'fetch every task branch from the hub as isollm/<task-id> (ready for `git merge`)',
+    },
+    push: {
+      name: 'isollm sync push',
+      summary: 'send the base branch (or --branch) to the hub, creating the hub when missing',
+      flags: {
+        branch: { type: 'string', value: 'B', description: 'push branch B instead of the base branch' },
+        force: { type: 'boolean', description: 'overwrite the hub\'s branch even when it is not a fast-forward' },
+      },
+    },
+  },
+  notes: ['Merge a finished task: `isollm sync pull`, then `git merge isollm/<task-id>`.'],
+};
+
+// ─── Queue wiring (lead: replace this with the real queue client) ───────────────────────────────
+// Should return, for each id the queue knows, { status, claimed_by, block_reason }; ids it does not
+// know are left out (shown as "unknown"); throwing marks every task "unknown" with the reason.
+async function queueTaskInfo(_root: string, _ids: string[]): Promise<Map<string, TaskQueueInfo>> {
+  return new Map();
+}
+// ─────────────────────────────────────────────────────────────────────────────────────────────────
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  throw new UserError('`isollm sync` is not built yet.');
+  const root = requireProjectRoot(flagString(p, 'project'));
+  const config = loadConfig(root);
+  switch (p.path[0]) {
+    case 'status': {
+      const status = await readSyncStatus(root, config, { taskInfo: (ids) => queueTaskInfo(root, ids) });
+      if (flagBool(p, 'json')) printJson(status);
+      else for (const line of formatSyncStatus(status)) out(line);
+      return;
+    }
+    case 'pull': {
+      const r = await pullTaskBranches(root, config);
+      const show = (label: string, ids: string[]) => ids.length && out(`${label}: ${ids.map(remoteName).join(' ')}`);
+      show('new', r.new);
+      show('updated', r.updated);
+      show('gone', r.gone);
+      if (!r.new.length && !r.updated.length && !r.gone.length) info(`Nothing new in the hub (${r.unchanged.length} task branches unchanged).`);
+      else ok(`Pulled; merge one with \`git merge isollm/<task-id>\`.`);
+      return;
+    }
+    case 'push': {
+      const r = await pushBranch(root, config, { branch: flagString(p, 'branch'), force: flagBool(p, 'force') });
+      if (r.hubCreated) ok(`Created the hub at ${r.hub}.`);
+      const what = { new: 'sent to the hub', updated: 'updated in the hub', forced: 'overwritten in the hub (forced)', 'up-to-date': 'already up to date in the hub' }[r.result];
+      ok(`${r.branch}: ${what} (${r.to.slice(0, 12)}).`);
+      return;
+    }
+  }
 };
 
 runIfEntry(import.meta.url, main);
