@@ -27,6 +27,11 @@ export function runIfEntry(moduleUrl: string, main: Main): void {
 }
 
 export async function run(main: Main, args: string[]): Promise<void> {
+  // `isollm task list | head`: the reader went away; stop quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const debug = args.includes('--debug') || Boolean(process.env.ISOLLM_DEBUG);
   try {
     const code = await main(args);
