@@ -170,3 +170,15 @@ describe('helpers', () => {
     expect(editDistance('kitten', 'sitting')).toBe(3);
   });
 });
+
+describe('README configuration reference', () => {
+  it('documents every key', async () => {
+    const fs = await import('node:fs');
+    const { schemaPaths, SCHEMA } = await import('../lib/config-schema.ts');
+    const readme = fs.readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const sections = Object.keys(SCHEMA).filter((k) => typeof SCHEMA[k] !== 'function').flatMap((k) => [k, 'agent.loop']);
+    for (const keyPath of schemaPaths().filter((p) => !sections.includes(p))) {
+      expect(readme, keyPath).toContain(`| \`${keyPath}\` |`);
+    }
+  });
+});
