@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { UserError } from './errors.ts';
 import { CONFIG_FILE } from './project.ts';
 import {
@@ -12,15 +12,14 @@ import {
   LAYOUTS,
   MAX_PROJECT_NAME,
   MULTIPLEXER_KINDS,
-  parsePort,
   RUNTIME_KINDS,
   SCHEMA,
-  suggestKey,
-  type Schema,
 } from './config-schema.ts';
+import { checkAcrossKeys, redactUrl, Walk, type ConfigProblem } from './config-validate.ts';
 
 export { AGENT_MODES, AGENT_PRESETS, LAYOUTS, MULTIPLEXER_KINDS, RUNTIME_KINDS, MAX_PROJECT_NAME };
 export { checkProjectName, checkBranchName, parsePort } from './config-schema.ts';
+export { redactUrl, type ConfigProblem } from './config-validate.ts';
 
 export type AgentPreset = (typeof AGENT_PRESETS)[number];
 export type AgentMode = (typeof AGENT_MODES)[number];
@@ -78,7 +77,8 @@ export type Config = {
 };
 
 /** Values given on the command line; they win over isollm.yaml. */
-export type ConfigOverrides = { [K in keyof Config]?: Config[K] extends unknown[] ? Config[K] : Config[K] extends object ? Partial<Config[K]> : Config[K] };
+export type ConfigOverrides = DeepPartial<Config>;
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object | null ? DeepPartial<T[K]> : T[K] };
 
 export const DEFAULT_PORT = 7432;
 export const DEFAULT_IMAGE = 'images:debian/12';
@@ -122,8 +122,6 @@ export function toProjectName(dirName: string): string {
   if (!/^[a-z]/.test(name)) name = `p-${name}`;
   return name.slice(0, MAX_PROJECT_NAME).replace(/-+$/, '');
 }
-
-export type ConfigProblem = { line: number; path: string; message: string };
 
 export function formatProblem(p: ConfigProblem): string {
   return `${CONFIG_FILE}:${p.line}: ${p.path}: ${p.message}`;
@@ -189,126 +187,10 @@ export function resolveConfig(text: string, root: string): ResolvedConfig {
   return { config, explicit: walk.explicit };
 }
 
-/** Collects values, problems, and the lines of every value for the cross-key rules. */
-class Walk {
-  problems: ConfigProblem[] = [];
-  explicit = new Set<string>();
-  lines = new Map<string, number>();
-  doc: Document;
-  lineCounter: LineCounter;
-  constructor(doc: Document, lineCounter: LineCounter) {
-    this.doc = doc;
-    this.lineCounter = lineCounter;
-  }
-
-  line(node: unknown): number {
-    const range = (node as Node | null)?.range;
-    return range ? this.lineCounter.linePos(range[0]).line : 1;
-  }
-
-  deref(node: unknown): unknown {
-    return isAlias(node) ? node.resolve(this.doc) : node;
-  }
-
-  js(node: unknown): unknown {
-    return node && typeof (node as Node).toJS === 'function' ? (node as Node).toJS(this.doc) : node;
-  }
-
-  /** `got` (at most one) is the offending value, shown as `(got X)`. */
-  problem(node: unknown, keyPath: string, message: string, ...got: unknown[]): void {
-    this.problemAt(this.line(node), keyPath, message, ...got);
-  }
-
-  problemAt(line: number, keyPath: string, message: string, ...got: unknown[]): void {
-    const shown = got.length ? ` (got ${describe(got[0], keyPath)})` : '';
-    this.problems.push({ line, path: keyPath, message: message + shown });
-  }
-
-  map(map: unknown, schema: Schema, prefix: string, into: Record<string, unknown>): void {
-    if (!isMap(map)) return;
-    for (const pair of map.items) {
-      const keyNode = pair.key;
-      const key = isScalar(keyNode) ? String(keyNode.value) : String(this.js(keyNode));
-      const keyPath = prefix + key;
-      const rule = Object.hasOwn(schema, key) ? schema[key] : undefined;
-      if (!rule) {
-        const hint = suggestKey(key, Object.keys(schema), prefix);
-        this.problem(keyNode, keyPath, `unknown key${hint ? `; did you mean ${hint}?` : ''}`);
-        continue;
-      }
-      const valueNode = this.deref(pair.value);
-      const value = this.js(valueNode);
-      this.lines.set(keyPath, this.line(valueNode ?? keyNode));
-      if (value === null || value === undefined) continue; // an empty key means "use the default"
-      if (typeof rule !== 'function') {
-        if (!isMap(valueNode)) this.problem(valueNode, keyPath, `must be a mapping of ${Object.keys(rule).join(', ')}`, value);
-        else this.map(valueNode, rule, `${keyPath}.`, (into[key] = {}) as Record<string, unknown>);
-        continue;
-      }
-      if (isSeq(valueNode)) valueNode.items.forEach((item, i) => this.lines.set(`${keyPath}[${i}]`, this.line(item)));
-      const found = rule(value);
-      if (found === undefined) {
-        into[key] = value;
-        this.explicit.add(keyPath);
-      } else if (typeof found === 'string') {
-        this.problem(valueNode, keyPath, found, value);
-      } else {
-        const item = found.index !== undefined && isSeq(valueNode) ? valueNode.items[found.index] : valueNode;
-        const itemPath = found.index !== undefined ? `${keyPath}[${found.index}]` : keyPath;
-        this.problem(item, itemPath, found.message, found.index !== undefined ? (value as unknown[])[found.index] : value);
-      }
-    }
-  }
-}
-
-function checkAcrossKeys(config: Config, walk: Walk): void {
-  const lineOf = (p: string) => walk.lines.get(p) ?? 1;
-  if (config.agent.preset === 'custom' && !config.agent.command) {
-    walk.problemAt(lineOf('agent.preset'), 'agent.command', 'is required when agent.preset is custom (the command that starts your agent)');
-  }
-  const seen = new Map<number, number>();
-  config.ports.forEach((spec, i) => {
-    const port = parsePort(spec);
-    if (!port) return;
-    const at = lineOf(`ports[${i}]`);
-    if (port.host === config.queue.port || port.container === config.queue.port) {
-      walk.problemAt(at, `ports[${i}]`, `uses the queue port ${config.queue.port} (queue.port)`, spec);
-    }
-    const earlier = seen.get(port.host);
-    if (earlier !== undefined) walk.problemAt(at, `ports[${i}]`, `forwards host port ${port.host} again (see ports[${earlier}])`, spec);
-    else seen.set(port.host, i);
-  });
-  config.ports = config.ports.map(String); // `8080` may come as a YAML number
-}
-
 /** `~` and paths relative to the project root, made absolute. */
 export function resolveHome(p: string, root: string): string {
   if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
   return path.resolve(root, p);
-}
-
-function describe(v: unknown, keyPath: string): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return JSON.stringify(keyPath === 'queue.url' ? redactUrl(v) : v);
-  return String(v);
-}
-
-/** A URL with any password or token replaced by `***`, for printing. */
-export function redactUrl(value: string): string {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    return value.replace(/\/\/[^/@]*@/, '//***@');
-  }
-  if (u.username) u.username = '***';
-  if (u.password) u.password = '***';
-  for (const key of [...u.searchParams.keys()]) {
-    if (/token|key|secret|pass|auth/i.test(key)) u.searchParams.set(key, '***');
-  }
-  return u.toString().replaceAll('%2A%2A%2A', '***');
 }
 
 /** A copy safe to print: credentials in queue.url hidden (agent.env holds only names). */
