@@ -13,7 +13,7 @@ const SPEC: CommandSpec = {
   subcommands: {
     show: {
       name: 'isollm config show',
-      summary: `print the resolved configuration (defaults marked ${DEFAULT_MARK}, secrets hidden)`,
+      summary: `print the resolved configuration (defaults marked "# ${DEFAULT_MARK}", secrets hidden)`,
       flags: { json: { type: 'boolean', description: 'print JSON' } },
     },
     edit: {

@@ -19,7 +19,7 @@ const SPEC: CommandSpec = {
     yes: { type: 'boolean', short: 'y', description: 'ask nothing: take the defaults for anything not given' },
     force: { type: 'boolean', description: `overwrite an existing ${CONFIG_FILE}` },
   },
-  notes: ['Run it at the top of a git repository with at least one commit. It also creates .isollm/ and adds it to .gitignore.'],
+  notes: ['Run it inside a git repository with at least one commit; isollm.yaml goes at the top of the repository, with .isollm/ (added to .gitignore).'],
 };
 
 export const main: Main = async (argv) => {
