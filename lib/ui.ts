@@ -139,7 +139,22 @@ type PromptOptions = { name: string; message: string; initial?: unknown; choices
 
 async function prompt<T>(options: PromptOptions & { type: string }, flagHint: string): Promise<T> {
   if (!canPrompt()) throw new UserError(`Cannot ask "${options.message}" without a terminal. Pass ${flagHint}.`);
-  const { default: enquirer } = await import('enquirer');
+  const { default: Enquirer } = await import('enquirer');
+  const enquirer = new Enquirer();
+  enquirer.on('prompt', (p: { emit: (event: string, ...args: unknown[]) => boolean }) => {
+    // On Node >= 24.2, Ctrl-C makes enquirer 2.4.1 pause a readline it already closed, which throws
+    // out of its 'close' handler and kills the process (enquirer/enquirer#483). The interface is
+    // closed either way, so swallow exactly that and let the cancel go on.
+    const emit = p.emit.bind(p);
+    p.emit = (event, ...args) => {
+      try {
+        return emit(event, ...args);
+      } catch (err) {
+        if (event === 'close' && (err as NodeJS.ErrnoException).code === 'ERR_USE_AFTER_CLOSE') return true;
+        throw err;
+      }
+    };
+  });
   try {
     const answers = (await enquirer.prompt({ ...options, stdout: process.stderr } as never)) as Record<string, T>;
     return answers[options.name];

@@ -1,11 +1,44 @@
 #!/usr/bin/env node
+import { flagBool, flagInt, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
+import { CONFIG_FILE, startDir } from '../lib/project.ts';
+import { initProject, INIT_PRESETS } from '../lib/init.ts';
+import { MAX_WORKERS } from '../lib/config-schema.ts';
+import type { AgentPreset } from '../lib/config.ts';
+import { info, ok } from '../lib/ui.ts';
 
-const SPEC = { name: 'isollm init', summary: 'TODO' };
+const SPEC: CommandSpec = {
+  name: 'isollm init',
+  summary: `create ${CONFIG_FILE} in this git repository (asks on a terminal; flags or defaults elsewhere)`,
+  flags: {
+    name: { type: 'string', value: 'NAME', description: 'project name (default: the directory name, made LXC-safe)' },
+    workers: { type: 'string', value: 'N', description: `number of workers, 1-${MAX_WORKERS} (default: 3)` },
+    image: { type: 'string', value: 'IMAGE', description: 'image the workers launch from (default: images:debian/12)' },
+    agent: { type: 'string', value: 'PRESET', description: `agent preset: ${INIT_PRESETS.join(', ')} (default: claude)` },
+    base: { type: 'string', value: 'BRANCH', description: 'base branch for task branches (default: the current branch)' },
+    yes: { type: 'boolean', short: 'y', description: 'ask nothing: take the defaults for anything not given' },
+    force: { type: 'boolean', description: `overwrite an existing ${CONFIG_FILE}` },
+  },
+  notes: ['Run it inside a git repository with at least one commit; isollm.yaml goes at the top of the repository, with .isollm/ (added to .gitignore).'],
+};
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
+  const result = await initProject({
+    dir: startDir(flagString(p, 'project')),
+    name: flagString(p, 'name'),
+    workers: flagInt(p, 'workers', 1, MAX_WORKERS),
+    image: flagString(p, 'image'),
+    agent: flagString(p, 'agent') as AgentPreset | undefined,
+    base: flagString(p, 'base'),
+    yes: flagBool(p, 'yes'),
+    force: flagBool(p, 'force'),
+  });
+  const a = result.answers;
+  ok(`Wrote ${result.config} (project ${a.name}, ${a.workers} workers, ${a.agent}, image ${a.image}, base ${a.base})`);
+  if (result.gitignoreUpdated) ok('Added .isollm/ to .gitignore');
+  info('Next: `isollm doctor` to check the machine, then `isollm up`.');
 };
 
 runIfEntry(import.meta.url, main);
