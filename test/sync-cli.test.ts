@@ -73,13 +73,13 @@ describe('isollm sync (CLI)', () => {
 
   it('honours git.hub and git.branch_prefix from isollm.yaml', () => {
     const hub = path.join(tmpDir(), 'elsewhere.git');
-    const { root, cli } = project(`project: demo\ngit:\n  hub: ${hub}\n  branch_prefix: task-\n`);
+    const { root, cli } = project(`project: demo\ngit:\n  hub: ${hub}\n  branch_prefix: task/\n`);
     expect(cli('sync', 'push').code).toBe(0);
     expect(fs.existsSync(hub)).toBe(true);
-    workerPush(hub, 'task-42', { 'x.txt': 'x\n' }, 'forty-two');
+    workerPush(hub, 'task/42', { 'x.txt': 'x\n' }, 'forty-two');
     const pull = cli('sync', 'pull');
     expect(pull.stdout.trim()).toBe('new: isollm/42');
-    git(hub, 'branch', '-D', 'task-42');
+    git(hub, 'branch', '-D', 'task/42');
     expect(cli('sync', 'pull').stdout.trim()).toBe('gone: isollm/42');
     expect(git(root, 'for-each-ref', 'refs/remotes/')).toBe('');
   });
