@@ -51,6 +51,8 @@ const PANE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Reject a plan no backend could realise, naming the problem. */
 export function checkPlan(plan: MuxPlan): void {
+  // What sessionName() makes: tmux would silently rename '.' and ':' (and read them as separators), zellij forbids '/'.
+  if (!/^[A-Za-z0-9_-]+$/.test(plan.session)) throw new UserError(`Session name "${plan.session}" is not usable: letters, digits, '_' and '-' only.`);
   const n = plan.workers.length;
   if (n < 1 || n > MAX_WORKERS) throw new UserError(`A session needs 1 to ${MAX_WORKERS} worker panes, not ${n}. Check \`workers\` in isollm.yaml.`);
   const seen = new Set<string>();
