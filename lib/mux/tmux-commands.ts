@@ -1,0 +1,129 @@
+// tmux as data: the plan → one tmux command list (run as ONE invocation), and parsers of its output.
+//
+// Panes are built by splitting, not by `select-layout tiled`, so the dashboard stays a strip on top
+// and the worker area follows the same rows-of-columns arrangement as the zellij layouts:
+//   - a window holds at most TMUX_WORKERS_PER_WINDOW workers, spread evenly over the fewest windows
+//     (8 workers → 4 + 4); the first window also has the dashboard strip;
+//   - the first pane of each row starts with the row's LAST worker; the row is then filled right to
+//     left (`split-window -h -b`), rows bottom-up (`select-pane {up-of}`), so the pane left active in
+//     every window is its first worker;
+//   - every size is a percentage of the pane being split, so all rows and columns come out even.
+// Everything goes to the server in one invocation (commands separated by ';'): the server runs the
+// list before it reaps any child, so `remain-on-exit` is in place even for a command that exits at once.
+import { arrangeRows, chunkEvenly, parseDashboardSize } from './arrange.ts';
+import { quoteArgv } from './shell-quote.ts';
+import { DASHBOARD_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
+
+export const TMUX_WORKERS_PER_WINDOW = 6;
+/** Size of a detached session until a client attaches (tmux then rescales the panes to the terminal). */
+export const TMUX_DETACHED_SIZE = { columns: 240, rows: 64 } as const;
+/** Pane option holding the worker name: programs may rewrite pane_title with escape sequences, user options they cannot. */
+export const TITLE_OPTION = '@isollm_title';
+const BORDER_FORMAT = ` #{?${TITLE_OPTION},#{${TITLE_OPTION}},#{pane_title}} `;
+
+/** Which tmux server: `-L name` (a socket in tmux's dir), `-S path`, and an optional config file (`-f /dev/null` in tests). */
+export type TmuxServer = { socketName?: string; socketPath?: string; configFile?: string };
+
+export function tmuxServerArgs(server: TmuxServer = {}): string[] {
+  return [
+    ...(server.socketPath ? ['-S', server.socketPath] : server.socketName ? ['-L', server.socketName] : []),
+    ...(server.configFile ? ['-f', server.configFile] : []),
+  ];
+}
+
+/**
+ * A pane's argv as tmux arguments. tmux (≥ 3.0) execs two or more arguments directly, with no shell;
+ * a single argument it hands to its default-shell, so that one is shell-quoted.
+ */
+export function tmuxPaneCommand(argv: string[]): string[] {
+  return argv.length === 1 ? [quoteArgv(argv)] : argv;
+}
+
+/** Exact-match targets: a bare name would also match a longer session or window by prefix. */
+export const sessionTarget = (session: string) => `=${session}`;
+const windowTarget = (session: string, window: string) => `=${session}:=${window}`;
+
+/** Window names: `agents`, or `agents-1`, `agents-2`, … when the workers need more than one window. */
+export function tmuxWindowNames(workers: number): string[] {
+  const windows = Math.ceil(workers / TMUX_WORKERS_PER_WINDOW);
+  return windows === 1 ? ['agents'] : Array.from({ length: windows }, (_, i) => `agents-${i + 1}`);
+}
+
+const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)}%`;
+
+/** The tmux command list (without the `tmux` binary and server flags) that builds the plan's session. */
+export function buildTmuxCreate(plan: MuxPlan): string[][] {
+  const commands: string[][] = [];
+  const names = tmuxWindowNames(plan.workers.length);
+  chunkEvenly(plan.workers, TMUX_WORKERS_PER_WINDOW).forEach((workers, index) => {
+    const target = windowTarget(plan.session, names[index]);
+    const dashboard = index === 0 ? plan.dashboard : null;
+    const label = (title: string) => {
+      commands.push(['set-option', '-p', '-t', target, TITLE_OPTION, title], ['select-pane', '-t', target, '-T', title]);
+    };
+    const rows = arrangeRows(workers.length, plan.layout);
+    const rowStart = rows.map((_, r) => rows.slice(0, r).reduce((a, b) => a + b, 0));
+    const lastOfRow = (r: number): PaneSpec => workers[rowStart[r] + rows[r] - 1];
+
+    const first = dashboard ? { name: DASHBOARD_TITLE, command: dashboard.command } : lastOfRow(0);
+    const where = ['-n', names[index], '-c', plan.cwd];
+    commands.push(
+      index === 0
+        ? ['new-session', '-d', '-s', plan.session, ...where, '-x', String(TMUX_DETACHED_SIZE.columns), '-y', String(TMUX_DETACHED_SIZE.rows), '--', ...tmuxPaneCommand(first.command)]
+        : ['new-window', '-d', '-t', `${sessionTarget(plan.session)}:`, ...where, '--', ...tmuxPaneCommand(first.command)],
+      ['set-option', '-w', '-t', target, 'remain-on-exit', 'on'],
+      ['set-option', '-w', '-t', target, 'pane-border-status', 'top'],
+      ['set-option', '-w', '-t', target, 'pane-border-format', BORDER_FORMAT],
+    );
+    label(first.name);
+
+    const split = (direction: '-h' | '-v', size: string | null, w: PaneSpec, before: boolean) => {
+      commands.push(['split-window', direction, ...(before ? ['-b'] : []), '-t', target, ...(size ? ['-l', size] : []), '-c', plan.cwd, '--', ...tmuxPaneCommand(w.command)]);
+      label(w.name);
+    };
+    if (dashboard) {
+      split('-v', null, lastOfRow(0), false);
+      const size = parseDashboardSize(dashboard.size);
+      commands.push(['resize-pane', '-t', `${target}.{top}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)]);
+    }
+    // One full-width pane per row, top to bottom; the new pane gets the share of the rows below.
+    for (let r = 1; r < rows.length; r++) split('-v', percent(rows.length - r, rows.length - r + 1), lastOfRow(r), false);
+    // Fill the rows bottom-up, each right to left, ending on the first worker.
+    for (let r = rows.length - 1; r >= 0; r--) {
+      if (r < rows.length - 1) commands.push(['select-pane', '-t', `${target}.{up-of}`]);
+      for (let m = 1; m < rows[r]; m++) split('-h', percent(rows[r] - m, rows[r] - m + 1), workers[rowStart[r] + rows[r] - 1 - m], true);
+    }
+  });
+  commands.push(['select-window', '-t', windowTarget(plan.session, names[0])]);
+  return commands;
+}
+
+/** Join a command list into one tmux argv: `a ; b ; c` (each ';' a separate argument). */
+export function joinTmuxCommands(commands: string[][]): string[] {
+  return commands.flatMap((c, i) => (i === 0 ? c : [';', ...c]));
+}
+
+/** The `list-panes -F` format parsePanes reads. pane_title goes last: a program may put anything in it. */
+export const PANE_FORMAT = ['#{pane_dead}', '#{pane_dead_status}', `#{${TITLE_OPTION}}`, '#{pane_start_command}', '#{pane_title}'].join('\t');
+
+/** Parse `list-panes -F PANE_FORMAT`. tmux shows the start command in its own escaped form (e.g. `sleep "\$HOME"`). */
+export function parseTmuxPanes(stdout: string): PaneInfo[] {
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [dead, status, title, command, ...paneTitle] = line.split('\t');
+      return {
+        title: title || paneTitle.join('\t'),
+        command,
+        dead: dead === '1',
+        exitStatus: dead === '1' && status !== '' ? Number(status) : null,
+      };
+    });
+}
+
+/** "tmux 3.3a" → [3, 3]; null when the version cannot be read (e.g. a build from git: then assume it is recent). */
+export function parseTmuxVersion(stdout: string): [number, number] | null {
+  const m = /(\d+)\.(\d+)/.exec(stdout);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}

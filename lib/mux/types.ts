@@ -1,0 +1,38 @@
+// The multiplexer contract: a plain-data plan in, a backend (zellij or tmux) that realises it.
+import type { Layout } from '../config.ts';
+
+/** One pane to run: a title and the argv it starts with (never a shell string). */
+export type PaneSpec = { name: string; command: string[] };
+
+/** Everything a backend needs to build a session. Pure data: tests compare it, `--dry-run` can print it. */
+export type MuxPlan = {
+  session: string;
+  /** Working directory for every pane (the project root on the host). */
+  cwd: string;
+  /** The status pane on top; `size` is a percentage ("15%") or a number of rows ("8"). */
+  dashboard: { command: string[]; size: string } | null;
+  workers: PaneSpec[];
+  layout: Layout;
+};
+
+/** A pane as the backend reports it. `command` is the backend's own rendering of the start command. */
+export type PaneInfo = { title: string; command: string; dead: boolean; exitStatus: number | null };
+
+export type MuxKind = 'zellij' | 'tmux';
+
+export interface Multiplexer {
+  readonly kind: MuxKind;
+  /** Create the session in the background; throws a UserError if it exists or the backend fails. */
+  createDetached(plan: MuxPlan): Promise<void>;
+  /** Attach in the foreground on the caller's TTY; resolves when the user detaches. */
+  attach(session: string): Promise<void>;
+  /** True when a live session of this name exists (a dead, resurrectable zellij session is not live). */
+  exists(session: string): Promise<boolean>;
+  /** Stop the session and its panes; no error when it does not exist. */
+  kill(session: string): Promise<void>;
+  /** Panes in reading order (dashboard first, then workers), or [] when the session does not exist. */
+  panes(session: string): Promise<PaneInfo[]>;
+}
+
+/** Title of the dashboard pane in every backend. */
+export const DASHBOARD_TITLE = 'dashboard';

@@ -1,0 +1,197 @@
+// The tmux backend against a real tmux on a private server (-L), plus its pure builders and parsers.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { Layout } from '../lib/config.ts';
+import { UserError } from '../lib/errors.ts';
+import { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, parseTmuxVersion, tmuxPaneCommand, tmuxServerArgs, tmuxWindowNames } from '../lib/mux/tmux-commands.ts';
+import { createTmux, tmuxSocketPath } from '../lib/mux/tmux.ts';
+import type { MuxPlan } from '../lib/mux/types.ts';
+import { tmpDir } from './helpers.ts';
+
+const sh = (script: string) => ['sh', '-c', script];
+
+function makePlan(n: number, layout: Layout = 'auto', over: Partial<MuxPlan> = {}): MuxPlan {
+  return {
+    session: 'isollm-test',
+    cwd: '/tmp',
+    layout,
+    dashboard: { command: sh('echo dashboard-up; sleep 60'), size: '15%' },
+    workers: Array.from({ length: n }, (_, i) => ({ name: `worker-${i + 1}`, command: sh(`echo worker-${i + 1}; sleep 60`) })),
+    ...over,
+  };
+}
+
+describe('builders and parsers', () => {
+  test('server flags', () => {
+    expect(tmuxServerArgs({ socketName: 'x', configFile: '/dev/null' })).toEqual(['-L', 'x', '-f', '/dev/null']);
+    expect(tmuxServerArgs({ socketPath: '/s', socketName: 'ignored' })).toEqual(['-S', '/s']);
+    expect(tmuxServerArgs()).toEqual([]);
+  });
+  test('argv goes through as separate arguments; a lone argument is shell-quoted for tmux`s shell', () => {
+    expect(tmuxPaneCommand(['lxc', 'exec', 'a b'])).toEqual(['lxc', 'exec', 'a b']);
+    expect(tmuxPaneCommand(['/opt/my tool'])).toEqual(["'/opt/my tool'"]);
+  });
+  test('the command list: options before any pane can die, exact targets, argv after --', () => {
+    const cmds = buildTmuxCreate(makePlan(3));
+    expect(cmds[0].slice(0, 4)).toEqual(['new-session', '-d', '-s', 'isollm-test']);
+    expect(cmds[0].slice(cmds[0].indexOf('--') + 1)).toEqual(sh('echo dashboard-up; sleep 60'));
+    expect(cmds[1]).toEqual(['set-option', '-w', '-t', '=isollm-test:=agents', 'remain-on-exit', 'on']);
+    expect(cmds.filter((c) => c[0] === 'split-window')).toHaveLength(3);
+    expect(cmds.at(-1)).toEqual(['select-window', '-t', '=isollm-test:=agents']);
+    expect(joinTmuxCommands([['a'], ['b', 'c']])).toEqual(['a', ';', 'b', 'c']);
+  });
+  test('windows: at most 6 workers each, spread evenly', () => {
+    expect(tmuxWindowNames(6)).toEqual(['agents']);
+    expect(tmuxWindowNames(7)).toEqual(['agents-1', 'agents-2']);
+    const cmds = buildTmuxCreate(makePlan(32));
+    expect(cmds.filter((c) => c[0] === 'new-window')).toHaveLength(5);
+    expect(cmds.filter((c) => c[0] === 'split-window')).toHaveLength(32 + 1 - 6); // +dashboard, -first pane per window
+  });
+  test('parse list-panes output and the version', () => {
+    const out = '0\t\tdashboard\tsh -c "sleep 60"\thost\n1\t7\tworker-1\tsleep "\\$HOME"\ttitle\twith tab\n1\t\t\tx\tfallback title\n';
+    expect(parseTmuxPanes(out)).toEqual([
+      { title: 'dashboard', command: 'sh -c "sleep 60"', dead: false, exitStatus: null },
+      { title: 'worker-1', command: 'sleep "\\$HOME"', dead: true, exitStatus: 7 },
+      { title: 'fallback title', command: 'x', dead: true, exitStatus: null },
+    ]);
+    expect(parseTmuxVersion('tmux 3.3a\n')).toEqual([3, 3]);
+    expect(parseTmuxVersion('tmux next-3.5')).toEqual([3, 5]);
+    expect(parseTmuxVersion('tmux master')).toBeNull();
+  });
+  test('the socket path tmux uses, for telling whether $TMUX is our server', () => {
+    expect(tmuxSocketPath({}, { TMUX_TMPDIR: '/t' }, 1000)).toBe('/t/tmux-1000/default');
+    expect(tmuxSocketPath({ socketName: 'iso' }, { TMUX_TMPDIR: '/t' }, 1000)).toBe('/t/tmux-1000/iso');
+    expect(tmuxSocketPath({ socketPath: '/x/s' })).toBe('/x/s');
+  });
+});
+
+describe('real tmux', () => {
+  let socket = '';
+  let counter = 0;
+  const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  const newMux = () => {
+    socket = `isollm-test-${process.pid}-${++counter}`;
+    return createTmux({ server: { socketName: socket, configFile: '/dev/null' } });
+  };
+  afterEach(() => {
+    tmux('kill-server');
+  });
+
+  type Geometry = { window: string; title: string; active: boolean; top: number; left: number; width: number; height: number; id: string };
+  const geometry = (): Geometry[] =>
+    tmux('list-panes', '-s', '-t', '=isollm-test', '-F', '#{window_name} #{@isollm_title} #{pane_active} #{pane_top} #{pane_left} #{pane_width} #{pane_height} #{pane_id}')
+      .stdout.trim()
+      .split('\n')
+      .map((l) => {
+        const [window, title, active, top, left, width, height, id] = l.split(' ');
+        return { window, title, active: active === '1', top: +top, left: +left, width: +width, height: +height, id };
+      });
+
+  /** capture-pane until `text` shows (the command may not have printed yet). */
+  async function waitForOutput(paneId: string, text: string, timeoutMs = 5000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    let screen = '';
+    while (Date.now() < until) {
+      // -S -: from the start of the history (tmux scrolls a dead pane up a line for its "Pane is dead" note)
+      screen = tmux('capture-pane', '-p', '-S', '-', '-t', paneId).stdout;
+      if (screen.includes(text)) return screen;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return screen;
+  }
+
+  test('a session with a dashboard and 3 workers: titles, commands, output, remain-on-exit, kill', async () => {
+    const mux = newMux();
+    const plan = makePlan(3);
+    plan.workers[2].command = sh('echo worker-3 done; exit 7');
+    expect(await mux.exists('isollm-test')).toBe(false);
+    expect(await mux.panes('isollm-test')).toEqual([]);
+
+    await mux.createDetached(plan);
+    expect(await mux.exists('isollm-test')).toBe(true);
+    expect(await mux.exists('isollm-tes')).toBe(false); // exact match, not prefix
+
+    const g = geometry();
+    expect(g.map((p) => p.title)).toEqual(['dashboard', 'worker-1', 'worker-2', 'worker-3']);
+    for (const p of g) expect(await waitForOutput(p.id, p.title === 'dashboard' ? 'dashboard-up' : p.title)).toContain(p.title === 'dashboard' ? 'dashboard-up' : p.title);
+
+    const panes = await mux.panes('isollm-test');
+    expect(panes.map((p) => p.title)).toEqual(['dashboard', 'worker-1', 'worker-2', 'worker-3']);
+    expect(panes[1].command).toContain('echo worker-1; sleep 60');
+    expect(panes[0].dead).toBe(false);
+    // worker-3 exited: its pane is kept, dead, with the status
+    expect(panes[3]).toMatchObject({ title: 'worker-3', dead: true, exitStatus: 7 });
+    expect(await waitForOutput(g[3].id, 'worker-3 done')).toContain('worker-3 done');
+
+    // layout: dashboard strip across the top; auto with 3 = grid of 2 + 1; focus on worker-1
+    const [dash, w1, w2, w3] = g;
+    expect(dash.top).toBeLessThan(w1.top);
+    expect(dash.height).toBeLessThan(w1.height);
+    expect(dash.width).toBe(240);
+    expect(w1.top).toBe(w2.top);
+    expect(w1.left).toBeLessThan(w2.left);
+    expect(w3.top).toBeGreaterThan(w1.top);
+    expect(w3.width).toBe(240);
+    expect(g.filter((p) => p.active).map((p) => p.title)).toEqual(['worker-1']);
+    expect(tmux('show-options', '-w', '-t', '=isollm-test:', 'pane-border-status').stdout.trim()).toBe('pane-border-status top');
+
+    await expect(mux.createDetached(plan)).rejects.toThrow(/already running/);
+    await mux.kill('isollm-test');
+    expect(await mux.exists('isollm-test')).toBe(false);
+    expect(await mux.panes('isollm-test')).toEqual([]);
+    await mux.kill('isollm-test'); // idempotent
+  });
+
+  test('argv reaches the program untouched: no shell in between', async () => {
+    const mux = newMux();
+    const nasty = ['a b', '$HOME', "it's", '`id`', '"q"', '*', 'x;y'];
+    await mux.createDetached(makePlan(1, 'auto', { dashboard: null, workers: [{ name: 'w', command: ['printf', '[%s]', ...nasty] }] }));
+    const [pane] = geometry();
+    const screen = await waitForOutput(pane.id, '[x;y]');
+    expect(screen).toContain(nasty.map((a) => `[${a}]`).join(''));
+  });
+
+  test('a one-word command with a space in its path runs (quoted for tmux`s shell)', async () => {
+    const dir = tmpDir();
+    const script = path.join(dir, 'my tool');
+    fs.writeFileSync(script, '#!/bin/sh\necho "tool ran in $(pwd)"\nsleep 60\n', { mode: 0o755 });
+    const mux = newMux();
+    await mux.createDetached(makePlan(1, 'auto', { cwd: dir, dashboard: null, workers: [{ name: 'w', command: [script] }] }));
+    const [pane] = geometry();
+    expect(await waitForOutput(pane.id, 'tool ran')).toContain(`tool ran in ${fs.realpathSync(dir)}`);
+  });
+
+  test.each([
+    ['vertical', (g: Geometry[]) => new Set(g.map((p) => p.left)).size === 1 && new Set(g.map((p) => p.top)).size === 3],
+    ['horizontal', (g: Geometry[]) => new Set(g.map((p) => p.top)).size === 1 && new Set(g.map((p) => p.left)).size === 3],
+  ] as const)('layout %s', async (layout, shape) => {
+    const mux = newMux();
+    await mux.createDetached(makePlan(3, layout, { dashboard: null }));
+    const g = geometry();
+    expect(g.map((p) => p.title)).toEqual(['worker-1', 'worker-2', 'worker-3']);
+    expect(shape(g)).toBe(true);
+    expect(Math.max(...g.map((p) => p.width + p.height)) - Math.min(...g.map((p) => p.width + p.height))).toBeLessThanOrEqual(2); // even split
+  });
+
+  test('13 workers: three windows (5 + 4 + 4), the dashboard only in the first, every worker once', async () => {
+    const mux = newMux();
+    await mux.createDetached(makePlan(13, 'grid', { dashboard: { command: sh('sleep 60'), size: '8' } }));
+    const g = geometry();
+    const perWindow: Record<string, Geometry[]> = {};
+    for (const p of g) (perWindow[p.window] ??= []).push(p);
+    expect(Object.keys(perWindow)).toEqual(['agents-1', 'agents-2', 'agents-3']);
+    expect(perWindow['agents-1']!.map((p) => p.title)).toEqual(['dashboard', 'worker-1', 'worker-2', 'worker-3', 'worker-4', 'worker-5']);
+    expect(perWindow['agents-1']![0].height).toBe(8);
+    expect(perWindow['agents-3']!.map((p) => p.title)).toEqual(['worker-10', 'worker-11', 'worker-12', 'worker-13']);
+    for (const panes of Object.values(perWindow)) expect(panes!.filter((p) => p.active)[0].title).toBe(panes![0].title === 'dashboard' ? 'worker-1' : panes![0].title);
+    expect((await mux.panes('isollm-test')).map((p) => p.title)).toEqual(['dashboard', ...makePlan(13).workers.map((w) => w.name)]);
+  });
+
+  test('a session name tmux would rewrite is refused before tmux runs', async () => {
+    const mux = newMux();
+    await expect(mux.createDetached(makePlan(1, 'auto', { session: 'bad:name' }))).rejects.toBeInstanceOf(UserError);
+    expect(tmux('list-sessions').stdout).toBe('');
+  });
+});
