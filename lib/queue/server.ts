@@ -76,6 +76,8 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, worker: string | null): Promise<void> {
     const text = wantsText(req.headers.accept);
+    // Lets `queue start` tell its own server from another program answering on the port.
+    res.setHeader('X-Isollm-Pid', String(process.pid));
     try {
       const body = await readBody(req, res, limit);
       let url: URL;
