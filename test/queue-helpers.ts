@@ -32,7 +32,7 @@ export function call(
   }
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: target.unix ? undefined : target.port, socketPath: target.unix, method, path: urlPath, headers, agent: target.unix ? undefined : agent },
+      { host: '127.0.0.1', port: target.unix ? undefined : target.port, socketPath: target.unix, method, path: urlPath, headers, agent: target.unix ? false : agent },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));

@@ -60,7 +60,7 @@ export class QueueClient {
   }
 
   /** One request; resolves with the parsed JSON (undefined for 204), throws QueueApiError on 4xx/5xx. */
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { 'X-Airyra-Agent': this.agent, Accept: 'application/json' };
     if (payload !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) });
@@ -87,6 +87,11 @@ export class QueueClient {
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed meanwhile (e.g. it restarted): try once more
+        // on a fresh one, as Node's docs advise; the server never saw this request.
+        if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          return resolve(this.request<T>(method, path, body, true));
+        }
         if (['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(err.code ?? '')) {
           reject(new UserError(this.downMessage, { cause: err }));
         } else reject(err);
