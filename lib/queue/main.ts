@@ -1,0 +1,39 @@
+// The queue server process (started detached by `isollm queue start`):
+//   node lib/queue/main.ts <project-root> <port>
+// Logs to stderr (the daemon points it at .isollm/queue.log); SIGTERM/SIGINT close it cleanly.
+import fs from 'node:fs';
+import process from 'node:process';
+import { statePaths } from '../project.ts';
+import { startServer } from './server.ts';
+
+const [root, portArg] = process.argv.slice(2);
+if (!root || !/^\d+$/.test(portArg ?? '')) {
+  process.stderr.write('usage: node lib/queue/main.ts <project-root> <port>\n');
+  process.exit(2);
+}
+// Files we create (sockets, db) are the owner's only.
+process.umask(0o077);
+const paths = statePaths(root);
+const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+try {
+  const server = await startServer({ dbFile: paths.queueDb, port: Number(portArg), socketsDir: paths.sockets, log });
+  log(`queue server pid ${process.pid} ready (db ${paths.queueDb})`);
+  const stop = (signal: string) => {
+    log(`${signal}: closing`);
+    void server.close().then(() => {
+      // Remove the pid file only if it is still ours.
+      try {
+        if (fs.readFileSync(paths.queuePid, 'utf8').trim() === String(process.pid)) fs.rmSync(paths.queuePid);
+      } catch {
+        // no pid file: nothing to clean
+      }
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+} catch (err) {
+  log(`cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,232 @@
+// Routing of the airyra v1 API (plus isollm's extensions) onto the store: parse and validate the
+// request, call one store function, say what to send. No I/O here beyond the store.
+import { addDep, listDependents, listDeps, removeDep } from './deps.ts';
+import { auditLog, taskHistory } from './history.ts';
+import { Store } from './store.ts';
+import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
+import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
+import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status } from './types.ts';
+
+export type Request = {
+  method: string;
+  /** Path segments after `/v1`, URL-decoded. */
+  parts: string[];
+  query: URLSearchParams;
+  /** Who is asking: the worker's name on its socket, else the X-Airyra-Agent header, else `anonymous`. */
+  agent: string;
+  /** Set when the request came in on a worker socket. */
+  worker: string | null;
+  body: string;
+  contentType: string;
+};
+
+export type Reply = { status: number; body?: unknown };
+
+/** Worker-socket management, which the server (not the store) does; host-only. */
+export type Admin = {
+  listSockets(): { worker: string; path: string }[];
+  addSocket(worker: string): Promise<{ worker: string; path: string }>;
+  removeSocket(worker: string): Promise<boolean>;
+};
+
+const DEFAULT_PER_PAGE = 50;
+const MAX_PER_PAGE = 100;
+/** Keeps OFFSET inside SQLite's integer range whatever page is asked for. */
+const MAX_PAGE = 1_000_000_000;
+
+const notFound = () => new QueueError('NOT_FOUND', 'No such endpoint');
+const methodNotAllowed = (allowed: string[]) => new QueueError('METHOD_NOT_ALLOWED', `Method not allowed (use ${allowed.join(', ')})`);
+
+export async function route(store: Store, admin: Admin, req: Request): Promise<Reply> {
+  const [head, ...rest] = req.parts;
+  if (head === 'health' && rest.length === 0) return only(req, ['GET'], () => ({ status: 200, body: { status: 'ok' } }));
+  if (head === 'projects' && rest.length === 0) return only(req, ['GET'], () => ({ status: 200, body: store.listProjects() }));
+  if (head === 'isollm') return routeIsollm(admin, req, rest);
+  if (head !== 'projects') throw notFound();
+  const [project, area, ...sub] = rest;
+  if (!PROJECT_RE.test(project)) throw errors.validation([`Invalid project name: ${project}`]);
+  if (area === 'tasks') return routeTasks(store, req, project, sub);
+  if (area === 'audit' && sub.length === 0) {
+    return only(req, ['GET'], () => ({ status: 200, body: auditLog(store, project, auditFilter(req.query), pageQuery(req.query)) }));
+  }
+  if (area === 'summary' && sub.length === 0) return only(req, ['GET'], () => ({ status: 200, body: summarize(store, project) }));
+  // Specs (epics) are part of airyra's API but not implemented here yet.
+  if (area === 'specs') throw new QueueError('NOT_FOUND', 'Specs are not supported by this server');
+  throw notFound();
+}
+
+function routeTasks(store: Store, req: Request, project: string, sub: string[]): Reply | Promise<Reply> {
+  const { agent } = req;
+  const [id, action, extra] = sub;
+  if (sub.length === 0) {
+    if (req.method === 'POST') return { status: 201, body: createTask(store, project, agent, newTaskBody(req)) };
+    return only(req, ['GET', 'POST'], () => ({ status: 200, body: listTasks(store, project, statusFilter(req.query), pageQuery(req.query)) }));
+  }
+  if (sub.length === 1 && id === 'ready') return only(req, ['GET'], () => ({ status: 200, body: listReady(store, project, pageQuery(req.query)) }));
+  if (sub.length === 2 && id === 'next' && action === 'claim') {
+    return only(req, ['POST'], () => {
+      const task = claimNext(store, project, agent);
+      return task ? { status: 200, body: task } : { status: 204 };
+    });
+  }
+  if (sub.length === 1) {
+    if (req.method === 'GET') return { status: 200, body: store.requireTask(project, id) };
+    if (req.method === 'PATCH') return { status: 200, body: updateTask(store, project, agent, id, editBody(req)) };
+    return only(req, ['GET', 'PATCH', 'DELETE'], () => (deleteTask(store, project, agent, id), { status: 204 }));
+  }
+  if (sub.length === 2) {
+    switch (action) {
+      case 'claim':
+        return only(req, ['POST'], () => ({ status: 200, body: claimTask(store, project, agent, id) }));
+      case 'done':
+        return only(req, ['POST'], () => ({ status: 200, body: completeTask(store, project, agent, id) }));
+      case 'release':
+        return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true') }));
+      case 'block':
+        return only(req, ['POST'], () => ({ status: 200, body: blockTask(store, project, agent, id, blockReason(req)) }));
+      case 'unblock':
+        return only(req, ['POST'], () => ({ status: 200, body: unblockTask(store, project, agent, id) }));
+      case 'history':
+        return only(req, ['GET'], () => ({ status: 200, body: taskHistory(store, project, id) }));
+      case 'dependents':
+        return only(req, ['GET'], () => ({ status: 200, body: listDependents(store, project, id) }));
+      case 'deps':
+        if (req.method === 'POST') return { status: 201, body: addDep(store, project, agent, id, parentBody(req)) };
+        return only(req, ['GET', 'POST'], () => ({ status: 200, body: listDeps(store, project, id) }));
+    }
+  }
+  if (sub.length === 3 && action === 'deps') {
+    return only(req, ['DELETE'], () => (removeDep(store, project, agent, id, extra), { status: 204 }));
+  }
+  throw notFound();
+}
+
+async function routeIsollm(admin: Admin, req: Request, rest: string[]): Promise<Reply> {
+  if (rest[0] === 'whoami' && rest.length === 1) {
+    return only(req, ['GET'], () => ({ status: 200, body: { agent: req.agent, worker: req.worker } }));
+  }
+  if (rest[0] !== 'sockets' || rest.length > 2) throw notFound();
+  // A worker must not be able to open or close other workers' doors.
+  if (req.worker) throw new QueueError('FORBIDDEN', 'Socket management is only allowed from the host');
+  if (rest.length === 1) return only(req, ['GET'], () => ({ status: 200, body: admin.listSockets() }));
+  const worker = rest[1];
+  if (!WORKER_RE.test(worker)) throw errors.validation([`Invalid worker name: ${worker}`]);
+  if (req.method === 'PUT') return { status: 200, body: await admin.addSocket(worker) };
+  if (req.method === 'DELETE') {
+    if (!(await admin.removeSocket(worker))) throw new QueueError('NOT_FOUND', `No socket for worker ${worker}`, { worker });
+    return { status: 204 };
+  }
+  throw methodNotAllowed(['PUT', 'DELETE']);
+}
+
+function only<T extends Reply | Promise<Reply>>(req: Request, methods: string[], handler: () => T): T {
+  if (!methods.includes(req.method)) throw methodNotAllowed(methods);
+  return handler();
+}
+
+// --- query and body parsing -------------------------------------------------------------------
+
+function positiveInt(value: string | null, fallback: number): number {
+  if (!value || !/^[+-]?\d{1,15}$/.test(value)) return fallback;
+  const n = Number(value);
+  return n > 0 ? n : fallback;
+}
+
+export function pageQuery(query: URLSearchParams): PageQuery {
+  return {
+    page: Math.min(positiveInt(query.get('page'), 1), MAX_PAGE),
+    perPage: Math.min(positiveInt(query.get('per_page'), DEFAULT_PER_PAGE), MAX_PER_PAGE),
+  };
+}
+
+/** An unknown status filter is ignored, as airyra does. */
+function statusFilter(query: URLSearchParams): Status | undefined {
+  const s = query.get('status');
+  return s && (STATUSES as readonly string[]).includes(s) ? (s as Status) : undefined;
+}
+
+function auditFilter(query: URLSearchParams) {
+  const time = (name: string) => {
+    const v = query.get(name);
+    if (!v) return undefined;
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) throw errors.validation([`${name} must be an RFC3339 time`]);
+    return new Date(ms).toISOString();
+  };
+  return { action: query.get('action') || undefined, agent: query.get('agent') || undefined, start: time('start'), end: time('end') };
+}
+
+/**
+ * The body as an object. JSON (airyra's format) or, an isollm extension for sh clients,
+ * `application/x-www-form-urlencoded` (curl --data-urlencode), which needs no escaping.
+ */
+const isForm = (req: Request) => req.contentType.startsWith('application/x-www-form-urlencoded');
+
+function bodyObject(req: Request, optional = false): Record<string, unknown> {
+  // curl -d sends JSON labelled as a form: a body that opens with `{` is JSON whatever the label.
+  if (isForm(req) && !req.body.trimStart().startsWith('{')) return Object.fromEntries(new URLSearchParams(req.body));
+  if (optional && req.body.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(req.body);
+  } catch {
+    throw errors.invalidJson();
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw errors.invalidJson();
+  return value as Record<string, unknown>;
+}
+
+
+/** A string field; a wrong JSON type is a decode error, like Go's decoder reports it. */
+function stringField(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw errors.invalidJson();
+  return v;
+}
+
+function priorityField(req: Request, body: Record<string, unknown>, details: string[]): number | undefined {
+  let v = body.priority;
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string' && isForm(req)) v = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  else if (typeof v !== 'number' || !Number.isInteger(v)) throw errors.invalidJson();
+  if (!(Number(v) >= 0 && Number(v) <= 4)) details.push('priority must be between 0 and 4');
+  return Number(v);
+}
+
+function newTaskBody(req: Request) {
+  const body = bodyObject(req);
+  const details: string[] = [];
+  const title = stringField(body, 'title') ?? '';
+  const description = stringField(body, 'description');
+  const parentId = stringField(body, 'parent_id');
+  const specId = stringField(body, 'spec_id');
+  if (title.trim() === '') details.push('title is required');
+  const priority = priorityField(req, body, details);
+  if (details.length) throw errors.validation(details);
+  return { title, description, priority: priority ?? DEFAULT_PRIORITY, parent_id: parentId || undefined, spec_id: specId || undefined };
+}
+
+function editBody(req: Request): TaskEdit {
+  const body = bodyObject(req);
+  const details: string[] = [];
+  const title = stringField(body, 'title');
+  const description = stringField(body, 'description');
+  if (title !== undefined && title.trim() === '') details.push('title cannot be empty');
+  const priority = priorityField(req, body, details);
+  if (details.length) throw errors.validation(details);
+  return { title, description, priority };
+}
+
+function parentBody(req: Request): string {
+  const parent = stringField(bodyObject(req), 'parent_id');
+  if (!parent) throw errors.validation(['parent_id is required']);
+  return parent;
+}
+
+/** isollm extension: `{"reason": "…"}` (or `?reason=` / a form field); the body stays optional. */
+function blockReason(req: Request): string | undefined {
+  const fromQuery = req.query.get('reason');
+  const reason = stringField(bodyObject(req, true), 'reason') ?? fromQuery ?? undefined;
+  return reason?.trim() ? reason : undefined;
+}

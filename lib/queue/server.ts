@@ -1,0 +1,213 @@
+// The queue's HTTP side: one TCP listener for the host and one unix socket per worker, the JSON
+// envelope (or text/plain), the body limit, and worker sockets opened and closed while running.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { route, type Admin } from './routes.ts';
+import { Store } from './store.ts';
+import { errorText, renderText } from './text.ts';
+import { QueueError } from './types.ts';
+
+/** Bodies above this get 413 (a task description is text; 1 MiB is plenty). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Longest X-Airyra-Agent kept; anything longer is cut. */
+const MAX_AGENT_LENGTH = 200;
+
+export type ServerOptions = {
+  dbFile: string;
+  /** TCP port on 127.0.0.1 (0 = ephemeral). */
+  port: number;
+  host?: string;
+  socketsDir: string;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+};
+
+export type QueueServer = {
+  port: number;
+  url: string;
+  store: Store;
+  socketPath(worker: string): string;
+  addSocket(worker: string): Promise<{ worker: string; path: string }>;
+  removeSocket(worker: string): Promise<boolean>;
+  close(): Promise<void>;
+};
+
+export async function startServer(options: ServerOptions): Promise<QueueServer> {
+  const log = options.log ?? (() => {});
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const store = new Store(options.dbFile);
+  const sockets = new Map<string, http.Server>();
+  const socketPath = (worker: string) => path.join(options.socketsDir, `${worker}.sock`);
+
+  const admin: Admin = {
+    listSockets: () => [...sockets.keys()].sort().map((worker) => ({ worker, path: socketPath(worker) })),
+    async addSocket(worker) {
+      const file = socketPath(worker);
+      if (!sockets.has(worker)) {
+        fs.mkdirSync(options.socketsDir, { recursive: true, mode: 0o700 });
+        fs.rmSync(file, { force: true }); // left by a crash; nothing can be listening (one server per project)
+        const server = http.createServer((req, res) => void handle(req, res, worker));
+        try {
+          await listen(server, file);
+        } catch (err) {
+          throw new QueueError('SOCKET_FAILED', `Cannot listen on ${file}: ${(err as Error).message}`, { worker });
+        }
+        // Owner only: LXD/Incus's forkproxy connects as root, which needs no permission bits.
+        fs.chmodSync(file, 0o600);
+        sockets.set(worker, server);
+        log(`listening on ${file} for worker ${worker}`);
+      }
+      store.addSocket(worker);
+      return { worker, path: file };
+    },
+    async removeSocket(worker) {
+      const server = sockets.get(worker);
+      const known = store.removeSocket(worker);
+      if (!server) return known;
+      sockets.delete(worker);
+      await closeServer(server);
+      fs.rmSync(socketPath(worker), { force: true });
+      log(`closed socket for worker ${worker}`);
+      return true;
+    },
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, worker: string | null): Promise<void> {
+    const text = wantsText(req.headers.accept);
+    // Lets `queue start` tell its own server from another program answering on the port.
+    res.setHeader('X-Isollm-Pid', String(process.pid));
+    try {
+      const body = await readBody(req, res, limit);
+      let url: URL;
+      let parts: string[];
+      try {
+        url = new URL(`http://queue${req.url ?? '/'}`);
+        parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      } catch {
+        throw new QueueError('NOT_FOUND', 'No such endpoint');
+      }
+      if (parts[0] !== 'v1') throw new QueueError('NOT_FOUND', 'No such endpoint');
+      const header = String(req.headers['x-airyra-agent'] ?? '').trim().slice(0, MAX_AGENT_LENGTH);
+      const reply = await route(store, admin, {
+        method: req.method ?? 'GET',
+        parts: parts.slice(1),
+        query: url.searchParams,
+        agent: worker ?? (header || 'anonymous'),
+        worker,
+        body,
+        contentType: String(req.headers['content-type'] ?? '').toLowerCase(),
+      });
+      send(res, reply.status, reply.body, text);
+    } catch (err) {
+      if (err instanceof QueueError) {
+        if (err.status >= 500) log(`${req.method} ${req.url}: ${err.message}`);
+        sendError(res, err, text);
+      } else {
+        // The stack goes to the server log only; the client gets the contract's 500.
+        log(`${req.method} ${req.url}: ${(err as Error)?.stack ?? err}`);
+        sendError(res, new QueueError('INTERNAL_ERROR', 'An internal error occurred'), text);
+      }
+    }
+  }
+
+  const tcp = http.createServer((req, res) => void handle(req, res, null));
+  await listen(tcp, options.port, options.host ?? '127.0.0.1');
+  const port = (tcp.address() as AddressInfo).port;
+  log(`listening on http://${options.host ?? '127.0.0.1'}:${port} for the host`);
+  for (const worker of store.listSockets()) {
+    try {
+      await admin.addSocket(worker);
+    } catch (err) {
+      log(`cannot re-open the socket of worker ${worker}: ${(err as Error).message}`);
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    store,
+    socketPath,
+    addSocket: admin.addSocket,
+    removeSocket: admin.removeSocket,
+    close() {
+      // Run once: close every listener (socket rows stay, so a restart re-opens them), then the db.
+      closing ??= (async () => {
+        await Promise.all([closeServer(tcp), ...[...sockets.entries()].map(async ([worker, server]) => {
+          await closeServer(server);
+          fs.rmSync(socketPath(worker), { force: true });
+        })]);
+        sockets.clear();
+        store.close();
+        log('closed');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: http.Server, ...args: [number, string] | [string]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(...(args as [number, string]), () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function wantsText(accept: string | undefined): boolean {
+  return Boolean(accept && accept.includes('text/plain') && !accept.includes('application/json'));
+}
+
+/** The whole body as text, or a 413 once it passes the limit. */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<string> {
+  const tooLarge = () => {
+    // Close after answering: the rest of the body is never read.
+    res.setHeader('Connection', 'close');
+    return new QueueError('PAYLOAD_TOO_LARGE', `Request body larger than ${limit} bytes`, { limit });
+  };
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume(); // drain and discard
+        reject(tooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, text: boolean): void {
+  if (status === 204 || body === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  const payload = text ? renderText(body) : JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+function sendError(res: http.ServerResponse, err: QueueError, text: boolean): void {
+  if (res.headersSent) return;
+  const error: Record<string, unknown> = { code: err.code, message: err.message };
+  if (err.context && Object.keys(err.context).length) error.context = err.context;
+  const payload = text ? errorText(err.code, err.message) : JSON.stringify({ error });
+  res.writeHead(err.status, { 'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+  res.end(payload);
+}

@@ -1,0 +1,34 @@
+// isollm extension: `Accept: text/plain` answers in `key: value` lines, so a POSIX sh client
+// (the worker helper) needs no JSON parser.
+import type { Task } from './types.ts';
+
+const oneLine = (v: unknown) => String(v).replace(/\s*[\r\n]+\s*/g, ' ');
+
+/**
+ * A task as `key: value` lines; `description` comes last and keeps its newlines (everything after
+ * `description: ` to the end is the description).
+ */
+export function taskText(task: Task): string {
+  const lines: string[] = [];
+  for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'created_at', 'updated_at'] as const) {
+    if (task[key] !== undefined) lines.push(`${key}: ${oneLine(task[key])}`);
+  }
+  if (task.description !== undefined) lines.push(`description: ${task.description}`);
+  return lines.join('\n') + '\n';
+}
+
+const isTask = (v: unknown): v is Task => typeof v === 'object' && v !== null && 'id' in v && 'status' in v && 'title' in v;
+
+/** Tab-separated lines for lists of tasks; other values as JSON. */
+export function renderText(body: unknown): string {
+  if (isTask(body)) return taskText(body);
+  const list = Array.isArray(body) ? body : (body as { data?: unknown })?.data;
+  if (Array.isArray(list) && list.every(isTask)) {
+    return list.map((t) => [t.id, t.status, t.priority, t.claimed_by ?? '-', oneLine(t.title)].join('\t') + '\n').join('');
+  }
+  return JSON.stringify(body) + '\n';
+}
+
+export function errorText(code: string, message: string): string {
+  return `error: ${code}: ${message}\n`;
+}

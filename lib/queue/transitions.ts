@@ -1,0 +1,135 @@
+// Status transitions. Each is one conditional UPDATE (the WHERE clause is the precondition) plus its
+// audit row in one transaction; when the UPDATE matches nothing, the current row says which error.
+import { now, READY, Store, TASK_ORDER, toTask } from './store.ts';
+import { errors, type Status, type Task } from './types.ts';
+
+function statusAudit(store: Store, project: string, agent: string, task: Task, action: string, from: Status, at: string): void {
+  store.audit(project, agent, { task_id: task.id, action, field: 'status', old_value: from, new_value: task.status }, at);
+}
+
+function updated(store: Store, text: string, ...params: (string | null)[]): Task | undefined {
+  const row = store.get(`${text} RETURNING *`, ...params);
+  return row ? toTask(row) : undefined;
+}
+
+/** open → in_progress. Claiming a task you already hold is a success. */
+export function claimTask(store: Store, project: string, agent: string, id: string): Task {
+  return store.tx(() => {
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = 'in_progress', claimed_by = ?, claimed_at = ?, updated_at = ? WHERE project = ? AND id = ? AND status = 'open'`,
+      agent, at, at, project, id,
+    );
+    if (task) {
+      statusAudit(store, project, agent, task, 'claim', 'open', at);
+      return task;
+    }
+    const current = store.requireTask(project, id);
+    if (current.status === 'in_progress') {
+      if (current.claimed_by === agent) return current;
+      throw errors.alreadyClaimed(current.claimed_by ?? 'unknown', current.claimed_at ?? '');
+    }
+    throw errors.invalidTransition(current.status, 'in_progress');
+  });
+}
+
+/** isollm extension: claim the best ready task (priority, age, insertion), or null. */
+export function claimNext(store: Store, project: string, agent: string): Task | null {
+  return store.tx(() => {
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = 'in_progress', claimed_by = ?, claimed_at = ?, updated_at = ?
+       WHERE seq = (SELECT seq FROM tasks t WHERE t.project = ? AND ${READY} ${TASK_ORDER} LIMIT 1) AND status = 'open'`,
+      agent, at, at, project,
+    );
+    if (!task) return null;
+    statusAudit(store, project, agent, task, 'claim', 'open', at);
+    return task;
+  });
+}
+
+/** in_progress → done, only by the claimer. */
+export function completeTask(store: Store, project: string, agent: string, id: string): Task {
+  return store.tx(() => {
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = 'done', updated_at = ? WHERE project = ? AND id = ? AND status = 'in_progress' AND claimed_by = ?`,
+      at, project, id, agent,
+    );
+    if (task) {
+      statusAudit(store, project, agent, task, 'done', 'in_progress', at);
+      return task;
+    }
+    const current = store.requireTask(project, id);
+    if (current.status !== 'in_progress') throw errors.invalidTransition(current.status, 'done');
+    throw errors.notOwner(current.claimed_by ?? 'unknown');
+  });
+}
+
+/** in_progress → open, clearing the claim; someone else's claim needs `force`. */
+export function releaseTask(store: Store, project: string, agent: string, id: string, force: boolean): Task {
+  return store.tx(() => {
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = 'open', claimed_by = NULL, claimed_at = NULL, updated_at = ?
+       WHERE project = ? AND id = ? AND status = 'in_progress' AND (claimed_by = ? OR ? = 'force')`,
+      at, project, id, agent, force ? 'force' : '',
+    );
+    if (task) {
+      statusAudit(store, project, agent, task, 'release', 'in_progress', at);
+      return task;
+    }
+    const current = store.requireTask(project, id);
+    if (current.status !== 'in_progress') throw errors.invalidTransition(current.status, 'open');
+    throw errors.notOwner(current.claimed_by ?? 'unknown');
+  });
+}
+
+/**
+ * any → blocked (already blocked: no-op, or a new reason replaces the old). The claim is cleared:
+ * whoever blocked it has stopped working on it; the audit trail keeps who and why.
+ */
+export function blockTask(store: Store, project: string, agent: string, id: string, reason?: string): Task {
+  return store.tx(() => {
+    const before = store.requireTask(project, id);
+    const at = now();
+    if (before.status === 'blocked') {
+      if (reason === undefined || reason === before.block_reason) return before;
+      store.run('UPDATE tasks SET block_reason = ?, updated_at = ? WHERE project = ? AND id = ?', reason, at, project, id);
+    } else {
+      const task = updated(
+        store,
+        `UPDATE tasks SET status = 'blocked', block_reason = ?, claimed_by = NULL, claimed_at = NULL, updated_at = ?
+         WHERE project = ? AND id = ? AND status = ?`,
+        reason ?? null, at, project, id, before.status,
+      );
+      // Single-writer transaction: the row cannot have changed since the read above.
+      if (!task) throw errors.internal();
+      statusAudit(store, project, agent, task, 'block', before.status, at);
+    }
+    if (reason !== undefined) store.audit(project, agent, { task_id: id, action: 'block', field: 'block_reason', old_value: before.block_reason, new_value: reason }, at);
+    return store.requireTask(project, id);
+  });
+}
+
+/** blocked → open. */
+export function unblockTask(store: Store, project: string, agent: string, id: string): Task {
+  return store.tx(() => {
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = 'open', block_reason = NULL, updated_at = ? WHERE project = ? AND id = ? AND status = 'blocked'`,
+      at, project, id,
+    );
+    if (task) {
+      statusAudit(store, project, agent, task, 'unblock', 'blocked', at);
+      return task;
+    }
+    const current = store.requireTask(project, id);
+    throw errors.invalidTransition(current.status, 'open');
+  });
+}

@@ -1,0 +1,101 @@
+// The airyra v1 wire contract: shapes, names and the error every layer of the queue throws.
+
+export const STATUSES = ['open', 'in_progress', 'blocked', 'done'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Priority names as the CLI shows them; the index is the wire value (0 critical … 4 lowest). */
+export const PRIORITY_NAMES = ['critical', 'high', 'normal', 'low', 'lowest'] as const;
+export type PriorityName = (typeof PRIORITY_NAMES)[number];
+export const DEFAULT_PRIORITY = 2;
+
+export const PROJECT_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+/** Worker names double as socket file names and identities. */
+export const WORKER_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export type Task = {
+  id: string;
+  parent_id?: string;
+  spec_id?: string;
+  title: string;
+  description?: string;
+  status: Status;
+  priority: number;
+  claimed_by?: string;
+  claimed_at?: string;
+  /** isollm extension: why the task was blocked (set by block, cleared by unblock). */
+  block_reason?: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export type AuditEntry = {
+  id: number;
+  task_id: string;
+  action: string;
+  field?: string;
+  old_value?: string;
+  new_value?: string;
+  changed_at: string;
+  changed_by: string;
+};
+
+export type Dependency = { child_id: string; parent_id: string };
+
+export type Pagination = { page: number; per_page: number; total: number; total_pages: number };
+export type Page<T> = { data: T[]; pagination: Pagination };
+
+/** isollm extension: everything the dashboard needs in one request. */
+export type Summary = {
+  project: string;
+  counts: Record<Status, number>;
+  total: number;
+  ready: number;
+  in_progress: Task[];
+};
+
+export const ERROR_STATUS = {
+  TASK_NOT_FOUND: 404,
+  DEPENDENCY_NOT_FOUND: 404,
+  SPEC_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  ALREADY_CLAIMED: 409,
+  NOT_OWNER: 403,
+  FORBIDDEN: 403,
+  INVALID_TRANSITION: 400,
+  VALIDATION_FAILED: 400,
+  CYCLE_DETECTED: 400,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  SOCKET_FAILED: 500,
+  INTERNAL_ERROR: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** A contract error: becomes `{"error":{code,message,context}}` with the code's HTTP status. */
+export class QueueError extends Error {
+  code: ErrorCode;
+  status: number;
+  context?: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, context?: Record<string, unknown>) {
+    super(message);
+    this.name = 'QueueError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.context = context;
+  }
+}
+
+export const errors = {
+  taskNotFound: (id: string) => new QueueError('TASK_NOT_FOUND', `Task ${id} not found`, { id }),
+  alreadyClaimed: (claimedBy: string, claimedAt: string) =>
+    new QueueError('ALREADY_CLAIMED', 'Task already claimed by another agent', { claimed_by: claimedBy, claimed_at: claimedAt }),
+  notOwner: (claimedBy: string) => new QueueError('NOT_OWNER', 'Task is claimed by another agent', { claimed_by: claimedBy }),
+  invalidTransition: (from: string, to: string) =>
+    new QueueError('INVALID_TRANSITION', `Cannot transition from ${from} to ${to}`, { from, to }),
+  validation: (details: string[]) => new QueueError('VALIDATION_FAILED', 'Validation failed', { details }),
+  invalidJson: () => new QueueError('VALIDATION_FAILED', 'Validation failed', { details: ['Invalid JSON body'] }),
+  cycle: (path: string[]) => new QueueError('CYCLE_DETECTED', 'Adding this dependency would create a cycle', { path }),
+  depNotFound: (child: string, parent: string) =>
+    new QueueError('DEPENDENCY_NOT_FOUND', `Dependency from ${child} to ${parent} not found`, { child_id: child, parent_id: parent }),
+  internal: () => new QueueError('INTERNAL_ERROR', 'An internal error occurred'),
+};
