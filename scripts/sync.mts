@@ -2,6 +2,7 @@
 import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
 import { loadConfig } from '../lib/config.ts';
+import { queueClient } from '../lib/queue/daemon.ts';
 import { requireProjectRoot } from '../lib/project.ts';
 import { formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/sync-status.ts';
 import { pullTaskBranches, pushBranch, remoteName } from '../lib/sync.ts';
@@ -32,13 +33,15 @@ export const SPEC: CommandSpec = {
   notes: ['Merge a finished task: `isollm sync pull`, then `git merge isollm/<task-id>`.'],
 };
 
-// ─── Queue wiring (lead: replace this with the real queue client) ───────────────────────────────
-// Should return, for each id the queue knows, { status, claimed_by, block_reason }; ids it does not
-// know are left out (shown as "unknown"); throwing marks every task "unknown" with the reason.
-async function queueTaskInfo(_root: string, _ids: string[]): Promise<Map<string, TaskQueueInfo>> {
-  return new Map();
+// The queue's word on each task branch: every task in one paged listing (ids it does not know are
+// shown as "unknown"; a queue that is down marks them all unknown with the reason).
+async function queueTaskInfo(root: string, ids: string[]): Promise<Map<string, TaskQueueInfo>> {
+  const wanted = new Set(ids);
+  const tasks = await queueClient(root).listTasks();
+  return new Map(
+    tasks.filter((t) => wanted.has(t.id)).map((t) => [t.id, { status: t.status, claimed_by: t.claimed_by, block_reason: t.block_reason }]),
+  );
 }
-// ─────────────────────────────────────────────────────────────────────────────────────────────────
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);

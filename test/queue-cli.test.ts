@@ -3,15 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { runCli, tmpDir } from './helpers.ts';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort, runCli, tmpDir } from './helpers.ts';
 
 async function project(extra = ''): Promise<{ dir: string; port: number; cli: (...args: string[]) => ReturnType<typeof runCli> }> {
   const dir = tmpDir('isollm-cli-');

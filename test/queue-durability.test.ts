@@ -1,22 +1,13 @@
 // kill -9 of the server process under load, restart: every acknowledged write is still there.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { NODE, ROOT, tmpDir } from './helpers.ts';
+import { freePort, NODE, ROOT, tmpDir } from './helpers.ts';
 import { call } from './queue-helpers.ts';
 
 const MAIN = path.join(ROOT, 'lib', 'queue', 'main.ts');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startProcess(root: string, port: number): Promise<ChildProcess> {
   const child = spawn(NODE, [MAIN, root, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { commitFiles, workerPush } from './hub-fixtures.ts';
 import { git, gitRepo, runCli, tmpDir } from './helpers.ts';
 
@@ -82,5 +82,30 @@ describe('isollm sync (CLI)', () => {
     git(hub, 'branch', '-D', 'task/42');
     expect(cli('sync', 'pull').stdout.trim()).toBe('gone: isollm/42');
     expect(git(root, 'for-each-ref', 'refs/remotes/')).toBe('');
+  });
+});
+
+describe('isollm sync status with the queue', () => {
+  it("shows the queue's word on each task branch", async () => {
+    const { freePort } = await import('./helpers.ts');
+    const port = await freePort();
+    const { root, hub, cli } = project(`project: demo\nqueue:\n  port: ${port}\n`);
+    expect(cli('queue', 'start').code).toBe(0);
+    onTestFinished(() => void cli('queue', 'stop'));
+    const add = (title: string) => cli('task', 'add', title, '--json').stdout;
+    const ids = ['done one', 'blocked one', 'open one'].map((t) => JSON.parse(add(t)).id as string);
+    expect(cli('task', 'done', ids[0]).code).toBe(0);
+    expect(cli('task', 'block', ids[1], '--reason', 'needs a human').code).toBe(0);
+    expect(cli('sync', 'push').code).toBe(0);
+    for (const id of [...ids, 'ar-ffff']) workerPush(hub, `isollm/${id}`, { [`${id}.txt`]: 'x\n' }, `work on ${id}`);
+    const status = JSON.parse(cli('sync', 'status', '--json').stdout);
+    const word = (id: string) => status.tasks.find((t: { id: string }) => t.id === id)?.queue;
+    expect(word(ids[0])).toMatchObject({ status: 'done' });
+    expect(word(ids[1])).toMatchObject({ status: 'blocked', block_reason: 'needs a human' });
+    expect(word(ids[2])).toMatchObject({ status: 'open' });
+    expect(word('ar-ffff')).toBeNull();
+    const text = cli('sync', 'status').stdout;
+    expect(text).toContain('blocked: needs a human');
+    expect(text).toContain('unknown');
   });
 });
