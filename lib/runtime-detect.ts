@@ -72,7 +72,7 @@ export function missingClientError(kind: 'auto' | RuntimeName): UserError {
 export type Failure = 'daemon' | 'permission' | 'other';
 
 /**
- * What a failed client call means, from its stderr. Patterns captured from LXD 5.0 and Incus 6.0:
+ * What a failed client call means, from its stderr (LXD 5.0 captured here; Incus from its client source):
  *   lxc:   Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: … connect: no such file or directory
  *   lxc:   … connect: permission denied
  *   incus: Error: The incus daemon doesn't appear to be started (socket path: …)

@@ -83,7 +83,7 @@ describe('runtime detection', () => {
     expect(findRuntime('auto', fakePath())).toBeNull();
   });
 
-  // stderr captured from LXD 5.0.2 and Incus 6.0 on these machines.
+  // LXD: stderr captured from LXD 5.0.2 here. Incus: the messages its client builds (client/connection.go).
   const LXD_DOWN = 'Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory\n';
   const LXD_DENIED = 'Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: permission denied\n';
   const INCUS_DOWN = "Error: The incus daemon doesn't appear to be started (socket path: /var/lib/incus/unix.socket)\n";
