@@ -6,7 +6,7 @@ import { loadConfig, type Config } from './config.ts';
 import { errorMessage, UserError } from './errors.ts';
 import { processAlive, statePaths } from './project.ts';
 import { listStoragePools, lookupImage } from './runtime.ts';
-import { classifyFailure, findOnPath, findRuntime, missingClientError, pingRuntime, type Runtime } from './runtime-detect.ts';
+import { classifyFailure, daemonFix, findOnPath, findRuntime, missingClientError, permissionFix, pingRuntime, type Runtime } from './runtime-detect.ts';
 
 export const MIN_GIT = [2, 38] as const;
 export const TOOL_TIMEOUT_MS = 10_000;
@@ -61,9 +61,9 @@ export async function checkRuntime(kind: Config['runtime']['kind']): Promise<{ c
     const failure = classifyFailure(`${e.detail ?? ''} ${e.message}`);
     if (failure === 'permission') {
       checks.push(ok('daemon', `${name} daemon`, 'running (its socket refuses this user)'));
-      checks.push(bad('permission', `${name} permission`, 'permission denied on the unix socket', fixOf(e.message)));
+      checks.push(bad('permission', `${name} permission`, 'permission denied on the unix socket', permissionFix(rt)));
     } else {
-      checks.push(bad('daemon', `${name} daemon`, 'does not answer', fixOf(e.message)));
+      checks.push(bad('daemon', `${name} daemon`, 'does not answer', daemonFix(rt)));
       checks.push(skip('permission', `${name} permission`, 'skipped: the daemon does not answer'));
     }
     checks.push(skip('storage', 'storage pool', 'skipped: cannot talk to the daemon'));
@@ -76,12 +76,6 @@ export async function checkRuntime(kind: Config['runtime']['kind']): Promise<{ c
     checks.push(bad('storage', 'storage pool', errorMessage(err), `run \`isollm setup\``));
   }
   return { checks, rt };
-}
-
-/** The fix part of one of runtime-detect's messages ("… . Run `x`." → "run `x`"). */
-function fixOf(message: string): string {
-  const m = /(?:\.|\)) (Run|Start) (.*)$/.exec(message);
-  return m ? `${m[1].toLowerCase()} ${m[2].replace(/\.$/, '')}` : message;
 }
 
 export async function checkImage(rt: Runtime | null, image: string): Promise<Check> {

@@ -114,7 +114,7 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
     },
     {
       title: 'storage pool and network',
-      plan: `initialise ${rt.kind} with this preseed:\n${preseedYaml().replace(/^/gm, '    ')}`,
+      plan: `initialise ${rt.kind} with this preseed:\n${preseedYaml().trimEnd().replace(/^/gm, '    ')}`,
       check: async () => hasStoragePool(rt),
       run: async () => {
         await applyPreseed(rt);

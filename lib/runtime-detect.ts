@@ -73,30 +73,37 @@ export type Failure = 'daemon' | 'permission' | 'other';
 
 /**
  * What a failed client call means, from its stderr (LXD 5.0 captured here; Incus from its client source):
- *   lxc:   Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: … connect: no such file or directory
- *   lxc:   … connect: permission denied
+ *   lxc:   Error: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory
+ *   lxc:   Error: LXD unix socket "…" not accessible: … connect: permission denied
  *   incus: Error: The incus daemon doesn't appear to be started (socket path: …)
  *   incus: Error: You don't have the needed permissions to talk to the incus daemon (socket path: …)
+ * Only socket-level wording counts: "no such file" from e.g. a file push is an ordinary failure.
  */
 export function classifyFailure(stderr: string): Failure {
-  if (/permission denied|needed permissions/i.test(stderr)) return 'permission';
-  if (/no such file or directory|connection refused|doesn't appear to be started|not accessible|daemon.*(not running|started)/i.test(stderr)) {
-    return 'daemon';
-  }
+  if (/connect: permission denied|needed permissions to talk/i.test(stderr)) return 'permission';
+  if (/dial unix .*connect: (no such file or directory|connection refused)|doesn't appear to be started/i.test(stderr)) return 'daemon';
   return 'other';
 }
 
+/** How to start the daemon here. Without systemd nothing restarts it; `isollm setup` starts it detached. */
+export function daemonFix(rt: Runtime): string {
+  return `run \`${fs.existsSync('/run/systemd/system') ? `sudo systemctl start ${rt.kind}` : 'isollm setup'}\``;
+}
+
+export function permissionFix(rt: Runtime, user = os.userInfo().username): string {
+  return `run \`sudo usermod -aG ${rt.group} ${user}\`, then log in again (or \`newgrp ${rt.group}\`)`;
+}
+
 export function daemonError(rt: Runtime, detail?: string): UserError {
-  const start = rt.kind === 'lxd' ? 'sudo systemctl start lxd' : 'sudo systemctl start incus';
   return new UserError(
-    `The ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon does not answer (\`${rt.bin} query /1.0\` failed). Start it (\`${start}\`, or \`isollm setup\` on a machine without systemd).`,
+    `The ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon does not answer (\`${rt.bin} query /1.0\` failed). To start it, ${daemonFix(rt)}.`,
     { detail },
   );
 }
 
 export function permissionError(rt: Runtime, user = os.userInfo().username, detail?: string): UserError {
   return new UserError(
-    `User ${user} may not talk to the ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon (permission denied on its unix socket). Run \`sudo usermod -aG ${rt.group} ${user}\`, then log in again (or \`newgrp ${rt.group}\`).`,
+    `User ${user} may not talk to the ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon (permission denied on its unix socket). To fix it, ${permissionFix(rt, user)}.`,
     { detail },
   );
 }

@@ -50,7 +50,9 @@ export type RunResult = { stdout: string; stderr: string; exitCode: number };
 
 /** Run the client with `args`; non-zero exits come back as values (callers decide). A timeout throws. */
 export async function runClient(rt: Runtime, args: string[], options: { input?: string; timeout: number }): Promise<RunResult> {
-  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, input: options.input ?? '' })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  // No input: stdin is /dev/null. `init` reads YAML from a non-TTY stdin until EOF, so an open pipe hangs it.
+  const stdin = options.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] } : { input: options.input };
+  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdin })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   if (r.exitCode === null) {
     throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${options.timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
   }
@@ -113,6 +115,15 @@ export async function stopInstance(rt: Runtime, name: string, force = false): Pr
 /** Delete (stopping it first if needed). */
 export async function deleteInstance(rt: Runtime, name: string): Promise<void> {
   await mustRun(rt, deleteArgs(name), LIFECYCLE_TIMEOUT_MS);
+}
+
+/**
+ * True when a failure says the kernel/runtime cannot do idmapped mounts (`shift=true`), e.g. LXD 5.0.2
+ * on this machine: "idmapping abilities are required but aren't supported on system". The caller
+ * then uses its fallback (a mount without shift).
+ */
+export function isIdmapUnsupported(err: unknown): boolean {
+  return /idmapping abilities|idmapped mounts? (are|is) not supported/i.test(`${(err as UserError)?.message ?? ''} ${(err as UserError)?.detail ?? ''}`);
 }
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {

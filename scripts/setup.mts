@@ -40,7 +40,7 @@ export const main: Main = async (argv) => {
     image,
     log: info,
     confirm: async (plan) => {
-      info('isollm setup will:');
+      info('isollm setup will, where not already done:');
       for (const line of plan) info(`  - ${line}`);
       if (yes) return true;
       if (!canPrompt()) throw new UserError('Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');

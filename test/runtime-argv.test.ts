@@ -84,7 +84,7 @@ describe('runtime detection', () => {
   });
 
   // LXD: stderr captured from LXD 5.0.2 here. Incus: the messages its client builds (client/connection.go).
-  const LXD_DOWN = 'Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory\n';
+  const LXD_DOWN = 'Error: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory\n';
   const LXD_DENIED = 'Error: LXD unix socket "/var/lib/lxd/unix.socket" not accessible: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: permission denied\n';
   const INCUS_DOWN = "Error: The incus daemon doesn't appear to be started (socket path: /var/lib/incus/unix.socket)\n";
   const INCUS_DENIED = "Error: You don't have the needed permissions to talk to the incus daemon (socket path: /var/lib/incus/unix.socket)\n";
@@ -95,10 +95,12 @@ describe('runtime detection', () => {
     expect(classifyFailure(LXD_DENIED)).toBe('permission');
     expect(classifyFailure(INCUS_DENIED)).toBe('permission');
     expect(classifyFailure('Error: Instance not found\n')).toBe('other');
+    expect(classifyFailure('Error: open /tmp/x: no such file or directory\n')).toBe('other');
+    expect(classifyFailure('Error: open /tmp/x: permission denied\n')).toBe('other');
   });
 
   it('turns each failure into one line with its fix', () => {
-    expect(runtimeError(lxd, 'list', LXD_DOWN).message).toMatch(/^The LXD daemon does not answer .*Start it/);
+    expect(runtimeError(lxd, 'list', LXD_DOWN).message).toMatch(/^The LXD daemon does not answer .*To start it, run `/);
     expect(runtimeError(incus, 'list', INCUS_DENIED).message).toMatch(/may not talk to the Incus daemon .*sudo usermod -aG incus-admin /);
     expect(runtimeError(lxd, 'start c', 'Error: Instance not found\n').message).toBe('lxc start c failed: Instance not found');
   });
