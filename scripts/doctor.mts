@@ -1,11 +1,32 @@
 #!/usr/bin/env node
+// isollm doctor: one line per prerequisite, ✓ or ✗ with the exact fix; exit 1 when a required one fails.
+import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
+import { runDoctor, type Check } from '../lib/doctor.ts';
+import { EXIT } from '../lib/errors.ts';
+import { findProjectRoot, startDir } from '../lib/project.ts';
+import { c, out, printJson, SYMBOLS } from '../lib/ui.ts';
 
-const SPEC = { name: 'isollm doctor', summary: 'TODO' };
+export const SPEC: CommandSpec = {
+  name: 'isollm doctor',
+  summary: 'check every prerequisite and say how to fix what is missing',
+  flags: { json: { type: 'boolean', description: 'print the checks as JSON' } },
+  notes: ['Outside a project (no isollm.yaml) the image and queue port checks are skipped.'],
+};
+
+export function formatCheck(check: Check): string {
+  const symbol = check.status === 'ok' ? c.green(SYMBOLS.ok) : check.status === 'fail' ? c.red(SYMBOLS.fail) : c.dim(SYMBOLS.stopped);
+  return `${symbol} ${check.title}: ${check.detail}${check.fix ? ` ${SYMBOLS.arrow} ${check.fix}` : ''}`;
+}
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
+  const root = findProjectRoot(startDir(flagString(p, 'project')));
+  const report = await runDoctor(root);
+  if (flagBool(p, 'json')) printJson(report);
+  else for (const check of report.checks) out(formatCheck(check));
+  return report.ok ? EXIT.ok : EXIT.failure;
 };
 
 runIfEntry(import.meta.url, main);

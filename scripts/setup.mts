@@ -1,13 +1,57 @@
 #!/usr/bin/env node
+// isollm setup: install and initialise the container runtime and make the image available.
+import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { UserError } from '../lib/errors.ts';
+import { DEFAULT_IMAGE, loadConfig } from '../lib/config.ts';
+import { UsageError, UserError } from '../lib/errors.ts';
+import { setupHost } from '../lib/host-setup.ts';
+import { findProjectRoot, startDir } from '../lib/project.ts';
+import type { RuntimeName } from '../lib/runtime-detect.ts';
+import { askConfirm, canPrompt, info, out, printJson } from '../lib/ui.ts';
 
-const SPEC = { name: 'isollm setup', summary: 'not built yet' };
+export const SPEC: CommandSpec = {
+  name: 'isollm setup',
+  summary: 'install and initialise the container runtime (LXD or Incus) and the image',
+  flags: {
+    runtime: { type: 'string', value: 'lxd|incus', description: 'runtime to install (default: the installed one, else config runtime.kind, else lxd)' },
+    image: { type: 'string', value: 'ALIAS', description: 'image to make available (default: the configured image)' },
+    yes: { type: 'boolean', short: 'y', description: 'do not ask before changing the system' },
+    json: { type: 'boolean', description: 'print the steps as JSON' },
+  },
+  notes: ['Idempotent: every step checks first; a second run says "nothing to do".', 'Uses sudo for system changes when not run as root.'],
+};
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  throw new UserError('`isollm setup` is not built yet.');
+  const runtimeFlag = flagString(p, 'runtime');
+  if (runtimeFlag !== undefined && runtimeFlag !== 'lxd' && runtimeFlag !== 'incus') {
+    throw new UsageError(`--runtime must be lxd or incus (got ${JSON.stringify(runtimeFlag)})`);
+  }
+  const root = findProjectRoot(startDir(flagString(p, 'project')));
+  const config = root ? loadConfig(root) : null;
+  const kind = config?.runtime.kind;
+  const runtime = (runtimeFlag ?? (kind && kind !== 'auto' ? kind : undefined)) as RuntimeName | undefined;
+  const image = flagString(p, 'image') ?? config?.image ?? DEFAULT_IMAGE;
+  const yes = flagBool(p, 'yes');
+
+  const results = await setupHost({
+    runtime,
+    image,
+    log: info,
+    confirm: async (plan) => {
+      info('isollm setup will, where not already done:');
+      for (const line of plan) info(`  - ${line}`);
+      if (yes) return true;
+      if (!canPrompt()) throw new UserError('Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');
+      return askConfirm('Go ahead?', true, '--yes');
+    },
+  });
+
+  if (flagBool(p, 'json')) return printJson(results);
+  const done = results.filter((r) => r.status === 'done');
+  if (done.length === 0) out('Nothing to do: the host is ready.');
+  else out(`Done: ${done.map((r) => r.title + (r.note ? ` (${r.note})` : '')).join('; ')}.`);
 };
 
 runIfEntry(import.meta.url, main);

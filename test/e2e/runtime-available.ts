@@ -1,0 +1,37 @@
+// Whether e2e tests can use real containers here. In CI (CI or ISOLLM_E2E=1) a missing runtime or
+// test image fails the run; elsewhere the e2e tests skip with a visible reason.
+import { lookupImage, pingRuntime, findRuntime, type Runtime } from '../../lib/runtime.ts';
+import { errorMessage } from '../../lib/errors.ts';
+
+/** The image `npm run test-env` builds and imports. */
+export const TEST_IMAGE = 'isollm-test';
+
+export const E2E_REQUIRED = process.env.ISOLLM_E2E === '1' || process.env.CI === 'true' || process.env.CI === '1';
+
+let probe: Promise<{ rt: Runtime | null; reason: string }> | undefined;
+
+async function probeRuntime(): Promise<{ rt: Runtime | null; reason: string }> {
+  if (process.env.ISOLLM_E2E === '0') return { rt: null, reason: 'ISOLLM_E2E=0' };
+  const rt = findRuntime((process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined) ?? 'auto');
+  if (!rt) return { rt: null, reason: 'no lxc or incus client installed' };
+  try {
+    await pingRuntime(rt);
+    if (!(await lookupImage(rt, TEST_IMAGE))) return { rt: null, reason: `image ${TEST_IMAGE} is missing` };
+  } catch (err) {
+    return { rt: null, reason: errorMessage(err) };
+  }
+  return { rt, reason: '' };
+}
+
+/**
+ * The runtime for e2e tests, or null (after printing why) when there is none and CI does not
+ * require one. Use as: `const rt = await e2eRuntime('runtime'); describe.skipIf(!rt)(…)`.
+ */
+export async function e2eRuntime(suite: string): Promise<Runtime | null> {
+  const { rt, reason } = await (probe ??= probeRuntime());
+  if (rt) return rt;
+  const message = `e2e ${suite}: no container runtime (${reason}). Run \`npm run test-env\` to set one up.`;
+  if (E2E_REQUIRED) throw new Error(`${message} Required here (CI / ISOLLM_E2E=1).`);
+  console.warn(`⚠ SKIPPED ${message}`);
+  return null;
+}

@@ -1,0 +1,165 @@
+// Real containers through lib/runtime: launch, exec, push, a shifted disk with a bare repo, a proxy to
+// a host unix socket, snapshots, delete. Needs `npm run test-env` (skips visibly without it; CI requires it).
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../lib/errors.ts';
+import {
+  addDevice,
+  createSnapshot,
+  deleteInstance,
+  execIn,
+  execOk,
+  isIdmapUnsupported,
+  launchInstance,
+  listInstances,
+  listSnapshots,
+  pushFile,
+  pushText,
+  restoreSnapshot,
+  waitForExec,
+  PROJECT_KEY,
+  WORKER_KEY,
+} from '../../lib/runtime.ts';
+import { git, ROOT } from '../helpers.ts';
+import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
+
+const rt = await e2eRuntime('runtime');
+const project = `e2e-rt-${crypto.randomBytes(3).toString('hex')}`;
+const name = `${project}-worker-1`;
+// Not tmpDir(): these live for the whole file (the container holds mounts into them).
+const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-rt-'));
+
+describe.skipIf(!rt)('runtime on real containers', () => {
+  const runtime = rt!;
+  let server: http.Server;
+  const socket = path.join(work, 'queue.sock');
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => res.end(`hello from the host: ${req.method} ${req.url}`));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    const started = Date.now();
+    await launchInstance(runtime, {
+      name,
+      image: TEST_IMAGE,
+      config: { [PROJECT_KEY]: project, [WORKER_KEY]: 'worker-1' },
+      devices: { queue: { type: 'proxy', listen: 'tcp:127.0.0.1:7432', connect: `unix:${socket}`, bind: 'instance' } },
+    });
+    await waitForExec(runtime, name);
+    console.info(`launch + ready: ${Date.now() - started}ms`);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const i of await listInstances(runtime, project)) await deleteInstance(runtime, i.name);
+    server?.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('lists the container by its project tag, running', async () => {
+    const list = await listInstances(runtime, project);
+    expect(list.map((i) => [i.name, i.status, i.worker])).toEqual([[name, 'Running', 'worker-1']]);
+    expect(await listInstances(runtime, `${project}-other`)).toEqual([]);
+  });
+
+  it('execs an argv with user, cwd, env and stdin; returns stdout, stderr and the exit code', async () => {
+    const r = await execIn(runtime, name, ['sh', '-c', 'id -u; pwd; echo "$GREETING"; cat; echo oops >&2; exit 3'], {
+      user: 65534,
+      group: 65534,
+      cwd: '/tmp',
+      env: { GREETING: 'a b; $(not run)' },
+      input: 'from stdin\n',
+    });
+    expect(r).toEqual({ exitCode: 3, stdout: '65534\n/tmp\na b; $(not run)\nfrom stdin\n', stderr: 'oops\n' });
+  });
+
+  it('pushes text and files with owner and mode', async () => {
+    await pushText(runtime, name, '/tmp/pushed.txt', 'line with \'quotes\' and $VARS\n', { uid: 65534, gid: 65534, mode: 0o640 });
+    expect(await execOk(runtime, name, ['stat', '-c', '%u %g %a', '/tmp/pushed.txt'])).toBe('65534 65534 640\n');
+    expect(await execOk(runtime, name, ['cat', '/tmp/pushed.txt'])).toBe("line with 'quotes' and $VARS\n");
+    const host = path.join(work, 'tool.sh');
+    fs.writeFileSync(host, '#!/bin/sh\necho tool ran\n');
+    await pushFile(runtime, name, host, '/usr/local/bin/tool', { mode: 0o755 });
+    expect(await execOk(runtime, name, ['tool'])).toBe('tool ran\n');
+  });
+
+  it('mounts a host bare repo (shift=true, or the fallback where idmapped mounts are missing): clone and push from inside reach the host', async () => {
+    const src = path.join(work, 'src');
+    fs.mkdirSync(src);
+    git(src, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(src, 'README.md'), 'hub\n');
+    git(src, 'add', '.');
+    git(src, 'commit', '-qm', 'init');
+    const hub = path.join(work, 'hub.git');
+    git(work, 'clone', '-q', '--bare', src, hub);
+    try {
+      await addDevice(runtime, name, 'hub', { type: 'disk', source: hub, path: '/repo.git', shift: true });
+      console.info('hub mount: shift=true (idmapped)');
+    } catch (err) {
+      if (!isIdmapUnsupported(err)) throw err;
+      // Fallback: a plain bind mount of a repository every uid may write (git keeps it group/world-shared).
+      console.info('hub mount: idmapped mounts unsupported here; plain mount of a shared repository');
+      git(hub, 'config', 'core.sharedRepository', 'world');
+      spawnSync('chmod', ['-R', 'a+rwX', hub]);
+      await addDevice(runtime, name, 'hub', { type: 'disk', source: hub, path: '/repo.git' });
+    }
+    // Root inside is not root on the host: git would refuse a repo owned by someone else.
+    await execOk(runtime, name, ['git', 'config', '--global', '--add', 'safe.directory', '*']);
+    await execOk(runtime, name, ['git', 'clone', '-q', '/repo.git', '/root/project']);
+    expect(await execOk(runtime, name, ['cat', '/root/project/README.md'])).toBe('hub\n');
+    const gitIn = ['git', '-C', '/root/project', '-c', 'user.name=w1', '-c', 'user.email=w1@isollm.local'];
+    await execOk(runtime, name, [...gitIn, 'checkout', '-q', '-b', 'isollm/t-1']);
+    await execOk(runtime, name, [...gitIn, 'commit', '-q', '--allow-empty', '-m', 'from the container']);
+    await execOk(runtime, name, [...gitIn, 'push', '-q', 'origin', 'isollm/t-1']);
+    expect(git(hub, 'log', '-1', '--format=%s', 'isollm/t-1')).toBe('from the container');
+  });
+
+  it('reaches a server on a host unix socket through the proxy device at 127.0.0.1 inside', async () => {
+    const out = await execOk(runtime, name, ['curl', '-sS', '--max-time', '10', 'http://127.0.0.1:7432/tasks?x=1']);
+    expect(out).toBe('hello from the host: GET /tasks?x=1');
+  });
+
+  it('snapshots and restores', async () => {
+    await pushText(runtime, name, '/root/marker', 'before\n');
+    await createSnapshot(runtime, name, 'isollm-clean');
+    expect((await listSnapshots(runtime, name)).map((s) => s.name)).toContain('isollm-clean');
+    await pushText(runtime, name, '/root/marker', 'after\n');
+    await restoreSnapshot(runtime, name, 'isollm-clean');
+    await waitForExec(runtime, name);
+    expect(await execOk(runtime, name, ['cat', '/root/marker'])).toBe('before\n');
+  }, 120_000);
+
+  it('reports a missing container as a one-line error, not a command exit code', async () => {
+    await expect(execIn(runtime, name + '-nope', ['true'])).rejects.toThrow(/exec .*failed: Instance not found/);
+    const err = await execIn(runtime, name + '-nope', ['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+  });
+
+  it('tells a dead daemon and a refused user apart (real client, real socket)', () => {
+    const probe = path.join(work, 'probe.mts');
+    fs.writeFileSync(
+      probe,
+      `import { pingRuntime, RUNTIMES } from ${JSON.stringify(path.join(ROOT, 'lib/runtime.ts'))};\n` +
+        `pingRuntime(RUNTIMES[${JSON.stringify(runtime.kind)}]).then(() => console.log('ok'), (e) => console.log(e.message));\n`,
+    );
+    fs.chmodSync(work, 0o755);
+    fs.chmodSync(probe, 0o644);
+    const home = path.join(work, 'home');
+    fs.mkdirSync(home, { mode: 0o777 });
+    fs.chmodSync(home, 0o777);
+    const env = { PATH: process.env.PATH, HOME: home };
+    const dirVar = runtime.kind === 'lxd' ? 'LXD_DIR' : 'INCUS_DIR';
+    const dead = spawnSync(process.execPath, [probe], { env: { ...env, [dirVar]: path.join(work, 'no-daemon') }, encoding: 'utf8' });
+    expect(dead.stdout).toMatch(/daemon does not answer/);
+    if (process.getuid?.() !== 0) return; // only root can become another user here
+    const refused = spawnSync(process.execPath, [probe], { env, uid: 65534, gid: 65534, encoding: 'utf8' });
+    expect(refused.stdout).toMatch(/^User \S+ may not talk to the (LXD|Incus) daemon .*usermod -aG/);
+  });
+
+  it('deletes', async () => {
+    await deleteInstance(runtime, name);
+    expect(await listInstances(runtime, project)).toEqual([]);
+  });
+});

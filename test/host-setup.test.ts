@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { cidrOverlap, installPlan, pickSubnet, preseedYaml } from '../lib/host-daemon.ts';
+import { cachedImage, imageCacheDir, metadataYaml, RECIPE, recipeKey } from '../lib/image-build.ts';
+
+describe('host setup decisions', () => {
+  it('installs LXD from main and Incus from bookworm-backports, with the bridge tools', () => {
+    expect(installPlan('lxd', 'bookworm')).toEqual({ packages: ['lxd', 'dnsmasq-base', 'iptables'], aptArgs: [], addSuite: null });
+    expect(installPlan('incus', 'bookworm')).toEqual({
+      packages: ['incus', 'dnsmasq-base', 'iptables'],
+      aptArgs: ['-t', 'bookworm-backports'],
+      addSuite: 'bookworm-backports',
+    });
+    expect(installPlan('incus', 'noble').addSuite).toBeNull();
+  });
+
+  it('writes a preseed with a dir pool, an IPv4-only bridge and a default profile', () => {
+    const preseed = YAML.parse(preseedYaml('10.1.2.1/24'));
+    expect(preseed.storage_pools).toEqual([{ name: 'default', driver: 'dir' }]);
+    expect(preseed.networks[0]).toEqual({ name: 'isollmbr0', type: 'bridge', config: { 'ipv4.address': '10.1.2.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none' } });
+    expect(preseed.profiles[0].devices.root).toEqual({ path: '/', pool: 'default', type: 'disk' });
+    expect(preseed.profiles[0].devices.eth0.network).toBe('isollmbr0');
+  });
+
+  it('picks a bridge subnet that no host route overlaps', () => {
+    expect(cidrOverlap('10.147.83.1/24', '10.0.0.0/8')).toBe(true);
+    expect(cidrOverlap('10.147.83.1/24', '10.147.84.0/24')).toBe(false);
+    const routes = JSON.stringify([{ dst: 'default' }, { dst: '192.0.2.0/24' }, { dst: '10.0.0.0/8' }]);
+    expect(pickSubnet(routes)).toBe('172.30.213.1/24');
+    expect(() => pickSubnet(JSON.stringify([{ dst: '0.0.0.0/0' }]))).toThrow(/in use on this host/);
+  });
+
+  it('keys the image cache by the recipe, under an overridable directory', () => {
+    expect(recipeKey()).toMatch(/^[0-9a-f]{16}$/);
+    expect(recipeKey({ ...RECIPE, suite: 'trixie' } as never)).not.toBe(recipeKey());
+    expect(imageCacheDir({ ISOLLM_IMAGE_CACHE: '/x/y' })).toBe('/x/y');
+    expect(imageCacheDir({ XDG_CACHE_HOME: '/c' })).toBe('/c/isollm/images');
+    expect(cachedImage('abc', { ISOLLM_IMAGE_CACHE: '/x' })).toEqual({ dir: '/x/abc', meta: '/x/abc/meta.tar.gz', rootfs: '/x/abc/rootfs.tar.gz' });
+  });
+
+  it('writes image metadata LXD accepts', () => {
+    const meta = YAML.parse(metadataYaml(RECIPE, 'k1', new Date(1_700_000_000_000)));
+    expect(meta).toMatchObject({ architecture: 'x86_64', creation_date: 1_700_000_000, properties: { os: 'debian', release: 'bookworm', 'isollm.recipe': 'k1' } });
+  });
+});
