@@ -3,6 +3,7 @@
 import { $ } from 'zx';
 import { UserError } from './errors.ts';
 import {
+  configSetArgs,
   deleteArgs,
   deviceAddArgs,
   deviceRemoveArgs,
@@ -124,6 +125,10 @@ export async function deleteInstance(rt: Runtime, name: string): Promise<void> {
  */
 export function isIdmapUnsupported(err: unknown): boolean {
   return /idmapping abilities|idmapped mounts? (are|is) not supported/i.test(`${(err as UserError)?.message ?? ''} ${(err as UserError)?.detail ?? ''}`);
+}
+
+export async function setInstanceConfig(rt: Runtime, name: string, config: Record<string, string>): Promise<void> {
+  await mustRun(rt, configSetArgs(name, config), LIFECYCLE_TIMEOUT_MS);
 }
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
