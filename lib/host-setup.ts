@@ -5,6 +5,7 @@ import os from 'node:os';
 import { $ } from 'zx';
 import { readOsRelease } from './apt-source.ts';
 import { UserError } from './errors.ts';
+import { formatDuration } from './ui.ts';
 import {
   addUserToGroup,
   aptInstall,
@@ -25,7 +26,7 @@ import { classifyFailure, findOnPath, pingRuntime, RUNTIMES, type Runtime, type 
 export const REMOTE_IMAGE_TIMEOUT_MS = 20_000;
 export const REMOTE_COPY_TIMEOUT_MS = 10 * 60_000;
 
-export type StepResult = { title: string; status: 'done' | 'already'; note?: string };
+export type StepResult = { title: string; status: 'done' | 'already'; note?: string; ms?: number };
 
 export type SetupOptions = {
   runtime?: RuntimeName;
@@ -138,9 +139,11 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
       confirmed = true;
     }
     options.log(`● ${step.title}…`);
+    const started = Date.now();
     const note = (await step.run()) ?? undefined;
-    results.push({ title: step.title, status: 'done', note });
-    options.log(`✓ ${step.title}${note ? `: ${note}` : ''}`);
+    const ms = Date.now() - started;
+    results.push({ title: step.title, status: 'done', note, ms });
+    options.log(`✓ ${step.title}${note ? `: ${note}` : ''} (${formatDuration(ms)})`);
   }
   return results;
 }

@@ -12,8 +12,9 @@ let probe: Promise<{ rt: Runtime | null; reason: string }> | undefined;
 
 async function probeRuntime(): Promise<{ rt: Runtime | null; reason: string }> {
   if (process.env.ISOLLM_E2E === '0') return { rt: null, reason: 'ISOLLM_E2E=0' };
-  const rt = findRuntime((process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined) ?? 'auto');
-  if (!rt) return { rt: null, reason: 'no lxc or incus client installed' };
+  const kind = (process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined) ?? 'auto';
+  const rt = findRuntime(kind);
+  if (!rt) return { rt: null, reason: kind === 'auto' ? 'no lxc or incus client installed' : `no ${kind} client installed` };
   try {
     await pingRuntime(rt);
     if (!(await lookupImage(rt, TEST_IMAGE))) return { rt: null, reason: `image ${TEST_IMAGE} is missing` };
