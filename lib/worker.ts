@@ -1,5 +1,6 @@
 // Workers: one container each, created from the plan in lib/worker-plan.ts through lib/runtime.ts.
 import { hubOwner } from './hub.ts';
+import { grantHubAccess, hostUidOf } from './hub-access.ts';
 import type { Config } from './config.ts';
 import { UserError } from './errors.ts';
 import type { StatePaths } from './project.ts';
@@ -12,6 +13,8 @@ import {
   launchInstance,
   listInstances,
   pushText,
+  addDevice,
+  isIdmapUnsupported,
   setInstanceConfig,
   waitForExec,
   type Instance,
@@ -90,12 +93,14 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
   const socket = await ctx.queue.openSocket(worker);
   try {
     progress(worker, 'launching');
-    const devices = workerDevices(config, socket, worker, true);
+    const { hub: _hub, ...devices } = workerDevices(config, socket, worker, true);
     await launchInstance(rt, { name: container, image: config.image, config: workerConfigKeys(config, worker), devices });
     await waitForExec(rt, container);
     progress(worker, 'creating user dev');
     const dev = await ensureDevUser(ctx, container);
     await setInstanceConfig(rt, container, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });
+    progress(worker, 'mounting the hub');
+    await mountHub(ctx, container, dev);
     if (config.setup_script) {
       progress(worker, 'running setup_script');
       await runSetupScript(ctx, container, worker);
@@ -119,6 +124,43 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
 type Dev = { uid: number; gid: number };
 
 /**
+ * The hub at /repo.git, writable by dev: an idmapped mount (shift=true) where the runtime can do it,
+ * else a plain mount shared with dev's host uid through ACLs (lib/hub-access.ts).
+ */
+async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+  const { rt, config } = ctx;
+  const device = { type: 'disk' as const, source: config.git.hub, path: HUB_MOUNT };
+  try {
+    await addDevice(rt, container, 'hub', { ...device, shift: true });
+    await joinHubGroup(ctx, container, dev);
+  } catch (err) {
+    if (!isIdmapUnsupported(err)) throw err;
+    const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
+    await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
+    await addDevice(rt, container, 'hub', device);
+  }
+}
+
+/**
+ * With an idmapped mount the hub shows its host owner. When dev has another uid (uid 1000 is
+ * `ubuntu` on ubuntu images; isollm run as root), dev joins the hub's group, which git keeps writable.
+ */
+async function joinHubGroup(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+  const { rt } = ctx;
+  const hub = hubOwner(ctx.config.git.hub);
+  if (dev.uid === hub.uid) return;
+  const group = await execIn(rt, container, ['getent', 'group', String(hub.gid)]);
+  let groupName = group.stdout.split(':')[0];
+  if (group.exitCode !== 0 || !groupName) {
+    groupName = 'isollm-hub';
+    await execOk(rt, container, ['groupadd', '--gid', String(hub.gid), groupName]);
+  }
+  await execOk(rt, container, ['usermod', '--append', '--groups', groupName, 'dev']);
+}
+
+
+
+/**
  * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
  * with shift=true the hub is dev's own; otherwise (uid 1000 is `ubuntu` on ubuntu images, uid 0 when
  * isollm runs as root) dev joins the group that owns the hub, which is group-writable.
@@ -133,15 +175,6 @@ async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev
   }
   const uid = Number((await execOk(rt, container, ['id', '-u', 'dev'])).trim());
   const gid = Number((await execOk(rt, container, ['id', '-g', 'dev'])).trim());
-  if (uid !== hub.uid) {
-    const group = await execIn(rt, container, ['getent', 'group', String(hub.gid)]);
-    let groupName = group.stdout.split(':')[0];
-    if (group.exitCode !== 0 || !groupName) {
-      groupName = 'isollm-hub';
-      await execOk(rt, container, ['groupadd', '--gid', String(hub.gid), groupName]);
-    }
-    await execOk(rt, container, ['usermod', '--append', '--groups', groupName, 'dev']);
-  }
   await pushText(rt, container, '/etc/sudoers.d/isollm-dev', 'dev ALL=(ALL) NOPASSWD:ALL\n', { uid: 0, gid: 0, mode: 0o440 });
   // The hub belongs to a host uid, which git calls dubious ownership; it is ours.
   await execOk(rt, container, ['git', 'config', '--system', '--add', 'safe.directory', HUB_MOUNT]);

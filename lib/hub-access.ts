@@ -1,0 +1,54 @@
+// How a worker's `dev` gets write access to the hub, a host directory bind-mounted at /repo.git.
+// Preferred: an idmapped mount (shift=true), where host uids appear unchanged inside. Where the
+// runtime refuses that (LXD 5.0 here: "Required idmapping abilities not available"), the container's
+// dev is some other host uid (its idmap base + dev's uid), and POSIX ACLs on the hub grant exactly
+// that uid access — no world-writable hub, no privileged container.
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { $ } from 'zx';
+import { UserError } from './errors.ts';
+import { findOnPath } from './runtime.ts';
+
+type IdmapEntry = { Isuid: boolean; Isgid: boolean; Hostid: number; Nsid: number; Maprange: number };
+
+/** The host uid of container uid `uid`, from the instance's `volatile.idmap.current` (or `.next`). */
+export function hostUidOf(config: Record<string, string>, uid: number): number {
+  const raw = config['volatile.idmap.current'] ?? config['volatile.idmap.next'];
+  if (!raw) throw new UserError('The container has no id map (volatile.idmap.current); is it a privileged container?');
+  const entries = JSON.parse(raw) as IdmapEntry[];
+  const entry = entries.find((e) => e.Isuid && uid >= e.Nsid && uid < e.Nsid + e.Maprange);
+  if (!entry) throw new UserError(`The container's id map does not cover uid ${uid}.`);
+  return entry.Hostid + (uid - entry.Nsid);
+}
+
+/** setfacl arguments granting `uid` rwX on the hub now and on everything created in it later. */
+export function hubAclArgs(hub: string, uid: number, owner: number): string[] {
+  const spec = [`u:${uid}:rwX`, `d:u:${uid}:rwX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
+  return ['-R', '-m', spec, hub];
+}
+
+/** Ancestors of the hub that `uid` could not enter (no x for "other"). */
+export function closedAncestors(hub: string): string[] {
+  const closed: string[] = [];
+  for (let dir = path.dirname(hub); ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) closed.push(dir);
+    if (dir === path.dirname(dir)) return closed;
+  }
+}
+
+/** Grant container-mapped `uid` access to the hub (and passage through closed parents). */
+export async function grantHubAccess(hub: string, uid: number): Promise<void> {
+  if (!findOnPath('setfacl')) {
+    throw new UserError('This runtime cannot do idmapped mounts, and setfacl is missing to share the hub instead. Install it: `sudo apt-get install acl` (or run `isollm setup`).');
+  }
+  const owner = process.getuid?.() ?? 0;
+  const run = async (args: string[]) => {
+    const r = await $({ quiet: true, nothrow: true })`setfacl ${args}`;
+    if (r.exitCode !== 0) {
+      throw new UserError(`Could not share ${args[args.length - 1]} with the worker (setfacl failed): ${r.stderr.trim()}. Does its filesystem support ACLs?`);
+    }
+  };
+  for (const dir of closedAncestors(hub)) await run(['-m', `u:${uid}:x`, dir]);
+  await run(hubAclArgs(hub, uid, owner));
+}
