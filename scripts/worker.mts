@@ -1,13 +1,188 @@
 #!/usr/bin/env node
+// isollm worker add|list|shell|exec|logs|start|stop|reset|remove: the containers the agents live in.
+import process from 'node:process';
+import { $ } from 'zx';
+import { expectPositionals, flagBool, flagInt, flagString, type CommandSpec, type Parsed } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { UserError } from '../lib/errors.ts';
+import { UsageError, UserError, errorMessage } from '../lib/errors.ts';
+import { ensureHub } from '../lib/hub.ts';
+import { requireProjectRoot } from '../lib/project.ts';
+import { queueClient, ensureQueue } from '../lib/queue/daemon.ts';
+import { execArgs, execPaneArgs } from '../lib/runtime-argv.ts';
+import { execIn } from '../lib/runtime.ts';
+import { AGENT_DIR } from '../lib/agent.ts';
+import { c, fail, formatAge, formatDuration, info, ok, out, printJson, SYMBOLS, table, warn } from '../lib/ui.ts';
+import { createWorkers, findWorker, listWorkers, type WorkerInfo } from '../lib/worker.ts';
+import { asDev, removeWorker, resetWorker, startWorker, stopWorker, workerContext } from '../lib/worker-ops.ts';
+import { containerName, nextWorkerNames } from '../lib/worker-plan.ts';
 
-const SPEC = { name: 'isollm worker', summary: 'not built yet' };
+const force = { type: 'boolean', description: 'drop unsaved work in the worker' } as const;
+
+export const SPEC: CommandSpec = {
+  name: 'isollm worker',
+  summary: 'create, inspect, enter, reset and remove workers',
+  subcommands: {
+    add: {
+      name: 'isollm worker add',
+      summary: 'create workers (in parallel)',
+      usage: '[name] [-n N]',
+      flags: { count: { type: 'string', short: 'n', value: 'N', description: 'how many to create (default 1)' } },
+    },
+    list: { name: 'isollm worker list', summary: 'name, state, IP, task, branch, age', flags: { json: { type: 'boolean', description: 'print JSON' } } },
+    shell: {
+      name: 'isollm worker shell',
+      summary: 'a shell as dev in the project dir',
+      usage: '<name> [-c CMD]',
+      flags: { command: { type: 'string', short: 'c', value: 'CMD', description: 'run CMD in bash instead of an interactive shell' } },
+    },
+    exec: { name: 'isollm worker exec', summary: 'run a command as dev in the project dir', usage: '<name> -- <command>…' },
+    logs: {
+      name: 'isollm worker logs',
+      summary: "the agent's log",
+      usage: '<name> [-f]',
+      flags: { follow: { type: 'boolean', short: 'f', description: 'keep printing new lines' } },
+    },
+    start: { name: 'isollm worker start', summary: 'start a stopped worker', usage: '<name>' },
+    stop: { name: 'isollm worker stop', summary: 'stop a worker (its files stay)', usage: '<name>' },
+    reset: {
+      name: 'isollm worker reset',
+      summary: 'back to the clean snapshot; its task goes back to the queue',
+      usage: '<name>|--all',
+      flags: { all: { type: 'boolean', description: 'every worker of the project' }, force },
+    },
+    remove: { name: 'isollm worker remove', summary: 'delete a worker; its task goes back to the queue', usage: '<name>', flags: { force } },
+  },
+  aliases: { ssh: 'shell', rm: 'remove', ls: 'list' },
+};
+
+const WORKER_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  throw new UserError('`isollm worker` is not built yet.');
+  const root = requireProjectRoot(flagString(p, 'project'));
+  const ctx = await workerContext(root);
+  const one = async () => findWorker(ctx, expectPositionals(p, ['<name>'])[0]);
+  switch (p.path[0]) {
+    case 'add':
+      return add(p, ctx);
+    case 'list':
+      return list(p, ctx);
+    case 'shell': {
+      const worker = await one();
+      const command = flagString(p, 'command');
+      return interactive(ctx, worker, command === undefined ? ['bash', '--login'] : ['bash', '--login', '-c', command]);
+    }
+    case 'exec': {
+      const [name] = expectPositionals(p, ['<name>']);
+      if (!p.rest.length) throw new UsageError('missing the command: `isollm worker exec <name> -- <command>…`');
+      return interactive(ctx, await findWorker(ctx, name), p.rest);
+    }
+    case 'logs': {
+      const worker = await one();
+      const log = `${AGENT_DIR}/agent.log`;
+      if (worker.instance.status === 'Running' && (await execIn(ctx.rt, worker.container, ['test', '-e', log])).exitCode !== 0) {
+        return void info(`No agent log in ${worker.name} yet: its agent has not run in the background (\`isollm up --multiplexer none\` does that).`);
+      }
+      const tail = ['tail', '-n', '200', ...(flagBool(p, 'follow') ? ['-F'] : []), log];
+      return interactive(ctx, worker, tail);
+    }
+    case 'start': {
+      const worker = await one();
+      await startWorker(ctx, worker);
+      return void ok(`${worker.name} is running.`);
+    }
+    case 'stop': {
+      const worker = await one();
+      await stopWorker(ctx, worker);
+      return void ok(`${worker.name} is stopped; its files stay. \`isollm worker start ${worker.name}\` brings it back.`);
+    }
+    case 'reset': {
+      const all = flagBool(p, 'all');
+      const targets = all ? await listWorkers(ctx) : [await one()];
+      if (all && p.positionals.length) throw new UsageError('give a worker name or --all, not both');
+      let failed = 0;
+      for (const worker of targets) {
+        try {
+          const { released } = await resetWorker(ctx, worker, { force: flagBool(p, 'force') });
+          ok(`${worker.name} is back to its clean snapshot${released.length ? `; released ${released.join(', ')}` : ''}.`);
+        } catch (err) {
+          failed++;
+          fail(`${worker.name}: ${errorMessage(err)}`);
+        }
+      }
+      return failed ? 1 : 0;
+    }
+    case 'remove': {
+      const worker = await one();
+      const { released } = await removeWorker(ctx, worker, { force: flagBool(p, 'force') });
+      return void ok(`Removed ${worker.name}${released.length ? `; released ${released.join(', ')}` : ''}.`);
+    }
+  }
 };
+
+async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): Promise<number> {
+  const [name] = expectPositionals(p, ['[name]'], 1);
+  const count = flagInt(p, 'count', 1, 32) ?? 1;
+  if (name !== undefined) {
+    if (count !== 1) throw new UsageError('give a name or -n N, not both');
+    if (!WORKER_NAME.test(name)) throw new UsageError(`worker name "${name}" must be lowercase letters, digits and single hyphens, starting with a letter`);
+    if (containerName(ctx.config.project, name).length > 63) throw new UsageError(`worker name "${name}" makes the container name longer than 63 characters`);
+  }
+  const existing = (await listWorkers(ctx)).map((w) => w.name);
+  if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
+  const names = name ? [name] : nextWorkerNames(existing, count);
+  await ensureHub(ctx.root, ctx.config);
+  await ensureQueue(ctx.root);
+  const started = Date.now();
+  info(`Creating ${names.join(', ')} from ${ctx.config.image}…`);
+  const { created, failed } = await createWorkers(ctx, names, (worker, step) => info(`  ${c.dim(worker)} ${SYMBOLS.arrow} ${step}`));
+  for (const w of created) ok(`${w.name} ready (${w.container})`);
+  for (const f of failed) {
+    fail(`${f.name}: ${errorMessage(f.error)}`);
+    const detail = (f.error as UserError).detail;
+    if (detail) info(detail);
+  }
+  info(`${created.length} of ${names.length} created in ${formatDuration(Date.now() - started)}.`);
+  return failed.length ? 1 : 0;
+}
+
+async function list(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): Promise<void> {
+  const [workers, summary] = await Promise.all([listWorkers(ctx), queueClient(ctx.root, ctx.config).summary().catch(() => null)]);
+  const now = Date.now();
+  const rows = workers.map((w) => {
+    const task = summary?.in_progress.find((t) => t.claimed_by === w.name) ?? null;
+    return {
+      name: w.name,
+      container: w.container,
+      state: w.instance.status,
+      ipv4: w.instance.ipv4,
+      task: task ? { id: task.id, title: task.title, branch: `${ctx.config.git.branch_prefix}${task.id}`, claimed_at: task.claimed_at ?? null } : null,
+      created_at: w.instance.createdAt?.toISOString() ?? null,
+    };
+  });
+  if (flagBool(p, 'json')) return printJson(rows);
+  if (!rows.length) return void info('No workers yet. Create some with `isollm worker add -n 2` or `isollm up`.');
+  if (!summary) warn('The queue is not running: tasks are not shown. Start it with `isollm queue start`.');
+  const header = ['NAME', 'STATE', 'IP', 'TASK', 'BRANCH', 'AGE'];
+  const body = rows.map((r) => [
+    r.name,
+    r.state === 'Running' ? c.green(`${SYMBOLS.running} running`) : c.dim(`${SYMBOLS.stopped} ${r.state.toLowerCase()}`),
+    r.ipv4 ?? '-',
+    r.task ? r.task.id : '-',
+    r.task ? r.task.branch : '-',
+    r.created_at ? formatAge(now - Date.parse(r.created_at)) : '-',
+  ]);
+  for (const line of table([header.map((h) => c.bold(h)), ...body])) out(line);
+}
+
+/** Run a command in the worker as dev with the terminal passed through; its exit code is ours. */
+async function interactive(ctx: Awaited<ReturnType<typeof workerContext>>, worker: WorkerInfo, command: string[]): Promise<number> {
+  if (worker.instance.status !== 'Running') throw new UserError(`${worker.name} is ${worker.instance.status.toLowerCase()}. Start it with \`isollm worker start ${worker.name}\`.`);
+  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const args = tty ? execPaneArgs(worker.container, command, asDev(worker)) : execArgs(worker.container, command, asDev(worker));
+  const r = await $({ stdio: 'inherit', nothrow: true, verbose: false })`${ctx.rt.bin} ${args}`;
+  return r.exitCode ?? 1;
+}
 
 runIfEntry(import.meta.url, main);
