@@ -96,6 +96,7 @@ export function baseFiles(config: Config, worker: string): PushFile[] {
     script('isollm-task'),
     script('isollm-agent'),
     script('isollm-loop'),
+    script('isollm-demo-agent'),
   ];
 }
 

@@ -1,13 +1,56 @@
 #!/usr/bin/env node
+// isollm up: start the queue, the hub, the workers and their agents, and show them.
+import process from 'node:process';
+import { flagBool, flagInt, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { UserError } from '../lib/errors.ts';
+import { MULTIPLEXER_KINDS, type MultiplexerKind } from '../lib/config.ts';
+import { UsageError } from '../lib/errors.ts';
+import { requireProjectRoot } from '../lib/project.ts';
+import { up } from '../lib/up.ts';
+import { canPrompt, formatDuration, info, ok, warn } from '../lib/ui.ts';
 
-const SPEC = { name: 'isollm up', summary: 'not built yet' };
+export const SPEC: CommandSpec = {
+  name: 'isollm up',
+  summary: 'start the queue, the workers and their agents, and show them',
+  flags: {
+    workers: { type: 'string', short: 'n', value: 'N', description: 'how many workers (default: workers in isollm.yaml)' },
+    base: { type: 'string', value: 'BRANCH', description: 'base branch for new task branches (default: git.base_branch)' },
+    force: { type: 'boolean', description: "start even when the hub's base is behind this repository's" },
+    detach: { type: 'boolean', short: 'd', description: 'do not attach to the multiplexer session' },
+    multiplexer: { type: 'string', short: 'm', value: 'KIND', description: 'zellij, tmux or none (default: multiplexer.kind)' },
+  },
+  notes: ['Run it again to reattach, or with -n to scale up; nothing is duplicated.'],
+};
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  throw new UserError('`isollm up` is not built yet.');
+  const started = Date.now();
+  const multiplexer = flagString(p, 'multiplexer');
+  if (multiplexer !== undefined && !(MULTIPLEXER_KINDS as readonly string[]).includes(multiplexer)) {
+    throw new UsageError(`--multiplexer must be one of ${MULTIPLEXER_KINDS.join(', ')} (got "${multiplexer}")`);
+  }
+  const root = requireProjectRoot(flagString(p, 'project'));
+  const result = await up(root, {
+    count: flagInt(p, 'workers', 1, 32),
+    base: flagString(p, 'base'),
+    force: flagBool(p, 'force'),
+    multiplexer: multiplexer as MultiplexerKind | undefined,
+  });
+  const names = result.workers.map((w) => w.name).join(', ');
+  ok(`${result.workers.length} agent(s) at work (${names}) in ${formatDuration(Date.now() - started)}.`);
+  for (const f of result.failures) warn(f);
+  if (result.mux && result.session) {
+    if (result.reused) info(`The ${result.mux.kind} session ${result.session} was already running.`);
+    if (!flagBool(p, 'detach') && canPrompt() && process.stdout.isTTY) {
+      await result.mux.attach(result.session);
+      return;
+    }
+    info(`Watch them: ${result.mux.kind === 'tmux' ? `tmux attach -t ${result.session}` : `zellij attach ${result.session}`}  ·  status: isollm status  ·  stop: isollm down`);
+  } else {
+    info('Follow an agent: isollm worker logs worker-1 -f  ·  status: isollm status  ·  stop: isollm down');
+  }
+  return result.failures.length ? 1 : 0;
 };
 
 runIfEntry(import.meta.url, main);

@@ -1,0 +1,55 @@
+// Starting agents in workers: their files pushed at every launch (config changes apply, secrets are
+// fresh), and the argv that runs them — in a multiplexer pane, or detached inside the container.
+import path from 'node:path';
+import process from 'node:process';
+import type { Config } from './config.ts';
+import { collectSecrets, PROJECT_DIR } from './agent.ts';
+import { execOk, type Runtime } from './runtime.ts';
+import { execPaneArgs } from './runtime-argv.ts';
+import { agentFiles } from './worker-plan.ts';
+import { pushFiles, type WorkerInfo } from './worker.ts';
+import type { MuxPlan } from './mux/index.ts';
+import { sessionName } from './mux/index.ts';
+
+const ISOLLM_ROOT = path.resolve(import.meta.dirname, '..');
+
+/** The command inside the worker: the agent itself (interactive) or the loop supervisor. */
+export function agentCommand(config: Config): string[] {
+  return config.agent.mode === 'loop' ? ['isollm-loop'] : ['isollm-agent'];
+}
+
+function devExec(worker: WorkerInfo) {
+  return { user: worker.devUid, group: worker.devGid, cwd: PROJECT_DIR, env: { HOME: '/home/dev', USER: 'dev', LOGNAME: 'dev', TERM: 'xterm-256color' } };
+}
+
+/** argv of a worker's pane: the runtime's exec straight into the container, with a terminal. */
+export function paneCommand(rt: Runtime, config: Config, worker: WorkerInfo): string[] {
+  return [rt.bin, ...execPaneArgs(worker.container, agentCommand(config), devExec(worker))];
+}
+
+/** The dashboard pane: this isollm's own `status --watch` on this project. */
+export function dashboardCommand(root: string): string[] {
+  return [process.execPath, path.join(ISOLLM_ROOT, 'scripts', 'isollm.mts'), 'status', '--watch', '--project', root];
+}
+
+export function muxPlan(rt: Runtime, config: Config, root: string, workers: WorkerInfo[]): MuxPlan {
+  return {
+    session: sessionName(config.project),
+    cwd: root,
+    dashboard: config.multiplexer.dashboard ? { command: dashboardCommand(root), size: config.multiplexer.dashboard_size } : null,
+    workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w) })),
+    layout: config.multiplexer.layout,
+  };
+}
+
+/** Push instructions, argv files and the environment (secrets included, 0600) into a worker. */
+export async function prepareAgent(rt: Runtime, config: Config, root: string, worker: WorkerInfo, hostEnv: NodeJS.ProcessEnv = process.env): Promise<{ missing: string[] }> {
+  const { values, missing } = collectSecrets(config.agent.env, hostEnv);
+  await pushFiles({ rt }, worker.container, agentFiles(config, root, worker.name, values), { uid: worker.devUid, gid: worker.devGid });
+  return { missing };
+}
+
+/** Start the agent detached inside the worker (no multiplexer); its output goes to agent.log. */
+export async function startDetachedAgent(rt: Runtime, config: Config, worker: WorkerInfo): Promise<void> {
+  await execOk(rt, worker.container, ['isollm-agent', 'background', ...agentCommand(config)], devExec(worker));
+}
