@@ -31,12 +31,14 @@ const NO_HOOKS = ['-c', 'core.hooksPath=/dev/null'];
 
 async function run(git: GitRunner, args: string[], env?: Record<string, string>): Promise<string> {
   const r = await git([...NO_HOOKS, ...args], env ? { env } : undefined);
-  if (r.exitCode !== 0) throw new UserError(`\`git ${args.join(' ')}\` failed: ${lastLine(r.stderr) || `exit ${r.exitCode}`}`, { detail: r.stderr.trim() || undefined });
+  if (r.exitCode !== 0) throw new UserError(`\`git ${args.join(' ')}\` failed: ${gitReason(r.stderr) || `exit ${r.exitCode}`}`, { detail: r.stderr.trim() || undefined });
   return r.stdout;
 }
 
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1) ?? '';
+/** git's own reason: its first `fatal:`/`error:` line (later lines are hints), else its last line. */
+function gitReason(text: string): string {
+  const all = text.trim().split('\n');
+  return all.find((l) => /^(fatal|error): /.test(l)) ?? all.at(-1) ?? '';
 }
 
 function lines(out: string): string[] {
@@ -48,7 +50,7 @@ export async function inspectWork(git: GitRunner, options: BranchOptions): Promi
   // Refresh refs/remotes/origin/* to exactly the hub's branches (prune: a branch deleted on the hub
   // no longer counts as saved). A failed fetch is reported, not fatal: stale refs only over-count.
   const fetch = await git([...NO_HOOKS, 'fetch', '--quiet', '--prune', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
-  const fetchError = fetch.exitCode === 0 ? null : lastLine(fetch.stderr) || `exit ${fetch.exitCode}`;
+  const fetchError = fetch.exitCode === 0 ? null : gitReason(fetch.stderr) || `exit ${fetch.exitCode}`;
   const status = parseStatus(await run(git, STATUS_ARGS));
   const { unpushed, detachedCommits, stashes } = await findUnpushed(git, status.head !== null && status.branch === null);
   const clean = status.tracked.count + status.untracked.count === 0 && unpushed.length === 0 && detachedCommits === 0 && stashes.length === 0;
@@ -115,7 +117,7 @@ async function pushAll(git: GitRunner, pushes: Push[], dst: (p: Push) => string)
   const byDst = new Map(parsePushPorcelain(r.stdout).map((line) => [line.to, line]));
   for (const p of pushes) {
     const line = byDst.get(`refs/heads/${dst(p)}`);
-    if (!line) results.set(p, { ok: false, why: lastLine(r.stderr) || `git push exited ${r.exitCode}` });
+    if (!line) results.set(p, { ok: false, why: gitReason(r.stderr) || `git push exited ${r.exitCode}` });
     else results.set(p, { ok: line.flag !== 'rejected', why: line.summary });
   }
   return results;
@@ -163,7 +165,8 @@ export async function salvageWork(git: GitRunner, report: WorkReport, options: S
   for (const p of pushes) {
     const landed = first.get(p)!.ok ? p.dst : second.get(p)!.ok ? p.fallback : null;
     if (!landed) {
-      result.failures.push({ from: p.from, error: `push to the hub failed: ${first.get(p)!.why}; then ${second.get(p)!.why}` });
+      const [why, then] = [first.get(p)!.why, second.get(p)!.why];
+      result.failures.push({ from: p.from, error: `push to the hub failed: ${why}${then === why ? '' : `; to ${p.fallback}: ${then}`}` });
       continue;
     }
     // The salvage commit travels with its branch; report it apart from commits made by the agent.
