@@ -70,14 +70,15 @@ function filesAt(repo: string, rev: string): string[] {
 
 describe('inspectWork', () => {
   it('reports a fresh clone as clean, with nothing to push', async () => {
-    const { work, run } = setup();
+    const { work, run, hub } = setup();
     const r = await inspectWork(run, OPTS);
     expect(r).toMatchObject({ branch: 'main', taskId: null, clean: true, unpushed: [], detachedCommits: 0, stashes: [], fetchError: null });
     expect(r.tracked.count + r.untracked.count).toBe(0);
     expect(r.head).toBe(git(work, 'rev-parse', 'HEAD'));
-    const before = hubBranches(setup().hub);
+    const before = hubBranches(hub);
     expect(await salvageWork(run, r, OPTS)).toEqual({ worker: 'worker-1', saved: [], failures: [], ok: true });
-    expect(hubBranches(setup().hub)).toEqual(before);
+    expect(hubBranches(hub)).toEqual(before);
+    expect(run.calls.filter((a) => a.includes('push') || a.includes('commit'))).toEqual([]);
   });
 
   it('sees tracked, untracked and unpushed work and the task id; fetches so a pushed branch counts as saved', async () => {
