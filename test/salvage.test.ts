@@ -260,9 +260,12 @@ describe('salvageWork', () => {
     write(work, 'build/deep/more.js');
     write(work, 'debug.log');
     write(work, 'kept.txt');
+    // Files the worker layer keeps in the tree for itself are hidden the same way, via info/exclude.
+    fs.appendFileSync(path.join(work, '.git', 'info', 'exclude'), '/.isollm-own\n');
+    write(work, '.isollm-own');
     const report = await inspectWork(run, OPTS);
     expect(report.untracked).toEqual({ count: 1, paths: ['kept.txt'] });
-    expect(report.ignored).toEqual({ count: 2, paths: ['build/', 'debug.log'] });
+    expect(report.ignored).toEqual({ count: 3, paths: ['.isollm-own', 'build/', 'debug.log'] });
     await salvageWork(run, report, OPTS);
     expect(filesAt(hub, 'isollm/ar-3')).toEqual(['.gitignore', 'README.md', 'kept.txt']);
     expect(fs.existsSync(path.join(work, 'build/out.js'))).toBe(true);
