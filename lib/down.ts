@@ -1,0 +1,174 @@
+// `isollm down` and the salvage shared with `worker reset` / `worker remove`: find unsaved work in
+// every worker, save it to the hub, give tasks back, then stop or destroy. A failing step is
+// reported and the remaining safe steps still run.
+import { loadConfig, type Config } from './config.ts';
+import { errorMessage } from './errors.ts';
+import { gcHub } from './hub.ts';
+import { statePaths } from './project.ts';
+import { queueClient, queueState, stopQueue } from './queue/daemon.ts';
+import { createSnapshot, deleteInstance, execIn, startInstance, stopInstance, waitForExec } from './runtime.ts';
+import { inspectWork, salvageWork, type GitRunner, type SalvageResult, type WorkReport } from './salvage.ts';
+import { acquireLock, clearSession, readSession } from './session.ts';
+import { pickMultiplexer } from './mux/index.ts';
+import { sessionName } from './mux/index.ts';
+import { listWorkers, type WorkerContext, type WorkerInfo } from './worker.ts';
+import { asDev, workerContext } from './worker-ops.ts';
+import { salvageStamp } from './salvage-report.ts';
+
+/** git in the worker's clone, as dev, through the runtime's exec (argv only). */
+export function workerGit(ctx: Pick<WorkerContext, 'rt'>, worker: WorkerInfo): GitRunner {
+  return (args, options = {}) => {
+    const exec = asDev(worker);
+    return execIn(ctx.rt, worker.container, ['git', ...args], { ...exec, env: { ...exec.env, ...options.env }, input: options.input });
+  };
+}
+
+export type WorkerWork = { worker: WorkerInfo; report: WorkReport | null; error: string | null };
+
+/** Inspect every running worker in parallel. */
+export async function inspectWorkers(ctx: WorkerContext, workers: WorkerInfo[]): Promise<WorkerWork[]> {
+  const branch = { baseBranch: ctx.config.git.base_branch, branchPrefix: ctx.config.git.branch_prefix };
+  return Promise.all(
+    workers.map(async (worker) => {
+      if (worker.instance.status !== 'Running') return { worker, report: null, error: 'not running: its work stays in the stopped container' };
+      try {
+        return { worker, report: await inspectWork(workerGit(ctx, worker), branch), error: null };
+      } catch (err) {
+        return { worker, report: null, error: errorMessage(err) };
+      }
+    }),
+  );
+}
+
+export async function salvageWorker(ctx: WorkerContext, work: WorkerWork, now = new Date()): Promise<SalvageResult | null> {
+  if (!work.report || work.report.clean) return null;
+  return salvageWork(workerGit(ctx, work.worker), work.report, {
+    worker: work.worker.name,
+    baseBranch: ctx.config.git.base_branch,
+    branchPrefix: ctx.config.git.branch_prefix,
+    now,
+  });
+}
+
+export type StepReport = { step: string; ok: boolean; detail: string };
+
+export type DownPlan = { save: boolean; destroy: boolean; salvage: boolean };
+
+export type DownHooks = {
+  /** Called with the unsaved work before anything changes; returns what to do with it. */
+  decide(works: WorkerWork[]): Promise<'salvage' | 'discard' | 'cancel'>;
+  /** Called before destroying, after listing; false cancels the destroy (workers are stopped instead). */
+  confirmDestroy(works: WorkerWork[]): Promise<boolean>;
+  report(step: StepReport): void;
+};
+
+export type DownResult = { steps: StepReport[]; salvaged: SalvageResult[]; cancelled: boolean };
+
+export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks: DownHooks): Promise<DownResult> {
+  const config = loadConfig(root);
+  const paths = statePaths(root);
+  const release = acquireLock(paths, 'down');
+  const steps: StepReport[] = [];
+  const salvaged: SalvageResult[] = [];
+  const run = async (step: string, work: () => Promise<string | void>) => {
+    try {
+      const detail = (await work()) ?? '';
+      steps.push({ step, ok: true, detail });
+    } catch (err) {
+      steps.push({ step, ok: false, detail: errorMessage(err) });
+    }
+    hooks.report(steps[steps.length - 1]);
+  };
+  try {
+    let ctx: WorkerContext | null = null;
+    let workers: WorkerInfo[] = [];
+    await run('Workers found', async () => {
+      ctx = await workerContext(root, config);
+      workers = await listWorkers(ctx);
+      if (plan.destroy) {
+        // Destroying loses what a stopped container holds: start them to look.
+        for (const w of workers.filter((w) => w.instance.status !== 'Running')) {
+          await startInstance(ctx.rt, w.container);
+          await waitForExec(ctx.rt, w.container);
+          w.instance.status = 'Running';
+        }
+      }
+      return workers.map((w) => w.name).join(', ') || 'none';
+    });
+
+    const works = ctx ? await inspectWorkers(ctx, workers) : [];
+    const unsaved = works.filter((w) => (w.report && !w.report.clean) || (w.error && w.worker.instance.status === 'Running'));
+    let decision: 'salvage' | 'discard' | 'cancel' = 'salvage';
+    if (unsaved.length) decision = await hooks.decide(works);
+    if (decision === 'cancel') return { steps, salvaged, cancelled: true };
+    if (plan.destroy && !(await hooks.confirmDestroy(works))) return { steps, salvaged, cancelled: true };
+
+    if (decision === 'salvage' && ctx) {
+      const c: WorkerContext = ctx;
+      const now = new Date();
+      for (const w of works.filter((w) => w.report && !w.report.clean)) {
+        await run(`Salvage ${w.worker.name}`, async () => {
+          const result = await salvageWorker(c, w, now);
+          if (!result) return 'clean';
+          salvaged.push(result);
+          if (!result.ok) throw new Error(`NOT SAVED: ${result.failures.map((f) => `${f.from}: ${f.error}`).join('; ')}`);
+          return result.saved.map((s) => `${s.from} → ${s.branch}`).join(', ');
+        });
+      }
+      for (const w of works.filter((w) => w.error && w.worker.instance.status === 'Running')) {
+        steps.push({ step: `Salvage ${w.worker.name}`, ok: false, detail: `could not inspect: ${w.error}` });
+        hooks.report(steps[steps.length - 1]);
+      }
+    }
+
+    await run('Tasks released', async () => {
+      const state = queueState(root, config);
+      // A queue that is down cannot be asked; `up` releases tasks of workers that are gone.
+      if (state.mode !== 'external' && !state.running) return 'queue not running';
+      const client = queueClient(root, config);
+      const names = new Set(workers.map((w) => w.name));
+      const held = (await client.summary()).in_progress.filter((t) => t.claimed_by && (names.has(t.claimed_by) || /^worker-\d+$/.test(t.claimed_by)));
+      for (const t of held) await client.release(t.id, true);
+      return held.map((t) => t.id).join(', ') || 'none held';
+    });
+
+    await run('Multiplexer session stopped', async () => {
+      const session = readSession(paths)?.multiplexer ?? { kind: config.multiplexer.kind, session: sessionName(config.project) };
+      if (session.kind === 'none' || !session.session) return 'none';
+      const { mux } = pickMultiplexer(session.kind, { layoutDir: paths.layouts });
+      if (!mux || !(await mux.exists(session.session))) return 'not running';
+      await mux.kill(session.session);
+      return session.session;
+    });
+
+    if (ctx) {
+      const c: WorkerContext = ctx;
+      if (plan.save) {
+        const snapshot = `isollm-${salvageStamp(new Date())}`;
+        for (const w of workers) await run(`Snapshot ${w.name}`, async () => (await createSnapshot(c.rt, w.container, snapshot), snapshot));
+      }
+      for (const w of workers) {
+        if (plan.destroy) {
+          await run(`Destroy ${w.name}`, async () => {
+            await deleteInstance(c.rt, w.container);
+            await c.queue.closeSocket(w.name).catch(() => undefined);
+          });
+        } else if (w.instance.status === 'Running') {
+          await run(`Stop ${w.name}`, () => stopInstance(c.rt, w.container));
+        }
+      }
+    }
+
+    await run('Queue stopped', async () => {
+      const { stopped, state } = await stopQueue(root);
+      return state.mode === 'external' ? 'external: left alone' : stopped ? '' : 'was not running';
+    });
+    await run('Hub gc', async () => ((await gcHub(config.git.hub, { workersRunning: false })) ? '' : 'no hub'));
+    clearSession(paths);
+    return { steps, salvaged, cancelled: false };
+  } finally {
+    release();
+  }
+}
+
+export type { Config };
