@@ -3,11 +3,11 @@
 import path from 'node:path';
 import process from 'node:process';
 import type { Config } from './config.ts';
-import { collectSecrets, PROJECT_DIR } from './agent.ts';
+import { collectSecrets } from './agent.ts';
 import { execOk, type Runtime } from './runtime.ts';
 import { execPaneArgs } from './runtime-argv.ts';
 import { agentFiles } from './worker-plan.ts';
-import { pushFiles, type WorkerInfo } from './worker.ts';
+import { asDev, pushFiles, type WorkerInfo } from './worker.ts';
 import type { MuxPlan } from './mux/index.ts';
 import { sessionName } from './mux/index.ts';
 
@@ -19,7 +19,8 @@ export function agentCommand(config: Config): string[] {
 }
 
 function devExec(worker: WorkerInfo) {
-  return { user: worker.devUid, group: worker.devGid, cwd: PROJECT_DIR, env: { HOME: '/home/dev', USER: 'dev', LOGNAME: 'dev', TERM: 'xterm-256color' } };
+  const exec = asDev(worker);
+  return { ...exec, env: { ...exec.env, TERM: 'xterm-256color' } };
 }
 
 /** argv of a worker's pane: the runtime's exec straight into the container, with a terminal. */

@@ -6,49 +6,15 @@ import { errorMessage } from './errors.ts';
 import { gcHub } from './hub.ts';
 import { statePaths } from './project.ts';
 import { queueClient, queueState, stopQueue } from './queue/daemon.ts';
-import { createSnapshot, deleteInstance, execIn, startInstance, stopInstance, waitForExec } from './runtime.ts';
-import { inspectWork, salvageWork, type GitRunner, type SalvageResult, type WorkReport } from './salvage.ts';
+import { createSnapshot, deleteInstance, startInstance, stopInstance, waitForExec } from './runtime.ts';
+import type { SalvageResult } from './salvage.ts';
+import { inspectWorkers, salvageWorker, type WorkerWork } from './worker-salvage.ts';
 import { acquireLock, clearSession, readSession } from './session.ts';
 import { pickMultiplexer } from './mux/index.ts';
 import { sessionName } from './mux/index.ts';
 import { listWorkers, type WorkerContext, type WorkerInfo } from './worker.ts';
-import { asDev, workerContext } from './worker-ops.ts';
+import { workerContext } from './worker-ops.ts';
 import { salvageStamp } from './salvage-report.ts';
-
-/** git in the worker's clone, as dev, through the runtime's exec (argv only). */
-export function workerGit(ctx: Pick<WorkerContext, 'rt'>, worker: WorkerInfo): GitRunner {
-  return (args, options = {}) => {
-    const exec = asDev(worker);
-    return execIn(ctx.rt, worker.container, ['git', ...args], { ...exec, env: { ...exec.env, ...options.env }, input: options.input });
-  };
-}
-
-export type WorkerWork = { worker: WorkerInfo; report: WorkReport | null; error: string | null };
-
-/** Inspect every running worker in parallel. */
-export async function inspectWorkers(ctx: WorkerContext, workers: WorkerInfo[]): Promise<WorkerWork[]> {
-  const branch = { baseBranch: ctx.config.git.base_branch, branchPrefix: ctx.config.git.branch_prefix };
-  return Promise.all(
-    workers.map(async (worker) => {
-      if (worker.instance.status !== 'Running') return { worker, report: null, error: 'not running: its work stays in the stopped container' };
-      try {
-        return { worker, report: await inspectWork(workerGit(ctx, worker), branch), error: null };
-      } catch (err) {
-        return { worker, report: null, error: errorMessage(err) };
-      }
-    }),
-  );
-}
-
-export async function salvageWorker(ctx: WorkerContext, work: WorkerWork, now = new Date()): Promise<SalvageResult | null> {
-  if (!work.report || work.report.clean) return null;
-  return salvageWork(workerGit(ctx, work.worker), work.report, {
-    worker: work.worker.name,
-    baseBranch: ctx.config.git.base_branch,
-    branchPrefix: ctx.config.git.branch_prefix,
-    now,
-  });
-}
 
 export type StepReport = { step: string; ok: boolean; detail: string };
 
@@ -171,4 +137,4 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
   }
 }
 
-export type { Config };
+export type { Config, WorkerWork };

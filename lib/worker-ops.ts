@@ -5,19 +5,15 @@ import { UserError } from './errors.ts';
 import { statePaths } from './project.ts';
 import { queueClient } from './queue/daemon.ts';
 import { connectRuntime, deleteInstance, execIn, restoreSnapshot, startInstance, stopInstance, waitForExec } from './runtime.ts';
-import { PROJECT_DIR, DEV_HOME } from './agent.ts';
 import { CLEAN_SNAPSHOT } from './worker-plan.ts';
 import { queueLink, type WorkerContext, type WorkerInfo } from './worker.ts';
+import { inspectWorkers, salvageWorker } from './worker-salvage.ts';
+export { asDev } from './worker.ts';
 
 /** Everything a worker command needs, from the project root. */
 export async function workerContext(root: string, config: Config = loadConfig(root)): Promise<WorkerContext> {
   const rt = await connectRuntime(config.runtime.kind);
   return { config, root, paths: statePaths(root), rt, queue: queueLink(root, config) };
-}
-
-/** exec options that run as dev in the project clone. */
-export function asDev(worker: WorkerInfo, cwd = PROJECT_DIR) {
-  return { user: worker.devUid, group: worker.devGid, cwd, env: { HOME: DEV_HOME, USER: 'dev', LOGNAME: 'dev' } };
 }
 
 /** Tasks the queue says this worker holds. A queue that is down holds nothing we can release now. */
@@ -34,35 +30,22 @@ export async function releaseTasksOf(root: string, config: Config, worker: strin
   return ids;
 }
 
-export type UnsavedWork = { uncommitted: string[]; unpushed: number; branch: string | null };
-
-/** Uncommitted files and commits the hub does not have, in the worker's clone. */
-export async function findUnsavedWork(ctx: WorkerContext, worker: WorkerInfo): Promise<UnsavedWork> {
-  const git = async (...args: string[]) => execIn(ctx.rt, worker.container, ['git', ...args], asDev(worker));
-  await git('fetch', '--quiet', 'origin');
-  const status = await git('status', '--porcelain=v1', '-z', '--untracked-files=all');
-  if (status.exitCode !== 0) return { uncommitted: [], unpushed: 0, branch: null };
-  const uncommitted = status.stdout.split('\0').filter(Boolean).map((entry) => entry.slice(3));
-  const unpushed = await git('rev-list', '--count', '--branches', '--not', '--remotes=origin');
-  const branch = await git('symbolic-ref', '--quiet', '--short', 'HEAD');
-  return { uncommitted, unpushed: Number(unpushed.stdout.trim()) || 0, branch: branch.exitCode === 0 ? branch.stdout.trim() : null };
-}
-
-export function describeUnsaved(w: UnsavedWork): string {
-  const parts = [];
-  if (w.uncommitted.length) parts.push(`${w.uncommitted.length} uncommitted file(s)`);
-  if (w.unpushed) parts.push(`${w.unpushed} commit(s) not on the hub`);
-  return parts.join(', ');
-}
-
-/** Refuse to drop unsaved work unless forced (salvage comes with `down`). */
-async function guardUnsaved(ctx: WorkerContext, worker: WorkerInfo, force: boolean, action: string): Promise<void> {
-  if (force || worker.instance.status !== 'Running') return;
-  const unsaved = await findUnsavedWork(ctx, worker);
-  const what = describeUnsaved(unsaved);
-  if (what) {
-    throw new UserError(`${worker.name} has unsaved work (${what}${unsaved.branch ? ` on ${unsaved.branch}` : ''}); ${action} would lose it. Push it from the worker (\`isollm worker shell ${worker.name}\`), or pass --force to drop it.`);
+/**
+ * Before a reset or remove: save the worker's unsaved work to the hub (as `down` does), unless
+ * `discard`. Returns a line saying what was saved; throws when something could not be saved.
+ */
+async function saveWork(ctx: WorkerContext, worker: WorkerInfo, discard: boolean): Promise<string[]> {
+  if (discard || worker.instance.status !== 'Running') return [];
+  const [work] = await inspectWorkers(ctx, [worker]);
+  if (work.error) throw new UserError(`Could not look for unsaved work in ${worker.name}: ${work.error}. Pass --force to go on without saving it.`);
+  const result = await salvageWorker(ctx, work);
+  if (!result) return [];
+  if (!result.ok) {
+    throw new UserError(`Could not save ${worker.name}'s work to the hub; nothing was changed. Pass --force to drop it.`, {
+      detail: result.failures.map((f) => `${f.from}: ${f.error}`).join('\n'),
+    });
   }
+  return result.saved.map((s) => `saved ${s.from} → ${s.branch}`);
 }
 
 export async function startWorker(ctx: WorkerContext, worker: WorkerInfo): Promise<void> {
@@ -78,21 +61,21 @@ export async function stopWorker(ctx: WorkerContext, worker: WorkerInfo): Promis
 }
 
 /** Back to the clean snapshot: the task goes back to the queue, the clone to the base branch. */
-export async function resetWorker(ctx: WorkerContext, worker: WorkerInfo, options: { force: boolean }): Promise<{ released: string[] }> {
-  await guardUnsaved(ctx, worker, options.force, 'reset');
+export async function resetWorker(ctx: WorkerContext, worker: WorkerInfo, options: { force: boolean }): Promise<{ released: string[]; saved: string[] }> {
+  const saved = await saveWork(ctx, worker, options.force);
   const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
   await restoreSnapshot(ctx.rt, worker.container, CLEAN_SNAPSHOT);
   await ctx.queue.openSocket(worker.name);
   await startInstance(ctx.rt, worker.container).catch(() => undefined); // restore may leave it stopped
   await waitForExec(ctx.rt, worker.container);
-  return { released };
+  return { released, saved };
 }
 
 /** Delete the container and its queue socket, after giving its task back. */
-export async function removeWorker(ctx: WorkerContext, worker: WorkerInfo, options: { force: boolean }): Promise<{ released: string[] }> {
-  await guardUnsaved(ctx, worker, options.force, 'remove');
+export async function removeWorker(ctx: WorkerContext, worker: WorkerInfo, options: { force: boolean }): Promise<{ released: string[]; saved: string[] }> {
+  const saved = await saveWork(ctx, worker, options.force);
   const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
   await deleteInstance(ctx.rt, worker.container);
   await ctx.queue.closeSocket(worker.name).catch(() => undefined);
-  return { released };
+  return { released, saved };
 }

@@ -54,6 +54,11 @@ export const DEV_GID_KEY = 'user.isollm.dev-gid';
 export const SETUP_SCRIPT_TIMEOUT_MS = 30 * 60_000;
 const CLONE_TIMEOUT_MS = 10 * 60_000;
 
+/** exec options that run as dev in the project clone. */
+export function asDev(worker: WorkerInfo, cwd = PROJECT_DIR) {
+  return { user: worker.devUid, group: worker.devGid, cwd, env: { HOME: DEV_HOME, USER: 'dev', LOGNAME: 'dev' } };
+}
+
 export type WorkerInfo = { name: string; container: string; instance: Instance; devUid: number; devGid: number };
 
 /** The project's workers, from one runtime call (listed by tag, not by name). */

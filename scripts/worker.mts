@@ -16,7 +16,7 @@ import { createWorkers, findWorker, listWorkers, type WorkerInfo } from '../lib/
 import { asDev, removeWorker, resetWorker, startWorker, stopWorker, workerContext } from '../lib/worker-ops.ts';
 import { containerName, nextWorkerNames } from '../lib/worker-plan.ts';
 
-const force = { type: 'boolean', description: 'drop unsaved work in the worker' } as const;
+const force = { type: 'boolean', description: 'drop unsaved work instead of saving it to the hub first' } as const;
 
 export const SPEC: CommandSpec = {
   name: 'isollm worker',
@@ -46,11 +46,11 @@ export const SPEC: CommandSpec = {
     stop: { name: 'isollm worker stop', summary: 'stop a worker (its files stay)', usage: '<name>' },
     reset: {
       name: 'isollm worker reset',
-      summary: 'back to the clean snapshot; its task goes back to the queue',
+      summary: 'save unsaved work to the hub, give its task back, restore the clean snapshot',
       usage: '<name>|--all',
       flags: { all: { type: 'boolean', description: 'every worker of the project' }, force },
     },
-    remove: { name: 'isollm worker remove', summary: 'delete a worker; its task goes back to the queue', usage: '<name>', flags: { force } },
+    remove: { name: 'isollm worker remove', summary: 'save unsaved work to the hub, give its task back, delete the worker', usage: '<name>', flags: { force } },
   },
   aliases: { ssh: 'shell', rm: 'remove', ls: 'list' },
 };
@@ -104,7 +104,8 @@ export const main: Main = async (argv) => {
       let failed = 0;
       for (const worker of targets) {
         try {
-          const { released } = await resetWorker(ctx, worker, { force: flagBool(p, 'force') });
+          const { released, saved } = await resetWorker(ctx, worker, { force: flagBool(p, 'force') });
+          for (const line of saved) info(`  ${worker.name}: ${line}`);
           ok(`${worker.name} is back to its clean snapshot${released.length ? `; released ${released.join(', ')}` : ''}.`);
         } catch (err) {
           failed++;
@@ -115,7 +116,8 @@ export const main: Main = async (argv) => {
     }
     case 'remove': {
       const worker = await one();
-      const { released } = await removeWorker(ctx, worker, { force: flagBool(p, 'force') });
+      const { released, saved } = await removeWorker(ctx, worker, { force: flagBool(p, 'force') });
+      for (const line of saved) info(`  ${worker.name}: ${line}`);
       return void ok(`Removed ${worker.name}${released.length ? `; released ${released.join(', ')}` : ''}.`);
     }
   }
