@@ -2,7 +2,6 @@
 // the model (and the width / colour choice), so tests compare exact strings.
 import { styleText } from 'node:util';
 import type { StatusModel, SyncSummary, WorkerStatus } from './status.ts';
-import { plural } from './sync.ts';
 import { formatAge, SYMBOLS, table } from './ui.ts';
 
 export type RenderOptions = {
@@ -129,7 +128,7 @@ export function renderFull(m: StatusModel, options: RenderOptions): string[] {
   else {
     const words = syncWords(s);
     const hint = s.ahead ? ` (\`isollm sync push\`)` : s.behind ? ` (\`git pull ${s.hub} ${s.base_branch}\`)` : '';
-    sync = `${words.replace(/^base/, `base ${s.base_branch}`)}${hint} · ${plural(s.task_branches, 'task branch')}${s.task_branches ? ' (`isollm sync status`)' : ''}`;
+    sync = `${words.replace(/^base/, `base ${s.base_branch}`)}${hint} · ${s.task_branches} task branch${s.task_branches === 1 ? '' : 'es'}${s.task_branches ? ' (`isollm sync status`)' : ''}`;
   }
   lines.push(label(paint, 'Hub') + sync);
 

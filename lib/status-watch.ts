@@ -59,7 +59,7 @@ export async function watchStatus<M>(o: WatchOptions<M>): Promise<void> {
     while (!o.signal.aborted) {
       try {
         const model = await Promise.race([o.collect(), aborted]);
-        if (model === null) break;
+        if (model === null || o.signal.aborted) break;
         last = () => o.render(model, width());
       } catch (err) {
         const message = errorMessage(err);
