@@ -93,18 +93,21 @@ export async function readSyncSummary(root: string, config: Config): Promise<Syn
   const hub = config.git.hub;
   const base_branch = config.git.base_branch;
   const missing = { hub, present: false, base_branch, ahead: null, behind: null, task_branches: 0 };
-  if (!fs.existsSync(hub) || (await inspectHub(hub, root)).kind === 'missing') return missing;
-  await requireHub(root, config); // a foreign hub or a non-repository: its one-line error
+  if (!fs.existsSync(hub)) return missing;
+  const state = (await inspectHub(hub, root)).kind;
+  if (state === 'missing') return missing;
+  if (state !== 'ours') await requireHub(root, config); // a foreign hub or a non-repository: its one-line error
   const headPrefix = `refs/heads/${taskPrefix(config)}`;
-  const [host, hubSha, refs] = await Promise.all([
+  const [host, hubSha, refs, hostObjects] = await Promise.all([
     branchCommit(root, base_branch),
     branchCommit(hub, base_branch),
     forEachRef(hub, [refDir(headPrefix)], ['refname']),
+    withHostObjects(root),
   ]);
   if (!host) throw new UserError(`The base branch "${base_branch}" has no commits in ${root}. Commit on it, or set git.base_branch in isollm.yaml.`);
   const task_branches = refs.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== `refs/heads/${base_branch}`).length;
   if (!hubSha) return { ...missing, present: true, task_branches };
-  const { ahead, behind } = await aheadBehind(hub, hubSha, host, await withHostObjects(root));
+  const { ahead, behind } = await aheadBehind(hub, hubSha, host, hostObjects);
   return { hub, present: true, base_branch, ahead, behind, task_branches };
 }
 
