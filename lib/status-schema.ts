@@ -1,0 +1,112 @@
+// The JSON Schema of `isollm status --json` (printed by `isollm status --schema`), and a checker for
+// the subset of JSON Schema it uses, so tests hold real output against the documented shape.
+
+type Schema = {
+  type?: string | string[];
+  description?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  items?: Schema;
+  enum?: unknown[];
+  minimum?: number;
+  $schema?: string;
+  title?: string;
+};
+
+const str = (description?: string): Schema => ({ type: 'string', description });
+const count: Schema = { type: 'integer', minimum: 0 };
+const obj = (properties: Record<string, Schema>, description?: string, nullable = false): Schema => ({
+  type: nullable ? ['object', 'null'] : 'object',
+  description,
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+});
+
+const TASK = obj(
+  {
+    id: str(),
+    title: str(),
+    branch: str('<git.branch_prefix><id>, the branch in the hub'),
+    claimed_at: { type: ['string', 'null'], description: 'ISO 8601' },
+    age_seconds: { type: ['integer', 'null'], minimum: 0, description: 'seconds since the claim' },
+  },
+  'the task this agent holds (in progress), or null when idle',
+  true,
+);
+
+const WORKER = obj({
+  name: str('worker name, or the agent id of a claimer with no container (e.g. host:alice)'),
+  container: { type: ['string', 'null'] },
+  state: { type: 'string', enum: ['running', 'stopped', 'frozen', 'error', 'unknown', 'absent'] },
+  ipv4: { type: ['string', 'null'] },
+  task: TASK,
+});
+
+const ERROR = { type: 'string', description: 'one line: what failed and what to do' };
+
+export const STATUS_SCHEMA: Schema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'isollm status --json',
+  ...obj({
+    version: { type: 'integer', enum: [1] },
+    project: str(),
+    root: str('project directory'),
+    generated_at: str('ISO 8601'),
+    workers: { type: ['array', 'null'], items: WORKER, description: 'null when the runtime could not be asked and no session names workers' },
+    tasks: obj({ open: count, in_progress: count, blocked: count, done: count, ready: count, total: count }, 'queue counts; null when the queue did not answer', true),
+    sync: obj(
+      {
+        hub: str('path of the bare hub repository'),
+        present: { type: 'boolean', description: 'false before the first `isollm sync push` / `up`' },
+        base_branch: str(),
+        ahead: { type: ['integer', 'null'], minimum: 0, description: "commits on the host's base the hub lacks" },
+        behind: { type: ['integer', 'null'], minimum: 0, description: "commits on the hub's base the host lacks" },
+        task_branches: count,
+      },
+      'null when git failed (see errors.sync)',
+      true,
+    ),
+    services: obj({
+      queue: obj({ mode: { type: 'string', enum: ['embedded', 'external'] }, running: { type: 'boolean' }, url: str(), pid: { type: ['integer', 'null'] } }),
+      multiplexer: obj({
+        kind: { type: ['string', 'null'], enum: ['zellij', 'tmux', 'none', null] },
+        session: { type: ['string', 'null'] },
+        running: { type: 'boolean' },
+      }),
+      runtime: obj({ kind: { type: ['string', 'null'], enum: ['lxd', 'incus', null] }, bin: { type: ['string', 'null'] } }),
+    }),
+    errors: { ...obj({ workers: ERROR, queue: ERROR, sync: ERROR, multiplexer: ERROR }), required: [] },
+  }),
+};
+
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (Number.isInteger(value)) return 'integer';
+  return typeof value;
+}
+
+/** Every way `value` departs from `schema`, as `path: problem` lines (empty when it conforms). */
+export function checkAgainstSchema(value: unknown, schema: Schema = STATUS_SCHEMA, at = '$'): string[] {
+  const problems: string[] = [];
+  const actual = typeOf(value);
+  const allowed = schema.type === undefined ? null : [schema.type].flat();
+  if (allowed && !allowed.includes(actual) && !(actual === 'integer' && allowed.includes('number'))) {
+    return [`${at}: expected ${allowed.join(' or ')}, got ${actual}`];
+  }
+  if (schema.enum && !schema.enum.includes(value)) problems.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (schema.minimum !== undefined && typeof value === 'number' && value < schema.minimum) problems.push(`${at}: ${value} < ${schema.minimum}`);
+  if (actual === 'object' && schema.properties) {
+    const record = value as Record<string, unknown>;
+    for (const key of schema.required ?? []) if (!(key in record)) problems.push(`${at}.${key}: missing`);
+    for (const [key, v] of Object.entries(record)) {
+      const sub = schema.properties[key];
+      if (sub) problems.push(...checkAgainstSchema(v, sub, `${at}.${key}`));
+      else if (schema.additionalProperties === false) problems.push(`${at}.${key}: not in the schema`);
+    }
+  }
+  if (actual === 'array' && schema.items) (value as unknown[]).forEach((v, i) => problems.push(...checkAgainstSchema(v, schema.items, `${at}[${i}]`)));
+  return problems;
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import type { StatusModel } from '../lib/status.ts';
+import { fitLine, renderBrief, renderFull } from '../lib/status-render.ts';
+import { checkAgainstSchema } from '../lib/status-schema.ts';
+import { ESC, ttyFrame, watchStatus } from '../lib/status-watch.ts';
+
+process.env.TZ = 'UTC'; // the watch header shows local time
+
+function model(): StatusModel {
+  return {
+    version: 1,
+    project: 'demo',
+    root: '/home/me/demo',
+    generated_at: '2025-03-01T12:04:05.000Z',
+    workers: [
+      { name: 'worker-1', container: 'demo-worker-1', state: 'running', ipv4: null, task: { id: 'ar-1a2b', title: 'Fix the login form so it validates e-mail addresses', branch: 'isollm/ar-1a2b', claimed_at: '2025-03-01T11:52:00.000Z', age_seconds: 725 } },
+      { name: 'worker-2', container: 'demo-worker-2', state: 'running', ipv4: '10.1.2.3', task: null },
+      { name: 'worker-3', container: 'demo-worker-3', state: 'stopped', ipv4: null, task: null },
+      { name: 'host:me', container: null, state: 'absent', ipv4: null, task: { id: 'ar-9', title: 'Docs', branch: 'isollm/ar-9', claimed_at: '2025-03-01T10:04:05.000Z', age_seconds: 7200 } },
+    ],
+    tasks: { open: 4, in_progress: 3, blocked: 1, done: 7, ready: 2, total: 15 },
+    sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 4 },
+    services: {
+      queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
+      multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
+      runtime: { kind: 'lxd', bin: 'lxc' },
+    },
+    errors: {},
+  };
+}
+
+/** The same project with nothing running: queue down, runtime missing, no hub yet. */
+function idle(): StatusModel {
+  const m = model();
+  m.workers = null;
+  m.tasks = null;
+  m.sync = { hub: '/home/me/.isollm/demo.git', present: false, base_branch: 'main', ahead: null, behind: null, task_branches: 0 };
+  m.services.queue = { mode: 'embedded', running: false, url: 'http://127.0.0.1:7432', pid: null };
+  m.services.multiplexer = { kind: null, session: null, running: false };
+  m.services.runtime = { kind: null, bin: null };
+  m.errors = {
+    workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.',
+    queue: 'The queue is not running. Start it with `isollm queue start` (or `isollm up`).',
+  };
+  return m;
+}
+
+describe('status renderings', () => {
+  it('brief: one line', () => {
+    expect(renderBrief(model())).toBe('demo: 2/3 workers running · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base up to date');
+    const m = model();
+    m.sync = { ...m.sync!, ahead: 2, behind: 1 };
+    expect(renderBrief(m)).toBe('demo: 2/3 workers running · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base 2 ahead, 1 behind');
+    expect(renderBrief(idle())).toBe('demo: workers unknown · queue not answering · hub: no hub yet');
+    const none = model();
+    none.workers = [];
+    none.sync = null;
+    expect(renderBrief(none)).toBe('demo: no workers · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: unknown');
+  });
+
+  it('full: the dashboard, exact', () => {
+    expect(renderFull(model(), { width: Infinity, color: false })).toEqual([
+      'isollm · demo · 2/3 workers running',
+      '',
+      'WORKER    STATE           TASK     BRANCH          TIME  TITLE',
+      'worker-1  ● running       ar-1a2b  isollm/ar-1a2b  12m   Fix the login form so it validates e-mail addresses',
+      'worker-2  ● running       -                              idle',
+      'worker-3  ○ stopped       -',
+      'host:me   ○ no container  ar-9     isollm/ar-9     2h    Docs',
+      '',
+      'Tasks     2 ready · 3 in progress · 1 blocked · 7 done (4 open, 15 total)',
+      'Hub       base main up to date · 4 task branches (`isollm sync status`)',
+      'Services  queue        ● http://127.0.0.1:7432 (pid 4242)',
+      '          multiplexer  ● tmux session isollm-demo',
+      '          runtime      lxd (lxc)',
+    ]);
+  });
+
+  it('full: nothing running shows each error with its hint', () => {
+    expect(renderFull(idle(), { width: Infinity, color: false, clock: true })).toEqual([
+      'isollm · demo · workers unknown · updated 12:04:05',
+      '',
+      '✗ workers: Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.',
+      '',
+      'Tasks     ✗ The queue is not running. Start it with `isollm queue start` (or `isollm up`).',
+      'Hub       no hub yet at /home/me/.isollm/demo.git: `isollm sync push` or `isollm up` creates it',
+      'Services  queue        ○ http://127.0.0.1:7432 not answering',
+      '          multiplexer  ○ no session (`isollm up` starts one)',
+      '          runtime      not available',
+    ]);
+  });
+
+  it('full: lines are cut to the terminal width, colour codes not counted', () => {
+    const lines = renderFull(model(), { width: 60, color: true });
+    const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+    expect(lines.every((l) => [...plain(l)].length <= 60)).toBe(true);
+    expect(plain(lines[3])).toBe('worker-1  ● running       ar-1a2b  isollm/ar-1a2b  12m   Fi…');
+    expect(lines[3]).toContain('\x1b[32m● running\x1b[39m');
+    expect(fitLine('abcdef', 6)).toBe('abcdef');
+    expect(fitLine('abcdefg', 6)).toBe('abcde…');
+    expect(fitLine('\x1b[31mabcdefg\x1b[39m', 4)).toBe('\x1b[31mabc…\x1b[0m');
+  });
+
+  it('the fixed models conform to the schema, and a wrong one does not', () => {
+    expect(checkAgainstSchema(model())).toEqual([]);
+    expect(checkAgainstSchema(idle())).toEqual([]);
+    const bad = model() as any;
+    bad.workers[0].state = 'sleeping';
+    bad.tasks.ready = -1;
+    delete bad.sync.hub;
+    bad.extra = 1;
+    expect(checkAgainstSchema(bad)).toEqual([
+      '$.workers[0].state: "sleeping" is not one of ["running","stopped","frozen","error","unknown","absent"]',
+      '$.tasks.ready: -1 < 0',
+      '$.sync.hub: missing',
+      '$.extra: not in the schema',
+    ]);
+  });
+});
+
+describe('watch loop', () => {
+  it('on a terminal: alternate screen, hidden cursor, in-place frames, restored on abort', async () => {
+    const writes: string[] = [];
+    const ac = new AbortController();
+    let round = 0;
+    await watchStatus({
+      intervalMs: 1,
+      collect: async () => {
+        round++;
+        if (round === 2) throw new Error('queue hiccup');
+        if (round === 3) ac.abort();
+        return round;
+      },
+      render: (n, width) => [`frame ${n}`, `width ${width}`],
+      renderError: (message) => [`✗ ${message}`],
+      stream: { write: (s: string) => writes.push(s), isTTY: true, columns: 40, rows: 10 },
+      signal: ac.signal,
+    });
+    expect(writes).toEqual([ESC.enter, ttyFrame(['frame 1', 'width 40']), ttyFrame(['✗ queue hiccup']), ESC.leave]);
+    expect(ttyFrame(['a', 'b'])).toBe('\x1b[Ha\x1b[K\nb\x1b[K\x1b[J');
+    expect(ttyFrame(['a', 'b', 'c'], 2)).toBe('\x1b[Ha\x1b[K\nb\x1b[K\x1b[J');
+  });
+
+  it('without a terminal: whole frames separated by a blank line, no escape codes', async () => {
+    const writes: string[] = [];
+    const ac = new AbortController();
+    let round = 0;
+    await watchStatus({
+      intervalMs: 1,
+      collect: async () => ++round,
+      render: (n, width) => {
+        if (n === 3) ac.abort();
+        return [`frame ${n}`, `width ${width}`];
+      },
+      renderError: () => [],
+      stream: { write: (s: string) => writes.push(s) },
+      signal: ac.signal,
+    });
+    expect(writes.join('')).toBe('frame 1\nwidth Infinity\n\nframe 2\nwidth Infinity\n\nframe 3\nwidth Infinity\n');
+  });
+});
