@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, percentile } from '../test/support/net.ts';
 
 const CONCURRENCY = [1, 8, 32];
 const TASKS = Number(process.argv[process.argv.indexOf('--tasks') + 1]) || 3000;
@@ -28,15 +29,7 @@ function request(agent: http.Agent, port: number, method: string, urlPath: strin
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const pct = percentile;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-bench-'));
 fs.mkdirSync(path.join(dir, '.isollm'));

@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
+import { freePort } from '../test/support/net.ts';
 
 const TARGET_MS = 500;
 const arg = (name: string) => {
@@ -26,14 +27,6 @@ function isollm(root: string, args: string[]): { ms: number; stdout: string } {
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { ms, stdout: r.stdout };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A temp project: git repo, isollm.yaml, running queue, hub, five tasks. */

@@ -3,10 +3,12 @@
 // answer, and a daemon that refuses this user (unix socket permissions / group membership).
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import process from 'node:process';
 import { $ } from 'zx';
 import { UserError } from './errors.ts';
+import { findOnPath } from './which.ts';
+
+export { findOnPath };
 
 export type RuntimeName = 'lxd' | 'incus';
 export type Runtime = {
@@ -26,21 +28,6 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
 
 /** How long the daemon gets to answer a trivial query before we call it unresponsive. */
 export const PING_TIMEOUT_MS = 10_000;
-
-/** Path of an executable on PATH, or null. Checked directly: zx would hide ENOENT behind a shell's 127. */
-export function findOnPath(bin: string, envPath = process.env.PATH ?? ''): string | null {
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, bin);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return null;
-}
 
 /** The runtime to use: `kind` when given, else the one whose client is installed (Incus first). */
 export function detectRuntime(kind: 'auto' | RuntimeName = 'auto', envPath?: string): Runtime {

@@ -58,12 +58,4 @@ export function gitRepo(options: { commit?: boolean; branch?: string } = {}): st
   return dir;
 }
 
-/** A TCP port that was free a moment ago (for isollm.yaml queue.port in CLI tests). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as import('node:net').AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from './support/net.ts';

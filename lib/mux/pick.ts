@@ -1,6 +1,4 @@
 // Which multiplexer to use: `multiplexer.kind` from the config, and what is installed.
-import fs from 'node:fs';
-import path from 'node:path';
 import process from 'node:process';
 import type { MultiplexerKind } from '../config.ts';
 import { UserError } from '../errors.ts';
@@ -8,22 +6,13 @@ import { createTmux } from './tmux.ts';
 import type { TmuxServer } from './tmux-commands.ts';
 import type { Multiplexer } from './types.ts';
 import { createZellij } from './zellij.ts';
+import { findOnPath as findBin } from '../which.ts';
 
 export const INSTALL_HINT = 'No terminal multiplexer found: install tmux (`apt-get install tmux`) or zellij to watch the agents side by side.';
 
-/** The first executable `name` on PATH, or null. */
+/** The first executable `name` on the PATH of `env`, or null. */
 export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return null;
+  return findBin(name, env.PATH ?? '');
 }
 
 export type PickOptions = {
