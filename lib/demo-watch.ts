@@ -28,7 +28,8 @@ export function transitions(before: Map<string, Task>, now: Task[]): string[] {
         break;
     }
   }
-  return lines;
+  // Within one look, what finished comes before what was claimed next (as it happened).
+  return [...lines.filter((l) => !l.startsWith(SYMBOLS.running)), ...lines.filter((l) => l.startsWith(SYMBOLS.running))];
 }
 
 export const finished = (tasks: Task[]): boolean => tasks.length > 0 && tasks.every((t) => t.status === 'done' || t.status === 'blocked');
