@@ -105,7 +105,24 @@ export async function buildImage(image: CachedImage, recipe: Recipe = RECIPE, lo
 /** Import the cached tarballs under `alias`. */
 export async function importImage(rt: Runtime, image: CachedImage, alias: string): Promise<void> {
   const r = await $({ quiet: true, nothrow: true, timeout: IMPORT_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image import ${image.meta} ${image.rootfs} --alias ${alias}`;
-  if (r.exitCode !== 0) throw new UserError(`${rt.bin} image import failed for ${alias}: ${r.stderr.trim().split('\n')[0]}`, { detail: r.stderr });
+  if (r.exitCode === 0) return;
+  // The same tarballs are already imported under another alias (e.g. isollm-test and the demo's
+  // image): the runtime refuses a second import, so name the existing image instead.
+  if (/same fingerprint already exists/i.test(r.stderr)) {
+    const a = await $({ quiet: true, nothrow: true, timeout: IMPORT_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image alias create ${alias} ${await imageFingerprint(image)}`;
+    if (a.exitCode === 0) return;
+    throw new UserError(`${rt.bin} image alias create ${alias} failed: ${a.stderr.trim().split('\n')[0]}`, { detail: a.stderr });
+  }
+  throw new UserError(`${rt.bin} image import failed for ${alias}: ${r.stderr.trim().split('\n')[0]}`, { detail: r.stderr });
+}
+
+/** A split image's fingerprint as LXD and Incus compute it: sha256 of the metadata tarball, then the rootfs. */
+export async function imageFingerprint(image: CachedImage): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for (const file of [image.meta, image.rootfs]) {
+    for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
 }
 
 function tail(text: string, lines = 20): string {

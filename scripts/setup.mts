@@ -3,11 +3,11 @@
 import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
 import { parse, runIfEntry, type Main } from '../lib/cli.ts';
 import { DEFAULT_IMAGE, loadConfig } from '../lib/config.ts';
-import { UsageError, UserError } from '../lib/errors.ts';
-import { setupHost } from '../lib/host-setup.ts';
+import { UsageError } from '../lib/errors.ts';
+import { confirmPlan, setupHost } from '../lib/host-setup.ts';
 import { findProjectRoot, startDir } from '../lib/project.ts';
 import type { RuntimeName } from '../lib/runtime-detect.ts';
-import { askConfirm, canPrompt, info, out, printJson } from '../lib/ui.ts';
+import { info, out, printJson } from '../lib/ui.ts';
 
 export const SPEC: CommandSpec = {
   name: 'isollm setup',
@@ -39,13 +39,7 @@ export const main: Main = async (argv) => {
     runtime,
     image,
     log: info,
-    confirm: async (plan) => {
-      info('isollm setup will, where not already done:');
-      for (const line of plan) info(`  - ${line}`);
-      if (yes) return true;
-      if (!canPrompt()) throw new UserError('Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');
-      return askConfirm('Go ahead?', true, '--yes');
-    },
+    confirm: confirmPlan(yes),
   });
 
   if (flagBool(p, 'json')) return printJson(results);

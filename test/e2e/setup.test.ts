@@ -1,5 +1,8 @@
 // isollm setup on a machine the test environment already set up: nothing to do, and it asks before changing anything.
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { lookupImage } from '../../lib/runtime.ts';
 import { runCli, tmpDir } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
@@ -25,4 +28,20 @@ describe('isollm setup', () => {
     expect(r.stderr).toContain('✗ Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');
     expect(r.code).toBe(1);
   });
+
+  it.skipIf(!rt)('run twice: the first run makes the image available, the second has nothing to do', async () => {
+    // A new alias for the cached test image: the first run has real work (the import), quickly.
+    const alias = `isollm-e2e-setup-${crypto.randomBytes(3).toString('hex')}`;
+    onTestFinished(() => void spawnSync(rt!.bin, ['image', 'alias', 'delete', alias]));
+    const first = runCli(['setup', '--runtime', rt!.kind, '--image', alias, '--yes', '--json'], { cwd: tmpDir(), timeout: 300_000 });
+    expect(first.code).toBe(0);
+    const steps = JSON.parse(first.stdout) as { title: string; status: string; note?: string }[];
+    expect(steps.filter((s) => s.status === 'done')).toEqual([expect.objectContaining({ title: `image ${alias}`, note: expect.stringContaining(`imported as ${alias}`) })]);
+    expect(await lookupImage(rt!, alias)).not.toBeNull();
+
+    const second = runCli(['setup', '--runtime', rt!.kind, '--image', alias], { cwd: tmpDir() });
+    expect(second.stdout.trim()).toBe('Nothing to do: the host is ready.');
+    expect(second.stderr).not.toContain('will, where not already done');
+    expect(second.code).toBe(0);
+  }, 320_000);
 });
