@@ -110,6 +110,18 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
       },
     },
     {
+      // Where the runtime cannot do idmapped mounts (LXD 5.0), workers reach the hub through POSIX
+      // ACLs (lib/hub-access.ts), so setfacl is needed on the host.
+      title: 'acl (setfacl) installed',
+      plan: 'install acl with apt-get (setfacl shares the hub with workers)',
+      check: async () => findOnPath('setfacl') !== null,
+      run: async () => {
+        if (!debianLike) throw new UserError('setfacl is missing and this is not a Debian or Ubuntu host: install the acl package yourself, then run `isollm setup` again.');
+        await aptInstall(['acl']);
+        return 'installed acl';
+      },
+    },
+    {
       title: `${user} in the ${rt.group} group`,
       plan: `add ${user} to the ${rt.group} group (takes effect at the next login)`,
       check: async () => isRoot() || userInGroup(rt.group, user),

@@ -37,6 +37,12 @@ export function closedAncestors(hub: string): string[] {
   }
 }
 
+/** True when getfacl output (numeric) already grants `uid` rwx on the hub and on what is created in it. */
+export function aclGrants(getfaclOutput: string, uid: number): boolean {
+  const lines = new Set(getfaclOutput.split('\n').map((l) => l.replace(/\s*#.*$/, '').trim()));
+  return lines.has(`user:${uid}:rwx`) && lines.has(`default:user:${uid}:rwx`);
+}
+
 /** Grant container-mapped `uid` access to the hub (and passage through closed parents). */
 export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   if (!findOnPath('setfacl')) {
@@ -46,9 +52,14 @@ export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   const run = async (args: string[]) => {
     const r = await $({ quiet: true, nothrow: true })`setfacl ${args}`;
     if (r.exitCode !== 0) {
-      throw new UserError(`Could not share ${args[args.length - 1]} with the worker (setfacl failed): ${r.stderr.trim()}. Does its filesystem support ACLs?`);
+      throw new UserError(`Could not share ${args[args.length - 1]} with the worker (setfacl failed): ${r.stderr.trim()}. The hub's files must be yours and on a filesystem with ACLs.`);
     }
   };
   for (const dir of closedAncestors(hub)) await run(['-m', `u:${uid}:x`, dir]);
+  // Already granted (every worker of a project maps dev to the same host uid): the default ACLs
+  // gave that uid every file created since, so skip the recursive pass. It would fail anyway for a
+  // non-root user, who may not change the ACLs of files a worker pushed (owned by dev's host uid).
+  const current = await $({ quiet: true, nothrow: true })`getfacl -n --omit-header --absolute-names ${hub}`;
+  if (current.exitCode === 0 && aclGrants(current.stdout, uid)) return;
   await run(hubAclArgs(hub, uid, owner));
 }

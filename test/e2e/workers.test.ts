@@ -1,0 +1,317 @@
+// Workers on real containers, through the CLI as a user runs it: `worker add -n 2` in parallel, what
+// each worker holds (dev, hub, clone, identity, queue identity), reset, remove, list, exec, shell,
+// setup_script (once; rolled back on failure), two projects side by side, a project name at the
+// length limit, and isollm run by a non-root user in the runtime's group.
+// Needs `npm run test-env` (skips visibly without it; CI requires it).
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PROJECT_NAME } from '../../lib/config.ts';
+import { deleteInstance, listInstances, listSnapshots, type Runtime } from '../../lib/runtime.ts';
+import { freePort, git, NODE, ROOT } from '../helpers.ts';
+import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
+
+const rt = await e2eRuntime('workers');
+const ISOLLM = path.join(ROOT, 'scripts', 'isollm.mts');
+const CLI_TIMEOUT_MS = 180_000;
+const id = crypto.randomBytes(3).toString('hex');
+
+type Result = { code: number; stdout: string; stderr: string };
+
+/** A child process, awaited (so several `worker add` run at once). */
+function run(cmd: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: CLI_TIMEOUT_MS });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const cliEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.INIT_CWD;
+  return env;
+};
+
+/** `isollm <args>` in project `root`, as this (root) user. */
+const cli = (root: string, ...args: string[]) => run(NODE, [ISOLLM, ...args], { cwd: root, env: cliEnv() });
+
+/** A project: a git repo on main with one commit and isollm.yaml. */
+function makeProject(dir: string, yaml: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  git(dir, 'init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(dir, 'README.md'), '# e2e\n');
+  fs.writeFileSync(path.join(dir, '.gitignore'), '.isollm/\n');
+  fs.writeFileSync(path.join(dir, 'isollm.yaml'), yaml);
+  git(dir, 'add', '.');
+  git(dir, 'commit', '-qm', 'initial');
+  return dir;
+}
+
+/** Branches in a hub (any owner: a non-root user's hub is "dubious" to root's git). */
+const hubBranches = (hub: string) => git(hub, '-c', 'safe.directory=*', 'for-each-ref', '--format=%(refname:short)', 'refs/heads').split('\n');
+
+async function cleanUp(runtime: Runtime, project: string): Promise<void> {
+  await Promise.all((await listInstances(runtime, project)).map((i) => deleteInstance(runtime, i.name).catch(() => undefined)));
+}
+
+// The ordinary case: isollm run by a user in the runtime's group, with the hub in that user's home.
+// Its first `worker add` runs alongside the others (in the first beforeAll) to keep the file quick.
+const asRoot = process.getuid?.() === 0;
+if (rt && !asRoot) console.warn('⚠ SKIPPED e2e workers as a non-root user: needs root to create the throwaway user.');
+const nonRoot = {
+  user: `isoe2e${id}`,
+  project: `e2e-user-${id}`,
+  home: '',
+  root: '',
+  hub: '',
+  firstAdd: undefined as Promise<Result> | undefined,
+};
+
+/** `isollm <args>` as the throwaway user, with a clean environment (its HOME, no INIT_CWD). */
+function cliAs(...args: string[]): Promise<Result> {
+  const { user, home, root } = nonRoot;
+  return run('runuser', ['-u', user, '--', 'env', '-i', `HOME=${home}`, `USER=${user}`, `PATH=${process.env.PATH}`, 'NO_COLOR=1', NODE, ISOLLM, ...args], { cwd: root });
+}
+
+/** Create the user (in the runtime's group, home 0750) and its project, then start `worker add`. */
+async function startNonRoot(runtime: Runtime): Promise<Result> {
+  const { user, project } = nonRoot;
+  const add = spawnSync('useradd', ['--create-home', '--groups', runtime.group, '--shell', '/bin/sh', user], { encoding: 'utf8' });
+  if (add.status !== 0) throw new Error(`useradd failed: ${add.stderr}`);
+  nonRoot.home = path.join('/home', user);
+  // A home others cannot enter (Ubuntu's default): the hub below it must still reach dev.
+  fs.chmodSync(nonRoot.home, 0o750);
+  const probe = spawnSync('runuser', ['-u', user, '--', NODE, '--version'], { encoding: 'utf8' });
+  if (probe.status !== 0) throw new Error(`${user} cannot run ${NODE} (${probe.stderr.trim()}): its directories must be readable by others.`);
+  nonRoot.root = makeProject(path.join(nonRoot.home, 'project'), `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\n`);
+  spawnSync('chown', ['-R', `${user}:${user}`, nonRoot.root]);
+  nonRoot.hub = path.join(nonRoot.home, '.isollm', `${project}.git`); // the default git.hub
+  return cliAs('worker', 'add');
+}
+
+const SETUP_OK = 'setup_script: |\n  echo doing-setup\n  echo ran >> /etc/e2e-setup-marker\n';
+const SETUP_BAD = 'setup_script: |\n  echo doing-setup\n  echo bad-thing >&2\n  exit 3\n';
+
+describe.skipIf(!rt)('workers on real containers', () => {
+  const runtime = rt!;
+  // Not tmpDir(): these live for the whole file (containers hold mounts into them).
+  const work = rt ? fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-e2e-wk-')) : '';
+  const a = { project: `e2e-wk-${id}`, root: path.join(work, 'a'), hub: path.join(work, 'hubs', 'a.git') };
+  // At the length limit, so its containers' names are 62 of LXD's 63 characters.
+  const longName = `e2e-long-${id}-`.padEnd(MAX_PROJECT_NAME, 'x');
+  const b = { project: longName, root: path.join(work, 'b'), hub: path.join(work, 'hubs', 'b.git') };
+  const c = { project: `e2e-bad-${id}`, root: path.join(work, 'c'), hub: path.join(work, 'hubs', 'c.git') };
+  const added: Record<'a' | 'b' | 'c', Result> = {} as never;
+  const exec = (worker: string, ...command: string[]) => cli(a.root, 'worker', 'exec', worker, '--', ...command);
+  const taskJson = async (root: string, taskId: string) => JSON.parse((await cli(root, 'task', 'show', taskId, '--json')).stdout);
+
+  beforeAll(async () => {
+    for (const p of [a, b, c]) {
+      const setup = p === c ? SETUP_BAD : SETUP_OK;
+      makeProject(p.root, `project: ${p.project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${p.hub}\n${setup}`);
+    }
+    // All three at once, as a user with several projects might; a's two workers in parallel.
+    if (asRoot) nonRoot.firstAdd = startNonRoot(runtime);
+    [added.a, added.b, added.c] = await Promise.all([cli(a.root, 'worker', 'add', '-n', '2'), cli(b.root, 'worker', 'add'), cli(c.root, 'worker', 'add'), nonRoot.firstAdd]);
+  }, CLI_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await Promise.all([a, b, c].map(async (p) => {
+      await cleanUp(runtime, p.project);
+      await cli(p.root, 'queue', 'stop');
+    }));
+    fs.rmSync(work, { recursive: true, force: true });
+  }, CLI_TIMEOUT_MS);
+
+  it('creates two workers in parallel and lists them with their fields', async () => {
+    expect(added.a.stderr).toContain('2 of 2 created');
+    expect(added.a.code).toBe(0);
+    // Both were launching before either got past its launch: created in parallel.
+    const lines = added.a.stderr.split('\n');
+    const firstUser = lines.findIndex((l) => l.includes('creating user dev'));
+    expect(lines.findIndex((l) => l.includes('worker-1 → launching'))).toBeLessThan(firstUser);
+    expect(lines.findIndex((l) => l.includes('worker-2 → launching'))).toBeLessThan(firstUser);
+
+    const r = await cli(a.root, 'worker', 'list', '--json');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout);
+    expect(rows.map((w: { name: string }) => w.name)).toEqual(['worker-1', 'worker-2']);
+    for (const w of rows) {
+      expect(Object.keys(w).sort()).toEqual(['container', 'created_at', 'ipv4', 'name', 'state', 'task']);
+      expect(w).toMatchObject({ container: `${a.project}-${w.name}`, state: 'Running', task: null });
+      expect(Date.now() - Date.parse(w.created_at)).toBeLessThan(10 * 60_000);
+    }
+  });
+
+  it('gives each worker dev, the hub at /repo.git, a clone on the base branch owned by dev, and its git identity', async () => {
+    const hubMain = git(a.hub, 'rev-parse', 'main');
+    for (const worker of ['worker-1', 'worker-2']) {
+      const r = await exec(worker, 'sh', '-c', 'id -un; pwd; git branch --show-current; stat -c %U:%G .; git config user.name; git config user.email; findmnt -n -o TARGET /repo.git; git -C /repo.git rev-parse main; test -w /repo.git && echo hub-writable');
+      expect(r.stderr).toBe('');
+      expect(r.stdout.split('\n')).toEqual(['dev', '/home/dev/project', 'main', 'dev:dev', worker, `${worker}@isollm.local`, '/repo.git', hubMain, 'hub-writable', '']);
+    }
+  });
+
+  it('lets dev push a branch from each worker into the hub', async () => {
+    for (const worker of ['worker-1', 'worker-2']) {
+      const branch = `e2e/${worker}`;
+      const r = await exec(worker, 'sh', '-c', `git checkout -q -b ${branch} && echo ${worker} > owner.txt && git add owner.txt && git commit -qm "from ${worker}" && git push -q -u origin ${branch}`);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    expect(hubBranches(a.hub)).toEqual(['e2e/worker-1', 'e2e/worker-2', 'main']);
+    expect(git(a.hub, 'log', '-1', '--format=%an <%ae> %s', 'e2e/worker-2')).toBe('worker-2 <worker-2@isollm.local> from worker-2');
+  });
+
+  it("reaches the queue from inside, and the server knows which worker asked (whatever the worker claims)", async () => {
+    // worker-1 claims to be worker-2 in the header; the socket it came through says otherwise.
+    const added1 = await exec('worker-1', 'env', 'ISOLLM_AGENT=worker-2', 'isollm-task', 'add', 'from worker-1');
+    expect(added1.code).toBe(0);
+    const taskId = added1.stdout.trim();
+    expect(taskId).toMatch(/^[a-z]+-[0-9a-f]+$/);
+    const created = await taskJson(a.root, taskId);
+    expect(created.history.map((h: { action: string; changed_by: string }) => [h.action, h.changed_by])).toEqual([['create', 'worker-1']]);
+
+    const next = await exec('worker-2', 'isollm-task', 'next');
+    expect(next.code).toBe(0);
+    expect(next.stdout).toContain(`id: ${taskId}\nbranch: isollm/${taskId}\n`);
+    expect((await taskJson(a.root, taskId)).task).toMatchObject({ status: 'in_progress', claimed_by: 'worker-2' });
+
+    const list = await exec('worker-1', 'isollm-task', 'list');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toBe(`${taskId}\tin_progress\t2\tworker-2\tfrom worker-1\n`);
+    const rows = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
+    expect(rows[1].task).toMatchObject({ id: taskId, branch: `isollm/${taskId}` });
+  });
+
+  it('passes the exit code of `worker exec` through; `worker shell -c` runs as dev in the project', async () => {
+    expect((await exec('worker-1', 'sh', '-c', 'exit 7')).code).toBe(7);
+    const shell = await cli(a.root, 'worker', 'shell', 'worker-1', '-c', 'id -un; pwd');
+    expect(shell).toEqual({ code: 0, stdout: 'dev\n/home/dev/project\n', stderr: '' });
+    const missing = await exec('worker-9', 'true');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No worker "worker-9"');
+  });
+
+  it('ran setup_script once, before the clean snapshot was taken', async () => {
+    for (const worker of ['worker-1', 'worker-2']) {
+      expect((await exec(worker, 'cat', '/etc/e2e-setup-marker')).stdout).toBe('ran\n');
+      expect((await listSnapshots(runtime, `${a.project}-${worker}`)).map((s) => s.name)).toEqual(['isollm-clean']);
+    }
+  });
+
+  it('keeps two projects apart; a project name at the length limit works', async () => {
+    expect(added.b.stderr).toContain('1 of 1 created');
+    expect(added.b.code).toBe(0);
+    const container = `${longName}-worker-1`;
+    expect(container.length).toBe(62);
+    const listB = JSON.parse((await cli(b.root, 'worker', 'list', '--json')).stdout);
+    expect(listB.map((w: { container: string }) => w.container)).toEqual([container]);
+    const listA = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
+    expect(listA.map((w: { container: string }) => w.container)).toEqual([`${a.project}-worker-1`, `${a.project}-worker-2`]);
+    // Same worker name, other project: its own container, its own queue.
+    expect((await cli(b.root, 'worker', 'exec', 'worker-1', '--', 'grep', 'ISOLLM_PROJECT=', '/etc/isollm/worker.env')).stdout).toBe(`ISOLLM_PROJECT=${longName}\n`);
+    const task = await cli(b.root, 'worker', 'exec', 'worker-1', '--', 'isollm-task', 'add', 'only in b');
+    expect(task.code).toBe(0);
+    expect((await taskJson(b.root, task.stdout.trim())).history[0].changed_by).toBe('worker-1');
+    expect((await cli(a.root, 'task', 'list', '--json')).stdout).not.toContain('only in b');
+    expect((await cli(b.root, 'worker', 'exec', 'worker-2', '--', 'true')).code).toBe(1);
+  });
+
+  it('rolls a worker back when setup_script fails, and prints its output', async () => {
+    expect(added.c.code).toBe(1);
+    expect(added.c.stderr).toContain('setup_script failed in worker-1 (exit 3)');
+    expect(added.c.stderr).toContain('doing-setup');
+    expect(added.c.stderr).toContain('bad-thing');
+    expect(await listInstances(runtime, c.project)).toEqual([]);
+    expect(fs.existsSync(path.join(c.root, '.isollm/sockets/worker-1.sock'))).toBe(false);
+  });
+
+  it('reset saves uncommitted work to the hub first, then restores the snapshot and releases the task', async () => {
+    const taskId = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout)[1].task.id;
+    expect((await exec('worker-2', 'touch', 'scratch.txt', '/home/dev/outside.txt')).code).toBe(0);
+
+    const reset = await cli(a.root, 'worker', 'reset', 'worker-2');
+    // e2e/worker-2 is not a task branch, so the work lands on a salvage branch of its own.
+    const saved = /worker-2: saved e2e\/worker-2 → (isollm\/salvage\/worker-2-\S+)/.exec(reset.stderr)?.[1];
+    expect(saved, reset.stderr).toBeTruthy();
+    expect(git(a.hub, '-c', 'safe.directory=*', 'show', '--name-only', '--format=%s', saved!).split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^isollm salvage: worker-2 /), 'scratch.txt']));
+    expect(reset.stderr).toContain(`worker-2 is back to its clean snapshot; released ${taskId}.`);
+    expect(reset.code).toBe(0);
+    const after = await exec('worker-2', 'sh', '-c', 'ls -A /home/dev; git branch --show-current; cat /etc/e2e-setup-marker');
+    expect(after.stdout).not.toContain('outside.txt');
+    expect(after.stdout.split('\n').slice(-3)).toEqual(['main', 'ran', '']);
+    expect((await taskJson(a.root, taskId)).task.status).toBe('open');
+    // The pushed branch is in the hub, not lost with the worker's clone.
+    expect(hubBranches(a.hub)).toContain('e2e/worker-2');
+  }, 120_000);
+
+  it('remove leaves no container and no socket; --force drops unsaved work', async () => {
+    const sockets = path.join(a.root, '.isollm', 'sockets');
+    expect(fs.readdirSync(sockets).sort()).toEqual(['worker-1.sock', 'worker-2.sock']);
+    // worker-1 is clean (its branch is pushed); worker-2 gets an uncommitted file meanwhile.
+    const [removed, touched] = await Promise.all([
+      cli(a.root, 'worker', 'remove', 'worker-1'),
+      exec('worker-2', 'touch', 'unsaved.txt'),
+    ]);
+    expect(removed.stderr).toContain('Removed worker-1.');
+    expect(removed.code).toBe(0);
+    expect(touched.code).toBe(0);
+    expect((await listInstances(runtime, a.project)).map((i) => i.name)).toEqual([`${a.project}-worker-2`]);
+    expect(fs.readdirSync(sockets)).toEqual(['worker-2.sock']);
+    expect((await cli(a.root, 'worker', 'rm', 'worker-2', '--force')).code).toBe(0);
+    expect(git(a.hub, '-c', 'safe.directory=*', 'ls-tree', '--name-only', 'e2e/worker-2')).not.toContain('unsaved.txt');
+    expect(await listInstances(runtime, a.project)).toEqual([]);
+    expect(fs.readdirSync(sockets)).toEqual([]);
+  }, 120_000);
+});
+
+// The ordinary case, continued: the non-root user's own tests.
+describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group', () => {
+  const runtime = rt!;
+  const push = (worker: string) => cliAs('worker', 'shell', worker, '-c', `git checkout -q -b from-${worker} && git commit -q --allow-empty -m ${worker} && git push -q origin from-${worker}`);
+
+  afterAll(async () => {
+    await nonRoot.firstAdd?.catch(() => undefined);
+    await cleanUp(runtime, nonRoot.project);
+    if (nonRoot.root) await cliAs('queue', 'stop');
+    spawnSync('userdel', ['--remove', nonRoot.user]);
+  }, CLI_TIMEOUT_MS);
+
+  it('creates a worker whose dev pushes to the hub in the user’s home, and the queue knows it', async () => {
+    const r = await (nonRoot.firstAdd ??= startNonRoot(runtime));
+    expect(r.stderr).toContain('1 of 1 created');
+    expect(r.code).toBe(0);
+    expect(fs.statSync(nonRoot.hub).uid).not.toBe(0);
+    expect((await push('worker-1')).code).toBe(0);
+    expect(hubBranches(nonRoot.hub)).toEqual(['from-worker-1', 'main']);
+    const task = await cliAs('worker', 'exec', 'worker-1', '--', 'isollm-task', 'add', 'as a user');
+    expect(task.code).toBe(0);
+    const shown = JSON.parse((await cliAs('task', 'show', task.stdout.trim(), '--json')).stdout);
+    expect(shown.history[0].changed_by).toBe('worker-1');
+  }, 120_000);
+
+  it('adds another worker after the hub holds files a worker pushed', async () => {
+    // Files dev pushed belong to dev's host uid; the user may not change their ACLs, and need not.
+    const r = await cliAs('worker', 'add');
+    expect(r.stderr).toContain('1 of 1 created');
+    expect(r.code).toBe(0);
+    expect((await push('worker-2')).code).toBe(0);
+    expect(hubBranches(nonRoot.hub)).toEqual(['from-worker-1', 'from-worker-2', 'main']);
+  }, 120_000);
+
+  it('removes its workers and their sockets', async () => {
+    const removed = await Promise.all(['worker-1', 'worker-2'].map((w) => cliAs('worker', 'remove', w, '--force')));
+    expect(removed.map((r) => r.code)).toEqual([0, 0]);
+    expect(await listInstances(runtime, nonRoot.project)).toEqual([]);
+    expect(fs.readdirSync(path.join(nonRoot.root, '.isollm', 'sockets'))).toEqual([]);
+  }, 120_000);
+});
