@@ -45,8 +45,15 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     const existing = await listWorkers(ctx);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
-    for (const w of chosen.filter((w) => w.instance.status !== 'Running')) {
-      await step(`Start ${w.name}`, () => startWorker(ctx, w)).catch((err) => failures.push(`${w.name}: ${errorMessage(err)}`));
+    // Stopped workers start in parallel: each mostly waits for its container to boot.
+    const stopped = chosen.filter((w) => w.instance.status !== 'Running');
+    if (stopped.length) {
+      const started = await step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
+      started.forEach((r, i) => {
+        if (r.status === 'fulfilled') return;
+        fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
+        failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
+      });
     }
     for (const w of chosen.filter((w) => w.instance.status === 'Running')) await ctx.queue.openSocket(w.name);
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
@@ -68,7 +75,8 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     // Agents: files first (instructions, argv, secrets), then start them.
     const missingSecrets = new Set<string>();
     await step('Agents prepared', async () => {
-      for (const w of workers) for (const name of (await prepareAgent(ctx.rt, config, root, w)).missing) missingSecrets.add(name);
+      const prepared = await Promise.all(workers.map((w) => prepareAgent(ctx.rt, config, root, w)));
+      for (const name of prepared.flatMap((p) => p.missing)) missingSecrets.add(name);
     });
     if (missingSecrets.size) warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
 
@@ -88,7 +96,7 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     } else {
       if (config.agent.mode === 'interactive') warn('agent.mode is interactive but there is no multiplexer: agents run without a terminal, which most interactive agents refuse.');
       await step('Agents started in the background', async () => {
-        for (const w of workers) await startDetachedAgent(ctx.rt, config, w);
+        await Promise.all(workers.map((w) => startDetachedAgent(ctx.rt, config, w)));
       });
     }
     const now = new Date().toISOString();

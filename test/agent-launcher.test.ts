@@ -47,4 +47,28 @@ describe('isollm-agent', () => {
     expect(got.stdin).toBe(prompt);
     expect(got.prompt).toBe(prompt);
   });
+
+  it('background: starts the command detached once; a live agent is left alone, a stale pid file is not', () => {
+    const home = setup([], {});
+    const dir = path.join(home, '.isollm');
+    const bg = () => spawnSync('sh', [LAUNCHER, 'background', 'sleep', '30'], { cwd: home, env: { HOME: home, PATH: process.env.PATH }, encoding: 'utf8' });
+    const kill = () => {
+      const pid = Number(fs.readFileSync(path.join(dir, 'agent.pid'), 'utf8').split(' ')[0]);
+      try { process.kill(pid); } catch { /* already gone */ }
+    };
+    // A pid file naming a live process with another start time (a pid reused after a restart).
+    fs.writeFileSync(path.join(dir, 'agent.pid'), `${process.pid} 1\n`);
+    expect(bg().status).toBe(0);
+    try {
+      const [pid, start] = fs.readFileSync(path.join(dir, 'agent.pid'), 'utf8').trim().split(' ');
+      expect(Number(pid)).not.toBe(process.pid);
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x0030\x00');
+      expect(start).toMatch(/^\d+$/);
+      const again = bg();
+      expect(again.stdout).toBe(`isollm-agent: already running (pid ${pid})\n`);
+      expect(fs.readFileSync(path.join(dir, 'agent.log'), 'utf8').match(/==> sleep 30 started/g)).toHaveLength(1);
+    } finally {
+      kill();
+    }
+  });
 });
