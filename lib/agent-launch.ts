@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import { collectSecrets } from './agent.ts';
 import { execOk, type Runtime } from './runtime.ts';
 import { execPaneArgs } from './runtime-argv.ts';
-import { agentFiles } from './worker-plan.ts';
+import { agentFiles, baseFiles } from './worker-plan.ts';
 import { asDev, pushFiles, type WorkerInfo } from './worker.ts';
 import type { MuxPlan } from './mux/index.ts';
 import { sessionName } from './mux/index.ts';
@@ -43,10 +43,14 @@ export function muxPlan(rt: Runtime, config: Config, root: string, workers: Work
   };
 }
 
-/** Push instructions, argv files and the environment (secrets included, 0600) into a worker. */
+/**
+ * Push the worker's settings and helper scripts (so config changes and a newer isollm reach existing
+ * workers), then instructions, argv files and the environment (secrets included, 0600).
+ */
 export async function prepareAgent(rt: Runtime, config: Config, root: string, worker: WorkerInfo, hostEnv: NodeJS.ProcessEnv = process.env): Promise<{ missing: string[] }> {
   const { values, missing } = collectSecrets(config.agent.env, hostEnv);
-  await pushFiles({ rt }, worker.container, agentFiles(config, root, worker.name, values), { uid: worker.devUid, gid: worker.devGid });
+  const files = [...baseFiles(config, worker.name), ...agentFiles(config, root, worker.name, values)];
+  await pushFiles({ rt }, worker.container, files, { uid: worker.devUid, gid: worker.devGid });
   return { missing };
 }
 
