@@ -108,7 +108,8 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
     await mountHub(ctx, container, dev);
     if (config.setup_script) {
       progress(worker, 'running setup_script');
-      await runSetupScript(ctx, container, worker);
+      const output = await runSetupScript(ctx, container, worker);
+      for (const line of output.split('\n').filter(Boolean)) progress(worker, `  │ ${line}`);
     }
     progress(worker, 'installing helpers');
     await pushFiles(ctx, container, baseFiles(config, worker), dev);
@@ -186,15 +187,19 @@ async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev
   return { uid, gid };
 }
 
-async function runSetupScript(ctx: WorkerContext, container: string, worker: string): Promise<void> {
+/** Run setup_script as root; returns its output. A script without a `#!` line runs with sh. */
+async function runSetupScript(ctx: WorkerContext, container: string, worker: string): Promise<string> {
   const target = '/root/isollm-setup.sh';
-  await pushText(ctx.rt, container, target, ctx.config.setup_script!, { uid: 0, gid: 0, mode: 0o700 });
-  const r = await execIn(ctx.rt, container, [target], { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS });
+  const script = ctx.config.setup_script!;
+  await pushText(ctx.rt, container, target, script, { uid: 0, gid: 0, mode: 0o700 });
+  const command = script.startsWith('#!') ? [target] : ['sh', target];
+  const r = await execIn(ctx.rt, container, command, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS });
   if (r.exitCode !== 0) {
     throw new UserError(`setup_script failed in ${worker} (exit ${r.exitCode}); the worker was rolled back. Its output:`, {
       detail: (r.stdout + r.stderr).trim(),
     });
   }
+  return (r.stdout + r.stderr).trim();
 }
 
 export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: string, files: PushFile[], dev: Dev): Promise<void> {
