@@ -8,6 +8,7 @@ import { connectRuntime, deleteInstance, execIn, restoreSnapshot, startInstance,
 import { CLEAN_SNAPSHOT } from './worker-plan.ts';
 import { queueLink, type WorkerContext, type WorkerInfo } from './worker.ts';
 import { inspectWorkers, salvageWorker } from './worker-salvage.ts';
+import { renderSalvageResults } from './salvage-report.ts';
 export { asDev } from './worker.ts';
 
 /** Everything a worker command needs, from the project root. */
@@ -45,7 +46,7 @@ async function saveWork(ctx: WorkerContext, worker: WorkerInfo, discard: boolean
       detail: result.failures.map((f) => `${f.from}: ${f.error}`).join('\n'),
     });
   }
-  return result.saved.map((s) => `saved ${s.from} → ${s.branch}`);
+  return renderSalvageResults([result]);
 }
 
 export async function startWorker(ctx: WorkerContext, worker: WorkerInfo): Promise<void> {

@@ -105,7 +105,7 @@ export const main: Main = async (argv) => {
       for (const worker of targets) {
         try {
           const { released, saved } = await resetWorker(ctx, worker, { force: flagBool(p, 'force') });
-          for (const line of saved) info(`  ${worker.name}: ${line}`);
+          for (const line of saved) info(`  ${line}`);
           ok(`${worker.name} is back to its clean snapshot${released.length ? `; released ${released.join(', ')}` : ''}.`);
         } catch (err) {
           failed++;
@@ -117,7 +117,7 @@ export const main: Main = async (argv) => {
     case 'remove': {
       const worker = await one();
       const { released, saved } = await removeWorker(ctx, worker, { force: flagBool(p, 'force') });
-      for (const line of saved) info(`  ${worker.name}: ${line}`);
+      for (const line of saved) info(`  ${line}`);
       return void ok(`Removed ${worker.name}${released.length ? `; released ${released.join(', ')}` : ''}.`);
     }
   }

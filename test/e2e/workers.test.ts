@@ -241,7 +241,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
 
     const reset = await cli(a.root, 'worker', 'reset', 'worker-2');
     // e2e/worker-2 is not a task branch, so the work lands on a salvage branch of its own.
-    const saved = /worker-2: saved e2e\/worker-2 → (isollm\/salvage\/worker-2-\S+)/.exec(reset.stderr)?.[1];
+    const saved = /worker-2 +1 uncommitted file committed → (isollm\/salvage\/worker-2-\S+)/.exec(reset.stderr)?.[1];
     expect(saved, reset.stderr).toBeTruthy();
     expect(git(a.hub, '-c', 'safe.directory=*', 'show', '--name-only', '--format=%s', saved!).split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^isollm salvage: worker-2 /), 'scratch.txt']));
     expect(reset.stderr).toContain(`worker-2 is back to its clean snapshot; released ${taskId}.`);
