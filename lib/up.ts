@@ -45,10 +45,18 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     const existing = await listWorkers(ctx);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
+    const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
     for (const w of chosen.filter((w) => w.instance.status !== 'Running')) {
-      await step(`Start ${w.name}`, () => startWorker(ctx, w)).catch((err) => failures.push(`${w.name}: ${errorMessage(err)}`));
+      await step(`Start ${w.name}`, () => startWorker(ctx, w)).then(
+        () => running.push(w.name),
+        (err) => failures.push(`${w.name}: ${errorMessage(err)}`),
+      );
     }
     for (const w of chosen.filter((w) => w.instance.status === 'Running')) await ctx.queue.openSocket(w.name);
+    const previous = readSession(paths);
+    // Before creating any worker: a worker re-created under the name of one that crashed or was
+    // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
+    await releaseOrphans(root, config, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
     if (missing.length) {
       info(`Creating ${missing.join(', ')} from ${config.image}…`);
@@ -63,8 +71,6 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
     if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
 
-    await releaseOrphans(root, config, workers.map((w) => w.name), existing.map((w) => w.name));
-
     // Agents: files first (instructions, argv, secrets), then start them.
     const missingSecrets = new Set<string>();
     await step('Agents prepared', async () => {
@@ -72,7 +78,6 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     });
     if (missingSecrets.size) warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
 
-    const previous = readSession(paths);
     let reused = false;
     let session: string | null = null;
     if (mux) {
