@@ -10,8 +10,7 @@ import { createSnapshot, deleteInstance, startInstance, stopInstance, waitForExe
 import type { SalvageResult } from './salvage.ts';
 import { inspectWorkers, salvageWorker, type WorkerWork } from './worker-salvage.ts';
 import { acquireLock, clearSession, readSession } from './session.ts';
-import { pickMultiplexer } from './mux/index.ts';
-import { sessionName } from './mux/index.ts';
+import { pickMultiplexer, sessionName, type Multiplexer } from './mux/index.ts';
 import { listWorkers, type WorkerContext, type WorkerInfo } from './worker.ts';
 import { workerContext } from './worker-ops.ts';
 import { salvageStamp } from './salvage-report.ts';
@@ -23,12 +22,13 @@ export type DownPlan = { save: boolean; destroy: boolean; salvage: boolean };
 export type DownHooks = {
   /** Called with the unsaved work before anything changes; returns what to do with it. */
   decide(works: WorkerWork[]): Promise<'salvage' | 'discard' | 'cancel'>;
-  /** Called before destroying, after listing; false cancels the destroy (workers are stopped instead). */
+  /** Called before destroying, after listing; false cancels the whole `down` (nothing changed). */
   confirmDestroy(works: WorkerWork[]): Promise<boolean>;
   report(step: StepReport): void;
 };
 
-export type DownResult = { steps: StepReport[]; salvaged: SalvageResult[]; cancelled: boolean };
+/** `nothing`: no worker running, no queue, no multiplexer session, no session file: nothing was done. */
+export type DownResult = { steps: StepReport[]; salvaged: SalvageResult[]; cancelled: boolean; nothing?: boolean };
 
 export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks: DownHooks): Promise<DownResult> {
   const config = loadConfig(root);
@@ -48,14 +48,22 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
   try {
     let ctx: WorkerContext | null = null;
     let workers: WorkerInfo[] = [];
-    await run('Workers found', async () => {
+    // Containers started here only to look inside; stopped again when the user cancels.
+    const startedToLook: WorkerInfo[] = [];
+    const listing = (async () => {
       ctx = await workerContext(root, config);
       workers = await listWorkers(ctx);
+    })();
+    // `down` again after `down` (or before any `up`): say so instead of repeating every step.
+    if (await listing.then(() => nothingToDo(root, config, workers, plan), () => false)) return { steps, salvaged, cancelled: false, nothing: true };
+    await run('Workers found', async () => {
+      await listing;
       if (plan.destroy) {
         // Destroying loses what a stopped container holds: start them to look.
         for (const w of workers.filter((w) => w.instance.status !== 'Running')) {
-          await startInstance(ctx.rt, w.container);
-          await waitForExec(ctx.rt, w.container);
+          await startInstance(ctx!.rt, w.container);
+          startedToLook.push(w);
+          await waitForExec(ctx!.rt, w.container);
           w.instance.status = 'Running';
         }
       }
@@ -66,8 +74,11 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
     const unsaved = works.filter((w) => (w.report && !w.report.clean) || (w.error && w.worker.instance.status === 'Running'));
     let decision: 'salvage' | 'discard' | 'cancel' = 'salvage';
     if (unsaved.length) decision = await hooks.decide(works);
-    if (decision === 'cancel') return { steps, salvaged, cancelled: true };
-    if (plan.destroy && !(await hooks.confirmDestroy(works))) return { steps, salvaged, cancelled: true };
+    if (decision === 'cancel' || (plan.destroy && !(await hooks.confirmDestroy(works)))) {
+      // "Nothing was changed" must hold: put back to sleep what was woken only to be inspected.
+      for (const w of startedToLook) await stopInstance(ctx!.rt, w.container).catch(() => undefined);
+      return { steps, salvaged, cancelled: true };
+    }
 
     if (decision === 'salvage' && ctx) {
       const c: WorkerContext = ctx;
@@ -78,7 +89,7 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
           if (!result) return 'clean';
           salvaged.push(result);
           if (!result.ok) throw new Error(`NOT SAVED: ${result.failures.map((f) => `${f.from}: ${f.error}`).join('; ')}`);
-          return result.saved.map((s) => `${s.from} → ${s.branch}`).join(', ');
+          return [...new Set(result.saved.map((s) => `${s.from} → ${s.branch}`))].join(', ');
         });
       }
       for (const w of works.filter((w) => w.error && w.worker.instance.status === 'Running')) {
@@ -99,12 +110,10 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
     });
 
     await run('Multiplexer session stopped', async () => {
-      const session = readSession(paths)?.multiplexer ?? { kind: config.multiplexer.kind, session: sessionName(config.project) };
-      if (session.kind === 'none' || !session.session) return 'none';
-      const { mux } = pickMultiplexer(session.kind, { layoutDir: paths.layouts });
-      if (!mux || !(await mux.exists(session.session))) return 'not running';
-      await mux.kill(session.session);
-      return session.session;
+      const live = await liveMuxSession(root, config);
+      if (!live) return 'none running';
+      await live.mux.kill(live.session);
+      return live.session;
     });
 
     if (ctx) {
@@ -135,6 +144,27 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
   } finally {
     release();
   }
+}
+
+/** The multiplexer session `up` started (per session.json, else the configured kind), when it is running. */
+async function liveMuxSession(root: string, config: Config): Promise<{ mux: Multiplexer; session: string } | null> {
+  const paths = statePaths(root);
+  const session = readSession(paths)?.multiplexer ?? { kind: config.multiplexer.kind, session: sessionName(config.project) };
+  if (session.kind === 'none' || !session.session) return null;
+  const { mux } = pickMultiplexer(session.kind, { layoutDir: paths.layouts });
+  return mux && (await mux.exists(session.session)) ? { mux, session: session.session } : null;
+}
+
+/** True when there is nothing left to stop: no running worker, no queue, no multiplexer session, no session file. */
+async function nothingToDo(root: string, config: Config, workers: WorkerInfo[], plan: Omit<DownPlan, 'salvage'>): Promise<boolean> {
+  if (workers.some((w) => w.instance.status === 'Running')) return false;
+  // --destroy and --save still have work while stopped workers exist.
+  if ((plan.destroy || plan.save) && workers.length) return false;
+  // An external queue may still hold tasks of these workers: not "nothing" (releasing is cheap).
+  const queue = queueState(root, config);
+  if (queue.mode === 'external' || queue.running) return false;
+  if (readSession(statePaths(root))) return false;
+  return !(await liveMuxSession(root, config).catch(() => null));
 }
 
 export type { Config, WorkerWork };

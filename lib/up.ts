@@ -46,16 +46,21 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
     // Stopped workers start in parallel: each mostly waits for its container to boot.
+    const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
     const stopped = chosen.filter((w) => w.instance.status !== 'Running');
     if (stopped.length) {
       const started = await step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
       started.forEach((r, i) => {
-        if (r.status === 'fulfilled') return;
+        if (r.status === 'fulfilled') return void running.push(stopped[i].name);
         fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
         failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
       });
     }
     for (const w of chosen.filter((w) => w.instance.status === 'Running')) await ctx.queue.openSocket(w.name);
+    const previous = readSession(paths);
+    // Before creating any worker: a worker re-created under the name of one that crashed or was
+    // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
+    await releaseOrphans(root, config, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
     if (missing.length) {
       info(`Creating ${missing.join(', ')} from ${config.image}…`);
@@ -70,8 +75,6 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
     if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
 
-    await releaseOrphans(root, config, workers.map((w) => w.name), existing.map((w) => w.name));
-
     // Agents: files first (instructions, argv, secrets), then start them.
     const missingSecrets = new Set<string>();
     await step('Agents prepared', async () => {
@@ -80,7 +83,6 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     });
     if (missingSecrets.size) warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
 
-    const previous = readSession(paths);
     let reused = false;
     let session: string | null = null;
     if (mux) {

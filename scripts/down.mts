@@ -63,6 +63,7 @@ export const main: Main = async (argv) => {
     },
   );
   if (result.cancelled) throw new CancelledError('Cancelled; nothing was changed.');
+  if (result.nothing) return void ok('Nothing to do: no worker is running, and no queue or multiplexer session is up.');
   if (result.salvaged.length) for (const line of renderSalvageResults(result.salvaged)) info(line);
   const failed = result.steps.filter((s) => !s.ok).length;
   if (failed) {
