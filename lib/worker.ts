@@ -193,7 +193,10 @@ async function runSetupScript(ctx: WorkerContext, container: string, worker: str
   const script = ctx.config.setup_script!;
   await pushText(ctx.rt, container, target, script, { uid: 0, gid: 0, mode: 0o700 });
   const command = script.startsWith('#!') ? [target] : ['sh', target];
-  const r = await execIn(ctx.rt, container, command, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS });
+  // One stream, in order: the client can drop the tail of a second stream when the command exits
+  // (seen under load). The sh -c text is constant; the command comes in as arguments.
+  const merged = ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...command];
+  const r = await execIn(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS });
   if (r.exitCode !== 0) {
     throw new UserError(`setup_script failed in ${worker} (exit ${r.exitCode}); the worker was rolled back. Its output:`, {
       detail: (r.stdout + r.stderr).trim(),
