@@ -200,3 +200,11 @@ export function parsePushPorcelain(out: string): PushRefResult[] {
   }
   return results;
 }
+
+/**
+ * For pushes into the hub: the receiving git runs in the hub, which workers can write to, so it runs
+ * with hooks off (a constant command line; git starts it through the shell).
+ */
+export const HUB_RECEIVE_PACK = '--receive-pack=git -c core.hooksPath=/dev/null receive-pack';
+/** For git run inside the hub itself. */
+export const HUB_SAFE_CONFIG = ['-c', 'core.hooksPath=/dev/null'];

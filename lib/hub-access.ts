@@ -22,10 +22,21 @@ export function hostUidOf(config: Record<string, string>, uid: number): number {
   return entry.Hostid + (uid - entry.Nsid);
 }
 
-/** setfacl arguments granting `uid` rwX on the hub now and on everything created in it later. */
-export function hubAclArgs(hub: string, uid: number, owner: number): string[] {
-  const spec = [`u:${uid}:rwX`, `d:u:${uid}:rwX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
-  return ['-R', '-m', spec, hub];
+/**
+ * Where a push writes: objects (incl. the quarantine of incoming packs), loose refs and reflogs.
+ * Nothing else: with write access to the hub's root, config or hooks, an agent could make the host's
+ * own git (sync push, gc) run a command of its choosing.
+ */
+export const HUB_WRITABLE = ['objects', 'refs', 'logs'];
+
+/**
+ * setfacl runs granting `uid` read access to the whole hub and write access to HUB_WRITABLE, now and
+ * for everything created there later (default ACLs; the owner keeps rwX on what the worker creates).
+ */
+export function hubAclArgs(hub: string, uid: number, owner: number): string[][] {
+  const read = [`u:${uid}:rX`, `d:u:${uid}:rX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
+  const write = [`u:${uid}:rwX`, `d:u:${uid}:rwX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
+  return [['-R', '-m', read, hub], ['-R', '-m', write, ...HUB_WRITABLE.map((d) => path.join(hub, d))]];
 }
 
 /** Ancestors of the hub that `uid` could not enter (no x for "other"). */
@@ -37,7 +48,7 @@ export function closedAncestors(hub: string): string[] {
   }
 }
 
-/** True when getfacl output (numeric) already grants `uid` rwx on the hub and on what is created in it. */
+/** True when getfacl output (numeric) of the hub's refs/ already grants `uid` rwx there and on what is created in it. */
 export function aclGrants(getfaclOutput: string, uid: number): boolean {
   const lines = new Set(getfaclOutput.split('\n').map((l) => l.replace(/\s*#.*$/, '').trim()));
   return lines.has(`user:${uid}:rwx`) && lines.has(`default:user:${uid}:rwx`);
@@ -59,7 +70,8 @@ export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   // Already granted (every worker of a project maps dev to the same host uid): the default ACLs
   // gave that uid every file created since, so skip the recursive pass. It would fail anyway for a
   // non-root user, who may not change the ACLs of files a worker pushed (owned by dev's host uid).
-  const current = await $({ quiet: true, nothrow: true })`getfacl -n --omit-header --absolute-names ${hub}`;
+  const current = await $({ quiet: true, nothrow: true })`getfacl -n --omit-header --absolute-names ${path.join(hub, 'refs')}`;
   if (current.exitCode === 0 && aclGrants(current.stdout, uid)) return;
-  await run(hubAclArgs(hub, uid, owner));
+  for (const dir of HUB_WRITABLE) fs.mkdirSync(path.join(hub, dir), { recursive: true });
+  for (const args of hubAclArgs(hub, uid, owner)) await run(args);
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors.ts';
 import type { Config } from './config.ts';
-import { branchCommit, configGet, configSet, gitRun, isBareRepo, isRepo } from './git.ts';
+import { branchCommit, configGet, configSet, gitRun, HUB_RECEIVE_PACK, HUB_SAFE_CONFIG, isBareRepo, isRepo } from './git.ts';
 
 /** Git config key in the hub naming the project directory it serves. */
 export const HUB_PROJECT_KEY = 'isollm.project-path';
@@ -91,7 +91,7 @@ export async function ensureHub(root: string, config: Config): Promise<{ hub: st
     await configSet(hub, 'receive.denyNonFastForwards', 'false');
     await configSet(hub, HUB_PROJECT_KEY, canonical(root));
     // --no-verify: this is isollm's own transport, not a publish; the user's pre-push hooks do not apply.
-    await gitRun(root, ['push', '--porcelain', '--no-verify', hub, `refs/heads/${base}:refs/heads/${base}`]);
+    await gitRun(root, ['push', HUB_RECEIVE_PACK, '--porcelain', '--no-verify', hub, `refs/heads/${base}:refs/heads/${base}`]);
   } catch (err) {
     // Half a hub would later look like a valid one: remove what this call created.
     if (existed) for (const entry of fs.readdirSync(hub)) fs.rmSync(path.join(hub, entry), { recursive: true, force: true });
@@ -113,6 +113,6 @@ export function hubOwner(hub: string): { uid: number; gid: number } {
  */
 export async function gcHub(hub: string, options: { workersRunning: boolean }): Promise<boolean> {
   if (options.workersRunning || !fs.existsSync(hub)) return false;
-  await gitRun(hub, ['gc', '--quiet']);
+  await gitRun(hub, [...HUB_SAFE_CONFIG, 'gc', '--quiet']);
   return true;
 }

@@ -16,6 +16,7 @@ import {
   objectsDir,
   parsePushPorcelain,
   refCommits,
+  HUB_RECEIVE_PACK,
   type CommitLine,
   type GitOptions,
 } from './git.ts';
@@ -93,7 +94,7 @@ export async function pushBranch(root: string, config: Config, options: { branch
   const from = created ? null : await branchCommit(hub, branch);
   const ref = `refs/heads/${branch}`;
   // Only this ref: the user's push.followTags / push.recurseSubmodules settings do not apply to the hub.
-  const args = ['push', '--porcelain', '--no-verify', '--no-follow-tags', '--recurse-submodules=no', hub, `${options.force ? '+' : ''}${ref}:${ref}`];
+  const args = ['push', HUB_RECEIVE_PACK, '--porcelain', '--no-verify', '--no-follow-tags', '--recurse-submodules=no', hub, `${options.force ? '+' : ''}${ref}:${ref}`];
   // Exit 1 with a "!" line is a rejected ref: reported below with the way to force it.
   const r = await gitNothrow(root, args);
   const line = parsePushPorcelain(r.stdout).find((l) => l.to === ref);

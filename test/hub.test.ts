@@ -92,3 +92,25 @@ describe('hub', () => {
     expect(git(hub, 'config', 'gc.auto')).toBe('0');
   });
 });
+
+describe('hub hooks never run on the host', () => {
+  it('sync push and gc ignore hooks a worker planted in the hub', async () => {
+    const { ensureHub, gcHub } = await import('../lib/hub.ts');
+    const { pushBranch } = await import('../lib/sync.ts');
+    const { defaults } = await import('../lib/config.ts');
+    const root = gitRepo();
+    const config = defaults('demo');
+    config.git.hub = path.join(tmpDir(), 'hub.git');
+    await ensureHub(root, config);
+    const marker = path.join(tmpDir(), 'pwned');
+    for (const hook of ['pre-receive', 'update', 'post-receive', 'reference-transaction', 'pre-auto-gc']) {
+      fs.writeFileSync(path.join(config.git.hub, 'hooks', hook), `#!/bin/sh\necho ${hook} >> ${marker}\n`, { mode: 0o755 });
+    }
+    fs.writeFileSync(path.join(root, 'more.txt'), 'x\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'more');
+    expect((await pushBranch(root, config, {})).result).toBe('updated');
+    expect(await gcHub(config.git.hub, { workersRunning: false })).toBe(true);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
