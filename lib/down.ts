@@ -8,7 +8,7 @@ import { statePaths } from './project.ts';
 import { queueClient, queueState, stopQueue } from './queue/daemon.ts';
 import { createSnapshot, deleteInstance, startInstance, stopInstance, waitForExec } from './runtime.ts';
 import type { SalvageResult } from './salvage.ts';
-import { inspectWorkers, salvageWorker, type WorkerWork } from './worker-salvage.ts';
+import { inspectWorkers, salvageWorker, stopAgents, type WorkerWork } from './worker-salvage.ts';
 import { acquireLock, clearSession, readSession } from './session.ts';
 import { pickMultiplexer, sessionName, type Multiplexer } from './mux/index.ts';
 import { listWorkers, type WorkerContext, type WorkerInfo } from './worker.ts';
@@ -80,19 +80,32 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
       return { steps, salvaged, cancelled: true };
     }
 
+    // From here on things change. First nothing may keep working: the multiplexer session goes, and
+    // agents running detached stop; only then is the work looked at again and saved.
+    await run('Multiplexer session stopped', () => stopMuxSession(root, config));
+    const running = workers.filter((w) => w.instance.status === 'Running');
+    if (ctx) await Promise.all(running.map((w) => stopAgents(ctx!, w)));
+
+    /** Workers whose work is not known to be safe: never destroyed in this run. */
+    const unsafe = new Set<string>();
     if (decision === 'salvage' && ctx) {
       const c: WorkerContext = ctx;
       const now = new Date();
-      for (const w of works.filter((w) => w.report && !w.report.clean)) {
+      const current = await inspectWorkers(c, running);
+      for (const w of current.filter((w) => w.report && !w.report.clean)) {
         await run(`Salvage ${w.worker.name}`, async () => {
           const result = await salvageWorker(c, w, now);
           if (!result) return 'clean';
           salvaged.push(result);
-          if (!result.ok) throw new Error(`NOT SAVED: ${result.failures.map((f) => `${f.from}: ${f.error}`).join('; ')}`);
+          if (!result.ok) {
+            unsafe.add(w.worker.name);
+            throw new Error(`NOT SAVED: ${result.failures.map((f) => `${f.from}: ${f.error}`).join('; ')}`);
+          }
           return [...new Set(result.saved.map((s) => `${s.from} → ${s.branch}`))].join(', ');
         });
       }
-      for (const w of works.filter((w) => w.error && w.worker.instance.status === 'Running')) {
+      for (const w of current.filter((w) => w.error)) {
+        unsafe.add(w.worker.name);
         steps.push({ step: `Salvage ${w.worker.name}`, ok: false, detail: `could not inspect: ${w.error}` });
         hooks.report(steps[steps.length - 1]);
       }
@@ -109,12 +122,6 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
       return held.map((t) => t.id).join(', ') || 'none held';
     });
 
-    await run('Multiplexer session stopped', async () => {
-      const live = await liveMuxSession(root, config);
-      if (!live) return 'none running';
-      await live.mux.kill(live.session);
-      return live.session;
-    });
 
     if (ctx) {
       const c: WorkerContext = ctx;
@@ -123,7 +130,11 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
         for (const w of workers) await run(`Snapshot ${w.name}`, async () => (await createSnapshot(c.rt, w.container, snapshot), snapshot));
       }
       for (const w of workers) {
-        if (plan.destroy) {
+        if (plan.destroy && unsafe.has(w.name)) {
+          await run(`Destroy ${w.name}`, async () => {
+            throw new Error('skipped: its work is NOT SAVED (see above). Fix that and run `isollm down --destroy` again, or drop the work with --discard.');
+          });
+        } else if (plan.destroy) {
           await run(`Destroy ${w.name}`, async () => {
             await deleteInstance(c.rt, w.container);
             await c.queue.closeSocket(w.name).catch(() => undefined);
@@ -168,3 +179,11 @@ async function nothingToDo(root: string, config: Config, workers: WorkerInfo[], 
 }
 
 export type { Config, WorkerWork };
+
+/** Kill the project's multiplexer session, if one runs. */
+async function stopMuxSession(root: string, config: Config): Promise<string> {
+  const live = await liveMuxSession(root, config);
+  if (!live) return 'none running';
+  await live.mux.kill(live.session);
+  return live.session;
+}

@@ -7,7 +7,7 @@ import { queueClient } from './queue/daemon.ts';
 import { connectRuntime, deleteInstance, execIn, restoreSnapshot, startInstance, stopInstance, waitForExec } from './runtime.ts';
 import { CLEAN_SNAPSHOT } from './worker-plan.ts';
 import { queueLink, type WorkerContext, type WorkerInfo } from './worker.ts';
-import { inspectWorkers, salvageWorker } from './worker-salvage.ts';
+import { inspectWorkers, salvageWorker, stopAgents } from './worker-salvage.ts';
 import { renderSalvageResults } from './salvage-report.ts';
 export { asDev } from './worker.ts';
 
@@ -36,7 +36,10 @@ export async function releaseTasksOf(root: string, config: Config, worker: strin
  * `discard`. Returns a line saying what was saved; throws when something could not be saved.
  */
 async function saveWork(ctx: WorkerContext, worker: WorkerInfo, discard: boolean): Promise<string[]> {
-  if (discard || worker.instance.status !== 'Running') return [];
+  if (worker.instance.status !== 'Running') return [];
+  // Nothing may keep working (or claim the task again) while the work is saved and the task released.
+  await stopAgents(ctx, worker);
+  if (discard) return [];
   const [work] = await inspectWorkers(ctx, [worker]);
   if (work.error) throw new UserError(`Could not look for unsaved work in ${worker.name}: ${work.error}. Pass --force to go on without saving it.`);
   const result = await salvageWorker(ctx, work);

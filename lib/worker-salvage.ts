@@ -40,3 +40,8 @@ export async function salvageWorker(ctx: WorkerContext, work: WorkerWork, now = 
   });
 }
 
+/** Stop the agent and the loop in a worker, so nothing changes its clone while it is saved. */
+export async function stopAgents(ctx: Pick<WorkerContext, 'rt'>, worker: WorkerInfo): Promise<void> {
+  // An older worker's launcher may not know `stop`: then there is nothing to wait for either.
+  await execIn(ctx.rt, worker.container, ['isollm-agent', 'stop'], asDev(worker)).catch(() => undefined);
+}

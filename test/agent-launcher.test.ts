@@ -71,4 +71,22 @@ describe('isollm-agent', () => {
       kill();
     }
   });
+
+  it('stop: ends the detached agent with its process group and clears the pid file', async () => {
+    const home = setup([], {});
+    const dir = path.join(home, '.isollm');
+    const env = { HOME: home, PATH: process.env.PATH };
+    // The "agent" starts a child of its own: stop must end both.
+    expect(spawnSync('sh', [LAUNCHER, 'background', 'sh', '-c', 'sleep 30 & wait'], { cwd: home, env }).status).toBe(0);
+    const pid = Number(fs.readFileSync(path.join(dir, 'agent.pid'), 'utf8').split(' ')[0]);
+    await new Promise((r) => setTimeout(r, 200));
+    const children = spawnSync('pgrep', ['-g', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    expect(children.length).toBeGreaterThanOrEqual(2);
+    const stop = spawnSync('sh', [LAUNCHER, 'stop'], { cwd: home, env, encoding: 'utf8' });
+    expect(stop.stdout).toBe(`isollm-agent: stopped pid ${pid}\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const child of children) expect(fs.existsSync(`/proc/${child}/stat`) && !fs.readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ')).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'agent.pid'))).toBe(false);
+    expect(spawnSync('sh', [LAUNCHER, 'stop'], { cwd: home, env, encoding: 'utf8' }).stdout).toBe('');
+  });
 });
