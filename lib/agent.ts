@@ -150,5 +150,9 @@ export function linesFile(lines: string[], what: string): string {
 }
 
 export function envFile(values: Record<string, string>, what: string): string {
-  return linesFile(Object.entries(values).map(([k, v]) => `${k}=${v}`), what);
+  // Values may be secrets: a bad one is named, never shown.
+  for (const [k, v] of Object.entries(values)) {
+    if (v.includes('\n')) throw new UserError(`The value of ${k} (${what}) contains a newline, which isollm cannot pass into a worker.`);
+  }
+  return Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join('');
 }

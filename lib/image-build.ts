@@ -85,7 +85,7 @@ export async function buildImage(image: CachedImage, recipe: Recipe = RECIPE, lo
       throw new UserError(`debootstrap failed (exit ${boot.exitCode ?? 'timeout'}); see the log above or ${rootfs}/debootstrap/debootstrap.log.`, { detail: tail(boot.stderr + boot.stdout) });
     }
     // apt's downloaded .debs are of no use in the image.
-    await $({ quiet: true, nothrow: true })`${sudo} find ${path.join(rootfs, 'var/cache/apt/archives')} -name *.deb -delete`;
+    await $({ quiet: true, nothrow: true })`${sudo} find ${path.join(rootfs, 'var/cache/apt/archives')} -name ${'*.deb'} -delete`;
     log('packing rootfs.tar.gz');
     const out = path.join(work, 'out');
     fs.mkdirSync(out);

@@ -207,9 +207,11 @@ async function runSetupScript(ctx: WorkerContext, container: string, worker: str
 
 export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: string, files: PushFile[], dev: Dev): Promise<void> {
   const dirs = [...new Set(files.map((f) => f.path.slice(0, f.path.lastIndexOf('/'))))];
-  await execOk(ctx.rt, container, ['mkdir', '-p', ...dirs]);
+  // Directories under dev's home are made by dev, so every new parent (e.g. ~/.config) is dev's too.
   const devDirs = dirs.filter((d) => d.startsWith(DEV_HOME + '/'));
-  if (devDirs.length) await execOk(ctx.rt, container, ['chown', `${dev.uid}:${dev.gid}`, ...devDirs]);
+  const rootDirs = dirs.filter((d) => !devDirs.includes(d));
+  if (rootDirs.length) await execOk(ctx.rt, container, ['mkdir', '-p', ...rootDirs]);
+  if (devDirs.length) await execOk(ctx.rt, container, ['mkdir', '-p', ...devDirs], { user: dev.uid, group: dev.gid });
   for (const f of files) {
     const owner = f.owner === 'dev' ? { uid: dev.uid, gid: dev.gid } : { uid: 0, gid: 0 };
     await pushText(ctx.rt, container, f.path, f.content, { ...owner, mode: f.mode });

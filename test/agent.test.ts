@@ -67,5 +67,12 @@ describe('secrets and line files', () => {
   it('refuses values with newlines, which the in-container readers cannot carry', () => {
     expect(envFile({ A: 'x y', B: '$(rm -rf /)' }, 'agent.env')).toBe('A=x y\nB=$(rm -rf /)\n');
     expect(() => linesFile(['ok', 'bad\nline'], 'agent.args')).toThrow(/agent.args contains a newline/);
+    // A secret with a newline is named, never shown.
+    expect(() => envFile({ API_KEY: 'sk-very-secret\nrest' }, 'agent.env')).toThrow('The value of API_KEY (agent.env) contains a newline');
+    try {
+      envFile({ API_KEY: 'sk-very-secret\nrest' }, 'agent.env');
+    } catch (err) {
+      expect((err as Error).message).not.toContain('sk-very');
+    }
   });
 });

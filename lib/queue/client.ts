@@ -94,7 +94,10 @@ export class QueueClient {
         }
         if (['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(err.code ?? '')) {
           reject(new UserError(this.downMessage, { cause: err }));
-        } else reject(err);
+        } else {
+          // A mistyped queue.url host, a socket we may not open…: still one line, with the cause.
+          reject(new UserError(`Cannot reach the queue (${err.code ?? err.message}). Check queue.url / queue.port in isollm.yaml, or \`isollm queue status\`.`, { cause: err }));
+        }
       });
       if (payload !== undefined) req.write(payload);
       req.end();
