@@ -36,6 +36,18 @@ describe('system', () => {
 });
 
 describe('tasks', () => {
+  it('keeps control characters out of task text (an agent cannot drive the host terminal)', async () => {
+    const s = await testServer();
+    const api = projectApi(s);
+    const r = await api.call('POST', '/tasks', { body: { title: 'a\x1b]52;c;cHduZWQ=\x07b', description: 'line 1\n\tline 2\x1b[2J' }, agent: 'ev\x9bil' });
+    expect(r.json.title).toBe('a\ufffd]52;c;cHduZWQ=\ufffdb');
+    expect(r.json.description).toBe('line 1\n\tline 2\ufffd[2J');
+    const claimed = await api.call('POST', `/tasks/${r.json.id}/claim`, { agent: 'ev\x9bil' });
+    expect(claimed.json.claimed_by).toBe('ev\ufffdil');
+    const blocked = await api.call('POST', `/tasks/${r.json.id}/block`, { body: { reason: 'no\x1b[31m' } });
+    expect(blocked.json.block_reason).toBe('no\ufffd[31m');
+  });
+
   it('creates with defaults and validates the body', async () => {
     const s = await testServer();
     const api = projectApi(s);

@@ -182,7 +182,17 @@ function stringField(body: Record<string, unknown>, key: string): string | undef
   const v = body[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw errors.invalidJson();
-  return v;
+  return printable(v, key === 'description');
+}
+
+/**
+ * Task text comes from agents and ends up on the user's terminal (task list, the dashboard): control
+ * characters (escape sequences that could move the cursor, set the title or write the clipboard)
+ * become U+FFFD. Descriptions keep their newlines and tabs.
+ */
+export function printable(text: string, multiline = false): string {
+  const control = multiline ? /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g : /[\x00-\x1f\x7f-\x9f]/g;
+  return text.replace(control, '\ufffd');
 }
 
 function priorityField(req: Request, body: Record<string, unknown>, details: string[]): number | undefined {
@@ -227,6 +237,6 @@ function parentBody(req: Request): string {
 /** isollm extension: `{"reason": "…"}` (or `?reason=` / a form field); the body stays optional. */
 function blockReason(req: Request): string | undefined {
   const fromQuery = req.query.get('reason');
-  const reason = stringField(bodyObject(req, true), 'reason') ?? fromQuery ?? undefined;
+  const reason = stringField(bodyObject(req, true), 'reason') ?? (fromQuery === null ? undefined : printable(fromQuery));
   return reason?.trim() ? reason : undefined;
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { route, type Admin } from './routes.ts';
+import { printable, route, type Admin } from './routes.ts';
 import { Store } from './store.ts';
 import { errorText, renderText } from './text.ts';
 import { QueueError } from './types.ts';
@@ -89,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
         throw new QueueError('NOT_FOUND', 'No such endpoint');
       }
       if (parts[0] !== 'v1') throw new QueueError('NOT_FOUND', 'No such endpoint');
-      const header = String(req.headers['x-airyra-agent'] ?? '').trim().slice(0, MAX_AGENT_LENGTH);
+      const header = printable(String(req.headers['x-airyra-agent'] ?? '').trim().slice(0, MAX_AGENT_LENGTH));
       const reply = await route(store, admin, {
         method: req.method ?? 'GET',
         parts: parts.slice(1),
