@@ -91,6 +91,8 @@ const url: Check = (v) => {
   if (typeof v !== 'string') return 'must be an http:// or https:// URL';
   try {
     const u = new URL(v);
+    // The client sends no credentials, and a URL with them would be shown in status and logs.
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && (u.username || u.password)) return 'must not contain credentials (isollm sends none)';
     if (u.protocol === 'http:' || u.protocol === 'https:') return undefined;
   } catch {
     // fall through: not a URL at all

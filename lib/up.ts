@@ -8,7 +8,7 @@ import { ensureQueue, queueClient } from './queue/daemon.ts';
 import { acquireLock, readSession, writeSession, type Session } from './session.ts';
 import { checkStaleness } from './sync.ts';
 import { info, step, warn, fail, ok, c, SYMBOLS } from './ui.ts';
-import { createWorkers, listWorkers, type WorkerInfo } from './worker.ts';
+import { createWorkers, listWorkers, removeHalfMade, type WorkerInfo } from './worker.ts';
 import { startWorker, workerContext } from './worker-ops.ts';
 import { nextWorkerNames } from './worker-plan.ts';
 import { muxPlan, prepareAgent, startDetachedAgent } from './agent-launch.ts';
@@ -42,6 +42,7 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
     if (hint) warn(hint);
 
     // Workers: keep running ones, start stopped ones, create the missing ones in parallel.
+    for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`${name} was left half-made by an interrupted run; it is created again.`);
     const existing = await listWorkers(ctx);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);

@@ -50,6 +50,8 @@ export type WorkerContext = { config: Config; root: string; paths: StatePaths; r
 /** Container config key recording dev's uid/gid, so exec needs no lookup. */
 export const DEV_UID_KEY = 'user.isollm.dev-uid';
 export const DEV_GID_KEY = 'user.isollm.dev-gid';
+/** Set when creation finished: a tagged container without it was interrupted half-way (Ctrl-C, crash). */
+export const READY_KEY = 'user.isollm.ready';
 /** setup_script may install packages: give it time. */
 export const SETUP_SCRIPT_TIMEOUT_MS = 30 * 60_000;
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -59,7 +61,7 @@ export function asDev(worker: WorkerInfo, cwd = PROJECT_DIR) {
   return { user: worker.devUid, group: worker.devGid, cwd, env: { HOME: DEV_HOME, USER: 'dev', LOGNAME: 'dev' } };
 }
 
-export type WorkerInfo = { name: string; container: string; instance: Instance; devUid: number; devGid: number };
+export type WorkerInfo = { name: string; container: string; instance: Instance; devUid: number; devGid: number; ready: boolean };
 
 /** The project's workers, from one runtime call (listed by tag, not by name). */
 export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Promise<WorkerInfo[]> {
@@ -72,6 +74,7 @@ export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Pr
       instance: i,
       devUid: Number(i.config[DEV_UID_KEY] ?? 1000),
       devGid: Number(i.config[DEV_GID_KEY] ?? 1000),
+      ready: i.config[READY_KEY] === 'true',
     }))
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
@@ -116,8 +119,10 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
     progress(worker, 'cloning');
     await cloneProject(ctx, container, worker, dev);
     progress(worker, 'snapshot');
+    // Marked before the snapshot, so a reset to it keeps the mark.
+    await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });
     await createSnapshot(rt, container, CLEAN_SNAPSHOT);
-    return { name: worker, container, instance: (await listInstances(rt, config.project)).find((i) => i.name === container)!, devUid: dev.uid, devGid: dev.gid };
+    return { name: worker, container, instance: (await listInstances(rt, config.project)).find((i) => i.name === container)!, devUid: dev.uid, devGid: dev.gid, ready: true };
   } catch (err) {
     progress(worker, 'rolling back');
     await deleteInstance(rt, container).catch(() => undefined);
@@ -234,4 +239,17 @@ export async function createWorkers(ctx: WorkerContext, names: string[], progres
   const failed: { name: string; error: unknown }[] = [];
   results.forEach((r, i) => (r.status === 'fulfilled' ? created.push(r.value) : failed.push({ name: names[i], error: r.reason })));
   return { created, failed };
+}
+
+/**
+ * Delete workers whose creation was interrupted (no READY_KEY): they have no clone or snapshot to
+ * trust, and nothing of value (an agent never ran in them). Returns their names.
+ */
+export async function removeHalfMade(ctx: WorkerContext, workers: WorkerInfo[]): Promise<string[]> {
+  const broken = workers.filter((w) => !w.ready);
+  for (const w of broken) {
+    await deleteInstance(ctx.rt, w.container);
+    await ctx.queue.closeSocket(w.name).catch(() => undefined);
+  }
+  return broken.map((w) => w.name);
 }

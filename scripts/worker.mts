@@ -12,7 +12,7 @@ import { execArgs, execPaneArgs } from '../lib/runtime-argv.ts';
 import { execIn } from '../lib/runtime.ts';
 import { AGENT_DIR } from '../lib/agent.ts';
 import { c, fail, formatAge, formatDuration, info, ok, out, printJson, SYMBOLS, table, warn } from '../lib/ui.ts';
-import { createWorkers, findWorker, listWorkers, type WorkerInfo } from '../lib/worker.ts';
+import { createWorkers, findWorker, listWorkers, removeHalfMade, type WorkerInfo } from '../lib/worker.ts';
 import { asDev, removeWorker, resetWorker, startWorker, stopWorker, workerContext } from '../lib/worker-ops.ts';
 import { containerName, nextWorkerNames } from '../lib/worker-plan.ts';
 
@@ -131,6 +131,7 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
     if (!WORKER_NAME.test(name)) throw new UsageError(`worker name "${name}" must be lowercase letters, digits and single hyphens, starting with a letter`);
     if (containerName(ctx.config.project, name).length > 63) throw new UsageError(`worker name "${name}" makes the container name longer than 63 characters`);
   }
+  for (const broken of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`Removed ${broken}: an interrupted run left it half-made.`);
   const existing = (await listWorkers(ctx)).map((w) => w.name);
   if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
   const names = name ? [name] : nextWorkerNames(existing, count);
@@ -157,7 +158,7 @@ async function list(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): 
     return {
       name: w.name,
       container: w.container,
-      state: w.instance.status,
+      state: w.ready ? w.instance.status : 'half-made',
       ipv4: w.instance.ipv4,
       task: task ? { id: task.id, title: task.title, branch: `${ctx.config.git.branch_prefix}${task.id}`, claimed_at: task.claimed_at ?? null } : null,
       created_at: w.instance.createdAt?.toISOString() ?? null,

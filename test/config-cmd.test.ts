@@ -22,8 +22,8 @@ function fakeEditor(content: string): { command: string; log: string } {
 }
 
 describe('isollm config show', () => {
-  it('prints the resolved config with defaults marked and credentials hidden', () => {
-    const dir = project('project: shop\nworkers: 2\nqueue:\n  url: https://bob:hunter2@q.example/\nagent:\n  env: [ANTHROPIC_API_KEY]\n');
+  it('prints the resolved config with defaults marked and secret values never shown', () => {
+    const dir = project('project: shop\nworkers: 2\nqueue:\n  url: https://q.example/\nagent:\n  env: [ANTHROPIC_API_KEY]\n');
     const r = runCli(['config', 'show'], { cwd: dir, env: { ANTHROPIC_API_KEY: 'sk-never-shown' } });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -33,20 +33,19 @@ describe('isollm config show', () => {
     expect(lines).toContain('image: images:debian/12 # (default)');
     expect(lines).toContain('  dashboard: true # (default)');
     expect(lines).toContain('  env: [ANTHROPIC_API_KEY]');
-    expect(lines).toContain('  url: https://***:***@q.example/');
-    expect(r.stdout).not.toContain('hunter2');
+    expect(lines).toContain('  url: https://q.example/');
     expect(r.stdout).not.toContain('sk-never-shown');
   });
 
-  it('--json prints the resolved config, redacted, from a subdirectory', () => {
-    const dir = project('workers: 4\nqueue:\n  url: http://u:p@h:1/\n');
+  it('--json prints the resolved config from a subdirectory', () => {
+    const dir = project('workers: 4\nqueue:\n  url: http://h:1/\n');
     fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
     const r = runCli(['config', 'show', '--json'], { cwd: path.join(dir, 'a/b') });
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.workers).toBe(4);
     expect(json.multiplexer.dashboard).toBe(true);
-    expect(json.queue.url).toBe('http://***:***@h:1/');
+    expect(json.queue.url).toBe('http://h:1/');
   });
 
   it('prints every problem and exits 1 for an invalid file', () => {

@@ -57,6 +57,7 @@ const BAD: [string, string, string[]][] = [
   ['poll interval zero', 'agent:\n  loop:\n    poll_interval: 0\n', ['isollm.yaml:3: agent.loop.poll_interval: must be a whole number from 1 to 3600 (got 0)']],
   ['queue port privileged', 'queue:\n  port: 80\n', ['isollm.yaml:2: queue.port: must be a whole number from 1024 to 65535 (got 80)']],
   ['queue port too high', 'queue:\n  port: 70000\n', ['isollm.yaml:2: queue.port: must be a whole number from 1024 to 65535 (got 70000)']],
+  ['queue url with credentials, password hidden', 'queue:\n  url: http://bob:hunter2@host:7432/\n', ['isollm.yaml:2: queue.url: must not contain credentials (isollm sends none) (got "http://***:***@host:7432/")']],
   ['queue url not http, password hidden', 'queue:\n  url: ftp://bob:hunter2@host/\n', ['isollm.yaml:2: queue.url: must be an http:// or https:// URL (got "ftp://***:***@host/")']],
   ['port out of range', 'ports: [70000]\n', ['isollm.yaml:1: ports[0]: must be a port N or HOST:CONTAINER, each from 1 to 65535 (got 70000)']],
   ['port malformed', 'ports:\n  - "3000"\n  - 80:80:80\n', ['isollm.yaml:3: ports[1]: must be a port N or HOST:CONTAINER, each from 1 to 65535 (got "80:80:80")']],

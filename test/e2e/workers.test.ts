@@ -254,6 +254,18 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(hubBranches(a.hub)).toContain('e2e/worker-2');
   }, 120_000);
 
+  it('replaces a worker whose creation was interrupted (tagged, never marked ready)', async () => {
+    const half = `${a.project}-worker-9`;
+    spawnSync('lxc', ['init', 'isollm-test', half, '-c', `user.isollm.project=${a.project}`, '-c', 'user.isollm.worker=worker-9'], { stdio: 'ignore' });
+    const listed = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout) as { name: string; state: string }[];
+    expect(listed.find((w) => w.name === 'worker-9')?.state).toBe('half-made');
+    const added = await cli(a.root, 'worker', 'add', 'worker-9');
+    expect(added.stderr).toContain('Removed worker-9: an interrupted run left it half-made.');
+    expect(added.code).toBe(0);
+    expect((await exec('worker-9', 'git', 'status', '--short', '--branch')).stdout).toMatch(/^## main/);
+    expect((await cli(a.root, 'worker', 'rm', 'worker-9', '--force')).code).toBe(0);
+  }, CLI_TIMEOUT_MS);
+
   it('remove leaves no container and no socket; --force drops unsaved work', async () => {
     const sockets = path.join(a.root, '.isollm', 'sockets');
     expect(fs.readdirSync(sockets).sort()).toEqual(['worker-1.sock', 'worker-2.sock']);
