@@ -44,10 +44,25 @@ export function acquireLock(paths: StatePaths, command: string): () => void {
         `Another isollm command (\`isollm ${holder.command}\`, pid ${holder.pid}, since ${holder.since}) is working on this project. Wait for it to finish, or stop it and run this again.`,
       );
     }
-    // Stale (its process died) or unreadable: take it over.
+    // A lock another command is writing this very moment is unreadable for an instant: only an
+    // unreadable lock that has been there a while is stale.
+    if (!holder && lockAgeMs(paths) < FRESH_LOCK_MS) {
+      throw new UserError(`Another isollm command is starting on this project (${paths.lock}). Wait for it, or run this again.`);
+    }
+    // Stale (its process died) or unreadable and old: take it over.
     fs.rmSync(paths.lock, { force: true });
   }
   throw new UserError(`Could not take the session lock ${paths.lock}. Remove it if no isollm command is running.`);
+}
+
+const FRESH_LOCK_MS = 5_000;
+
+function lockAgeMs(paths: StatePaths): number {
+  try {
+    return Date.now() - fs.statSync(paths.lock).mtimeMs;
+  } catch {
+    return Infinity;
+  }
 }
 
 function readLock(paths: StatePaths): LockRecord | null {

@@ -31,6 +31,18 @@ describe('session lock', () => {
   });
 });
 
+describe('session lock being written', () => {
+  it('is not taken over while fresh and unreadable, but is once it is old', () => {
+    const paths = statePaths(tmpDir());
+    fs.mkdirSync(paths.dir, { recursive: true });
+    fs.writeFileSync(paths.lock, '');
+    expect(() => acquireLock(paths, 'up')).toThrow(/Another isollm command is starting/);
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(paths.lock, old, old);
+    acquireLock(paths, 'up')();
+  });
+});
+
 describe('session.json', () => {
   it('round-trips and clears; a torn file reads as no session', () => {
     const paths = statePaths(tmpDir());
