@@ -57,6 +57,13 @@ export function reportError(err: unknown, debug: boolean): number {
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
+  const sys = err as NodeJS.ErrnoException;
+  if (sys?.syscall && sys.code) {
+    // A file or process the OS refused (EACCES on a path, ENOTDIR, EPERM…): its message names both.
+    info(`${ce.red(SYMBOLS.fail)} ${message.split('\n')[0]}${debug ? '' : ' (check that path and its permissions; --debug for details)'}`);
+    if (debug) info(String(sys.stack ?? err));
+    return EXIT.failure;
+  }
   info(`${ce.red(SYMBOLS.fail)} unexpected error: ${message.split('\n')[0]}${debug ? '' : ' (run with --debug for details)'}`);
   if (debug) info(String((err as Error)?.stack ?? err));
   return EXIT.failure;
