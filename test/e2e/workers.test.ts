@@ -154,16 +154,17 @@ describe.skipIf(!rt)('workers on real containers', () => {
   it('gives each worker dev, the hub at /repo.git, a clone on the base branch owned by dev, and its git identity', async () => {
     const hubMain = git(a.hub, 'rev-parse', 'main');
     for (const worker of ['worker-1', 'worker-2']) {
-      const r = await exec(worker, 'sh', '-c', 'id -un; pwd; git branch --show-current; stat -c %U:%G .; git config user.name; git config user.email; findmnt -n -o TARGET /repo.git; git -C /repo.git rev-parse main; test -w /repo.git && echo hub-writable');
+      const r = await exec(worker, 'sh', '-c', 'id -un; pwd; git branch --show-current; stat -c %U:%G .; git config user.name; git config user.email; findmnt -n -o TARGET /repo.git; git -C /repo.git rev-parse main; test -w /repo.git/refs && test -w /repo.git/objects && echo hub-writable; test -w /repo.git/config || test -w /repo.git/hooks || test -w /repo.git || echo config-and-hooks-read-only');
       expect(r.stderr).toBe('');
-      expect(r.stdout.split('\n')).toEqual(['dev', '/home/dev/project', 'main', 'dev:dev', worker, `${worker}@isollm.local`, '/repo.git', hubMain, 'hub-writable', '']);
+      expect(r.stdout.split('\n')).toEqual(['dev', '/home/dev/project', 'main', 'dev:dev', worker, `${worker}@isollm.local`, '/repo.git', hubMain, 'hub-writable', 'config-and-hooks-read-only', '']);
     }
   });
 
   it('lets dev push a branch from each worker into the hub', async () => {
     for (const worker of ['worker-1', 'worker-2']) {
       const branch = `e2e/${worker}`;
-      const r = await exec(worker, 'sh', '-c', `git checkout -q -b ${branch} && echo ${worker} > owner.txt && git add owner.txt && git commit -qm "from ${worker}" && git push -q -u origin ${branch}`);
+      // Values go in as positional parameters, never into the script text.
+      const r = await exec(worker, 'sh', '-c', 'git checkout -q -b "$1" && echo "$2" > owner.txt && git add owner.txt && git commit -qm "from $2" && git push -q -u origin "$1"', 'sh', branch, worker);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
     }
@@ -289,7 +290,8 @@ describe.skipIf(!rt)('workers on real containers', () => {
 // The ordinary case, continued: the non-root user's own tests.
 describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group', () => {
   const runtime = rt!;
-  const push = (worker: string) => cliAs('worker', 'shell', worker, '-c', `git checkout -q -b from-${worker} && git commit -q --allow-empty -m ${worker} && git push -q origin from-${worker}`);
+  const push = (worker: string) =>
+    cliAs('worker', 'exec', worker, '--', 'sh', '-c', 'git checkout -q -b "from-$1" && git commit -q --allow-empty -m "$1" && git push -q origin "from-$1"', 'sh', worker);
 
   afterAll(async () => {
     await nonRoot.firstAdd?.catch(() => undefined);
