@@ -1,6 +1,7 @@
 // `isollm setup` and the CI test environment share this: make the host ready to run workers. Each
 // step checks first and reports "already done"; the first step that has work asks once (on a TTY)
 // before anything changes.
+import fs from 'node:fs';
 import os from 'node:os';
 import { $ } from 'zx';
 import { readOsRelease } from './apt-source.ts';
@@ -19,7 +20,7 @@ import {
   userInGroup,
 } from './host-daemon.ts';
 import { buildImage, cachedImage, importImage, isCached } from './image-build.ts';
-import { hasStoragePool, lookupImage, parseImageRef } from './runtime.ts';
+import { FAST_POOL, hasStoragePool, listStoragePools, lookupImage, parseImageRef, runClient } from './runtime.ts';
 import { classifyFailure, findOnPath, pingRuntime, RUNTIMES, type Runtime, type RuntimeName } from './runtime-detect.ts';
 
 /** How long we wait for a remote image server before building the image locally instead. */
@@ -145,6 +146,22 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
         return 'dir pool "default", bridge isollmbr0';
       },
     },
+    {
+      // On a dir pool every worker is a full unpack of the image and every snapshot a full copy
+      // (measured here: 4 workers in parallel took 2.9× one). A btrfs pool clones and snapshots in
+      // well under a second. Where the kernel has no btrfs, workers stay on the default pool.
+      title: `copy-on-write pool "${FAST_POOL}"`,
+      plan: `create a btrfs storage pool "${FAST_POOL}" (a ${FAST_POOL_SIZE} sparse file) for workers${findOnPath('mkfs.btrfs') ? '' : ', installing btrfs-progs'}`,
+      check: async () => !btrfsSupported() || (await listStoragePools(rt)).includes(FAST_POOL),
+      run: async () => {
+        if (!findOnPath('mkfs.btrfs')) {
+          if (!debianLike) return 'skipped: install btrfs-progs for faster workers';
+          await aptInstall(['btrfs-progs']);
+        }
+        await createBtrfsPool(rt);
+        return `btrfs pool "${FAST_POOL}"`;
+      },
+    },
     imageStep(() => rt, options),
   ];
 
@@ -201,4 +218,20 @@ async function copyRemoteImage(rt: Runtime, image: string, alias: string): Promi
   if (probe.exitCode !== 0) return false;
   const r = await $({ quiet: true, nothrow: true, timeout: REMOTE_COPY_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image copy ${image} local: --alias ${alias}`;
   return r.exitCode === 0;
+}
+
+export const FAST_POOL_SIZE = '30GiB';
+
+/** The kernel can mount btrfs (LXD then makes the pool on a loop file). */
+export function btrfsSupported(): boolean {
+  try {
+    return /\sbtrfs$/m.test(fs.readFileSync('/proc/filesystems', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function createBtrfsPool(rt: Runtime): Promise<void> {
+  const r = await runClient(rt, ['storage', 'create', FAST_POOL, 'btrfs', `size=${FAST_POOL_SIZE}`], { timeout: 120_000 });
+  if (r.exitCode !== 0) throw new UserError(`Could not create the btrfs pool "${FAST_POOL}": ${r.stderr.trim()}`);
 }

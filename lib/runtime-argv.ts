@@ -25,9 +25,12 @@ export function listArgs(project?: string): string[] {
 }
 
 /** `init` (create without starting) with config keys. */
-export function initArgs(image: string, name: string, config: Record<string, string> = {}): string[] {
-  return ['init', image, name, ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
+export function initArgs(image: string, name: string, config: Record<string, string> = {}, storage?: string): string[] {
+  return ['init', image, name, ...(storage ? ['--storage', storage] : []), ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
 }
+
+/** isollm's own copy-on-write pool (btrfs on a loop file), made by `isollm setup` where it can be. */
+export const FAST_POOL = 'isollm';
 
 export function configSetArgs(name: string, config: Record<string, string>): string[] {
   return ['config', 'set', name, ...Object.entries(config).map(([k, v]) => `${k}=${v}`)];

@@ -30,7 +30,7 @@ import { runtimeError, type Runtime } from './runtime-detect.ts';
 
 export * from './runtime-detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './runtime-argv.ts';
-export { execPaneArgs, PROJECT_KEY, WORKER_KEY } from './runtime-argv.ts';
+export { execPaneArgs, FAST_POOL, PROJECT_KEY, WORKER_KEY } from './runtime-argv.ts';
 export type { Image, Instance, Network, Snapshot } from './runtime-parse.ts';
 export { parseImageRef } from './runtime-parse.ts';
 
@@ -86,6 +86,8 @@ export type LaunchSpec = {
   image: string;
   config?: Record<string, string>;
   devices?: Record<string, Device>;
+  /** Storage pool (default: the profile's). */
+  storage?: string;
 };
 
 /**
@@ -93,7 +95,7 @@ export type LaunchSpec = {
  * so a failed launch leaves nothing behind.
  */
 export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
-  await mustRun(rt, initArgs(spec.image, spec.name, spec.config), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, initArgs(spec.image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
   try {
     for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
       await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);

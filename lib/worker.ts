@@ -13,6 +13,8 @@ import {
   launchInstance,
   listInstances,
   pushText,
+  listStoragePools,
+  FAST_POOL,
   addDevice,
   isIdmapUnsupported,
   setInstanceConfig,
@@ -95,14 +97,14 @@ export type Progress = (worker: string, step: string) => void;
  * Create one worker: launch, dev user, hub mount, queue proxy, setup_script, clone, identity,
  * helpers, clean snapshot. Any failure rolls the container back (and closes its socket).
  */
-export async function createWorker(ctx: WorkerContext, worker: string, progress: Progress = () => {}): Promise<WorkerInfo> {
+export async function createWorker(ctx: WorkerContext, worker: string, progress: Progress = () => {}, storage?: string): Promise<WorkerInfo> {
   const { config, rt } = ctx;
   const container = containerName(config.project, worker);
   const socket = await ctx.queue.openSocket(worker);
   try {
     progress(worker, 'launching');
     const { hub: _hub, ...devices } = workerDevices(config, socket, worker, true);
-    await launchInstance(rt, { name: container, image: config.image, config: workerConfigKeys(config, worker), devices });
+    await launchInstance(rt, { name: container, image: config.image, config: workerConfigKeys(config, worker), devices, storage });
     await waitForExec(rt, container);
     progress(worker, 'creating user dev');
     const dev = await ensureDevUser(ctx, container);
@@ -234,7 +236,9 @@ async function cloneProject(ctx: WorkerContext, container: string, worker: strin
 
 /** Create workers in parallel; reports every failure, keeps the ones that worked. */
 export async function createWorkers(ctx: WorkerContext, names: string[], progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[] }> {
-  const results = await Promise.allSettled(names.map((n) => createWorker(ctx, n, progress)));
+  // isollm's copy-on-write pool where setup made one: clones and snapshots in a blink.
+  const storage = (await listStoragePools(ctx.rt)).includes(FAST_POOL) ? FAST_POOL : undefined;
+  const results = await Promise.allSettled(names.map((n) => createWorker(ctx, n, progress, storage)));
   const created: WorkerInfo[] = [];
   const failed: { name: string; error: unknown }[] = [];
   results.forEach((r, i) => (r.status === 'fulfilled' ? created.push(r.value) : failed.push({ name: names[i], error: r.reason })));
