@@ -62,7 +62,7 @@ export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   const owner = process.getuid?.() ?? 0;
   const run = async (args: string[]) => {
     const r = await $({ quiet: true, nothrow: true })`setfacl ${args}`;
-    if (r.exitCode !== 0) {
+    if (r.exitCode !== 0 && !onlyOthersFiles(r.stderr, owner)) {
       throw new UserError(`Could not share ${args[args.length - 1]} with the worker (setfacl failed): ${r.stderr.trim()}. The hub's files must be yours and on a filesystem with ACLs.`);
     }
   };
@@ -74,4 +74,23 @@ export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   if (current.exitCode === 0 && aclGrants(current.stdout, uid)) return;
   for (const dir of HUB_WRITABLE) fs.mkdirSync(path.join(hub, dir), { recursive: true });
   for (const args of hubAclArgs(hub, uid, owner)) await run(args);
+}
+
+/**
+ * setfacl -R goes on past files it may not change and fails at the end. Files a worker pushed belong
+ * to dev's host uid and got their ACL by inheritance (default ACLs) when they were made: failing on
+ * those, and only those, is fine.
+ */
+export function onlyOthersFiles(stderr: string, owner: number): boolean {
+  const lines = stderr.split('\n').filter((l) => l.trim());
+  if (!lines.length) return false;
+  return lines.every((line) => {
+    const m = /^setfacl: (.*): Operation not permitted$/.exec(line.trim());
+    if (!m) return false;
+    try {
+      return fs.lstatSync(m[1]).uid !== owner;
+    } catch {
+      return false;
+    }
+  });
 }
