@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { deleteInstance, execIn, findRuntime, listInstances, type Runtime } from '../lib/runtime.ts';
+import { freePort } from '../test/support/net.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,14 +29,6 @@ delete env.INIT_CWD;
 function isollm(root: string, args: string[]): void {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: root, env, encoding: 'utf8', timeout: UP_TIMEOUT_MS });
   if (r.status !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function tempProject(project: string): Promise<{ dir: string; root: string }> {

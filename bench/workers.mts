@@ -14,19 +14,12 @@ import { ensureQueue, stopQueue } from '../lib/queue/daemon.ts';
 import { deleteInstance, listInstances } from '../lib/runtime.ts';
 import { createWorkers } from '../lib/worker.ts';
 import { workerContext } from '../lib/worker-ops.ts';
+import { freePort } from '../test/support/net.ts';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const IMAGE = arg('--image') ?? 'isollm-test';
 const RUNS = Number(arg('--runs') ?? 1);
 const TARGET_RATIO = 2.0;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function git(cwd: string, ...args: string[]): void {
   const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@isollm.local', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@isollm.local' } });
