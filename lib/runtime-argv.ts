@@ -57,10 +57,6 @@ export function deviceAddArgs(name: string, deviceName: string, device: Device):
   return ['config', 'device', 'add', name, deviceName, device.type, ...deviceProps(device)];
 }
 
-export function deviceRemoveArgs(name: string, deviceName: string): string[] {
-  return ['config', 'device', 'remove', name, deviceName];
-}
-
 export function startArgs(name: string): string[] {
   return ['start', name];
 }
@@ -116,10 +112,6 @@ export function snapshotCreateArgs(rt: Runtime, name: string, snapshot: string):
 
 export function snapshotRestoreArgs(rt: Runtime, name: string, snapshot: string): string[] {
   return rt.kind === 'incus' ? ['snapshot', 'restore', name, snapshot] : ['restore', name, snapshot];
-}
-
-export function snapshotDeleteArgs(rt: Runtime, name: string, snapshot: string): string[] {
-  return rt.kind === 'incus' ? ['snapshot', 'delete', name, snapshot] : ['delete', `${name}/${snapshot}`];
 }
 
 /** A raw API read; every state question goes through JSON. */

@@ -6,7 +6,6 @@ import {
   configSetArgs,
   deleteArgs,
   deviceAddArgs,
-  deviceRemoveArgs,
   execArgs,
   filePushArgs,
   IMAGES_PATH,
@@ -15,7 +14,6 @@ import {
   NETWORKS_PATH,
   queryArgs,
   snapshotCreateArgs,
-  snapshotDeleteArgs,
   snapshotRestoreArgs,
   snapshotsPath,
   startArgs,
@@ -76,11 +74,6 @@ export async function listInstances(rt: Runtime, project?: string): Promise<Inst
   return parseInstanceList(await mustRun(rt, listArgs(project), QUERY_TIMEOUT_MS), project);
 }
 
-export async function getInstance(rt: Runtime, name: string): Promise<Instance | null> {
-  const all = await listInstances(rt);
-  return all.find((i) => i.name === name) ?? null;
-}
-
 export type LaunchSpec = {
   name: string;
   image: string;
@@ -137,10 +130,6 @@ export async function addDevice(rt: Runtime, name: string, deviceName: string, d
   await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
 }
 
-export async function removeDevice(rt: Runtime, name: string, deviceName: string): Promise<void> {
-  await mustRun(rt, deviceRemoveArgs(name, deviceName), LIFECYCLE_TIMEOUT_MS);
-}
-
 export type ExecResult = RunResult;
 
 /**
@@ -187,10 +176,6 @@ export async function restoreSnapshot(rt: Runtime, name: string, snapshot: strin
   await mustRun(rt, snapshotRestoreArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
 }
 
-export async function deleteSnapshot(rt: Runtime, name: string, snapshot: string): Promise<void> {
-  await mustRun(rt, snapshotDeleteArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
-}
-
 export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot[]> {
   return parseSnapshots(await queryApi(rt, snapshotsPath(name)));
 }
@@ -220,10 +205,6 @@ export async function lookupImage(rt: Runtime, ref: string): Promise<Image | nul
   return findImage(await listImages(rt), ref);
 }
 
-export async function imageExists(rt: Runtime, ref: string): Promise<boolean> {
-  return (await lookupImage(rt, ref)) !== null;
-}
-
 export async function listStoragePools(rt: Runtime): Promise<string[]> {
   return parseStoragePools(await queryApi(rt, STORAGE_POOLS_PATH));
 }
@@ -238,6 +219,3 @@ export async function listNetworks(rt: Runtime): Promise<Network[]> {
 }
 
 /** The client binary, for commands run in panes (`lxc exec …` / `incus exec …`). */
-export function clientBinary(rt: Runtime): string {
-  return rt.bin;
-}

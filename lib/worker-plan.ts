@@ -50,10 +50,14 @@ export type DeviceSpec =
   | { type: 'disk'; source: string; path: string; shift?: boolean }
   | { type: 'proxy'; listen: string; connect: string; bind: 'host' | 'instance' };
 
-/** Devices of a worker: the hub, the queue socket, forwarded ports. */
-export function workerDevices(config: Config, socketPath: string, worker: string, shift: boolean): Record<string, DeviceSpec> {
+/** The hub at /repo.git; mounted once dev exists (idmapped with shift, else shared by ACLs). */
+export function hubDevice(config: Config, shift: boolean): DeviceSpec & { type: 'disk' } {
+  return { type: 'disk', source: config.git.hub, path: HUB_MOUNT, ...(shift ? { shift } : {}) };
+}
+
+/** Devices a worker is launched with: the queue socket and forwarded ports. */
+export function workerDevices(config: Config, socketPath: string, worker: string): Record<string, DeviceSpec> {
   const devices: Record<string, DeviceSpec> = {
-    hub: { type: 'disk', source: config.git.hub, path: HUB_MOUNT, shift },
     // The agent reaches the queue at 127.0.0.1 inside, with no network: the proxy connects to this
     // worker's own socket on the host, and the socket is the worker's identity.
     queue: { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${config.queue.port}`, connect: `unix:${socketPath}` },

@@ -30,6 +30,7 @@ import {
   HUB_MOUNT,
   workerConfigKeys,
   workerDevices,
+  hubDevice,
   type PushFile,
 } from './worker-plan.ts';
 
@@ -103,7 +104,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
   const socket = await ctx.queue.openSocket(worker);
   try {
     progress(worker, 'launching');
-    const { hub: _hub, ...devices } = workerDevices(config, socket, worker, true);
+    const devices = workerDevices(config, socket, worker);
     await launchInstance(rt, { name: container, image: config.image, config: workerConfigKeys(config, worker), devices, storage });
     await waitForExec(rt, container);
     progress(worker, 'creating user dev');
@@ -142,15 +143,14 @@ type Dev = { uid: number; gid: number };
  */
 async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
   const { rt, config } = ctx;
-  const device = { type: 'disk' as const, source: config.git.hub, path: HUB_MOUNT };
   try {
-    await addDevice(rt, container, 'hub', { ...device, shift: true });
+    await addDevice(rt, container, 'hub', hubDevice(config, true));
     await joinHubGroup(ctx, container, dev);
   } catch (err) {
     if (!isIdmapUnsupported(err)) throw err;
     const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
     await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
-    await addDevice(rt, container, 'hub', device);
+    await addDevice(rt, container, 'hub', hubDevice(config, false));
   }
 }
 

@@ -9,7 +9,6 @@ import {
   initArgs,
   listArgs,
   snapshotCreateArgs,
-  snapshotDeleteArgs,
   snapshotRestoreArgs,
   stopArgs,
 } from '../lib/runtime-argv.ts';
@@ -59,7 +58,6 @@ describe('runtime argv builders', () => {
     expect(snapshotCreateArgs(incus, 'c', 's')).toEqual(['snapshot', 'create', 'c', 's']);
     expect(snapshotRestoreArgs(lxd, 'c', 's')).toEqual(['restore', 'c', 's']);
     expect(snapshotRestoreArgs(incus, 'c', 's')).toEqual(['snapshot', 'restore', 'c', 's']);
-    expect(snapshotDeleteArgs(lxd, 'c', 's')).toEqual(['delete', 'c/s']);
     expect(stopArgs('c', true)).toEqual(['stop', 'c', '--force']);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../lib/config.ts';
-import { agentFiles, containerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker-plan.ts';
+import { agentFiles, containerName, hubDevice, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker-plan.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('worker plan', () => {
@@ -21,8 +21,10 @@ describe('worker plan', () => {
     config.queue.port = 7500;
     config.ports = ['3000'];
     config.limits = { cpu: 2, memory: '4GiB' };
-    const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2', true);
-    expect(devices.hub).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', shift: true });
+    const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2');
+    expect(devices.hub).toBeUndefined();
+    expect(hubDevice(config, true)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', shift: true });
+    expect(hubDevice(config, false)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git' });
     expect(devices.queue).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:7500', connect: 'unix:/p/.isollm/sockets/worker-2.sock' });
     expect(devices['port-3000']).toEqual({ type: 'proxy', bind: 'host', listen: 'tcp:127.0.0.1:3001', connect: 'tcp:127.0.0.1:3000' });
     expect(workerConfigKeys(config, 'worker-2')).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.worker': 'worker-2', 'limits.cpu': '2', 'limits.memory': '4GiB' });
