@@ -20,3 +20,17 @@ describe('task formatting', () => {
     expect(taskAge({ ...base, status: 'open' }, now)).toBe('1h');
   });
 });
+
+describe('logTail', () => {
+  it('returns the last lines, reading only the end of a large log', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { logTail } = await import('../lib/queue/daemon.ts');
+    const { tmpDir } = await import('./helpers.ts');
+    const file = path.join(tmpDir(), 'queue.log');
+    const lines = Array.from({ length: 50_000 }, (_, i) => `line ${i} ${'x'.repeat(20)}`);
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    expect(logTail(file, 3).split('\n')).toEqual(lines.slice(-3));
+    expect(logTail(path.join(file, 'missing'), 3)).toBe('');
+  });
+});

@@ -73,13 +73,26 @@ export function queueState(root: string, config = loadConfig(root)): QueueState 
   return { ...base, mode: 'embedded', running: pid !== null, pid };
 }
 
+/** The last `lines` lines of a log, reading only its end (the log is never rotated). */
 export function logTail(file: string, lines = LOG_TAIL_LINES): string {
+  let fd: number | undefined;
   try {
-    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const length = Math.min(size, TAIL_BYTES);
+    const buffer = Buffer.alloc(length);
+    fs.readSync(fd, buffer, 0, length, size - length);
+    const text = buffer.toString('utf8').trimEnd().split('\n');
+    // A read that started mid-line drops that partial first line.
+    return (length < size ? text.slice(1) : text).slice(-lines).join('\n');
   } catch {
     return '';
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
+
+const TAIL_BYTES = 256 * 1024;
 
 /** Start the embedded server; refuses when it already runs. Returns the new state. */
 export async function startQueue(root: string, options: { timeoutMs?: number } = {}): Promise<QueueState> {
