@@ -11,7 +11,7 @@ import { statePaths } from '../../lib/project.ts';
 import { deleteInstance, listInstances } from '../../lib/runtime.ts';
 import { freePort, git, NODE, ROOT, runCli, type CliResult } from '../helpers.ts';
 import { startTerminal } from '../tmux.ts';
-import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
+import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('down');
 
@@ -48,27 +48,9 @@ async function makeProject(tag: string, extraEnv: NodeJS.ProcessEnv = {}): Promi
   git(root, 'init', '-q', '-b', 'main');
   fs.writeFileSync(path.join(root, 'README.md'), '# e2e\n');
   fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
-  fs.writeFileSync(
-    path.join(root, 'isollm.yaml'),
-    [
-      `project: ${name}`,
-      'workers: 2',
-      `image: ${TEST_IMAGE}`,
-      'git:',
-      '  base_branch: main',
-      `  hub: ${hub}`,
-      'agent:',
-      '  preset: custom',
-      '  command: sleep',
-      '  args: [infinity]',
-      '  mode: interactive',
-      'queue:',
-      `  port: ${await freePort()}`,
-      'multiplexer:',
-      '  kind: none',
-      '',
-    ].join('\n'),
-  );
+  // A quiet agent: clones and tasks change only when the test changes them.
+  const agent = { preset: 'custom', command: 'sleep', args: ['infinity'], mode: 'interactive' };
+  fs.writeFileSync(path.join(root, 'isollm.yaml'), e2eConfigYaml({ project: name, hub, port: await freePort(), agent }));
   git(root, 'add', '.');
   git(root, 'commit', '-qm', 'initial');
   const env = { ...extraEnv };

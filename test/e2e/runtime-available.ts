@@ -1,5 +1,6 @@
 // Whether e2e tests can use real containers here. In CI (CI or ISOLLM_E2E=1) a missing runtime or
 // test image fails the run; elsewhere the e2e tests skip with a visible reason.
+import YAML from 'yaml';
 import { lookupImage, pingRuntime, findRuntime, type Runtime } from '../../lib/runtime.ts';
 import { errorMessage } from '../../lib/errors.ts';
 
@@ -35,4 +36,17 @@ export async function e2eRuntime(suite: string): Promise<Runtime | null> {
   if (E2E_REQUIRED) throw new Error(`${message} Required here (CI / ISOLLM_E2E=1).`);
   console.warn(`⚠ SKIPPED ${message}`);
   return null;
+}
+
+/** isollm.yaml for an e2e project: the test image, a private hub and port, no multiplexer. */
+export function e2eConfigYaml(options: { project: string; hub: string; port: number; agent: Record<string, unknown> }): string {
+  return YAML.stringify({
+    project: options.project,
+    workers: 2,
+    image: TEST_IMAGE,
+    git: { base_branch: 'main', hub: options.hub },
+    agent: options.agent,
+    queue: { port: options.port },
+    multiplexer: { kind: 'none' },
+  });
 }

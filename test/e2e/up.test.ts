@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteInstance, listInstances } from '../../lib/runtime.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { freePort, git, runCli } from '../helpers.ts';
-import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
+import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('up');
 const project = `e2e-up-${crypto.randomBytes(3).toString('hex')}`;
@@ -48,29 +48,8 @@ function tmux(...args: string[]) {
 }
 
 function writeConfig(mode: 'loop' | 'interactive', port: number) {
-  fs.writeFileSync(
-    path.join(root, 'isollm.yaml'),
-    [
-      `project: ${project}`,
-      'workers: 2',
-      `image: ${TEST_IMAGE}`,
-      'git:',
-      '  base_branch: main',
-      `  hub: ${hub}`,
-      'agent:',
-      '  preset: custom',
-      '  command: isollm-demo-agent',
-      `  mode: ${mode}`,
-      '  env: [ISOLLM_DEMO_DELAY, ISOLLM_DEMO_IDLE]',
-      '  loop:',
-      '    poll_interval: 1',
-      'queue:',
-      `  port: ${port}`,
-      'multiplexer:',
-      '  kind: none',
-      '',
-    ].join('\n'),
-  );
+  const agent = { preset: 'custom', command: 'isollm-demo-agent', mode, env: ['ISOLLM_DEMO_DELAY', 'ISOLLM_DEMO_IDLE'], loop: { poll_interval: 1 } };
+  fs.writeFileSync(path.join(root, 'isollm.yaml'), e2eConfigYaml({ project, hub, port, agent }));
 }
 
 function addTask(title: string, priority: string, depends: string[] = []): string {
