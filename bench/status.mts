@@ -3,13 +3,14 @@
 //   npm run bench:status [-- --project DIR] [-- --runs N]
 // With --project: that project as it is (e.g. after `isollm up` with 4 workers). Without: a temp
 // project with a running queue (started by `isollm queue start`), a hub, and a few tasks.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { freePort } from '../test/support/net.ts';
+import { initRepo } from '../test/support/repo.ts';
 
 const TARGET_MS = 500;
 const arg = (name: string) => {
@@ -33,12 +34,7 @@ function isollm(root: string, args: string[]): { ms: number; stdout: string } {
 async function tempProject(): Promise<{ root: string; cleanup: () => void }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-bench-status-'));
   const root = path.join(dir, 'demo');
-  fs.mkdirSync(root);
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, env: { ...env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
-  git('init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), '# bench\n');
-  git('add', '.');
-  git('commit', '-qm', 'initial');
+  initRepo(root);
   fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: bench-status\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\n`);
   isollm(root, ['queue', 'start']);
   isollm(root, ['sync', 'push']);

@@ -3,7 +3,7 @@
 // running in each worker), cold (no containers) and warm (containers stopped by `isollm down`).
 //   npm run bench:up [-- --sizes 1,2,4] [-- --image isollm-test]
 // Each size uses a fresh temp project with the demo agent in loop mode; everything is destroyed after.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { deleteInstance, execIn, findRuntime, listInstances, type Runtime } from '../lib/runtime.ts';
 import { freePort } from '../test/support/net.ts';
+import { initRepo } from '../test/support/repo.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,15 +35,8 @@ function isollm(root: string, args: string[]): void {
 async function tempProject(project: string): Promise<{ dir: string; root: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-bench-up-'));
   const root = path.join(dir, 'repo');
-  fs.mkdirSync(root);
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, env: { ...env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' } });
-  git('init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), '# bench\n');
-  fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
   const config = `project: ${project}\nimage: ${IMAGE}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\nagent:\n  preset: custom\n  command: isollm-demo-agent\n  mode: loop\nqueue:\n  port: ${await freePort()}\nmultiplexer:\n  kind: none\n`;
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), config);
-  git('add', '.');
-  git('commit', '-qm', 'initial');
+  initRepo(root, { 'README.md': '# bench\n', '.gitignore': '.isollm/\n', 'isollm.yaml': config });
   return { dir, root };
 }
 

@@ -15,24 +15,16 @@ import { deleteInstance, listInstances } from '../lib/runtime.ts';
 import { createWorkers } from '../lib/worker.ts';
 import { workerContext } from '../lib/worker-ops.ts';
 import { freePort } from '../test/support/net.ts';
+import { initRepo } from '../test/support/repo.ts';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const IMAGE = arg('--image') ?? 'isollm-test';
 const RUNS = Number(arg('--runs') ?? 1);
 const TARGET_RATIO = 2.0;
 
-function git(cwd: string, ...args: string[]): void {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@isollm.local', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@isollm.local' } });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-}
-
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-bench-workers-'));
 const root = path.join(dir, 'project');
-fs.mkdirSync(root);
-git(root, 'init', '-q', '-b', 'main');
-fs.writeFileSync(path.join(root, 'README.md'), '# bench\n');
-git(root, 'add', '.');
-git(root, 'commit', '-qm', 'initial');
+initRepo(root);
 const project = `bench-wk-${process.pid}`;
 fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: ${project}\nimage: ${IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\n`);
 
