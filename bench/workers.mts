@@ -2,7 +2,6 @@
 // Wall time to create 1 and 4 workers from the cached image (through lib/worker.ts, as `worker add`
 // does), the ratio t(4)/t(1), and where the time goes per creation step. Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N]
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
