@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { deleteInstance, execIn, findRuntime, listInstances, type Runtime } from '../lib/runtime.ts';
+import { deleteInstance, execIn, findRuntime, listInstances, type Runtime } from '../lib/runtime/client.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
 

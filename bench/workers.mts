@@ -7,12 +7,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { loadConfig } from '../lib/config.ts';
-import { ensureHub } from '../lib/hub.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { ensureHub } from '../lib/hub/hub.ts';
 import { ensureQueue, stopQueue } from '../lib/queue/daemon.ts';
-import { deleteInstance, listInstances } from '../lib/runtime.ts';
-import { createWorkers } from '../lib/worker.ts';
-import { workerContext } from '../lib/worker-ops.ts';
+import { deleteInstance, listInstances } from '../lib/runtime/client.ts';
+import { createWorkers } from '../lib/worker/create.ts';
+import { workerContext } from '../lib/worker/ops.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
 

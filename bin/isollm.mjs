@@ -1,25 +1,36 @@
 #!/usr/bin/env node
-// The installed `isollm` bin. isollm needs Node >= 22.18 (native TypeScript, node:sqlite); when the
-// node on PATH is older (the system Node 20 here), run the Node 24 that the package brings along.
+// The `isollm` bin. From a checkout it runs the TypeScript dispatcher directly; installed as a
+// package (under node_modules, where Node will not strip types) it runs the JavaScript built into
+// dist/. isollm needs Node >= 22.18 (native TypeScript, node:sqlite); when the node on PATH is older
+// (the system Node 20 here), it runs the Node 24 that the package depends on.
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = dirname(dirname(realpathSync(fileURLToPath(import.meta.url))));
-const dispatcher = join(root, 'scripts', 'isollm.mts');
+const installed = root.split(sep).includes('node_modules');
+const dispatcher = installed ? join(root, 'dist', 'scripts', 'isollm.mjs') : join(root, 'scripts', 'isollm.mts');
 const [major, minor] = process.versions.node.split('.').map(Number);
 
 if (major > 22 || (major === 22 && minor >= 18)) {
   process.argv.splice(1, 1, dispatcher);
   await import(pathToFileURL(dispatcher).href);
 } else {
-  const bundled = join(root, 'node_modules', 'node', 'bin', 'node');
-  if (!existsSync(bundled)) {
+  let bundled;
+  try {
+    // The `node` package's own bin, wherever npm put it (nested or hoisted).
+    bundled = join(dirname(createRequire(join(root, 'package.json')).resolve('node/package.json')), 'bin', 'node');
+  } catch {
     console.error(`✗ isollm needs Node >= 22.18 (this is ${process.version}). Run \`npm install\` in ${root}, or install Node 24.`);
     process.exit(1);
   }
   const child = spawnSync(bundled, [dispatcher, ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (child.error) {
+    console.error(`✗ could not start ${bundled}: ${child.error.message}. Reinstall isollm, or install Node 24.`);
+    process.exit(1);
+  }
   if (child.signal) process.kill(process.pid, child.signal);
   process.exit(child.status ?? 1);
 }

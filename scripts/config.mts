@@ -1,11 +1,7 @@
 #!/usr/bin/env node
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { ConfigError, readConfig, redactConfig } from '../lib/config.ts';
-import { DEFAULT_MARK, formatResolvedConfig } from '../lib/config-view.ts';
-import { openEditor } from '../lib/editor.ts';
-import { CONFIG_FILE, requireProjectRoot, statePaths } from '../lib/project.ts';
-import { askConfirm, c, canPrompt, fail, ok, out, printJson } from '../lib/ui.ts';
+import { askConfirm, c, canPrompt, type CommandSpec, fail, flagBool, flagString, type Main, ok, openEditor, out, parse, printJson, runIfEntry } from 'isollm/cli';
+import { ConfigError, DEFAULT_MARK, formatResolvedConfig, readConfig, redactConfig } from 'isollm/config';
+import { CONFIG_FILE, requireProjectRoot, statePaths } from 'isollm/project';
 
 const SPEC: CommandSpec = {
   name: 'isollm config',

@@ -2,15 +2,11 @@
 // npm run demo: set up the host, make a sample project with a backlog, and watch two scripted agents
 // finish it in containers. `--clean` takes it all down again.
 import path from 'node:path';
-import { flagBool, flagInt, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { MULTIPLEXER_KINDS, type MultiplexerKind } from '../lib/config.ts';
-import { cleanDemo, isTerminal, runDemo } from '../lib/demo.ts';
-import { DEMO_IMAGE, DEMO_NAME, defaultDemoDir } from '../lib/demo-repo.ts';
-import { UsageError } from '../lib/errors.ts';
-import { startDir } from '../lib/project.ts';
-import type { RuntimeName } from '../lib/runtime-detect.ts';
-import { formatDuration, info, ok } from '../lib/ui.ts';
+import { type CommandSpec, flagBool, flagInt, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, UsageError } from 'isollm/cli';
+import { MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
+import { cleanDemo, defaultDemoDir, DEMO_IMAGE, DEMO_NAME, isTerminal, runDemo } from 'isollm/flows';
+import { startDir } from 'isollm/project';
+import type { RuntimeName } from 'isollm/runtime';
 
 export const SPEC: CommandSpec = {
   name: 'npm run demo --',

@@ -1,11 +1,8 @@
 #!/usr/bin/env node
 // isollm doctor: one line per prerequisite, ✓ or ✗ with the exact fix; exit 1 when a required one fails.
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { runDoctor, type Check } from '../lib/doctor.ts';
-import { EXIT } from '../lib/errors.ts';
-import { findProjectRoot, startDir } from '../lib/project.ts';
-import { c, out, printJson, SYMBOLS } from '../lib/ui.ts';
+import { c, type CommandSpec, EXIT, flagBool, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS } from 'isollm/cli';
+import { type Check, runDoctor } from 'isollm/flows';
+import { findProjectRoot, startDir } from 'isollm/project';
 
 export const SPEC: CommandSpec = {
   name: 'isollm doctor',

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 // isollm down: save unsaved work to the hub, release tasks, stop (or destroy) everything.
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { down, type WorkerWork } from '../lib/down.ts';
-import { CancelledError, UserError } from '../lib/errors.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { renderSalvageResults, renderWorkSummary } from '../lib/salvage-report.ts';
-import { askConfirm, askSelect, askTyped, canPrompt, ce, fail, info, ok } from '../lib/ui.ts';
+import { askConfirm, askSelect, askTyped, CancelledError, canPrompt, ce, type CommandSpec, fail, flagBool, flagString, info, type Main, ok, parse, runIfEntry, UserError } from 'isollm/cli';
+import { down, type WorkerWork } from 'isollm/flows';
+import { requireProjectRoot } from 'isollm/project';
+import { renderSalvageResults, renderWorkSummary } from 'isollm/worker';
 
 export const SPEC: CommandSpec = {
   name: 'isollm down',

@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-import { flagBool, flagInt, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { CONFIG_FILE, startDir } from '../lib/project.ts';
-import { initProject, INIT_PRESETS } from '../lib/init.ts';
-import { MAX_WORKERS } from '../lib/config-schema.ts';
-import type { AgentPreset } from '../lib/config.ts';
-import { info, ok } from '../lib/ui.ts';
+import { type CommandSpec, flagBool, flagInt, flagString, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
+import { CONFIG_FILE, startDir } from 'isollm/project';
+import { INIT_PRESETS, initProject } from 'isollm/flows';
+import { type AgentPreset, MAX_WORKERS } from 'isollm/config';
 
 const SPEC: CommandSpec = {
   name: 'isollm init',

@@ -1,9 +1,6 @@
 #!/usr/bin/env node
 // The `isollm` dispatcher: maps a command name to its script and imports it only when it runs.
-import { runIfEntry, type Main } from '../lib/cli.ts';
-import { UsageError } from '../lib/errors.ts';
-import { out } from '../lib/ui.ts';
-import { alignedList, COMMANDS } from '../lib/commands.ts';
+import { alignedList, COMMANDS, type Main, out, packageVersion, runIfEntry, UsageError } from 'isollm/cli';
 
 const VERSION_FLAGS = new Set(['--version', '-v']);
 
@@ -11,8 +8,7 @@ export const main: Main = async (argv) => {
   const index = argv.findIndex((a) => !a.startsWith('-'));
   const before = index === -1 ? argv : argv.slice(0, index);
   if (before.some((a) => VERSION_FLAGS.has(a))) {
-    const { default: pkg } = await import('../package.json', { with: { type: 'json' } });
-    out(pkg.version);
+    out(packageVersion());
     return;
   }
   if (index === -1) {

@@ -3,13 +3,10 @@
 import fs from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { flagBool, flagInt, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { loadConfig } from '../lib/config.ts';
-import { UserError } from '../lib/errors.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { logTail, queueClient, queueState, startQueue, stopQueue } from '../lib/queue/daemon.ts';
-import { c, info, ok, out, printJson, SYMBOLS, warn } from '../lib/ui.ts';
+import { c, type CommandSpec, flagBool, flagInt, info, type Main, ok, out, parse, printJson, runIfEntry, SYMBOLS, UserError, warn } from 'isollm/cli';
+import { loadConfig } from 'isollm/config';
+import { requireProjectRoot } from 'isollm/project';
+import { logTail, queueClient, queueState, startQueue, stopQueue } from 'isollm/queue';
 
 const FOLLOW_POLL_MS = 300;
 

@@ -1,13 +1,9 @@
 #!/usr/bin/env node
 // isollm setup: install and initialise the container runtime and make the image available.
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { DEFAULT_IMAGE, loadConfig } from '../lib/config.ts';
-import { UsageError } from '../lib/errors.ts';
-import { confirmPlan, setupHost } from '../lib/host-setup.ts';
-import { findProjectRoot, startDir } from '../lib/project.ts';
-import type { RuntimeName } from '../lib/runtime-detect.ts';
-import { info, out, printJson } from '../lib/ui.ts';
+import { type CommandSpec, flagBool, flagString, info, type Main, out, parse, printJson, runIfEntry, UsageError } from 'isollm/cli';
+import { DEFAULT_IMAGE, loadConfig } from 'isollm/config';
+import { confirmPlan, type RuntimeName, setupHost } from 'isollm/runtime';
+import { findProjectRoot, startDir } from 'isollm/project';
 
 export const SPEC: CommandSpec = {
   name: 'isollm setup',

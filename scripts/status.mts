@@ -2,16 +2,10 @@
 // isollm status [--brief|--json|--schema] [--watch [--interval S]]: workers, tasks, hub and services.
 import process from 'node:process';
 import { styleText } from 'node:util';
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { loadConfig } from '../lib/config.ts';
-import { UsageError } from '../lib/errors.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { collectStatus } from '../lib/status.ts';
-import { fitLine, renderBrief, renderFull } from '../lib/status-render.ts';
-import { STATUS_SCHEMA } from '../lib/status-schema.ts';
-import { watchStatus } from '../lib/status-watch.ts';
-import { out, printJson, SYMBOLS } from '../lib/ui.ts';
+import { type CommandSpec, flagBool, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS, UsageError } from 'isollm/cli';
+import { loadConfig } from 'isollm/config';
+import { requireProjectRoot } from 'isollm/project';
+import { collectStatus, fitLine, renderBrief, renderFull, STATUS_SCHEMA, watchStatus } from 'isollm/status';
 
 export const DEFAULT_INTERVAL_S = 2;
 const MIN_INTERVAL_S = 0.1;

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
-import { flagBool, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { loadConfig } from '../lib/config.ts';
-import { queueClient } from '../lib/queue/daemon.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/sync-status.ts';
-import { pullTaskBranches, pushBranch, remoteName } from '../lib/sync.ts';
-import { info, ok, out, printJson } from '../lib/ui.ts';
+import { type CommandSpec, flagBool, flagString, info, type Main, ok, out, parse, printJson, runIfEntry } from 'isollm/cli';
+import { loadConfig } from 'isollm/config';
+import { queueClient } from 'isollm/queue';
+import { requireProjectRoot } from 'isollm/project';
+import { formatSyncStatus, pullTaskBranches, pushBranch, readSyncStatus, remoteName, type TaskQueueInfo } from 'isollm/hub';
 
 export const SPEC: CommandSpec = {
   name: 'isollm sync',

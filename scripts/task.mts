@@ -1,14 +1,8 @@
 #!/usr/bin/env node
 // isollm task …: add, list, show and change tasks in the project's queue.
-import { expectPositionals, flagBool, flagList, flagString, type CommandSpec, type Parsed } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { CancelledError, UsageError, UserError } from '../lib/errors.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { QueueApiError, type QueueClient } from '../lib/queue/client.ts';
-import { queueClient } from '../lib/queue/daemon.ts';
-import { claimerName, detailLines, parsePriority, taskRows, type TaskDetail } from '../lib/queue/format.ts';
-import type { Status, Task } from '../lib/queue/types.ts';
-import { askTyped, info, ok, out, printJson } from '../lib/ui.ts';
+import { askTyped, CancelledError, type CommandSpec, expectPositionals, flagBool, flagList, flagString, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, UsageError, UserError } from 'isollm/cli';
+import { requireProjectRoot } from 'isollm/project';
+import { claimerName, detailLines, parsePriority, QueueApiError, type QueueClient, queueClient, type Status, type Task, type TaskDetail, taskRows } from 'isollm/queue';
 
 const json = { json: { type: 'boolean', description: 'print JSON' } } as const;
 const priority = { priority: { type: 'string', short: 'p', value: 'P', description: 'critical|high|normal|low|lowest (or 0-4)' } } as const;

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 // The test environment CI needs (real containers, tmux): the same code as `isollm setup`, with the
 // test image and the host tools the e2e tests use. Quick when already done.
-import { runIfEntry, type Main } from '../lib/cli.ts';
-import { setupHost } from '../lib/host-setup.ts';
-import { formatDuration, info, out } from '../lib/ui.ts';
+import { formatDuration, info, type Main, out, runIfEntry } from 'isollm/cli';
+import { setupHost } from 'isollm/runtime';
 
 /** The image alias the e2e tests launch from. */
 export const TEST_IMAGE = 'isollm-test';

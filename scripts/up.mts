@@ -1,13 +1,10 @@
 #!/usr/bin/env node
 // isollm up: start the queue, the hub, the workers and their agents, and show them.
 import process from 'node:process';
-import { flagBool, flagInt, flagString, type CommandSpec } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { MULTIPLEXER_KINDS, type MultiplexerKind } from '../lib/config.ts';
-import { UsageError } from '../lib/errors.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { up } from '../lib/up.ts';
-import { canPrompt, formatDuration, info, ok, warn } from '../lib/ui.ts';
+import { canPrompt, type CommandSpec, flagBool, flagInt, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, UsageError, warn } from 'isollm/cli';
+import { MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
+import { requireProjectRoot } from 'isollm/project';
+import { up } from 'isollm/flows';
 
 export const SPEC: CommandSpec = {
   name: 'isollm up',

@@ -2,19 +2,13 @@
 // isollm worker add|list|shell|exec|logs|start|stop|reset|remove: the containers the agents live in.
 import process from 'node:process';
 import { $ } from 'zx';
-import { expectPositionals, flagBool, flagInt, flagString, type CommandSpec, type Parsed } from '../lib/args.ts';
-import { parse, runIfEntry, type Main } from '../lib/cli.ts';
-import { UsageError, UserError, errorMessage } from '../lib/errors.ts';
-import { ensureHub } from '../lib/hub.ts';
-import { requireProjectRoot } from '../lib/project.ts';
-import { queueClient, ensureQueue } from '../lib/queue/daemon.ts';
-import { execArgs, execPaneArgs } from '../lib/runtime-argv.ts';
-import { execIn } from '../lib/runtime.ts';
-import { AGENT_DIR } from '../lib/agent.ts';
-import { c, fail, formatAge, formatDuration, info, ok, out, printJson, SYMBOLS, table, warn } from '../lib/ui.ts';
-import { createWorkers, findWorker, listWorkers, removeHalfMade, type WorkerInfo } from '../lib/worker.ts';
-import { asDev, removeWorker, resetWorker, startWorker, stopWorker, workerContext } from '../lib/worker-ops.ts';
-import { containerName, nextWorkerNames } from '../lib/worker-plan.ts';
+import { c, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagInt, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
+import { ensureHub } from 'isollm/hub';
+import { requireProjectRoot } from 'isollm/project';
+import { ensureQueue, queueClient } from 'isollm/queue';
+import { execArgs, execIn, execPaneArgs } from 'isollm/runtime';
+import { AGENT_DIR } from 'isollm/agent';
+import { asDev, containerName, createWorkers, findWorker, listWorkers, nextWorkerNames, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
 
 const force = { type: 'boolean', description: 'drop unsaved work instead of saving it to the hub first' } as const;
 

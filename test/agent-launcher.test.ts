@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { envFile, linesFile } from '../lib/agent.ts';
+import { envFile, linesFile } from '../lib/agent/presets.ts';
 import { NODE, ROOT, tmpDir } from './helpers.ts';
 
 const LAUNCHER = path.join(ROOT, 'templates', 'isollm-agent');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { collectSecrets, envFile, linesFile, planAgent, PROMPT_PLACEHOLDER, renderInstructions, renderTemplate } from '../lib/agent.ts';
-import { defaults } from '../lib/config.ts';
+import { collectSecrets, envFile, linesFile, planAgent, PROMPT_PLACEHOLDER, renderInstructions, renderTemplate } from '../lib/agent/presets.ts';
+import { defaults } from '../lib/config/load.ts';
 
 describe('planAgent', () => {
   it('gives claude its sandbox flag, IS_SANDBOX and a headless prompt', () => {

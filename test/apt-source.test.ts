@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addSuite, mirrorOf, parseDeb822, parseOsRelease, readMirror } from '../lib/apt-source.ts';
+import { addSuite, mirrorOf, parseDeb822, parseOsRelease, readMirror } from '../lib/runtime/apt-source.ts';
 import { tmpDir } from './helpers.ts';
 
 // The shape of /etc/apt/sources.list.d/debian.sources on these machines (mirror host replaced).

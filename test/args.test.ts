@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatHelp, parseCommand, type CommandSpec } from '../lib/args.ts';
-import { UsageError } from '../lib/errors.ts';
+import { formatHelp, parseCommand, type CommandSpec } from '../lib/cli/args.ts';
+import { UsageError } from '../lib/cli/errors.ts';
 
 const SPEC: CommandSpec = {
   name: 'isollm task',

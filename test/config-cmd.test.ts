@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { editorCommand, splitWords } from '../lib/editor.ts';
+import { editorCommand, splitWords } from '../lib/cli/editor.ts';
 import { NODE, ROOT, runCli, tmpDir } from './helpers.ts';
 import { startTerminal } from './tmux.ts';
 

@@ -10,8 +10,8 @@ import {
   resolveConfig,
   toProjectName,
   MAX_PROJECT_NAME,
-} from '../lib/config.ts';
-import { editDistance } from '../lib/config-schema.ts';
+} from '../lib/config/load.ts';
+import { editDistance } from '../lib/config/schema.ts';
 
 const ROOT = '/work/my-repo';
 
@@ -175,7 +175,7 @@ describe('helpers', () => {
 describe('README configuration reference', () => {
   it('documents every key', async () => {
     const fs = await import('node:fs');
-    const { schemaPaths, SCHEMA } = await import('../lib/config-schema.ts');
+    const { schemaPaths, SCHEMA } = await import('../lib/config/schema.ts');
     const readme = fs.readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
     const sections = Object.keys(SCHEMA).filter((k) => typeof SCHEMA[k] !== 'function').flatMap((k) => [k, 'agent.loop']);
     for (const keyPath of schemaPaths().filter((p) => !sections.includes(p))) {

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
-import { addBacklog, createSampleRepo, DEMO_BACKLOG, DEMO_MARKER, isDemoDir, removeDemo } from '../lib/demo-repo.ts';
-import { finished, transitions } from '../lib/demo-watch.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { addBacklog, createSampleRepo, DEMO_BACKLOG, DEMO_MARKER, isDemoDir, removeDemo } from '../lib/flows/demo-repo.ts';
+import { finished, transitions } from '../lib/flows/demo-watch.ts';
 import { stopQueue } from '../lib/queue/daemon.ts';
 import type { Task } from '../lib/queue/types.ts';
 import { freePort, git, ROOT, runNode, tmpDir } from './helpers.ts';

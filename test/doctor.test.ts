@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkMultiplexer, parseGitVersion, portInUse } from '../lib/doctor.ts';
-import { findOnPath } from '../lib/runtime-detect.ts';
+import { checkMultiplexer, parseGitVersion, portInUse } from '../lib/flows/doctor.ts';
+import { findOnPath } from '../lib/runtime/detect.ts';
 import { gitRepo, runCli, tmpDir } from './helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './e2e/runtime-available.ts';
 

@@ -18,7 +18,7 @@ import {
   refCommits,
   refDir,
   revParse,
-} from '../lib/git.ts';
+} from '../lib/hub/git.ts';
 import { git, gitRepo, tmpDir } from './helpers.ts';
 
 function commitFile(repo: string, file: string, text: string, message: string): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { cidrOverlap, installPlan, pickSubnet, preseedYaml } from '../lib/host-daemon.ts';
-import { cachedImage, imageCacheDir, metadataYaml, RECIPE, recipeKey } from '../lib/image-build.ts';
+import { cidrOverlap, installPlan, pickSubnet, preseedYaml } from '../lib/runtime/host-daemon.ts';
+import { cachedImage, imageCacheDir, metadataYaml, RECIPE, recipeKey } from '../lib/runtime/image-build.ts';
 
 describe('host setup decisions', () => {
   it('installs LXD from main and Incus from bookworm-backports, with the bridge tools', () => {

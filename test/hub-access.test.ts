@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aclGrants, closedAncestors, hostUidOf, hubAclArgs, onlyOthersFiles } from '../lib/hub-access.ts';
+import { aclGrants, closedAncestors, hostUidOf, hubAclArgs, onlyOthersFiles } from '../lib/hub/access.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('hub access through ACLs', () => {

@@ -2,7 +2,7 @@
 // ~/.isollm), and a stand-in for a worker that clones the hub and pushes a task branch.
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaults, type Config } from '../lib/config.ts';
+import { defaults, type Config } from '../lib/config/load.ts';
 import { git, gitRepo, tmpDir } from './helpers.ts';
 
 export type Fixture = { root: string; hub: string; config: Config };

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensureHub, gcHub, HUB_PROJECT_KEY, inspectHub, requireHub } from '../lib/hub.ts';
+import { ensureHub, gcHub, HUB_PROJECT_KEY, inspectHub, requireHub } from '../lib/hub/hub.ts';
 import { fixture, workerPush } from './hub-fixtures.ts';
 import { git, gitRepo, tmpDir } from './helpers.ts';
 
@@ -95,9 +95,9 @@ describe('hub', () => {
 
 describe('hub hooks never run on the host', () => {
   it('sync push and gc ignore hooks a worker planted in the hub', async () => {
-    const { ensureHub, gcHub } = await import('../lib/hub.ts');
-    const { pushBranch } = await import('../lib/sync.ts');
-    const { defaults } = await import('../lib/config.ts');
+    const { ensureHub, gcHub } = await import('../lib/hub/hub.ts');
+    const { pushBranch } = await import('../lib/hub/sync.ts');
+    const { defaults } = await import('../lib/config/load.ts');
     const root = gitRepo();
     const config = defaults('demo');
     config.git.hub = path.join(tmpDir(), 'hub.git');

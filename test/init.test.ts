@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../lib/config.ts';
-import { schemaPaths } from '../lib/config-schema.ts';
-import { renderConfig } from '../lib/init.ts';
+import { parseConfig } from '../lib/config/load.ts';
+import { schemaPaths } from '../lib/config/schema.ts';
+import { renderConfig } from '../lib/flows/init.ts';
 import { git, gitRepo, NODE, ROOT, runCli, tmpDir } from './helpers.ts';
 import { startTerminal } from './tmux.ts';
 

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { UserError } from '../lib/errors.ts';
+import { UserError } from '../lib/cli/errors.ts';
 import { findOnPath, INSTALL_HINT, pickMultiplexer } from '../lib/mux/pick.ts';
 import { createZellij, parseZellijPanes, parseZellijSessions, zellijArgs } from '../lib/mux/zellij.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { arrangeRows, checkPlan, chunkEvenly, gridColumns, parseDashboardSize } from '../lib/mux/arrange.ts';
 import { sessionName, zellijNameProblem, zellijSessionName, zellijSocketDir } from '../lib/mux/session-name.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';
-import { UserError } from '../lib/errors.ts';
+import { UserError } from '../lib/cli/errors.ts';
 
 const plan = (over: Partial<MuxPlan> = {}): MuxPlan => ({
   session: 'isollm-p',

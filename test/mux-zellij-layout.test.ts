@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse, type Node } from 'kdljs';
 import { describe, expect, test } from 'vitest';
-import type { Layout } from '../lib/config.ts';
+import type { Layout } from '../lib/config/load.ts';
 import { gridColumns } from '../lib/mux/arrange.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';
 import { formatZellijLayout, writeZellijLayout } from '../lib/mux/zellij-layout.ts';

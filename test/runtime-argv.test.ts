@@ -11,8 +11,8 @@ import {
   snapshotCreateArgs,
   snapshotRestoreArgs,
   stopArgs,
-} from '../lib/runtime-argv.ts';
-import { classifyFailure, detectRuntime, findRuntime, RUNTIMES, runtimeError } from '../lib/runtime-detect.ts';
+} from '../lib/runtime/argv.ts';
+import { classifyFailure, detectRuntime, findRuntime, RUNTIMES, runtimeError } from '../lib/runtime/detect.ts';
 import { tmpDir } from './helpers.ts';
 
 const lxd = RUNTIMES.lxd;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools } from '../lib/runtime-parse.ts';
+import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools } from '../lib/runtime/parse.ts';
 
 // Captured from LXD 5.0.2 on this machine (container fx-w1 from the locally built isollm-test image).
 const fixture = (name: string) => fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'runtime', name), 'utf8');

@@ -12,7 +12,7 @@ import {
   salvageStamp,
   taskIdOf,
   type WorkReport,
-} from '../lib/salvage-report.ts';
+} from '../lib/worker/salvage-report.ts';
 
 const H1 = '78981922613b2afb6025042ff6bd878ac1994e85';
 // Captured from git 2.39 (`git status --porcelain=v2 -z --branch -uall --ignored=matching`): a staged

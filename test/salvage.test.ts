@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inspectWork, salvageWork, type GitRunner } from '../lib/salvage.ts';
+import { inspectWork, salvageWork, type GitRunner } from '../lib/worker/salvage-git.ts';
 import { git, gitRepo, tmpDir } from './helpers.ts';
 
 const NOW = new Date('2025-01-02T03:04:05Z');

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { statePaths } from '../lib/project.ts';
-import { acquireLock, clearSession, readSession, writeSession } from '../lib/session.ts';
+import { statePaths } from '../lib/project/root.ts';
+import { acquireLock, clearSession, readSession, writeSession } from '../lib/project/session.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('session lock', () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { STATUS_SCHEMA } from '../lib/status-schema.ts';
+import { STATUS_SCHEMA } from '../lib/status/schema.ts';
 import { freePort, gitRepo, NODE, ROOT, runCli, tmpDir } from './helpers.ts';
 
 async function project() {

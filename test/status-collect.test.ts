@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from '../lib/config/load.ts';
 import { QueueClient } from '../lib/queue/client.ts';
-import { missingClientError } from '../lib/runtime.ts';
-import { collectStatus, type RuntimeWorker } from '../lib/status.ts';
-import { checkAgainstSchema } from '../lib/status-schema.ts';
+import { missingClientError } from '../lib/runtime/client.ts';
+import { collectStatus, type RuntimeWorker } from '../lib/status/collect.ts';
+import { checkAgainstSchema } from '../lib/status/schema.ts';
 import { commitFiles, workerPush } from './hub-fixtures.ts';
 import { freePort, gitRepo, runCli, tmpDir } from './helpers.ts';
 

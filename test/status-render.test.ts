@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { StatusModel } from '../lib/status.ts';
-import { fitLine, renderBrief, renderFull } from '../lib/status-render.ts';
-import { checkAgainstSchema } from '../lib/status-schema.ts';
-import { ESC, ttyFrame, watchStatus } from '../lib/status-watch.ts';
+import type { StatusModel } from '../lib/status/collect.ts';
+import { fitLine, renderBrief, renderFull } from '../lib/status/render.ts';
+import { checkAgainstSchema } from '../lib/status/schema.ts';
+import { ESC, ttyFrame, watchStatus } from '../lib/status/watch.ts';
 
 process.env.TZ = 'UTC'; // the watch header shows local time
 

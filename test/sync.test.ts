@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ensureHub } from '../lib/hub.ts';
-import { describeQueue, formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/sync-status.ts';
-import { alternatesList, checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, shellWord, taskPrefix } from '../lib/sync.ts';
+import { ensureHub } from '../lib/hub/hub.ts';
+import { describeQueue, formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/hub/sync-status.ts';
+import { alternatesList, checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, shellWord, taskPrefix } from '../lib/hub/sync.ts';
 import { commitFiles, fixture, workerPush } from './hub-fixtures.ts';
 import { git } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaults } from '../lib/config.ts';
-import { agentFiles, containerName, hubDevice, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker-plan.ts';
+import { defaults } from '../lib/config/load.ts';
+import { agentFiles, containerName, hubDevice, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker/plan.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('worker plan', () => {

@@ -1,6 +1,6 @@
 // How worker panes are arranged: rows of columns, shared by the zellij and tmux backends.
-import type { Layout } from '../config.ts';
-import { UserError } from '../errors.ts';
+import type { Layout } from '../config/load.ts';
+import { UserError } from '../cli/errors.ts';
 import { DASHBOARD_TITLE, type MuxPlan } from './types.ts';
 
 export const MAX_WORKERS = 32;

@@ -1,12 +1,12 @@
 // Which multiplexer to use: `multiplexer.kind` from the config, and what is installed.
 import process from 'node:process';
-import type { MultiplexerKind } from '../config.ts';
-import { UserError } from '../errors.ts';
+import type { MultiplexerKind } from '../config/load.ts';
+import { UserError } from '../cli/errors.ts';
 import { createTmux } from './tmux.ts';
 import type { TmuxServer } from './tmux-commands.ts';
 import type { Multiplexer } from './types.ts';
 import { createZellij } from './zellij.ts';
-import { findOnPath as findBin } from '../which.ts';
+import { findOnPath as findBin } from '../cli/which.ts';
 
 export const INSTALL_HINT = 'No terminal multiplexer found: install tmux (`apt-get install tmux`) or zellij to watch the agents side by side.';
 

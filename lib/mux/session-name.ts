@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { createHash } from 'node:crypto';
-import { UserError } from '../errors.ts';
+import { UserError } from '../cli/errors.ts';
 
 /** Linux sockaddr_un.sun_path is 108 bytes; zellij refuses a socket path that does not fit. */
 const SOCKET_PATH_MAX = 108;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { $ } from 'zx';
-import { UserError } from '../errors.ts';
+import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { buildTmuxCreate, joinTmuxCommands, PANE_FORMAT, parseTmuxPanes, parseTmuxVersion, sessionTarget, tmuxServerArgs, type TmuxServer } from './tmux-commands.ts';
 import type { Multiplexer, MuxPlan } from './types.ts';

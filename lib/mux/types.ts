@@ -1,5 +1,5 @@
 // The multiplexer contract: a plain-data plan in, a backend (zellij or tmux) that realises it.
-import type { Layout } from '../config.ts';
+import type { Layout } from '../config/load.ts';
 
 /** One pane to run: a title and the argv it starts with (never a shell string). */
 export type PaneSpec = { name: string; command: string[] };

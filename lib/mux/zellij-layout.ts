@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { format, type Document, type Node, type Value } from 'kdljs';
-import { writeFileAtomic } from '../project.ts';
+import { writeFileAtomic } from '../project/root.ts';
 import { arrangeRows, checkPlan, parseDashboardSize } from './arrange.ts';
 import { DASHBOARD_TITLE, type MuxPlan, type PaneSpec } from './types.ts';
 

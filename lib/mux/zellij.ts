@@ -2,7 +2,7 @@
 // runner. Commands per shared/zellij.md, read from zellij's cli.rs and commands.rs.
 import process from 'node:process';
 import { $ } from 'zx';
-import { UserError } from '../errors.ts';
+import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { zellijNameProblem, zellijSocketDir } from './session-name.ts';
 import type { Multiplexer, MuxPlan, PaneInfo } from './types.ts';

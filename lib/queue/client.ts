@@ -2,7 +2,7 @@
 // (`unix:/path/to.sock`). isollm's own commands use it with the identity `host:<user>`.
 import http from 'node:http';
 import os from 'node:os';
-import { UserError } from '../errors.ts';
+import { UserError } from '../cli/errors.ts';
 import type { AuditEntry, Dependency, Page, Status, Summary, Task } from './types.ts';
 
 /** How long one request may take before we call the queue unreachable. */

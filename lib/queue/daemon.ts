@@ -6,16 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../config.ts';
-import { UserError } from '../errors.ts';
-import { processAlive, statePaths, writeFileAtomic } from '../project.ts';
+import { loadConfig, type Config } from '../config/load.ts';
+import { UserError } from '../cli/errors.ts';
+import { libModule } from '../cli/package-files.ts';
+import { processAlive, statePaths, writeFileAtomic } from '../project/root.ts';
 import { QueueClient } from './client.ts';
 
 export const START_TIMEOUT_MS = 10_000;
 export const STOP_TIMEOUT_MS = 10_000;
 const POLL_MS = 100;
 const LOG_TAIL_LINES = 15;
-const MAIN = path.join(import.meta.dirname, 'main.ts');
+const MAIN = libModule('queue/main');
 
 export type QueueState = {
   mode: 'embedded' | 'external';

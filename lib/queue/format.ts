@@ -1,6 +1,6 @@
 // How the CLI shows tasks: priority names, claimers, ages, list rows and the detail view.
-import { UsageError } from '../errors.ts';
-import { c, formatAge, table } from '../ui.ts';
+import { UsageError } from '../cli/errors.ts';
+import { c, formatAge, table } from '../cli/ui.ts';
 import { PRIORITY_NAMES, type AuditEntry, type Dependency, type Task } from './types.ts';
 
 /** `critical|high|normal|low|lowest` or 0..4 → 0..4. */

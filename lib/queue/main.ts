@@ -3,7 +3,7 @@
 // Logs to stderr (the daemon points it at .isollm/queue.log); SIGTERM/SIGINT close it cleanly.
 import fs from 'node:fs';
 import process from 'node:process';
-import { statePaths } from '../project.ts';
+import { statePaths } from '../project/root.ts';
 import { startServer } from './server.ts';
 
 const [root, portArg] = process.argv.slice(2);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listInstances } from '../../lib/runtime.ts';
+import { listInstances } from '../../lib/runtime/client.ts';
 import { git, ROOT, runNode } from '../helpers.ts';
 import { e2eRuntime } from './runtime-available.ts';
 

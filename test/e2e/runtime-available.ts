@@ -1,8 +1,8 @@
 // Whether e2e tests can use real containers here. In CI (CI or ISOLLM_E2E=1) a missing runtime or
 // test image fails the run; elsewhere the e2e tests skip with a visible reason.
 import YAML from 'yaml';
-import { lookupImage, pingRuntime, findRuntime, type Runtime } from '../../lib/runtime.ts';
-import { errorMessage } from '../../lib/errors.ts';
+import { lookupImage, pingRuntime, findRuntime, type Runtime } from '../../lib/runtime/client.ts';
+import { errorMessage } from '../../lib/cli/errors.ts';
 
 /** The image `npm run test-env` builds and imports. */
 export const TEST_IMAGE = 'isollm-test';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../lib/errors.ts';
+import { UserError } from '../../lib/cli/errors.ts';
 import {
   addDevice,
   createSnapshot,
@@ -23,7 +23,7 @@ import {
   waitForExec,
   PROJECT_KEY,
   WORKER_KEY,
-} from '../../lib/runtime.ts';
+} from '../../lib/runtime/client.ts';
 import { git, ROOT } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { lookupImage } from '../../lib/runtime.ts';
+import { lookupImage } from '../../lib/runtime/client.ts';
 import { runCli, tmpDir } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 

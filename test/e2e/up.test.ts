@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, listInstances } from '../../lib/runtime.ts';
+import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';

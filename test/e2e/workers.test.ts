@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PROJECT_NAME } from '../../lib/config.ts';
-import { deleteInstance, listInstances, listSnapshots, type Runtime } from '../../lib/runtime.ts';
+import { MAX_PROJECT_NAME } from '../../lib/config/load.ts';
+import { deleteInstance, listInstances, listSnapshots, type Runtime } from '../../lib/runtime/client.ts';
 import { freePort, git, NODE, ROOT } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 

@@ -1,0 +1,154 @@
+// `npm run demo`: from a fresh machine to agents finishing tasks, with no LLM account. Setup (the same
+// steps as `isollm setup`), a throwaway sample project with a backlog, `isollm up` with the scripted
+// demo agent in loop mode, progress from the queue, then the task branches and how to merge one.
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { $ } from 'zx';
+import type { MultiplexerKind } from '../config/load.ts';
+import { addBacklog, createSampleRepo, defaultDemoDir, isDemoDir, pickPort, removeDemo, type DemoConfigOptions } from './demo-repo.ts';
+import { finished, watchTasks } from './demo-watch.ts';
+import type { StepReport } from './down.ts';
+import { UserError } from '../cli/errors.ts';
+import { PACKAGE_ROOT } from '../cli/package-files.ts';
+import { chooseRuntime, confirmPlan, setupHost } from '../runtime/host-setup.ts';
+import { findOnPath, type Multiplexer } from '../mux/index.ts';
+import { sessionTarget } from '../mux/tmux-commands.ts';
+import { queueClient } from '../queue/daemon.ts';
+import type { Task } from '../queue/types.ts';
+import type { RuntimeName } from '../runtime/detect.ts';
+import { formatSyncStatus, readSyncStatus } from '../hub/sync-status.ts';
+import { remoteName } from '../hub/sync.ts';
+import { info, ok, fail, out, ce } from '../cli/ui.ts';
+import { up } from './up.ts';
+
+/** tmux detach-client from outside the attached terminal. */
+const TMUX_TIMEOUT = '20s';
+/** How long the finished panes stay on screen before the demo detaches and prints the summary. */
+const LINGER_MS = 4000;
+
+export type DemoOptions = {
+  dir: string;
+  name: string;
+  image: string;
+  runtime?: RuntimeName;
+  workers: number;
+  delay: number;
+  timeoutMs: number;
+  yes: boolean;
+  /** none: agents in the background; undefined: a multiplexer on a terminal, none elsewhere. */
+  multiplexer?: MultiplexerKind;
+  /** Attach to the multiplexer (a person is watching). */
+  attach: boolean;
+};
+
+export type DemoResult = { root: string; tasks: Task[]; session: string | null };
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  info(ce.bold('1/4 Host: container runtime and image'));
+  const results = await setupHost({ runtime: o.runtime, image: o.image, log: info, confirm: confirmPlan(o.yes, 'The demo') });
+  if (results.some((r) => r.status === 'done' && r.title.includes(' group'))) {
+    throw new UserError('You were just added to the runtime group: log in again (or run `newgrp lxd`), then run `npm run demo` again.', { exitCode: 0 });
+  }
+
+  info(ce.bold(`2/4 Sample project in ${o.dir}`));
+  if (fs.existsSync(o.dir) && isDemoDir(o.dir)) {
+    info('A previous demo is there: removing it to start over.');
+    await removeDemo(o.dir, reportStep);
+  }
+  const config: DemoConfigOptions = { name: o.name, image: o.image, runtime: chooseRuntime(o.runtime).kind, workers: o.workers, port: await pickPort(), delay: o.delay };
+  const root = await createSampleRepo(o.dir, config);
+  const backlog = await addBacklog(root);
+  ok(`git repository with README.md and greet.sh; ${backlog.length} tasks in the queue:`);
+  for (const t of backlog) info(`    ${t.id}  ${t.title}`);
+
+  info(ce.bold(`3/4 isollm up -n ${o.workers}: agents at work`));
+  const result = await up(root, { count: o.workers, force: false, multiplexer: o.multiplexer });
+  const session = result.mux && result.session ? { mux: result.mux, name: result.session } : null;
+  if (session) info(`Watch them: ${session.mux.kind === 'tmux' ? `tmux attach -t ${session.name}` : `zellij attach ${session.name}`}`);
+
+  const client = queueClient(root);
+  let tasks: Task[];
+  try {
+    const ids = backlog.map((t) => t.id);
+    if (session && o.attach) tasks = await watchAttached(client, ids, session, o.timeoutMs);
+    else tasks = await follow(client, ids, o.timeoutMs);
+  } finally {
+    client.close();
+  }
+
+  info(ce.bold('4/4 Task branches in the hub'));
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const status = await readSyncStatus(root, result.config, {
+    taskInfo: async (ids) => new Map(ids.filter((id) => byId.has(id)).map((id) => [id, { status: byId.get(id)!.status, claimed_by: byId.get(id)!.claimed_by, block_reason: byId.get(id)!.block_reason }])),
+  });
+  for (const line of formatSyncStatus(status)) out(line);
+  const done = tasks.filter((t) => t.status === 'done');
+  out('');
+  if (done.length) {
+    out('Merge a finished task into the sample project:');
+    out(`  cd ${root} && ${isollmCommand()} sync pull && git merge ${remoteName(done[0].id)}`);
+  }
+  out('');
+  out(`Left running: ${session ? `the ${session.mux.kind} session ${session.name}, ` : ''}${o.workers} workers and the queue. Look around with \`${isollmCommand()} status --project ${root}\`.`);
+  out(`Remove everything: npm run demo -- --clean${o.dir === defaultDemoDir() ? '' : ` --dir ${o.dir}`}`);
+  return { root, tasks, session: session?.name ?? null };
+}
+
+type Client = ReturnType<typeof queueClient>;
+
+/** Follow the tasks with one line per transition on stderr; a timeout is an error naming the logs. */
+async function follow(client: Client, ids: string[], timeoutMs: number, initial: Task[] = []): Promise<Task[]> {
+  const r = await watchTasks(client, { ids, onLine: info, timeoutMs, initial });
+  if (r.timedOut) throw notFinished(r.tasks, timeoutMs);
+  return r.tasks;
+}
+
+function notFinished(tasks: Task[], timeoutMs: number): UserError {
+  const left = tasks.filter((t) => t.status !== 'done' && t.status !== 'blocked').map((t) => t.id);
+  return new UserError(`The demo did not finish in ${Math.round(timeoutMs / 1000)}s (${left.join(', ')} not finished). See \`isollm worker logs worker-1\` and \`isollm status\` in the demo project.`);
+}
+
+/**
+ * The user watches the panes; progress lines wait until they are back. With tmux the demo detaches
+ * them itself once every task is finished; someone who detaches early sees the rest followed here.
+ */
+async function watchAttached(client: Client, ids: string[], session: { mux: Multiplexer; name: string }, timeoutMs: number): Promise<Task[]> {
+  const tmux = session.mux.kind === 'tmux';
+  info(`Attaching to the ${session.mux.kind} session; ${tmux ? 'the demo detaches by itself when every task is finished (or detach with Ctrl-b d).' : 'detach with Ctrl-o d when the tasks are done.'}`);
+  const lines: string[] = [];
+  const stop = new AbortController();
+  let seen: { tasks: Task[]; timedOut: boolean } | null = null;
+  const watching = watchTasks(client, { ids, onLine: (l) => lines.push(l), timeoutMs, signal: stop.signal }).then(async (r) => {
+    seen = r;
+    if (stop.signal.aborted || !tmux) return;
+    await new Promise((resolve) => setTimeout(resolve, LINGER_MS));
+    // nothrow: no client attached any more is fine.
+    await $({ quiet: true, nothrow: true, timeout: TMUX_TIMEOUT })`tmux detach-client -s ${sessionTarget(session.name)}`;
+  });
+  await session.mux.attach(session.name);
+  if (!seen) stop.abort();
+  await watching;
+  for (const l of lines) info(l);
+  const r = seen as unknown as { tasks: Task[]; timedOut: boolean };
+  if (r.timedOut) throw notFinished(r.tasks, timeoutMs);
+  return finished(r.tasks) ? r.tasks : follow(client, ids, timeoutMs, r.tasks);
+}
+
+/** `isollm` when it is on PATH (npm link, npm i -g), else this checkout's bin by its full path. */
+export function isollmCommand(): string {
+  return findOnPath('isollm') ? 'isollm' : path.join(PACKAGE_ROOT, 'bin', 'isollm.mjs');
+}
+
+export async function cleanDemo(dir: string): Promise<boolean> {
+  if (!fs.existsSync(dir)) return false;
+  await removeDemo(dir, reportStep);
+  return true;
+}
+
+function reportStep(step: StepReport): void {
+  if (step.ok) ok(`${step.step}${step.detail ? ce.dim(` ${step.detail}`) : ''}`);
+  else fail(`${step.step}: ${step.detail}`);
+}
+
+export const isTerminal = (): boolean => Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI);

@@ -1,0 +1,155 @@
+// `isollm doctor`: every prerequisite as one check with its exact fix. Checks return data; the script prints.
+import fs from 'node:fs';
+import net from 'node:net';
+import { $ } from 'zx';
+import { loadConfig, type Config } from '../config/load.ts';
+import { errorMessage, UserError } from '../cli/errors.ts';
+import { processAlive, statePaths } from '../project/root.ts';
+import { listStoragePools, lookupImage } from '../runtime/client.ts';
+import { classifyFailure, daemonFix, findOnPath, findRuntime, missingClientError, permissionFix, pingRuntime, type Runtime } from '../runtime/detect.ts';
+
+export const MIN_GIT = [2, 38] as const;
+export const TOOL_TIMEOUT_MS = 10_000;
+
+export type CheckStatus = 'ok' | 'fail' | 'skip';
+export type Check = { id: string; title: string; status: CheckStatus; detail: string; fix?: string; required: boolean };
+
+const ok = (id: string, title: string, detail: string): Check => ({ id, title, status: 'ok', detail, required: true });
+const bad = (id: string, title: string, detail: string, fix: string, required = true): Check => ({ id, title, status: 'fail', detail, fix, required });
+const skip = (id: string, title: string, detail: string): Check => ({ id, title, status: 'skip', detail, required: false });
+
+/** `git version 2.39.5` → [2, 39, 5]. */
+export function parseGitVersion(text: string): number[] | null {
+  const m = /git version (\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
+}
+
+export async function checkGit(): Promise<Check> {
+  const title = 'git';
+  const fix = 'install git 2.38 or newer (Debian 12+/Ubuntu 24.04+: `sudo apt-get install git`)';
+  if (!findOnPath('git')) return bad('git', title, 'not installed', fix);
+  const r = await $({ quiet: true, nothrow: true, timeout: TOOL_TIMEOUT_MS })`git --version`;
+  const v = parseGitVersion(r.stdout);
+  if (!v) return bad('git', title, `cannot read the version from "${r.stdout.trim()}"`, fix);
+  const good = v[0] > MIN_GIT[0] || (v[0] === MIN_GIT[0] && v[1] >= MIN_GIT[1]);
+  const version = v.join('.');
+  return good ? ok('git', title, `${version} (≥ ${MIN_GIT.join('.')})`) : bad('git', title, `${version} is older than ${MIN_GIT.join('.')} (merge-tree --write-tree)`, fix);
+}
+
+/** Client, daemon, permission and storage pool: four lines, later ones skipped when an earlier one fails. */
+export async function checkRuntime(kind: Config['runtime']['kind']): Promise<{ checks: Check[]; rt: Runtime | null }> {
+  const rt = findRuntime(kind);
+  if (!rt) {
+    return {
+      rt: null,
+      checks: [
+        bad('runtime', 'container runtime', 'no `incus` or `lxc` client found', missingClientError(kind).message.replace(/^.*\. /, '')),
+        skip('daemon', 'runtime daemon', 'skipped: no client'),
+        skip('permission', 'runtime permission', 'skipped: no client'),
+        skip('storage', 'storage pool', 'skipped: no client'),
+      ],
+    };
+  }
+  const name = rt.kind === 'lxd' ? 'LXD' : 'Incus';
+  const checks: Check[] = [ok('runtime', 'container runtime', `${name} (\`${rt.bin}\`)`)];
+  try {
+    const { serverVersion } = await pingRuntime(rt);
+    checks.push(ok('daemon', `${name} daemon`, `answers (server ${serverVersion})`));
+    checks.push(ok('permission', `${name} permission`, 'this user may use it'));
+  } catch (err) {
+    const e = err as UserError;
+    const failure = classifyFailure(`${e.detail ?? ''} ${e.message}`);
+    if (failure === 'permission') {
+      checks.push(ok('daemon', `${name} daemon`, 'running (its socket refuses this user)'));
+      checks.push(bad('permission', `${name} permission`, 'permission denied on the unix socket', permissionFix(rt)));
+    } else {
+      checks.push(bad('daemon', `${name} daemon`, 'does not answer', daemonFix(rt)));
+      checks.push(skip('permission', `${name} permission`, 'skipped: the daemon does not answer'));
+    }
+    checks.push(skip('storage', 'storage pool', 'skipped: cannot talk to the daemon'));
+    return { checks, rt: null };
+  }
+  try {
+    const pools = await listStoragePools(rt);
+    checks.push(pools.length ? ok('storage', 'storage pool', pools.join(', ')) : bad('storage', 'storage pool', 'none', `run \`isollm setup\` (or \`${rt.kind === 'lxd' ? 'lxd init' : 'incus admin init'}\`)`));
+  } catch (err) {
+    checks.push(bad('storage', 'storage pool', errorMessage(err), `run \`isollm setup\``));
+  }
+  return { checks, rt };
+}
+
+export async function checkImage(rt: Runtime | null, image: string): Promise<Check> {
+  if (!rt) return skip('image', `image ${image}`, 'skipped: no runtime to ask');
+  const found = await lookupImage(rt, image).catch(() => null);
+  return found
+    ? ok('image', `image ${image}`, `present locally (${found.fingerprint.slice(0, 12)})`)
+    : bad('image', `image ${image}`, 'not present locally', `run \`isollm setup\` (copies it, or builds it locally when no image server is reachable)`);
+}
+
+export function checkMultiplexer(kind: Config['multiplexer']['kind']): Check {
+  const title = 'multiplexer';
+  if (kind === 'none') return skip('multiplexer', title, 'skipped: multiplexer.kind is none');
+  const zellij = findOnPath('zellij');
+  const tmux = findOnPath('tmux');
+  const fix = 'install tmux (`sudo apt-get install tmux`) or zellij (https://zellij.dev/documentation/installation)';
+  if (kind === 'zellij') return zellij ? ok('multiplexer', title, 'zellij') : bad('multiplexer', title, 'zellij not found (multiplexer.kind is zellij)', 'install zellij, or set multiplexer.kind: tmux');
+  if (kind === 'tmux') return tmux ? ok('multiplexer', title, 'tmux') : bad('multiplexer', title, 'tmux not found (multiplexer.kind is tmux)', 'install tmux (`sudo apt-get install tmux`)');
+  if (zellij) return ok('multiplexer', title, tmux ? 'zellij (tmux also found)' : 'zellij');
+  return tmux ? ok('multiplexer', title, 'tmux (zellij not found)') : bad('multiplexer', title, 'neither zellij nor tmux found', fix);
+}
+
+/** True when something listens on 127.0.0.1:port. */
+export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(true) : reject(err)));
+    server.listen(port, host, () => server.close(() => resolve(false)));
+  });
+}
+
+/** The pid of our own queue server, when its pid file names a live process. */
+export function ourQueuePid(root: string): number | null {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(statePaths(root).queuePid, 'utf8').trim(), 10);
+    return processAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function checkQueuePort(root: string, config: Config): Promise<Check> {
+  const title = `queue port ${config.queue.port}`;
+  if (config.queue.url) return skip('queue-port', 'queue port', `skipped: queue.url points at ${config.queue.url}`);
+  if (!(await portInUse(config.queue.port))) return ok('queue-port', title, 'free');
+  const pid = ourQueuePid(root);
+  if (pid) return ok('queue-port', title, `held by this project's queue server (pid ${pid})`);
+  return bad('queue-port', title, 'in use by another program', `stop that program (\`ss -ltnp 'sport = :${config.queue.port}'\` shows it), or set queue.port in isollm.yaml to a free port`);
+}
+
+export type DoctorReport = { ok: boolean; project: string | null; checks: Check[] };
+
+/** Run every check; project checks only when `root` is a project. */
+export async function runDoctor(root: string | null): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  let config: Config | null = null;
+  if (root) {
+    try {
+      config = loadConfig(root);
+      checks.push(ok('config', 'isollm.yaml', `valid (project ${config.project})`));
+    } catch (err) {
+      checks.push(bad('config', 'isollm.yaml', errorMessage(err).split('\n')[0], 'run `isollm config edit` and fix the listed keys'));
+    }
+  }
+  checks.push(await checkGit());
+  const runtime = await checkRuntime(config?.runtime.kind ?? 'auto');
+  checks.push(...runtime.checks);
+  checks.push(checkMultiplexer(config?.multiplexer.kind ?? 'auto'));
+  if (root && config) {
+    checks.push(await checkImage(runtime.rt, config.image));
+    checks.push(await checkQueuePort(root, config));
+  } else {
+    const why = root ? 'skipped: isollm.yaml is invalid' : 'skipped: not in an isollm project (no isollm.yaml here or above)';
+    checks.push(skip('image', 'configured image', why), skip('queue-port', 'queue port', why));
+  }
+  return { ok: checks.every((c) => c.status !== 'fail' || !c.required), project: root, checks };
+}

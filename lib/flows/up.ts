@@ -1,0 +1,133 @@
+// `isollm up`: from a repository with a backlog to N agents at work, each step reported, nothing
+// duplicated when run again.
+import { loadConfig, type Config, type MultiplexerKind } from '../config/load.ts';
+import { UserError, errorMessage } from '../cli/errors.ts';
+import { ensureHub } from '../hub/hub.ts';
+import { statePaths } from '../project/root.ts';
+import { ensureQueue, queueClient } from '../queue/daemon.ts';
+import { acquireLock, readSession, writeSession, type Session } from '../project/session.ts';
+import { checkStaleness } from '../hub/sync.ts';
+import { info, step, warn, fail, ok, c, SYMBOLS } from '../cli/ui.ts';
+import { createWorkers, listWorkers, removeHalfMade, type WorkerInfo } from '../worker/create.ts';
+import { startWorker, workerContext } from '../worker/ops.ts';
+import { nextWorkerNames } from '../worker/plan.ts';
+import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
+import { pickMultiplexer, type Multiplexer } from '../mux/index.ts';
+
+export type UpOptions = { count?: number; base?: string; force: boolean; multiplexer?: MultiplexerKind };
+
+export type UpResult = {
+  config: Config;
+  workers: WorkerInfo[];
+  mux: Multiplexer | null;
+  session: string | null;
+  /** True when the multiplexer session was already there (nothing restarted). */
+  reused: boolean;
+  failures: string[];
+};
+
+export async function up(root: string, options: UpOptions): Promise<UpResult> {
+  const config = loadConfig(root, options.base ? { git: { base_branch: options.base } } : {});
+  const paths = statePaths(root);
+  const want = options.count ?? config.workers;
+  const kind = options.multiplexer ?? config.multiplexer.kind;
+
+  for (const line of await checkStaleness(root, config, { force: options.force })) warn(line);
+  const release = acquireLock(paths, 'up');
+  try {
+    await step('Queue', () => ensureQueue(root));
+    await step('Hub', () => ensureHub(root, config));
+    const ctx = await workerContext(root, config);
+    const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts });
+    if (hint) warn(hint);
+
+    // Workers: keep running ones, start stopped ones, create the missing ones in parallel.
+    for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`${name} was left half-made by an interrupted run; it is created again.`);
+    const existing = await listWorkers(ctx);
+    const failures: string[] = [];
+    const chosen = existing.slice(0, want);
+    // Stopped workers start in parallel: each mostly waits for its container to boot.
+    const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
+    const stopped = chosen.filter((w) => w.instance.status !== 'Running');
+    if (stopped.length) {
+      const started = await step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
+      started.forEach((r, i) => {
+        if (r.status === 'fulfilled') return void running.push(stopped[i].name);
+        fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
+        failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
+      });
+    }
+    for (const w of chosen.filter((w) => w.instance.status === 'Running')) await ctx.queue.openSocket(w.name);
+    const previous = readSession(paths);
+    // Before creating any worker: a worker re-created under the name of one that crashed or was
+    // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
+    await releaseOrphans(root, config, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
+    const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
+    if (missing.length) {
+      info(`Creating ${missing.join(', ')} from ${config.image}…`);
+      const created = await createWorkers(ctx, missing, (w, s) => info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
+      for (const w of created.created) ok(`${w.name} ready`);
+      for (const f of created.failed) {
+        fail(`${f.name}: ${errorMessage(f.error)}`);
+        failures.push(`${f.name}: ${errorMessage(f.error)}`);
+      }
+    }
+    if (existing.length > want) info(`${existing.length - want} more worker(s) exist and stay as they are (\`isollm worker remove\` to drop them).`);
+    const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
+    if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
+
+    // Agents: files first (instructions, argv, secrets), then start them.
+    const missingSecrets = new Set<string>();
+    await step('Agents prepared', async () => {
+      const prepared = await Promise.all(workers.map((w) => prepareAgent(ctx.rt, config, root, w)));
+      for (const name of prepared.flatMap((p) => p.missing)) missingSecrets.add(name);
+    });
+    if (missingSecrets.size) warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
+
+    let reused = false;
+    let session: string | null = null;
+    if (mux) {
+      const plan = muxPlan(ctx.rt, config, root, workers);
+      session = plan.session;
+      const live = await mux.exists(plan.session);
+      const sameWorkers = live && previous?.workers.join() === workers.map((w) => w.name).join();
+      if (sameWorkers) reused = true;
+      else {
+        if (live) await mux.kill(plan.session);
+        await step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
+      }
+    } else {
+      if (config.agent.mode === 'interactive') warn('agent.mode is interactive but there is no multiplexer: agents run without a terminal, which most interactive agents refuse.');
+      await step('Agents started in the background', async () => {
+        await Promise.all(workers.map((w) => startDetachedAgent(ctx.rt, config, w)));
+      });
+    }
+    const now = new Date().toISOString();
+    const record: Session = {
+      project: config.project,
+      started_at: previous?.started_at ?? now,
+      updated_at: now,
+      workers: workers.map((w) => w.name),
+      multiplexer: { kind: mux?.kind ?? 'none', session },
+      agent: { preset: config.agent.preset, mode: config.agent.mode },
+    };
+    writeSession(paths, record);
+    return { config, workers, mux, session, reused, failures };
+  } finally {
+    release();
+  }
+}
+
+/** Tasks claimed by workers that no longer exist (a crash, a deleted container) go back to the queue. */
+async function releaseOrphans(root: string, config: Config, live: string[], known: string[]): Promise<void> {
+  const client = queueClient(root, config);
+  const summary = await client.summary();
+  for (const task of summary.in_progress) {
+    const holder = task.claimed_by ?? '';
+    const ours = known.includes(holder) || /^worker-\d+$/.test(holder);
+    if (ours && !live.includes(holder)) {
+      await client.release(task.id, true);
+      warn(`Released ${task.id}: it was claimed by ${holder}, which is not running.`);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+// Where the user's project is, and where isollm keeps its state inside it.
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { UserError } from '../cli/errors.ts';
+
+export const CONFIG_FILE = 'isollm.yaml';
+export const STATE_DIR = '.isollm';
+
+/** The directory a command starts from: --project, else INIT_CWD (set by npm/npx), else the cwd. */
+export function startDir(projectFlag?: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  return path.resolve(cwd, projectFlag ?? env.INIT_CWD ?? cwd);
+}
+
+/** Walk up from `from` to the nearest directory holding isollm.yaml; null when there is none. */
+export function findProjectRoot(from: string): string | null {
+  let dir = path.resolve(from);
+  for (;;) {
+    if (fs.existsSync(path.join(dir, CONFIG_FILE))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** The project root for a command that needs one, or a clear error saying how to make one. */
+export function requireProjectRoot(projectFlag?: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const from = startDir(projectFlag, env, cwd);
+  if (projectFlag && !fs.existsSync(from)) throw new UserError(`--project ${projectFlag}: no such directory.`);
+  const root = findProjectRoot(from);
+  if (!root) throw new UserError(`No ${CONFIG_FILE} in ${from} or above. Run \`isollm init\` there first, or pass --project DIR.`);
+  return root;
+}
+
+export type StatePaths = ReturnType<typeof statePaths>;
+
+/** Every file isollm keeps in `<project>/.isollm/`. */
+export function statePaths(root: string) {
+  const dir = path.join(root, STATE_DIR);
+  return {
+    root,
+    config: path.join(root, CONFIG_FILE),
+    dir,
+    session: path.join(dir, 'session.json'),
+    lock: path.join(dir, 'session.lock'),
+    queueDb: path.join(dir, 'queue.db'),
+    queuePid: path.join(dir, 'queue.pid'),
+    queueLog: path.join(dir, 'queue.log'),
+    sockets: path.join(dir, 'sockets'),
+    layouts: path.join(dir, 'layouts'),
+    logs: path.join(dir, 'logs'),
+  };
+}
+
+/** Write a file atomically (temp file + rename), so a crash never leaves half a file. */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    fs.writeFileSync(tmp, data, { mode });
+    fs.chmodSync(tmp, mode); // writeFileSync's mode is filtered by the umask
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** True when a process with this pid exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,221 @@
+// One interface over LXD (`lxc`) and Incus (`incus`): the verbs workers need, each an argv from
+// lib/runtime-argv.ts run here, with state read as JSON and parsed by lib/runtime-parse.ts.
+import { $ } from 'zx';
+import { UserError } from '../cli/errors.ts';
+import {
+  configSetArgs,
+  deleteArgs,
+  deviceAddArgs,
+  execArgs,
+  filePushArgs,
+  IMAGES_PATH,
+  initArgs,
+  listArgs,
+  NETWORKS_PATH,
+  queryArgs,
+  snapshotCreateArgs,
+  snapshotRestoreArgs,
+  snapshotsPath,
+  startArgs,
+  stopArgs,
+  STORAGE_POOLS_PATH,
+  type Device,
+  type ExecOptions,
+  type PushOptions,
+} from './argv.ts';
+import { findImage, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
+import { runtimeError, type Runtime } from './detect.ts';
+
+export * from './detect.ts';
+export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
+export { execPaneArgs, FAST_POOL, PROJECT_KEY, WORKER_KEY } from './argv.ts';
+export type { Image, Instance, Network, Snapshot } from './parse.ts';
+export { parseImageRef } from './parse.ts';
+
+/** Reads of state (list, query). */
+export const QUERY_TIMEOUT_MS = 30_000;
+/** init / start / stop / delete / device changes: image unpack on a dir pool takes seconds. */
+export const LIFECYCLE_TIMEOUT_MS = 120_000;
+/** Snapshot create/restore copy the whole rootfs on a dir pool (~3–4 s measured). */
+export const SNAPSHOT_TIMEOUT_MS = 180_000;
+/** Default limit of one exec; callers running long commands pass their own. */
+export const EXEC_TIMEOUT_MS = 120_000;
+export const FILE_PUSH_TIMEOUT_MS = 60_000;
+/** How long a freshly started container gets until exec works. */
+export const READY_TIMEOUT_MS = 60_000;
+const READY_POLL_MS = 250;
+
+export type RunResult = { stdout: string; stderr: string; exitCode: number };
+
+/** Run the client with `args`; non-zero exits come back as values (callers decide). A timeout throws. */
+export async function runClient(rt: Runtime, args: string[], options: { input?: string; timeout: number }): Promise<RunResult> {
+  // No input: stdin is /dev/null. `init` reads YAML from a non-TTY stdin until EOF, so an open pipe hangs it.
+  const stdin = options.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] } : { input: options.input };
+  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdin })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  if (r.exitCode === null) {
+    throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${options.timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+  }
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+}
+
+/** Run the client and throw the matching one-line UserError on failure. */
+async function mustRun(rt: Runtime, args: string[], timeout: number, input?: string): Promise<string> {
+  const r = await runClient(rt, args, { timeout, input });
+  if (r.exitCode !== 0) throw runtimeError(rt, args.slice(0, 3).join(' '), r.stderr);
+  return r.stdout;
+}
+
+export async function queryApi(rt: Runtime, apiPath: string): Promise<string> {
+  return mustRun(rt, queryArgs(apiPath), QUERY_TIMEOUT_MS);
+}
+
+/** Every instance tagged with this project (one call), or every instance when no project is given. */
+export async function listInstances(rt: Runtime, project?: string): Promise<Instance[]> {
+  return parseInstanceList(await mustRun(rt, listArgs(project), QUERY_TIMEOUT_MS), project);
+}
+
+export type LaunchSpec = {
+  name: string;
+  image: string;
+  config?: Record<string, string>;
+  devices?: Record<string, Device>;
+  /** Storage pool (default: the profile's). */
+  storage?: string;
+};
+
+/**
+ * Create, configure and start a container. When any step fails the half-made container is deleted,
+ * so a failed launch leaves nothing behind.
+ */
+export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
+  await mustRun(rt, initArgs(spec.image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
+  try {
+    for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
+      await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+    }
+    await mustRun(rt, startArgs(spec.name), LIFECYCLE_TIMEOUT_MS);
+  } catch (err) {
+    await runClient(rt, deleteArgs(spec.name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function startInstance(rt: Runtime, name: string): Promise<void> {
+  await mustRun(rt, startArgs(name), LIFECYCLE_TIMEOUT_MS);
+}
+
+export async function stopInstance(rt: Runtime, name: string, force = false): Promise<void> {
+  await mustRun(rt, stopArgs(name, force), LIFECYCLE_TIMEOUT_MS);
+}
+
+/** Delete (stopping it first if needed). */
+export async function deleteInstance(rt: Runtime, name: string): Promise<void> {
+  await mustRun(rt, deleteArgs(name), LIFECYCLE_TIMEOUT_MS);
+}
+
+/**
+ * True when a failure says the kernel/runtime cannot do idmapped mounts (`shift=true`), e.g. LXD 5.0.2
+ * on this machine: "idmapping abilities are required but aren't supported on system". The caller
+ * then uses its fallback (a mount without shift).
+ */
+export function isIdmapUnsupported(err: unknown): boolean {
+  return /idmapping abilities|idmapped mounts? (are|is) not supported/i.test(`${(err as UserError)?.message ?? ''} ${(err as UserError)?.detail ?? ''}`);
+}
+
+export async function setInstanceConfig(rt: Runtime, name: string, config: Record<string, string>): Promise<void> {
+  await mustRun(rt, configSetArgs(name, config), LIFECYCLE_TIMEOUT_MS);
+}
+
+export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
+  await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+}
+
+export type ExecResult = RunResult;
+
+/**
+ * Run `command` (argv, never a shell string) in the container. The command's own exit code comes
+ * back as a value; only a runtime failure (daemon, permission, no such container) throws.
+ */
+export async function execIn(rt: Runtime, name: string, command: string[], options: ExecOptions & { input?: string; timeout?: number } = {}): Promise<ExecResult> {
+  const r = await runClient(rt, execArgs(name, command, options), { input: options.input, timeout: options.timeout ?? EXEC_TIMEOUT_MS });
+  // The client's own errors start with "Error:" and exit 1; a command can exit 1 too, so check both.
+  if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) {
+    throw runtimeError(rt, `exec ${name}`, r.stderr);
+  }
+  return r;
+}
+
+function isClientFailure(stderr: string): boolean {
+  return /^Error: (Instance not found|Failed to|LXD unix socket|The incus daemon|You don't have|Instance is not running|Get "http)/m.test(stderr) || /not accessible|permission denied/.test(stderr);
+}
+
+/** execIn that throws (with the command's stderr) unless the command exits 0; returns stdout. */
+export async function execOk(rt: Runtime, name: string, command: string[], options: ExecOptions & { input?: string; timeout?: number } = {}): Promise<string> {
+  const r = await execIn(rt, name, command, options);
+  if (r.exitCode !== 0) {
+    throw new UserError(`In ${name}, \`${command.join(' ')}\` exited ${r.exitCode}.`, { detail: (r.stderr || r.stdout).trim() });
+  }
+  return r.stdout;
+}
+
+/** Write `content` to `target` in the container (through stdin: nothing touches a shell or the host disk). */
+export async function pushText(rt: Runtime, name: string, target: string, content: string, options: PushOptions = {}): Promise<void> {
+  await mustRun(rt, filePushArgs('-', name, target, options), FILE_PUSH_TIMEOUT_MS, content);
+}
+
+/** Copy a host file to `target` in the container. */
+export async function pushFile(rt: Runtime, name: string, source: string, target: string, options: PushOptions = {}): Promise<void> {
+  await mustRun(rt, filePushArgs(source, name, target, options), FILE_PUSH_TIMEOUT_MS);
+}
+
+export async function createSnapshot(rt: Runtime, name: string, snapshot: string): Promise<void> {
+  await mustRun(rt, snapshotCreateArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
+}
+
+export async function restoreSnapshot(rt: Runtime, name: string, snapshot: string): Promise<void> {
+  await mustRun(rt, snapshotRestoreArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
+}
+
+export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot[]> {
+  return parseSnapshots(await queryApi(rt, snapshotsPath(name)));
+}
+
+/** Poll until a trivial exec succeeds (init has brought up enough of the container). */
+export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const r = await runClient(rt, execArgs(name, ['true']), { timeout: Math.max(1000, deadline - Date.now()) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
+    if (r.exitCode === 0) return;
+    last = r.stderr.trim();
+    // exec works as soon as the container runs; before that it fails fast, so poll.
+    if (Date.now() >= deadline) {
+      throw new UserError(`Container ${name} did not become ready within ${timeoutMs / 1000}s. See \`${rt.bin} info ${name} --show-log\`.`, { detail: last });
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+}
+
+export async function listImages(rt: Runtime): Promise<Image[]> {
+  return parseImages(await queryApi(rt, IMAGES_PATH));
+}
+
+/** The local image `ref` names (a local alias, or a copy cached from `remote:alias`), or null. */
+export async function lookupImage(rt: Runtime, ref: string): Promise<Image | null> {
+  return findImage(await listImages(rt), ref);
+}
+
+export async function listStoragePools(rt: Runtime): Promise<string[]> {
+  return parseStoragePools(await queryApi(rt, STORAGE_POOLS_PATH));
+}
+
+/** True when the daemon has at least one storage pool (containers cannot be created without one). */
+export async function hasStoragePool(rt: Runtime): Promise<boolean> {
+  return (await listStoragePools(rt)).length > 0;
+}
+
+export async function listNetworks(rt: Runtime): Promise<Network[]> {
+  return parseNetworks(await queryApi(rt, NETWORKS_PATH));
+}
+
+/** The client binary, for commands run in panes (`lxc exec …` / `incus exec …`). */

@@ -1,0 +1,124 @@
+// Which container runtime (LXD's `lxc` or Incus's `incus`) is here, and whether we may talk to it.
+// Three failures a user meets are told apart, each with its fix: no client, a daemon that does not
+// answer, and a daemon that refuses this user (unix socket permissions / group membership).
+import fs from 'node:fs';
+import os from 'node:os';
+import process from 'node:process';
+import { $ } from 'zx';
+import { UserError } from '../cli/errors.ts';
+import { findOnPath } from '../cli/which.ts';
+
+export { findOnPath };
+
+export type RuntimeName = 'lxd' | 'incus';
+export type Runtime = {
+  kind: RuntimeName;
+  /** The client binary: what panes run (`lxc exec …` / `incus exec …`). */
+  bin: 'lxc' | 'incus';
+  /** The unix group whose members may use the daemon. */
+  group: 'lxd' | 'incus-admin';
+  /** Run the client through this (`['sudo']` during setup, before a new group membership applies). */
+  prefix?: string[];
+};
+
+export const RUNTIMES: Record<RuntimeName, Runtime> = {
+  lxd: { kind: 'lxd', bin: 'lxc', group: 'lxd' },
+  incus: { kind: 'incus', bin: 'incus', group: 'incus-admin' },
+};
+
+/** How long the daemon gets to answer a trivial query before we call it unresponsive. */
+export const PING_TIMEOUT_MS = 10_000;
+
+/** The runtime to use: `kind` when given, else the one whose client is installed (Incus first). */
+export function detectRuntime(kind: 'auto' | RuntimeName = 'auto', envPath?: string): Runtime {
+  if (kind !== 'auto') {
+    const rt = RUNTIMES[kind];
+    if (!findOnPath(rt.bin, envPath)) throw missingClientError(kind);
+    return rt;
+  }
+  // Incus first: LXD's images server no longer serves LXD, so Incus is the better-kept choice.
+  for (const rt of [RUNTIMES.incus, RUNTIMES.lxd]) if (findOnPath(rt.bin, envPath)) return rt;
+  throw missingClientError('auto');
+}
+
+/** The runtime that would be used, or null when no client is installed (no error). */
+export function findRuntime(kind: 'auto' | RuntimeName = 'auto', envPath?: string): Runtime | null {
+  try {
+    return detectRuntime(kind, envPath);
+  } catch {
+    return null;
+  }
+}
+
+export function missingClientError(kind: 'auto' | RuntimeName): UserError {
+  const what = kind === 'auto' ? 'Neither `incus` nor `lxc` (LXD) is installed' : `The ${kind === 'lxd' ? '`lxc` client (LXD)' : '`incus` client'} is not installed`;
+  const runtime = kind === 'auto' ? '' : ` --runtime ${kind}`;
+  return new UserError(`${what}. Run \`isollm setup${runtime}\` to install it.`);
+}
+
+export type Failure = 'daemon' | 'permission' | 'other';
+
+/**
+ * What a failed client call means, from its stderr (LXD 5.0 captured here; Incus from its client source):
+ *   lxc:   Error: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory
+ *   lxc:   Error: LXD unix socket "…" not accessible: … connect: permission denied
+ *   incus: Error: The incus daemon doesn't appear to be started (socket path: …)
+ *   incus: Error: You don't have the needed permissions to talk to the incus daemon (socket path: …)
+ * Only socket-level wording counts: "no such file" from e.g. a file push is an ordinary failure.
+ */
+export function classifyFailure(stderr: string): Failure {
+  if (/connect: permission denied|needed permissions to talk/i.test(stderr)) return 'permission';
+  if (/dial unix .*connect: (no such file or directory|connection refused)|doesn't appear to be started/i.test(stderr)) return 'daemon';
+  return 'other';
+}
+
+/** How to start the daemon here. Without systemd nothing restarts it; `isollm setup` starts it detached. */
+export function daemonFix(rt: Runtime): string {
+  return `run \`${fs.existsSync('/run/systemd/system') ? `sudo systemctl start ${rt.kind}` : 'isollm setup'}\``;
+}
+
+export function permissionFix(rt: Runtime, user = os.userInfo().username): string {
+  return `run \`sudo usermod -aG ${rt.group} ${user}\`, then log in again (or \`newgrp ${rt.group}\`)`;
+}
+
+export function daemonError(rt: Runtime, detail?: string): UserError {
+  return new UserError(
+    `The ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon does not answer (\`${rt.bin} query /1.0\` failed). To start it, ${daemonFix(rt)}.`,
+    { detail },
+  );
+}
+
+export function permissionError(rt: Runtime, user = os.userInfo().username, detail?: string): UserError {
+  return new UserError(
+    `User ${user} may not talk to the ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} daemon (permission denied on its unix socket). To fix it, ${permissionFix(rt, user)}.`,
+    { detail },
+  );
+}
+
+/** Turn a failed client call into the right one-line error. */
+export function runtimeError(rt: Runtime, what: string, stderr: string, cause?: unknown): UserError {
+  const failure = classifyFailure(stderr);
+  const detail = stderr.trim() || undefined;
+  if (failure === 'daemon') return daemonError(rt, detail);
+  if (failure === 'permission') return permissionError(rt, undefined, detail);
+  const first = stderr.trim().split('\n').find((l) => l.trim()) ?? 'no error output';
+  return new UserError(`${rt.bin} ${what} failed: ${first.replace(/^Error:\s*/, '')}`, { detail, cause });
+}
+
+/** Check the daemon answers and lets us in; throws the matching UserError otherwise. */
+export async function pingRuntime(rt: Runtime): Promise<{ serverVersion: string }> {
+  const r = await $({ quiet: true, nothrow: true, timeout: PING_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} query /1.0`;
+  if (r.exitCode !== 0) {
+    if (r.exitCode === null) throw daemonError(rt, `no answer within ${PING_TIMEOUT_MS / 1000}s`);
+    throw runtimeError(rt, 'query /1.0', r.stderr);
+  }
+  const info = JSON.parse(r.stdout) as { environment?: { server_version?: string } };
+  return { serverVersion: info.environment?.server_version ?? 'unknown' };
+}
+
+/** The runtime for a command: detected (or forced by config), checked to answer. */
+export async function connectRuntime(kind: 'auto' | RuntimeName = 'auto'): Promise<Runtime> {
+  const rt = detectRuntime(kind);
+  await pingRuntime(rt);
+  return rt;
+}

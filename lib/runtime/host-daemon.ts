@@ -1,0 +1,197 @@
+// Host primitives for setup: install packages with apt-get, start the runtime daemon (also without
+// systemd), put the user in the runtime's group, initialise with a preseed. Each is one action;
+// lib/host-setup.ts decides which are needed.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { $ } from 'zx';
+import { addSuite, findMainSource, readOsRelease } from './apt-source.ts';
+import { UserError } from '../cli/errors.ts';
+import { findOnPath, type Runtime } from './detect.ts';
+import { preseedCommand, waitReadyCommand } from './argv.ts';
+
+export const APT_TIMEOUT_MS = 15 * 60_000;
+export const DAEMON_READY_TIMEOUT_S = 60;
+export const PRESEED_TIMEOUT_MS = 120_000;
+
+/** The bridge setup creates; the name says who made it. */
+export const BRIDGE = 'isollmbr0';
+export const POOL = 'default';
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Prefix for commands that need root. */
+export function sudo(): string[] {
+  return isRoot() ? [] : ['sudo'];
+}
+
+/** Private /24s for the bridge, tried in order (LXD's `auto` needs tools these hosts lack). */
+export const BRIDGE_SUBNETS = ['10.147.83.1/24', '10.203.71.1/24', '172.30.213.1/24', '192.168.213.1/24'];
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+}
+
+/** True when two IPv4 CIDRs overlap. */
+export function cidrOverlap(a: string, b: string): boolean {
+  const [ipA, lenA = '32'] = a.split('/');
+  const [ipB, lenB = '32'] = b.split('/');
+  const len = Math.min(Number(lenA), Number(lenB));
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((ipToInt(ipA) & mask) >>> 0) === ((ipToInt(ipB) & mask) >>> 0);
+}
+
+/** The first candidate subnet no host route overlaps (`ip -j route` output; `default` ignored). */
+export function pickSubnet(routesJson: string, candidates = BRIDGE_SUBNETS): string {
+  const routes = (JSON.parse(routesJson || '[]') as { dst: string }[]).map((r) => r.dst).filter((d) => /^\d+\.\d+\.\d+\.\d+/.test(d));
+  const free = candidates.find((c) => !routes.some((r) => cidrOverlap(c, r)));
+  if (!free) throw new UserError(`Every candidate bridge subnet (${candidates.join(', ')}) is in use on this host; initialise ${BRIDGE} by hand.`);
+  return free;
+}
+
+export async function hostRoutes(): Promise<string> {
+  const r = await $({ quiet: true, nothrow: true })`ip -j -4 route`;
+  return r.exitCode === 0 ? r.stdout : '[]';
+}
+
+/** The preseed setup applies when the daemon has no storage pool: a dir pool, a NAT bridge with no IPv6, a default profile. */
+export function preseedYaml(subnet = BRIDGE_SUBNETS[0]): string {
+  return [
+    'networks:',
+    `- name: ${BRIDGE}`,
+    '  type: bridge',
+    '  config:',
+    `    ipv4.address: ${subnet}`,
+    '    ipv4.nat: "true"',
+    '    ipv6.address: none',
+    'storage_pools:',
+    `- name: ${POOL}`,
+    '  driver: dir',
+    'profiles:',
+    '- name: default',
+    '  devices:',
+    '    root:',
+    '      path: /',
+    `      pool: ${POOL}`,
+    '      type: disk',
+    '    eth0:',
+    '      name: eth0',
+    `      network: ${BRIDGE}`,
+    '      type: nic',
+    '',
+  ].join('\n');
+}
+
+/** Debian packages for a runtime, and the apt-get arguments (Incus comes from bookworm-backports). */
+export function installPlan(kind: Runtime['kind'], codename: string): { packages: string[]; aptArgs: string[]; addSuite: string | null } {
+  // The bridge needs dnsmasq and a firewall tool (only recommended by the packages, so named here).
+  const bridgeTools = ['dnsmasq-base', 'iptables'];
+  if (kind === 'lxd') return { packages: ['lxd', ...bridgeTools], aptArgs: [], addSuite: null };
+  if (codename === 'bookworm') return { packages: ['incus', ...bridgeTools], aptArgs: ['-t', 'bookworm-backports'], addSuite: 'bookworm-backports' };
+  return { packages: ['incus', ...bridgeTools], aptArgs: [], addSuite: null };
+}
+
+export function manualSteps(kind: Runtime['kind']): string {
+  return kind === 'lxd'
+    ? 'Install LXD (https://documentation.ubuntu.com/lxd/en/latest/installing/), run `sudo lxd init --minimal`, add yourself to the lxd group, then run `isollm setup` again.'
+    : 'Install Incus (https://linuxcontainers.org/incus/docs/main/installing/), run `sudo incus admin init --minimal`, add yourself to the incus-admin group, then run `isollm setup` again.';
+}
+
+let aptUpdated = false;
+
+/** apt-get install the packages (apt-get update once per process, first). */
+export async function aptInstall(packages: string[], extraArgs: string[] = []): Promise<void> {
+  if (!findOnPath('apt-get')) throw new UserError(`apt-get is not available, so ${packages.join(' ')} cannot be installed here. Install them with your system's package manager.`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    const u = await $({ quiet: true, nothrow: true, env, timeout: APT_TIMEOUT_MS })`${sudo()} apt-get update`;
+    if (u.exitCode !== 0) throw new UserError('`apt-get update` failed; fix the apt sources and try again.', { detail: u.stderr });
+    aptUpdated = true;
+  }
+  const r = await $({ quiet: true, nothrow: true, env, timeout: APT_TIMEOUT_MS })`${sudo()} apt-get install -y --no-install-recommends ${extraArgs} ${packages}`;
+  if (r.exitCode !== 0) throw new UserError(`\`apt-get install ${packages.join(' ')}\` failed.`, { detail: r.stderr.trim().split('\n').slice(-10).join('\n') });
+}
+
+/** Add a suite (e.g. bookworm-backports) to the machine's Debian source entry; false when already there. */
+export async function enableSuite(suite: string): Promise<boolean> {
+  const { codename } = readOsRelease();
+  const source = findMainSource(codename);
+  if (!source) throw new UserError(`No deb822 apt source for ${codename} in /etc/apt/sources.list.d; add ${suite} to your apt sources by hand.`);
+  const updated = addSuite(source.text, codename, suite);
+  if (updated === source.text) return false;
+  await $({ quiet: true, input: updated })`${sudo()} tee ${source.file}`;
+  aptUpdated = false;
+  return true;
+}
+
+export function hasSystemd(): boolean {
+  return fs.existsSync('/run/systemd/system');
+}
+
+export function groupExists(group: string): boolean {
+  try {
+    return fs.readFileSync('/etc/group', 'utf8').split('\n').some((l) => l.startsWith(`${group}:`));
+  } catch {
+    return false;
+  }
+}
+
+/** The group the daemon's socket belongs to. As root on a machine without the runtime's group, root. */
+export function daemonGroup(rt: Runtime): string {
+  return groupExists(rt.group) || !isRoot() ? rt.group : 'root';
+}
+
+export function daemonLog(rt: Runtime): string {
+  return rt.kind === 'lxd' ? '/var/log/lxd/lxd.log' : '/var/log/incus/incusd.log';
+}
+
+/** The daemon binary (Debian puts incusd under /usr/libexec). */
+export function daemonBinary(rt: Runtime): string {
+  if (rt.kind === 'lxd') return findOnPath('lxd') ?? '/usr/bin/lxd';
+  return findOnPath('incusd') ?? '/usr/libexec/incus/incusd';
+}
+
+/** Start the daemon: systemctl where systemd runs, else the daemon itself, detached, logging to a file. */
+export async function startDaemon(rt: Runtime): Promise<string> {
+  if (hasSystemd()) {
+    await $({ quiet: true, timeout: PRESEED_TIMEOUT_MS })`${sudo()} systemctl start ${rt.kind === 'lxd' ? 'lxd' : 'incus'}`;
+  } else {
+    const group = daemonGroup(rt);
+    if (!groupExists(group)) await $({ quiet: true })`${sudo()} groupadd --system ${group}`;
+    const log = daemonLog(rt);
+    await $({ quiet: true })`${sudo()} mkdir -p ${path.dirname(log)}`;
+    const argv = [...sudo(), daemonBinary(rt), '--group', group, '--logfile', log];
+    // Detached with no pipes to us, so it outlives this process (there is no service manager to own it).
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore' });
+    child.unref();
+  }
+  const [bin, ...args] = waitReadyCommand(rt, DAEMON_READY_TIMEOUT_S);
+  const r = await $({ quiet: true, nothrow: true, timeout: (DAEMON_READY_TIMEOUT_S + 5) * 1000 })`${sudo()} ${bin} ${args}`;
+  if (r.exitCode !== 0) throw new UserError(`The ${rt.kind} daemon did not become ready within ${DAEMON_READY_TIMEOUT_S}s; see ${daemonLog(rt)}.`, { detail: r.stderr });
+  return hasSystemd() ? 'started with systemctl' : `started (group ${daemonGroup(rt)}, log ${daemonLog(rt)})`;
+}
+
+export function userInGroup(group: string, user = os.userInfo().username): boolean {
+  try {
+    const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`));
+    return Boolean(line && line.split(':')[3]?.split(',').includes(user));
+  } catch {
+    return false;
+  }
+}
+
+export async function addUserToGroup(group: string, user = os.userInfo().username): Promise<void> {
+  if (!groupExists(group)) await $({ quiet: true })`${sudo()} groupadd --system ${group}`;
+  await $({ quiet: true })`${sudo()} usermod -aG ${group} ${user}`;
+}
+
+export async function applyPreseed(rt: Runtime, yaml?: string): Promise<void> {
+  yaml ??= preseedYaml(pickSubnet(await hostRoutes()));
+  const [bin, ...args] = preseedCommand(rt);
+  const r = await $({ quiet: true, nothrow: true, input: yaml, timeout: PRESEED_TIMEOUT_MS })`${sudo()} ${bin} ${args}`;
+  if (r.exitCode !== 0) throw new UserError(`Initialising ${rt.kind} failed: ${r.stderr.trim().split('\n')[0]}`, { detail: r.stderr });
+}

@@ -1,0 +1,198 @@
+// `isollm status`: one JSON model of the project, collected in parallel from its sources (one runtime
+// call, one queue summary call, a few git calls, one multiplexer probe). A source that fails becomes
+// an error string in the model; status itself never fails because one of them did.
+import fs from 'node:fs';
+import type { Config } from '../config/load.ts';
+import { errorMessage, UserError } from '../cli/errors.ts';
+import { aheadBehind, branchCommit, forEachRef, refDir } from '../hub/git.ts';
+import { inspectHub, requireHub } from '../hub/hub.ts';
+import { statePaths } from '../project/root.ts';
+import { queueClient, queueState } from '../queue/daemon.ts';
+import type { Summary } from '../queue/types.ts';
+import { detectRuntime, type Runtime } from '../runtime/client.ts';
+import { readSession } from '../project/session.ts';
+import { taskPrefix, withHostObjects } from '../hub/sync.ts';
+import { listWorkers } from '../worker/create.ts';
+
+export const STATUS_VERSION = 1;
+
+/** running/stopped/frozen/error as the runtime says; `unknown` when the runtime could not be asked; `absent` for a claimer with no container. */
+export type WorkerState = 'running' | 'stopped' | 'frozen' | 'error' | 'unknown' | 'absent';
+
+export type WorkerTask = { id: string; title: string; branch: string; claimed_at: string | null; age_seconds: number | null };
+
+export type WorkerStatus = { name: string; container: string | null; state: WorkerState; ipv4: string | null; task: WorkerTask | null };
+
+export type TaskCounts = { open: number; in_progress: number; blocked: number; done: number; ready: number; total: number };
+
+export type SyncSummary = {
+  hub: string;
+  /** False before the first `sync push` / `up`: the other fields are then null / 0. */
+  present: boolean;
+  base_branch: string;
+  /** Commits the host's base has that the hub's lacks, and the reverse. */
+  ahead: number | null;
+  behind: number | null;
+  /** Branches `<branch_prefix>*` in the hub. */
+  task_branches: number;
+};
+
+export type StatusModel = {
+  version: number;
+  project: string;
+  root: string;
+  generated_at: string;
+  workers: WorkerStatus[] | null;
+  tasks: TaskCounts | null;
+  sync: SyncSummary | null;
+  services: {
+    queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
+    multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
+    runtime: { kind: 'lxd' | 'incus' | null; bin: string | null };
+  };
+  errors: { workers?: string; queue?: string; sync?: string; multiplexer?: string };
+};
+
+export type RuntimeWorker = { name: string; container: string; status: string; ipv4: string | null };
+
+/** Where each part of the model comes from; tests replace one to simulate a failure. */
+export type StatusSources = {
+  runtime: () => Runtime;
+  workers: (rt: Runtime) => Promise<RuntimeWorker[]>;
+  summary: () => Promise<Summary>;
+  sync: () => Promise<SyncSummary>;
+  multiplexer: (kind: 'zellij' | 'tmux', session: string) => Promise<boolean>;
+  now: () => Date;
+};
+
+export function defaultSources(root: string, config: Config): StatusSources {
+  return {
+    runtime: () => detectRuntime(config.runtime.kind),
+    workers: async (rt) =>
+      (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4 })),
+    summary: async () => {
+      const client = queueClient(root, config);
+      try {
+        return await client.summary();
+      } finally {
+        client.close();
+      }
+    },
+    sync: () => readSyncSummary(root, config),
+    multiplexer: async (kind, session) => {
+      // Only the backend in use is loaded: the zellij one pulls in the KDL library (~60 ms).
+      if (kind === 'tmux') return (await import('../mux/tmux.ts')).createTmux().exists(session);
+      return (await import('../mux/zellij.ts')).createZellij({ layoutDir: statePaths(root).layouts }).exists(session);
+    },
+    now: () => new Date(),
+  };
+}
+
+/** Base ahead/behind and the number of task branches in the hub: a handful of git calls, no merge previews. */
+export async function readSyncSummary(root: string, config: Config): Promise<SyncSummary> {
+  const hub = config.git.hub;
+  const base_branch = config.git.base_branch;
+  const missing = { hub, present: false, base_branch, ahead: null, behind: null, task_branches: 0 };
+  if (!fs.existsSync(hub)) return missing;
+  const state = (await inspectHub(hub, root)).kind;
+  if (state === 'missing') return missing;
+  if (state !== 'ours') await requireHub(root, config); // a foreign hub or a non-repository: its one-line error
+  const headPrefix = `refs/heads/${taskPrefix(config)}`;
+  const [host, hubSha, refs, hostObjects] = await Promise.all([
+    branchCommit(root, base_branch),
+    branchCommit(hub, base_branch),
+    forEachRef(hub, [refDir(headPrefix)], ['refname']),
+    withHostObjects(root),
+  ]);
+  if (!host) throw new UserError(`The base branch "${base_branch}" has no commits in ${root}. Commit on it, or set git.base_branch in isollm.yaml.`);
+  const task_branches = refs.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== `refs/heads/${base_branch}`).length;
+  if (!hubSha) return { ...missing, present: true, task_branches };
+  const { ahead, behind } = await aheadBehind(hub, hubSha, host, hostObjects);
+  return { hub, present: true, base_branch, ahead, behind, task_branches };
+}
+
+const STATES: Record<string, WorkerState> = { running: 'running', stopped: 'stopped', frozen: 'frozen', error: 'error' };
+
+/** Collect the model. Never throws for a failing source: its error lands in `errors`. */
+export async function collectStatus(root: string, config: Config, sources: Partial<StatusSources> = {}): Promise<StatusModel> {
+  const src = { ...defaultSources(root, config), ...sources };
+  const paths = statePaths(root);
+  const session = readSession(paths);
+  const queue = queueState(root, config);
+  let rt: Runtime | null = null;
+  const [workersR, summaryR, syncR, muxR] = await Promise.allSettled([
+    (async () => {
+      rt = src.runtime();
+      return src.workers(rt);
+    })(),
+    src.summary(),
+    src.sync(),
+    session && session.multiplexer.kind !== 'none' && session.multiplexer.session
+      ? src.multiplexer(session.multiplexer.kind, session.multiplexer.session)
+      : Promise.resolve(false),
+  ]);
+  const now = src.now();
+  const errors: StatusModel['errors'] = {};
+  const fail = (key: keyof StatusModel['errors'], r: PromiseSettledResult<unknown>) => {
+    if (r.status === 'rejected') errors[key] = oneLine(r.reason);
+  };
+  fail('workers', workersR);
+  fail('queue', summaryR);
+  fail('sync', syncR);
+  fail('multiplexer', muxR);
+  const summary = summaryR.status === 'fulfilled' ? summaryR.value : null;
+  const runtimeWorkers = workersR.status === 'fulfilled' ? workersR.value : null;
+  const usedRt = rt as Runtime | null;
+  return {
+    version: STATUS_VERSION,
+    project: config.project,
+    root,
+    generated_at: now.toISOString(),
+    workers: joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now),
+    tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
+    sync: syncR.status === 'fulfilled' ? syncR.value : null,
+    services: {
+      queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },
+      multiplexer: {
+        kind: session?.multiplexer.kind ?? null,
+        session: session?.multiplexer.session ?? null,
+        running: muxR.status === 'fulfilled' && muxR.value,
+      },
+      runtime: { kind: usedRt?.kind ?? null, bin: usedRt?.bin ?? null },
+    },
+    errors,
+  };
+}
+
+/**
+ * One row per container of the project, plus one per agent holding a task without a container here
+ * (e.g. the host user). When the runtime could not be asked, the session's workers stand in (`unknown`).
+ */
+export function joinWorkers(runtime: RuntimeWorker[] | null, sessionWorkers: string[], summary: Summary | null, prefix: string, now: Date): WorkerStatus[] | null {
+  const claims = new Map<string, WorkerTask>();
+  for (const t of summary?.in_progress ?? []) {
+    if (!t.claimed_by || claims.has(t.claimed_by)) continue;
+    const at = t.claimed_at ? Date.parse(t.claimed_at) : NaN;
+    claims.set(t.claimed_by, {
+      id: t.id,
+      title: t.title,
+      branch: `${prefix}${t.id}`,
+      claimed_at: t.claimed_at ?? null,
+      age_seconds: Number.isNaN(at) ? null : Math.max(0, Math.floor((now.getTime() - at) / 1000)),
+    });
+  }
+  const rows: WorkerStatus[] =
+    runtime?.map((w) => ({ name: w.name, container: w.container, state: STATES[w.status.toLowerCase()] ?? 'error', ipv4: w.ipv4, task: claims.get(w.name) ?? null })) ??
+    sessionWorkers.map((name) => ({ name, container: null, state: 'unknown' as const, ipv4: null, task: claims.get(name) ?? null }));
+  const seen = new Set(rows.map((r) => r.name));
+  for (const [agent, task] of claims) {
+    if (!seen.has(agent)) rows.push({ name: agent, container: null, state: runtime ? 'absent' : 'unknown', ipv4: null, task });
+  }
+  if (!runtime && rows.length === 0) return null;
+  return rows;
+}
+
+/** A source's error as one line (the first line of its message). */
+function oneLine(err: unknown): string {
+  return errorMessage(err).split('\n')[0].trim() || 'failed';
+}

@@ -1,0 +1,157 @@
+// Text renderings of the status model: the full dashboard and the one-line brief. Pure functions of
+// the model (and the width / colour choice), so tests compare exact strings.
+import { styleText } from 'node:util';
+import type { StatusModel, SyncSummary, WorkerStatus } from './collect.ts';
+import { formatAge, SYMBOLS, table } from '../cli/ui.ts';
+
+export type RenderOptions = {
+  /** Terminal columns: every line is cut to fit (with …). Infinity for no limit. */
+  width: number;
+  color: boolean;
+  /** Show the time of the model in the header (watch mode). */
+  clock?: boolean;
+};
+
+type Style = Parameters<typeof styleText>[0];
+type Paint = (style: Style, s: string) => string;
+
+function painter(color: boolean): Paint {
+  return color ? (style, s) => styleText(style, s, { validateStream: false }) : (_style, s) => s;
+}
+
+const ANSI = /\x1b\[[0-9;]*m/y;
+
+/** Cut `line` to `width` visible characters (ANSI colour codes do not count), ending in … when cut. */
+export function fitLine(line: string, width: number): string {
+  if (!Number.isFinite(width) || width <= 0) return line;
+  let out = '';
+  let visible = 0;
+  let coloured = false;
+  for (let i = 0; i < line.length; ) {
+    ANSI.lastIndex = i;
+    const m = ANSI.exec(line);
+    if (m) {
+      out += m[0];
+      coloured = true;
+      i += m[0].length;
+      continue;
+    }
+    const ch = String.fromCodePoint(line.codePointAt(i)!);
+    if (visible === width - 1 && visibleLength(line.slice(i)) > 1) return out + '…' + (coloured ? '\x1b[0m' : '');
+    out += ch;
+    visible++;
+    i += ch.length;
+  }
+  return out;
+}
+
+function visibleLength(s: string): number {
+  return [...s.replace(/\x1b\[[0-9;]*m/g, '')].length;
+}
+
+function stateMark(w: WorkerStatus, paint: Paint): string {
+  switch (w.state) {
+    case 'running':
+      return paint('green', `${SYMBOLS.running} running`);
+    case 'error':
+      return paint('red', `${SYMBOLS.stopped} error`);
+    case 'absent':
+      return paint('dim', `${SYMBOLS.stopped} no container`);
+    default:
+      return paint(w.state === 'frozen' ? 'yellow' : 'dim', `${SYMBOLS.stopped} ${w.state}`);
+  }
+}
+
+/** Workers with a container that are running, out of those with a container. */
+function runningCount(m: StatusModel): { running: number; total: number } | null {
+  if (!m.workers) return null;
+  const mine = m.workers.filter((w) => w.state !== 'absent');
+  return { running: mine.filter((w) => w.state === 'running').length, total: mine.length };
+}
+
+function syncWords(s: SyncSummary): string {
+  if (!s.present) return 'no hub yet';
+  if (s.ahead === null || s.behind === null) return `base ${s.base_branch} not in the hub`;
+  if (s.ahead === 0 && s.behind === 0) return 'base up to date';
+  return `base ${[s.ahead ? `${s.ahead} ahead` : '', s.behind ? `${s.behind} behind` : ''].filter(Boolean).join(', ')}`;
+}
+
+/** `demo: 3/3 workers running · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base up to date` */
+export function renderBrief(m: StatusModel): string {
+  const n = runningCount(m);
+  const workers = !n ? 'workers unknown' : n.total === 0 ? 'no workers' : `${n.running}/${n.total} workers running`;
+  const t = m.tasks;
+  const tasks = t ? `tasks ${t.ready} ready, ${t.in_progress} in progress, ${t.blocked} blocked, ${t.done} done` : 'queue not answering';
+  const hub = m.sync ? `hub: ${syncWords(m.sync)}` : 'hub: unknown';
+  return `${m.project}: ${workers} · ${tasks} · ${hub}`;
+}
+
+const LABEL = 10;
+const label = (paint: Paint, s: string) => paint('bold', s.padEnd(LABEL));
+const indent = ' '.repeat(LABEL);
+
+/** The dashboard: header, workers table, task counts, sync, services. */
+export function renderFull(m: StatusModel, options: RenderOptions): string[] {
+  const paint = painter(options.color);
+  const bad = (s: string) => `${paint('red', SYMBOLS.fail)} ${s}`;
+  const lines: string[] = [];
+  const n = runningCount(m);
+  const head = [paint('bold', `isollm · ${m.project}`), n ? `${n.running}/${n.total} workers running` : 'workers unknown'];
+  if (options.clock) head.push(paint('dim', `updated ${clockTime(m.generated_at)}`));
+  lines.push(head.join(' · '), '');
+
+  if (m.workers && m.workers.length) {
+    const rows = [['WORKER', 'STATE', 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
+    for (const w of m.workers) {
+      const t = w.task;
+      rows.push([w.name, stateMark(w, paint), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
+    }
+    lines.push(...table(rows));
+  } else if (m.workers) {
+    lines.push('No workers. Start them with `isollm up`.');
+  }
+  if (m.errors.workers) lines.push(bad(`workers: ${m.errors.workers}`));
+  lines.push('');
+
+  const t = m.tasks;
+  lines.push(
+    label(paint, 'Tasks') +
+      (t
+        ? `${t.ready} ready · ${t.in_progress} in progress · ${t.blocked} blocked · ${t.done} done ${paint('dim', `(${t.open} open, ${t.total} total)`)}`
+        : bad(m.errors.queue ?? 'the queue did not answer')),
+  );
+
+  const s = m.sync;
+  let sync: string;
+  if (!s) sync = bad(m.errors.sync ?? 'git failed');
+  else if (!s.present) sync = `no hub yet at ${s.hub}: \`isollm sync push\` or \`isollm up\` creates it`;
+  else {
+    const words = syncWords(s);
+    const hint = s.ahead ? ` (\`isollm sync push\`)` : s.behind ? ` (\`git pull ${s.hub} ${s.base_branch}\`)` : '';
+    sync = `${words.replace(/^base/, `base ${s.base_branch}`)}${hint} · ${s.task_branches} task branch${s.task_branches === 1 ? '' : 'es'}${s.task_branches ? ' (`isollm sync status`)' : ''}`;
+  }
+  lines.push(label(paint, 'Hub') + sync);
+
+  const { queue, multiplexer: mux, runtime } = m.services;
+  const on = (up: boolean) => (up ? paint('green', SYMBOLS.running) : paint('dim', SYMBOLS.stopped));
+  const services: [string, string][] = [
+    ['queue', `${on(queue.running)} ${queue.url}${queue.pid ? ` (pid ${queue.pid})` : ''}${queue.mode === 'external' ? ' (queue.url)' : ''}${queue.running ? '' : paint('dim', ' not answering')}`],
+    [
+      'multiplexer',
+      m.errors.multiplexer
+        ? bad(m.errors.multiplexer)
+        : mux.session && mux.kind
+          ? `${on(mux.running)} ${mux.kind} session ${mux.session}${mux.running ? '' : paint('dim', ' not running')}`
+          : `${on(false)} no session (\`isollm up\` starts one)`,
+    ],
+    ['runtime', runtime.kind ? `${runtime.kind} (${runtime.bin})` : paint('dim', 'not available')],
+  ];
+  table(services.map(([k, v]) => [k, v])).forEach((line, i) => lines.push((i === 0 ? label(paint, 'Services') : indent) + line));
+  return lines.map((line) => fitLine(line, options.width));
+}
+
+/** HH:MM:SS of an ISO time, local. */
+function clockTime(iso: string): string {
+  const d = new Date(iso);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((x) => String(x).padStart(2, '0')).join(':');
+}

@@ -1,0 +1,8 @@
+// lib/worker — one container per worker: what to create as data (plan), creating and listing them
+// through the runtime gateway (create), start/stop/reset/remove (ops), and finding and saving the
+// work inside them before anything is lost (salvage, salvage-git, salvage-report).
+export * from './create.ts';
+export * from './ops.ts';
+export * from './plan.ts';
+export * from './salvage.ts';
+export * from './salvage-report.ts';

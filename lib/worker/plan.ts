@@ -1,0 +1,122 @@
+// Worker creation as data: names, container config, devices and the files pushed into the
+// container. lib/worker.ts carries the plan out through lib/runtime.ts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
+import type { Config } from '../config/load.ts';
+
+export const CLEAN_SNAPSHOT = 'isollm-clean';
+export const HUB_MOUNT = '/repo.git';
+export const WORKER_ENV_FILE = '/etc/isollm/worker.env';
+export const BIN_DIR = '/usr/local/bin';
+const WORKER_NAME = /^worker-(\d+)$/;
+
+export function containerName(project: string, worker: string): string {
+  return `${project}-${worker}`;
+}
+
+/** `count` new worker names, filling gaps first: worker-1, worker-2, … never one that exists. */
+export function nextWorkerNames(existing: string[], count: number): string[] {
+  const taken = new Set(existing);
+  const names: string[] = [];
+  for (let n = 1; names.length < count; n++) {
+    const name = `worker-${n}`;
+    if (!taken.has(name)) names.push(name);
+  }
+  return names;
+}
+
+/** The number in `worker-N` (1 for names that have none), used to offset forwarded host ports. */
+export function workerIndex(worker: string): number {
+  return Number(WORKER_NAME.exec(worker)?.[1] ?? 1);
+}
+
+export type PortForward = { host: number; container: number };
+
+/**
+ * `ports` entries are `N` or `HOST:CONTAINER`. Each worker needs its own host port, so worker-K
+ * listens on HOST + K - 1 (worker-1 on HOST itself).
+ */
+export function portForwards(ports: string[], worker: string): PortForward[] {
+  const offset = workerIndex(worker) - 1;
+  return ports.map((entry) => {
+    const [a, b] = entry.split(':');
+    const container = Number(b ?? a);
+    return { host: Number(a) + offset, container };
+  });
+}
+
+export type DeviceSpec =
+  | { type: 'disk'; source: string; path: string; shift?: boolean }
+  | { type: 'proxy'; listen: string; connect: string; bind: 'host' | 'instance' };
+
+/** The hub at /repo.git; mounted once dev exists (idmapped with shift, else shared by ACLs). */
+export function hubDevice(config: Config, shift: boolean): DeviceSpec & { type: 'disk' } {
+  return { type: 'disk', source: config.git.hub, path: HUB_MOUNT, ...(shift ? { shift } : {}) };
+}
+
+/** Devices a worker is launched with: the queue socket and forwarded ports. */
+export function workerDevices(config: Config, socketPath: string, worker: string): Record<string, DeviceSpec> {
+  const devices: Record<string, DeviceSpec> = {
+    // The agent reaches the queue at 127.0.0.1 inside, with no network: the proxy connects to this
+    // worker's own socket on the host, and the socket is the worker's identity.
+    queue: { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${config.queue.port}`, connect: `unix:${socketPath}` },
+  };
+  for (const { host, container } of portForwards(config.ports, worker)) {
+    devices[`port-${container}`] = { type: 'proxy', bind: 'host', listen: `tcp:127.0.0.1:${host}`, connect: `tcp:127.0.0.1:${container}` };
+  }
+  return devices;
+}
+
+/** Container config keys: the tags isollm lists by, and resource limits. */
+export function workerConfigKeys(config: Config, worker: string): Record<string, string> {
+  const keys: Record<string, string> = { 'user.isollm.project': config.project, 'user.isollm.worker': worker };
+  if (config.limits.cpu !== null) keys['limits.cpu'] = String(config.limits.cpu);
+  if (config.limits.memory !== null) keys['limits.memory'] = config.limits.memory;
+  return keys;
+}
+
+/** This worker's settings, read by isollm-task, isollm-agent and isollm-loop inside the container. */
+export function workerEnv(config: Config, worker: string): Record<string, string> {
+  return {
+    ISOLLM_PROJECT: config.project,
+    ISOLLM_WORKER: worker,
+    ISOLLM_QUEUE_URL: `http://127.0.0.1:${config.queue.port}`,
+    ISOLLM_BRANCH_PREFIX: config.git.branch_prefix,
+    ISOLLM_BASE_BRANCH: config.git.base_branch,
+    ISOLLM_PROJECT_DIR: PROJECT_DIR,
+    ISOLLM_POLL_INTERVAL: String(config.agent.loop.poll_interval),
+    ISOLLM_GIVE_UP_AFTER: String(config.agent.loop.give_up_after),
+  };
+}
+
+export type PushFile = { path: string; content: string; mode: number; owner: 'root' | 'dev' };
+
+/** Files every worker gets at creation: settings, the helper scripts. */
+export function baseFiles(config: Config, worker: string): PushFile[] {
+  const script = (name: string): PushFile => ({ path: `${BIN_DIR}/${name}`, content: fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), mode: 0o755, owner: 'root' });
+  return [
+    { path: WORKER_ENV_FILE, content: envFile(workerEnv(config, worker), 'worker settings'), mode: 0o644, owner: 'root' },
+    script('isollm-task'),
+    script('isollm-agent'),
+    script('isollm-loop'),
+    script('isollm-demo-agent'),
+  ];
+}
+
+/**
+ * Files written at every launch of the agent (so config changes apply): instructions, argv files,
+ * and the environment with secrets — 0600, owned by dev, inside the container only.
+ */
+export function agentFiles(config: Config, root: string, worker: string, secrets: Record<string, string>): PushFile[] {
+  const plan = planAgent(config.agent);
+  const instructions = renderInstructions(config, worker, readContext(config, root), plan.template);
+  return [
+    { path: plan.instructionsPath, content: instructions, mode: 0o644, owner: 'dev' },
+    { path: `${AGENT_DIR}/agent.argv`, content: linesFile(plan.interactive, 'agent command'), mode: 0o644, owner: 'dev' },
+    { path: `${AGENT_DIR}/headless.argv`, content: linesFile(plan.headless, 'agent command'), mode: 0o644, owner: 'dev' },
+    { path: `${AGENT_DIR}/agent.env`, content: envFile({ ...plan.env, ...secrets }, 'agent environment'), mode: 0o600, owner: 'dev' },
+  ];
+}
+
+export { DEV_HOME, PROJECT_DIR };
