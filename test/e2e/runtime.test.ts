@@ -141,7 +141,7 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const probe = path.join(work, 'probe.mts');
     fs.writeFileSync(
       probe,
-      `import { pingRuntime, RUNTIMES } from ${JSON.stringify(path.join(ROOT, 'lib/runtime.ts'))};\n` +
+      `import { pingRuntime, RUNTIMES } from ${JSON.stringify(path.join(ROOT, 'lib/runtime/client.ts'))};\n` +
         `pingRuntime(RUNTIMES[${JSON.stringify(runtime.kind)}]).then(() => console.log('ok'), (e) => console.log(e.message));\n`,
     );
     fs.chmodSync(work, 0o755);
