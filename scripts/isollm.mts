@@ -1,27 +1,22 @@
 #!/usr/bin/env node
-// The `isollm` dispatcher: maps a command name to its script and imports it only when it runs.
-import { alignedList, COMMANDS, type Main, out, packageVersion, runIfEntry, UsageError } from 'isollm/cli';
+// The `isollm` dispatcher: maps a command name to its script and imports it only when it runs. Global
+// flags may come before the command (`isollm --project X status`); they are handed to the command.
+import { alignedList, COMMANDS, firstWord, formatFlags, GLOBAL_FLAGS, type Main, out, packageVersion, parseCommand, runIfEntry, UsageError } from 'isollm/cli';
 
-const VERSION_FLAGS = new Set(['--version', '-v']);
+const SPEC = { name: 'isollm', summary: 'isollm' };
 
 export const main: Main = async (argv) => {
-  const index = argv.findIndex((a) => !a.startsWith('-'));
-  const before = index === -1 ? argv : argv.slice(0, index);
-  if (before.some((a) => VERSION_FLAGS.has(a))) {
-    out(packageVersion());
-    return;
-  }
+  const index = firstWord(argv);
   if (index === -1) {
-    const unknown = before.find((a) => !['--help', '-h', '--debug'].includes(a));
-    if (unknown) throw new UsageError(`unknown flag ${unknown} (see \`isollm --help\`)`);
-    out(usage());
+    // No command: only global flags (checked, so a typo is a usage error); --version prints it.
+    out(parseCommand(SPEC, argv).flags.version ? packageVersion() : usage());
     return;
   }
   const name = argv[index];
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}" (see \`isollm --help\`)`);
   const script = (await command.load()) as { main: Main };
-  return script.main([...before, ...argv.slice(index + 1)]);
+  return script.main([...argv.slice(0, index), ...argv.slice(index + 1)]);
 };
 
 function usage(): string {
@@ -33,7 +28,10 @@ function usage(): string {
     'Commands:',
     ...alignedList(),
     '',
-    'Run `isollm <command> --help` for its flags. Global flags: --project DIR, --debug, --help, --version.',
+    'Global flags (before or after the command):',
+    ...formatFlags(GLOBAL_FLAGS),
+    '',
+    'Run `isollm <command> --help` for its flags.',
   ].join('\n');
 }
 

@@ -31,7 +31,28 @@ export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
   project: { type: 'string', value: 'DIR', description: 'the project (default: nearest isollm.yaml from the current directory up)' },
   debug: { type: 'boolean', description: 'print stack traces and child-process details on errors' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
+  version: { type: 'boolean', short: 'v', description: "print isollm's version" },
 };
+
+/**
+ * Index of the first word that is not a flag nor a flag's value (`--project DIR`, `-n 2`), given the
+ * flags known at this level; -1 when there is none before `--`. Global flags may come before a command.
+ */
+export function firstWord(args: string[], flags: Record<string, FlagSpec> = GLOBAL_FLAGS): number {
+  const takesValue = new Set<string>();
+  for (const [name, f] of Object.entries(flags)) {
+    if (f.type !== 'string') continue;
+    takesValue.add(`--${name}`);
+    if (f.short) takesValue.add(`-${f.short}`);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return -1;
+    if (!a.startsWith('-')) return i;
+    if (takesValue.has(a)) i++;
+  }
+  return -1;
+}
 
 export type Parsed = {
   /** Subcommand path, e.g. ['dep', 'add'] for `task dep add`; empty for a command without subcommands. */
@@ -49,9 +70,8 @@ export function parseCommand(root: CommandSpec, argv: string[]): Parsed {
   const path: string[] = [];
   let args = argv;
   while (spec.subcommands) {
-    const first = args.findIndex((a) => !a.startsWith('-'));
-    const dashDash = args.indexOf('--');
-    if (first === -1 || (dashDash !== -1 && dashDash < first)) break;
+    const first = firstWord(args, { ...GLOBAL_FLAGS, ...spec.flags });
+    if (first === -1) break;
     const word = spec.aliases?.[args[first]] ?? args[first];
     const next = spec.subcommands[word];
     if (!next) {
@@ -108,17 +128,22 @@ export function formatHelp(spec: CommandSpec): string {
     });
     lines.push(...alignRows(rows));
   }
-  const flagRows = (flags: Record<string, FlagSpec>) =>
+  if (spec.flags && Object.keys(spec.flags).length) {
+    lines.push('', 'Flags:', ...formatFlags(spec.flags));
+  }
+  lines.push('', 'Global flags:', ...formatFlags(GLOBAL_FLAGS));
+  if (spec.notes?.length) lines.push('', ...spec.notes);
+  return lines.join('\n');
+}
+
+/** Help lines for a set of flags, aligned. */
+export function formatFlags(flags: Record<string, FlagSpec>): string[] {
+  return alignRows(
     Object.entries(flags).map(([name, f]) => [
       `${f.short ? `-${f.short}, ` : '    '}--${name}${f.value ? ' ' + f.value : ''}`,
       f.description + (f.multiple ? ' (repeatable)' : ''),
-    ]);
-  if (spec.flags && Object.keys(spec.flags).length) {
-    lines.push('', 'Flags:', ...alignRows(flagRows(spec.flags)));
-  }
-  lines.push('', 'Global flags:', ...alignRows(flagRows(GLOBAL_FLAGS)));
-  if (spec.notes?.length) lines.push('', ...spec.notes);
-  return lines.join('\n');
+    ]),
+  );
 }
 
 function alignRows(rows: string[][]): string[] {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { EXIT, UserError } from './errors.ts';
 import { ce, info, out, SYMBOLS } from './ui.ts';
 import { formatHelp, parseCommand, type CommandSpec, type Parsed } from './args.ts';
+import { packageVersion } from './package-files.ts';
 
 export type Main = (argv: string[]) => Promise<number | void>;
 
@@ -32,7 +33,9 @@ export async function run(main: Main, args: string[]): Promise<void> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
-  const debug = args.includes('--debug') || Boolean(process.env.ISOLLM_DEBUG);
+  // Before the real parse (which may be what fails): --debug anywhere, but not in the args after `--`.
+  const dashDash = args.indexOf('--');
+  const debug = (dashDash === -1 ? args : args.slice(0, dashDash)).includes('--debug') || Boolean(process.env.ISOLLM_DEBUG);
   try {
     const code = await main(args);
     process.exitCode = code ?? EXIT.ok;
@@ -70,11 +73,16 @@ export function reportError(err: unknown, debug: boolean): number {
 }
 
 /**
- * Parse argv against a spec; prints help and returns null for --help, so a command reads:
+ * Parse argv against a spec; prints help (or the version) and returns null for --help (--version), so a
+ * command reads:
  *   const p = parse(SPEC, argv); if (!p) return;
  */
 export function parse(spec: CommandSpec, argv: string[]): Parsed | null {
   const parsed = parseCommand(spec, argv);
+  if (parsed.flags.version) {
+    out(packageVersion());
+    return null;
+  }
   if (parsed.flags.help) {
     out(formatHelp(parsed.spec));
     return null;
