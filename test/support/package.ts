@@ -51,6 +51,7 @@ const INSTALL_FLAGS = ['--no-audit', '--no-fund', '--prefer-offline'];
 
 /** `npm i -g TARBALL` into `prefix`; the path of the installed `isollm` bin. */
 export function installGlobal(tarball: string, prefix: string): string {
+  fs.mkdirSync(prefix, { recursive: true });
   must(runAsUser('npm', ['install', '-g', '--prefix', prefix, ...INSTALL_FLAGS, tarball], prefix, {}, INSTALL_TIMEOUT_MS), 'npm install -g');
   return path.join(prefix, 'bin', 'isollm');
 }
