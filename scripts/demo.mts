@@ -2,8 +2,8 @@
 // npm run demo: set up the host, make a sample project with a backlog, and watch two scripted agents
 // finish it in containers. `--clean` takes it all down again.
 import path from 'node:path';
-import { type CommandSpec, flagBool, flagInt, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, UsageError } from 'isollm/cli';
-import { MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
+import { type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
+import { MULTIPLEXER_KINDS, type MultiplexerKind, RUNTIME_KINDS } from 'isollm/config';
 import { cleanDemo, defaultDemoDir, DEMO_IMAGE, DEMO_NAME, isTerminal, runDemo } from 'isollm/flows';
 import { startDir } from 'isollm/project';
 import type { RuntimeName } from 'isollm/runtime';
@@ -15,13 +15,13 @@ export const SPEC: CommandSpec = {
     dir: { type: 'string', value: 'DIR', description: `where the sample project goes (default: ${defaultDemoDir()})` },
     clean: { type: 'boolean', description: 'remove the demo: its containers, queue, hub and sample project' },
     yes: { type: 'boolean', short: 'y', description: 'ask nothing (set up the host without asking)' },
-    workers: { type: 'string', short: 'n', value: 'N', description: 'how many workers (default: 2)' },
+    workers: { type: 'string', short: 'n', value: 'N', number: { min: 1, max: 8 }, description: 'how many workers (default: 2)' },
     image: { type: 'string', value: 'ALIAS', description: `image for the workers, built locally when missing (default: ${DEMO_IMAGE})` },
-    runtime: { type: 'string', value: 'lxd|incus', description: 'container runtime (default: the installed one, else lxd)' },
+    runtime: { type: 'string', choices: RUNTIME_KINDS.filter((k) => k !== 'auto'), description: 'container runtime (default: the installed one, else lxd)' },
     name: { type: 'string', value: 'NAME', description: `project name, which names the containers (default: ${DEMO_NAME})` },
-    multiplexer: { type: 'string', short: 'm', value: 'KIND', description: 'zellij, tmux or none (default: auto on a terminal, none elsewhere)' },
-    delay: { type: 'string', value: 'SECONDS', description: 'how long the demo agent works on each task (default: 3)' },
-    timeout: { type: 'string', value: 'SECONDS', description: 'give up when the backlog is not finished by then (default: 300)' },
+    multiplexer: { type: 'string', short: 'm', choices: MULTIPLEXER_KINDS, description: 'the multiplexer (default: auto on a terminal, none elsewhere)' },
+    delay: { type: 'string', value: 'SECONDS', number: { min: 0, max: 600 }, description: 'how long the demo agent works on each task (default: 3)' },
+    timeout: { type: 'string', value: 'SECONDS', number: { min: 10, max: 3600 }, description: 'give up when the backlog is not finished by then (default: 300)' },
   },
   notes: [
     'Leaves the demo running so you can look around; `npm run demo -- --clean` removes it.',
@@ -39,23 +39,18 @@ export const main: Main = async (argv) => {
     else info(`No demo in ${dir}: nothing to clean.`);
     return;
   }
-  const runtime = flagString(p, 'runtime');
-  if (runtime !== undefined && runtime !== 'lxd' && runtime !== 'incus') throw new UsageError(`--runtime must be lxd or incus (got ${JSON.stringify(runtime)})`);
-  const multiplexer = flagString(p, 'multiplexer');
-  if (multiplexer !== undefined && !(MULTIPLEXER_KINDS as readonly string[]).includes(multiplexer)) {
-    throw new UsageError(`--multiplexer must be one of ${MULTIPLEXER_KINDS.join(', ')} (got "${multiplexer}")`);
-  }
+  const multiplexer = flagString(p, 'multiplexer') as MultiplexerKind | undefined;
   const terminal = isTerminal();
   const result = await runDemo({
     dir,
     name: flagString(p, 'name') ?? DEMO_NAME,
     image: flagString(p, 'image') ?? DEMO_IMAGE,
-    runtime: runtime as RuntimeName | undefined,
-    workers: flagInt(p, 'workers', 1, 8) ?? 2,
-    delay: flagInt(p, 'delay', 0, 600) ?? 3,
-    timeoutMs: (flagInt(p, 'timeout', 10, 3600) ?? 300) * 1000,
+    runtime: flagString(p, 'runtime') as RuntimeName | undefined,
+    workers: flagNumber(p, 'workers') ?? 2,
+    delay: flagNumber(p, 'delay') ?? 3,
+    timeoutMs: (flagNumber(p, 'timeout') ?? 300) * 1000,
     yes: flagBool(p, 'yes'),
-    multiplexer: (multiplexer as MultiplexerKind | undefined) ?? (terminal ? 'auto' : 'none'),
+    multiplexer: multiplexer ?? (terminal ? 'auto' : 'none'),
     attach: terminal,
   });
   const done = result.tasks.filter((t) => t.status === 'done').length;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { type CommandSpec, flagBool, flagInt, flagString, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
+import { type CommandSpec, flagBool, flagNumber, flagString, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
 import { CONFIG_FILE, startDir } from 'isollm/project';
 import { INIT_PRESETS, initProject } from 'isollm/flows';
 import { type AgentPreset, MAX_WORKERS } from 'isollm/config';
@@ -9,9 +9,9 @@ const SPEC: CommandSpec = {
   summary: `create ${CONFIG_FILE} in this git repository (asks on a terminal; flags or defaults elsewhere)`,
   flags: {
     name: { type: 'string', value: 'NAME', description: 'project name (default: the directory name, made LXC-safe)' },
-    workers: { type: 'string', value: 'N', description: `number of workers, 1-${MAX_WORKERS} (default: 3)` },
+    workers: { type: 'string', value: 'N', number: { min: 1, max: MAX_WORKERS }, description: 'number of workers (default: 3)' },
     image: { type: 'string', value: 'IMAGE', description: 'image the workers launch from (default: images:debian/12)' },
-    agent: { type: 'string', value: 'PRESET', description: `agent preset: ${INIT_PRESETS.join(', ')} (default: claude)` },
+    agent: { type: 'string', choices: INIT_PRESETS, description: `agent preset (default: claude; for a custom agent set agent.preset and agent.command in ${CONFIG_FILE} afterwards)` },
     base: { type: 'string', value: 'BRANCH', description: 'base branch for task branches (default: the current branch)' },
     yes: { type: 'boolean', short: 'y', description: 'ask nothing: take the defaults for anything not given' },
     force: { type: 'boolean', description: `overwrite an existing ${CONFIG_FILE}` },
@@ -25,7 +25,7 @@ export const main: Main = async (argv) => {
   const result = await initProject({
     dir: startDir(flagString(p, 'project')),
     name: flagString(p, 'name'),
-    workers: flagInt(p, 'workers', 1, MAX_WORKERS),
+    workers: flagNumber(p, 'workers'),
     image: flagString(p, 'image'),
     agent: flagString(p, 'agent') as AgentPreset | undefined,
     base: flagString(p, 'base'),

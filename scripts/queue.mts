@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { c, type CommandSpec, flagBool, flagInt, info, type Main, ok, out, parse, printJson, runIfEntry, SYMBOLS, UserError, warn } from 'isollm/cli';
+import { c, type CommandSpec, flagBool, flagNumber, info, type Main, ok, out, parse, printJson, runIfEntry, SYMBOLS, UserError, warn } from 'isollm/cli';
 import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { logTail, queueClient, queueState, startQueue, stopQueue } from 'isollm/queue';
@@ -26,7 +26,7 @@ export const SPEC: CommandSpec = {
       summary: "print the server's log",
       flags: {
         follow: { type: 'boolean', short: 'f', description: 'keep printing new lines' },
-        lines: { type: 'string', short: 'n', value: 'N', description: 'lines to show (default 50)' },
+        lines: { type: 'string', short: 'n', value: 'N', number: { min: 1, max: 100_000 }, description: 'lines to show (default 50)' },
       },
     },
   },
@@ -58,7 +58,7 @@ export const main: Main = async (argv) => {
     case 'status':
       return status(root, flagBool(p, 'json'));
     case 'logs':
-      return logs(root, flagInt(p, 'lines', 1, 100_000) ?? 50, flagBool(p, 'follow'));
+      return logs(root, flagNumber(p, 'lines') ?? 50, flagBool(p, 'follow'));
   }
 };
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // isollm setup: install and initialise the container runtime and make the image available.
-import { type CommandSpec, flagBool, flagString, info, type Main, out, parse, printJson, runIfEntry, UsageError } from 'isollm/cli';
-import { DEFAULT_IMAGE, loadConfig } from 'isollm/config';
+import { type CommandSpec, flagBool, flagString, info, type Main, out, parse, printJson, runIfEntry } from 'isollm/cli';
+import { DEFAULT_IMAGE, loadConfig, RUNTIME_KINDS } from 'isollm/config';
 import { confirmPlan, type RuntimeName, setupHost } from 'isollm/runtime';
 import { findProjectRoot, startDir } from 'isollm/project';
 
@@ -9,7 +9,7 @@ export const SPEC: CommandSpec = {
   name: 'isollm setup',
   summary: 'install and initialise the container runtime (LXD or Incus) and the image',
   flags: {
-    runtime: { type: 'string', value: 'lxd|incus', description: 'runtime to install (default: the installed one, else config runtime.kind, else lxd)' },
+    runtime: { type: 'string', choices: RUNTIME_KINDS.filter((k) => k !== 'auto'), description: 'runtime to install (default: the installed one, else config runtime.kind, else lxd)' },
     image: { type: 'string', value: 'ALIAS', description: 'image to make available (default: the configured image)' },
     yes: { type: 'boolean', short: 'y', description: 'do not ask before changing the system' },
     json: { type: 'boolean', description: 'print the steps as JSON' },
@@ -21,9 +21,6 @@ export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
   const runtimeFlag = flagString(p, 'runtime');
-  if (runtimeFlag !== undefined && runtimeFlag !== 'lxd' && runtimeFlag !== 'incus') {
-    throw new UsageError(`--runtime must be lxd or incus (got ${JSON.stringify(runtimeFlag)})`);
-  }
   const root = findProjectRoot(startDir(flagString(p, 'project')));
   const config = root ? loadConfig(root) : null;
   const kind = config?.runtime.kind;

@@ -2,7 +2,7 @@
 // isollm status [--brief|--json|--schema] [--watch [--interval S]]: workers, tasks, hub and services.
 import process from 'node:process';
 import { styleText } from 'node:util';
-import { type CommandSpec, flagBool, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS, UsageError } from 'isollm/cli';
+import { type CommandSpec, flagBool, flagNumber, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS, UsageError } from 'isollm/cli';
 import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { collectStatus, fitLine, renderBrief, renderFull, STATUS_SCHEMA, watchStatus } from 'isollm/status';
@@ -18,7 +18,7 @@ export const SPEC: CommandSpec = {
     json: { type: 'boolean', description: 'print the status model as JSON (schema: --schema)' },
     schema: { type: 'boolean', description: 'print the JSON Schema of --json' },
     watch: { type: 'boolean', short: 'w', description: 'redraw until Ctrl-C' },
-    interval: { type: 'string', value: 'S', description: `seconds between redraws with --watch (default ${DEFAULT_INTERVAL_S})` },
+    interval: { type: 'string', value: 'S', number: { min: MIN_INTERVAL_S, fraction: true, unit: 'seconds' }, description: `seconds between redraws with --watch (default ${DEFAULT_INTERVAL_S})` },
   },
   notes: ['A source that fails (runtime, queue, hub) is shown as an error in the view; status still exits 0.'],
 };
@@ -35,8 +35,7 @@ export const main: Main = async (argv) => {
   if (watch && json) throw new UsageError('--watch does not go with --json; run `isollm status --json` in a loop instead');
   const intervalText = flagString(p, 'interval');
   if (intervalText !== undefined && !watch) throw new UsageError('--interval only applies with --watch');
-  const interval = intervalText === undefined ? DEFAULT_INTERVAL_S : Number(intervalText);
-  if (!Number.isFinite(interval) || interval < MIN_INTERVAL_S) throw new UsageError(`--interval must be a number of seconds ≥ ${MIN_INTERVAL_S} (got ${JSON.stringify(intervalText)})`);
+  const interval = flagNumber(p, 'interval') ?? DEFAULT_INTERVAL_S;
 
   const root = requireProjectRoot(flagString(p, 'project'));
   // Colour as styleText would decide it for stdout (TTY, NO_COLOR, FORCE_COLOR).

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // isollm up: start the queue, the hub, the workers and their agents, and show them.
 import process from 'node:process';
-import { canPrompt, type CommandSpec, flagBool, flagInt, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, UsageError, warn } from 'isollm/cli';
-import { MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
+import { canPrompt, type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, warn } from 'isollm/cli';
+import { MAX_WORKERS, MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { up } from 'isollm/flows';
 
@@ -10,11 +10,11 @@ export const SPEC: CommandSpec = {
   name: 'isollm up',
   summary: 'start the queue, the workers and their agents, and show them',
   flags: {
-    workers: { type: 'string', short: 'n', value: 'N', description: 'how many workers (default: workers in isollm.yaml)' },
+    workers: { type: 'string', short: 'n', value: 'N', number: { min: 1, max: MAX_WORKERS }, description: 'how many workers (default: workers in isollm.yaml)' },
     base: { type: 'string', value: 'BRANCH', description: 'base branch for new task branches (default: git.base_branch)' },
     force: { type: 'boolean', description: "start even when the hub's base is behind this repository's" },
     detach: { type: 'boolean', short: 'd', description: 'do not attach to the multiplexer session' },
-    multiplexer: { type: 'string', short: 'm', value: 'KIND', description: 'zellij, tmux or none (default: multiplexer.kind)' },
+    multiplexer: { type: 'string', short: 'm', choices: MULTIPLEXER_KINDS, description: 'the multiplexer (default: multiplexer.kind)' },
   },
   notes: ['Run it again to reattach, or with -n to scale up; nothing is duplicated.'],
 };
@@ -23,16 +23,12 @@ export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
   const started = Date.now();
-  const multiplexer = flagString(p, 'multiplexer');
-  if (multiplexer !== undefined && !(MULTIPLEXER_KINDS as readonly string[]).includes(multiplexer)) {
-    throw new UsageError(`--multiplexer must be one of ${MULTIPLEXER_KINDS.join(', ')} (got "${multiplexer}")`);
-  }
   const root = requireProjectRoot(flagString(p, 'project'));
   const result = await up(root, {
-    count: flagInt(p, 'workers', 1, 32),
+    count: flagNumber(p, 'workers'),
     base: flagString(p, 'base'),
     force: flagBool(p, 'force'),
-    multiplexer: multiplexer as MultiplexerKind | undefined,
+    multiplexer: flagString(p, 'multiplexer') as MultiplexerKind | undefined,
   });
   const names = result.workers.map((w) => w.name).join(', ');
   ok(`${result.workers.length} agent(s) at work (${names}) in ${formatDuration(Date.now() - started)}.`);

@@ -2,7 +2,8 @@
 // isollm worker add|list|shell|exec|logs|start|stop|reset|remove: the containers the agents live in.
 import process from 'node:process';
 import { $ } from 'zx';
-import { c, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagInt, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
+import { c, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagNumber, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
+import { MAX_WORKERS } from 'isollm/config';
 import { ensureHub } from 'isollm/hub';
 import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
@@ -20,7 +21,7 @@ export const SPEC: CommandSpec = {
       name: 'isollm worker add',
       summary: 'create workers (in parallel)',
       usage: '[name] [-n N]',
-      flags: { count: { type: 'string', short: 'n', value: 'N', description: 'how many to create (default 1)' } },
+      flags: { count: { type: 'string', short: 'n', value: 'N', number: { min: 1, max: MAX_WORKERS }, description: 'how many to create (default 1)' } },
     },
     list: { name: 'isollm worker list', summary: 'name, state, IP, task, branch, age', flags: { json: { type: 'boolean', description: 'print JSON' } } },
     shell: {
@@ -119,7 +120,7 @@ export const main: Main = async (argv) => {
 
 async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): Promise<number> {
   const [name] = expectPositionals(p, ['[name]'], 1);
-  const count = flagInt(p, 'count', 1, 32) ?? 1;
+  const count = flagNumber(p, 'count') ?? 1;
   if (name !== undefined) {
     if (count !== 1) throw new UsageError('give a name or -n N, not both');
     if (!WORKER_NAME.test(name)) throw new UsageError(`worker name "${name}" must be lowercase letters, digits and single hyphens, starting with a letter`);

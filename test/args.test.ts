@@ -42,3 +42,52 @@ describe('parseCommand', () => {
     expect(formatHelp(SPEC.subcommands!.add)).toMatch(/-d, --depends-on\s+d \(repeatable\)/);
   });
 });
+
+describe('flag values declared in the spec', () => {
+  const UP: CommandSpec = {
+    name: 'isollm up',
+    summary: 'up',
+    flags: {
+      multiplexer: { type: 'string', short: 'm', choices: ['zellij', 'tmux', 'none'], description: 'the multiplexer' },
+      workers: { type: 'string', short: 'n', value: 'N', number: { min: 1, max: 32 }, description: 'how many' },
+      interval: { type: 'string', value: 'S', number: { min: 0.1, fraction: true, unit: 'seconds' }, description: 'between redraws' },
+      tag: { type: 'string', multiple: true, value: 'T', choices: ['a', 'b'], description: 'tags' },
+    },
+  };
+  const usage = (args: string[]) => {
+    try {
+      parseCommand(UP, args);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      return (err as Error).message;
+    }
+    return 'accepted';
+  };
+
+  it('accepts the allowed values', () => {
+    const p = parseCommand(UP, ['-m', 'tmux', '-n', '32', '--interval', '0.5', '--tag', 'a', '--tag', 'b']);
+    expect(p.flags).toMatchObject({ multiplexer: 'tmux', workers: '32', interval: '0.5', tag: ['a', 'b'] });
+  });
+
+  it.each([
+    [['-m', 'screen'], '--multiplexer must be one of zellij, tmux, none (got "screen")'],
+    [['--workers', '0'], '--workers must be a whole number from 1 to 32 (got "0")'],
+    [['--workers', '33'], '--workers must be a whole number from 1 to 32 (got "33")'],
+    [['--workers', '2.5'], '--workers must be a whole number from 1 to 32 (got "2.5")'],
+    [['--workers', ''], '--workers must be a whole number from 1 to 32 (got "")'],
+    [['--workers=three'], '--workers must be a whole number from 1 to 32 (got "three")'],
+    [['--interval', '0'], '--interval must be a number of seconds ≥ 0.1 (got "0")'],
+    [['--interval', 'Infinity'], '--interval must be a number of seconds ≥ 0.1 (got "Infinity")'],
+    [['--tag', 'a', '--tag', 'c'], '--tag must be one of a, b (got "c")'],
+  ])('rejects %j as a usage error', (args, message) => {
+    expect(usage(args)).toBe(message);
+  });
+
+  it('help lists the choices and the range', () => {
+    const help = formatHelp(UP);
+    expect(help).toMatch(/^ {2}-m, --multiplexer zellij\|tmux\|none +the multiplexer$/m);
+    expect(help).toMatch(/^ {2}-n, --workers N +how many \(1-32\)$/m);
+    expect(help).toMatch(/--interval S +between redraws \(≥ 0\.1\)$/m);
+    expect(help).toMatch(/--tag T +tags \(one of a, b; repeatable\)$/m);
+  });
+});

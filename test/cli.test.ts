@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './helpers.ts';
+import { runCli, tmpDir } from './helpers.ts';
 
 describe('isollm dispatcher', () => {
   it('lists every command', () => {
@@ -20,5 +20,18 @@ describe('isollm dispatcher', () => {
     const r = runCli(['init', '--frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('✗ unknown flag --frobnicate for `isollm init` (see `isollm init --help`)');
+  });
+
+  it.each([
+    [['up', '-m', 'screen'], '--multiplexer must be one of auto, zellij, tmux, none (got "screen")'],
+    [['up', '-n', '33'], '--workers must be a whole number from 1 to 32 (got "33")'],
+    [['worker', 'add', '-n', '0'], '--count must be a whole number from 1 to 32 (got "0")'],
+    [['queue', 'logs', '-n', 'x'], '--lines must be a whole number from 1 to 100000 (got "x")'],
+    [['setup', '--runtime', 'docker'], '--runtime must be one of lxd, incus (got "docker")'],
+    [['init', '--agent', 'gpt'], '--agent must be one of claude, codex, aider, gemini, opencode (got "gpt")'],
+  ])('checks the values a flag allows before anything runs: %j', (args, line) => {
+    const r = runCli(args, { cwd: tmpDir() });
+    expect(r.stderr).toBe(`✗ ${line}\n`);
+    expect(r.code).toBe(2);
   });
 });

@@ -81,7 +81,7 @@ describe('demo script', () => {
 
   it('rejects a bad flag value as a usage error', () => {
     const r = runNode([path.join(ROOT, 'scripts', 'demo.mts'), '--runtime', 'docker']);
-    expect(r.stderr.trim()).toBe('✗ --runtime must be lxd or incus (got "docker")');
+    expect(r.stderr.trim()).toBe('✗ --runtime must be one of lxd, incus (got "docker")');
     expect(r.code).toBe(2);
   });
 });

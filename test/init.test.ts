@@ -99,7 +99,7 @@ describe('isollm init', () => {
     it.each([
       [['--workers', '0'], '✗ --workers must be a whole number from 1 to 32 (got "0")'],
       [['--name', 'bad_name'], '✗ --name may contain only letters, digits and single hyphens, and must not end with a hyphen (got "bad_name")'],
-      [['--agent', 'gpt'], '✗ --agent must be one of claude, codex, aider, gemini, opencode (for a custom agent set agent.preset and agent.command in isollm.yaml afterwards) (got "gpt")'],
+      [['--agent', 'gpt'], '✗ --agent must be one of claude, codex, aider, gemini, opencode (got "gpt")'],
       [['--base', 'a..b'], '✗ --base is not a valid branch name: contains `..` (got "a..b")'],
     ])('with a bad flag value %j (exit 2)', (args, line) => {
       const repo = gitRepo();

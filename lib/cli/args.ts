@@ -7,9 +7,13 @@ export type FlagSpec = {
   type: 'boolean' | 'string';
   short?: string;
   multiple?: boolean;
-  /** Placeholder shown in help, e.g. `N` for `--workers N`. */
+  /** Placeholder shown in help, e.g. `N` for `--workers N` (default: the choices, `a|b|c`). */
   value?: string;
   description: string;
+  /** The only values allowed: the parser rejects any other, and help lists them. */
+  choices?: readonly string[];
+  /** A number: the parser checks it is one, from `min` (to `max`), whole unless `fraction`; help shows the range. */
+  number?: { min: number; max?: number; fraction?: boolean; unit?: string };
 };
 
 export type CommandSpec = {
@@ -88,6 +92,7 @@ export function parseCommand(root: CommandSpec, argv: string[]): Parsed {
   } catch (err) {
     throw new UsageError(`${describeParseError(err)} for \`${spec.name}\` (see \`${spec.name} --help\`)`);
   }
+  for (const [name, f] of Object.entries(options)) checkValues(name, f, result.values[name]);
   const terminator = result.tokens.find((t) => t.kind === 'option-terminator');
   const positionals: string[] = [];
   const rest: string[] = [];
@@ -97,6 +102,24 @@ export function parseCommand(root: CommandSpec, argv: string[]): Parsed {
     else positionals.push(token.value);
   }
   return { path, spec, flags: result.values as Parsed['flags'], positionals, rest };
+}
+
+/** The values a flag's spec allows (choices, number range), else a usage error naming the flag. */
+function checkValues(name: string, f: FlagSpec, got: string | boolean | (string | boolean)[] | undefined): void {
+  for (const v of Array.isArray(got) ? got : got === undefined ? [] : [got]) {
+    if (typeof v !== 'string') continue;
+    if (f.choices && !f.choices.includes(v)) {
+      throw new UsageError(`--${name} must be one of ${f.choices.join(', ')} (got ${JSON.stringify(v)})`);
+    }
+    if (f.number) {
+      const { min, max, fraction, unit } = f.number;
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n) || (!fraction && !Number.isInteger(n)) || n < min || (max !== undefined && n > max)) {
+        const what = `${fraction ? 'a number' : 'a whole number'}${unit ? ` of ${unit}` : ''}`;
+        throw new UsageError(`--${name} must be ${what} ${max === undefined ? `≥ ${min}` : `from ${min} to ${max}`} (got ${JSON.stringify(v)})`);
+      }
+    }
+  }
 }
 
 function describeParseError(err: unknown): string {
@@ -139,11 +162,21 @@ export function formatHelp(spec: CommandSpec): string {
 /** Help lines for a set of flags, aligned. */
 export function formatFlags(flags: Record<string, FlagSpec>): string[] {
   return alignRows(
-    Object.entries(flags).map(([name, f]) => [
-      `${f.short ? `-${f.short}, ` : '    '}--${name}${f.value ? ' ' + f.value : ''}`,
-      f.description + (f.multiple ? ' (repeatable)' : ''),
-    ]),
+    Object.entries(flags).map(([name, f]) => {
+      const value = f.value ?? f.choices?.join('|');
+      const range = f.number ? (f.number.max === undefined ? `≥ ${f.number.min}` : `${f.number.min}-${f.number.max}`) : '';
+      const extras = [f.value && f.choices ? `one of ${f.choices.join(', ')}` : '', range, f.multiple ? 'repeatable' : ''].filter(Boolean);
+      return [`${f.short ? `-${f.short}, ` : '    '}--${name}${value ? ' ' + value : ''}`, withNote(f.description, extras.join('; '))];
+    }),
   );
+}
+
+/** `text (note)`, or `text (note; default: …)` when the text already ends in a parenthesis. */
+function withNote(text: string, note: string): string {
+  if (!note) return text;
+  const open = text.lastIndexOf(' (');
+  if (text.endsWith(')') && open !== -1) return `${text.slice(0, open)} (${note}; ${text.slice(open + 2)}`;
+  return `${text} (${note})`;
 }
 
 function alignRows(rows: string[][]): string[] {
@@ -166,15 +199,10 @@ export function flagList(p: Parsed, name: string): string[] {
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
-/** Parse a whole number flag within bounds, or throw a usage error naming the flag. */
-export function flagInt(p: Parsed, name: string, min: number, max: number): number | undefined {
+/** A number flag (its spec's `number` range was checked by the parser), or undefined. */
+export function flagNumber(p: Parsed, name: string): number | undefined {
   const v = flagString(p, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
-  }
-  return n;
+  return v === undefined ? undefined : Number(v);
 }
 
 /** Exactly `count` positionals (names in `names`), else a usage error. */

@@ -12,7 +12,7 @@ describe('isollm setup', () => {
   it('rejects an unknown runtime as a usage error', () => {
     const r = runCli(['setup', '--runtime', 'docker'], { cwd: tmpDir() });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('✗ --runtime must be lxd or incus (got "docker")');
+    expect(r.stderr.trim()).toBe('✗ --runtime must be one of lxd, incus (got "docker")');
   });
 
   it.skipIf(!rt)('reports nothing to do when the host is ready', () => {
