@@ -29,7 +29,7 @@ fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: ${project}\nimage: ${
 
 const ctx = await workerContext(root, loadConfig(root));
 await ensureHub(root, ctx.config);
-await ensureQueue(root);
+await ensureQueue(root, ctx.config);
 
 /** ms spent in each step, summed over the workers of one run. */
 type Steps = Map<string, number[]>;
@@ -82,6 +82,6 @@ try {
   console.log(`t(1) = ${s(best(t[1]))}s  t(4) = ${s(best(t[4]))}s  ratio t(4)/t(1) = ${ratio.toFixed(2)} (target ≤ ${TARGET_RATIO.toFixed(1)}) ${ratio <= TARGET_RATIO ? 'OK' : 'MISSED'}`);
 } finally {
   await removeAll().catch((err) => console.error(`cleanup: ${(err as Error).message}`));
-  await stopQueue(root).catch(() => undefined);
+  await stopQueue(root, ctx.config).catch(() => undefined);
   fs.rmSync(dir, { recursive: true, force: true });
 }

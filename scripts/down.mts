@@ -2,6 +2,7 @@
 // isollm down: save unsaved work to the hub, release tasks, stop (or destroy) everything.
 import { askConfirm, askSelect, askTyped, CancelledError, canPrompt, ce, type CommandSpec, fail, flagBool, flagString, info, type Main, ok, parse, runIfEntry, UserError } from 'isollm/cli';
 import { down, type WorkerWork } from 'isollm/flows';
+import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { renderSalvageResults, renderWorkSummary } from 'isollm/worker';
 
@@ -34,6 +35,7 @@ export const main: Main = async (argv) => {
 
   const result = await down(
     root,
+    loadConfig(root),
     { save: flagBool(p, 'save'), destroy },
     {
       async decide(works) {

@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { c, type CommandSpec, flagBool, flagNumber, info, type Main, ok, out, parse, printJson, runIfEntry, SYMBOLS, UserError, warn } from 'isollm/cli';
-import { loadConfig } from 'isollm/config';
+import { c, type CommandSpec, flagBool, flagNumber, flagString, info, type Main, ok, out, parse, printJson, runIfEntry, SYMBOLS, UserError, warn } from 'isollm/cli';
+import { type Config, loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { logTail, queueClient, queueState, startQueue, stopQueue } from 'isollm/queue';
 
@@ -36,18 +36,19 @@ export const SPEC: CommandSpec = {
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  const root = requireProjectRoot(p.flags.project as string | undefined);
+  const root = requireProjectRoot(flagString(p, 'project'));
+  const config = loadConfig(root);
   switch (p.path[0]) {
     case 'start': {
-      const state = queueState(root);
+      const state = queueState(root, config);
       if (state.mode === 'external') return void info(`queue.url is set: using the external queue at ${state.url}; nothing to start.`);
       if (state.stalePid) warn(`Removed a stale pid file (pid ${state.stalePid} is gone).`);
-      const started = await startQueue(root);
+      const started = await startQueue(root, config);
       ok(`Queue running at ${started.url} (pid ${started.pid}). Logs: \`isollm queue logs\`.`);
       return;
     }
     case 'stop': {
-      const { state, stopped, killed } = await stopQueue(root);
+      const { state, stopped, killed } = await stopQueue(root, config);
       if (state.mode === 'external') return void info(`queue.url is set: the external queue at ${state.url} is not managed by isollm.`);
       if (state.stalePid) warn(`Removed a stale pid file (pid ${state.stalePid} is gone).`);
       if (!stopped) return void info('The queue is not running.');
@@ -56,14 +57,13 @@ export const main: Main = async (argv) => {
       return;
     }
     case 'status':
-      return status(root, flagBool(p, 'json'));
+      return status(root, config, flagBool(p, 'json'));
     case 'logs':
-      return logs(root, flagNumber(p, 'lines') ?? 50, flagBool(p, 'follow'));
+      return logs(root, config, flagNumber(p, 'lines') ?? 50, flagBool(p, 'follow'));
   }
 };
 
-async function status(root: string, json: boolean): Promise<number> {
-  const config = loadConfig(root);
+async function status(root: string, config: Config, json: boolean): Promise<number> {
   const state = queueState(root, config);
   const client = queueClient(root, config);
   let healthy = false;
@@ -98,8 +98,8 @@ async function status(root: string, json: boolean): Promise<number> {
   return healthy ? 0 : 1;
 }
 
-async function logs(root: string, lines: number, follow: boolean): Promise<void> {
-  const state = queueState(root);
+async function logs(root: string, config: Config, lines: number, follow: boolean): Promise<void> {
+  const state = queueState(root, config);
   if (state.mode === 'external') throw new UserError(`queue.url is set: the external queue at ${state.url} keeps its own logs.`);
   if (!fs.existsSync(state.log)) {
     if (!follow) return void info(`No queue log yet (${state.log}). Start the queue with \`isollm queue start\`.`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { type CommandSpec, flagBool, flagString, info, type Main, ok, out, parse, printJson, runIfEntry } from 'isollm/cli';
-import { loadConfig } from 'isollm/config';
+import { type Config, loadConfig } from 'isollm/config';
 import { queueClient } from 'isollm/queue';
 import { requireProjectRoot } from 'isollm/project';
 import { formatSyncStatus, pullTaskBranches, pushBranch, readSyncStatus, remoteName, type TaskQueueInfo } from 'isollm/hub';
@@ -32,9 +32,9 @@ export const SPEC: CommandSpec = {
 
 // The queue's word on each task branch: every task in one paged listing (ids it does not know are
 // shown as "unknown"; a queue that is down marks them all unknown with the reason).
-async function queueTaskInfo(root: string, ids: string[]): Promise<Map<string, TaskQueueInfo>> {
+async function queueTaskInfo(root: string, config: Config, ids: string[]): Promise<Map<string, TaskQueueInfo>> {
   const wanted = new Set(ids);
-  const tasks = await queueClient(root).listTasks();
+  const tasks = await queueClient(root, config).listTasks();
   return new Map(
     tasks.filter((t) => wanted.has(t.id)).map((t) => [t.id, { status: t.status, claimed_by: t.claimed_by, block_reason: t.block_reason }]),
   );
@@ -47,7 +47,7 @@ export const main: Main = async (argv) => {
   const config = loadConfig(root);
   switch (p.path[0]) {
     case 'status': {
-      const status = await readSyncStatus(root, config, { taskInfo: (ids) => queueTaskInfo(root, ids) });
+      const status = await readSyncStatus(root, config, { taskInfo: (ids) => queueTaskInfo(root, config, ids) });
       if (flagBool(p, 'json')) printJson(status);
       else for (const line of formatSyncStatus(status)) out(line);
       return;

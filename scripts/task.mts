@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // isollm task …: add, list, show and change tasks in the project's queue.
 import { askTyped, CancelledError, type CommandSpec, expectPositionals, flagBool, flagList, flagString, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, UsageError, UserError } from 'isollm/cli';
+import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { claimerName, detailLines, parsePriority, QueueApiError, type QueueClient, queueClient, type Status, type Task, type TaskDetail, taskRows } from 'isollm/queue';
 
@@ -81,7 +82,8 @@ export const SPEC: CommandSpec = {
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
-  const client = queueClient(requireProjectRoot(p.flags.project as string | undefined));
+  const root = requireProjectRoot(flagString(p, 'project'));
+  const client = queueClient(root, loadConfig(root));
   try {
     await run(client, p);
   } finally {

@@ -2,7 +2,7 @@
 // isollm up: start the queue, the hub, the workers and their agents, and show them.
 import process from 'node:process';
 import { canPrompt, type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, warn } from 'isollm/cli';
-import { MAX_WORKERS, MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
+import { loadConfig, MAX_WORKERS, MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { up } from 'isollm/flows';
 
@@ -24,9 +24,10 @@ export const main: Main = async (argv) => {
   if (!p) return;
   const started = Date.now();
   const root = requireProjectRoot(flagString(p, 'project'));
-  const result = await up(root, {
+  const base = flagString(p, 'base');
+  const config = loadConfig(root, base ? { git: { base_branch: base } } : {});
+  const result = await up(root, config, {
     count: flagNumber(p, 'workers'),
-    base: flagString(p, 'base'),
     force: flagBool(p, 'force'),
     multiplexer: flagString(p, 'multiplexer') as MultiplexerKind | undefined,
   });

@@ -3,7 +3,7 @@
 import process from 'node:process';
 import { $ } from 'zx';
 import { c, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagNumber, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
-import { MAX_WORKERS } from 'isollm/config';
+import { loadConfig, MAX_WORKERS } from 'isollm/config';
 import { ensureHub } from 'isollm/hub';
 import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
@@ -56,7 +56,7 @@ export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
   if (!p) return;
   const root = requireProjectRoot(flagString(p, 'project'));
-  const ctx = await workerContext(root);
+  const ctx = await workerContext(root, loadConfig(root));
   const one = async () => findWorker(ctx, expectPositionals(p, ['<name>'])[0]);
   switch (p.path[0]) {
     case 'add':
@@ -131,7 +131,7 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
   if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
   const names = name ? [name] : nextWorkerNames(existing, count);
   await ensureHub(ctx.root, ctx.config);
-  await ensureQueue(ctx.root);
+  await ensureQueue(ctx.root, ctx.config);
   const started = Date.now();
   info(`Creating ${names.join(', ')} from ${ctx.config.image}…`);
   const { created, failed } = await createWorkers(ctx, names, (worker, step) => info(`  ${c.dim(worker)} ${SYMBOLS.arrow} ${step}`));

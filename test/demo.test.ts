@@ -48,7 +48,8 @@ describe('demo sample project', () => {
     expect(config.queue.port).toBe(port);
 
     try {
-      const tasks = await addBacklog(dir);
+      const config = loadConfig(dir);
+      const tasks = await addBacklog(dir, config);
       expect(tasks.map((t) => t.title)).toEqual(DEMO_BACKLOG.map((t) => t.title));
       const list = runNode([path.join(ROOT, 'scripts', 'isollm.mts'), 'task', 'list', '--ready', '--json'], { cwd: dir });
       const ready = (JSON.parse(list.stdout) as Task[]).map((t) => t.id);
@@ -56,7 +57,7 @@ describe('demo sample project', () => {
       expect(ready).not.toContain(tasks[1].id); // waits on the French greeting
       expect(tasks[0].priority).toBe(1);
     } finally {
-      await stopQueue(dir);
+      await stopQueue(dir, config);
     }
   });
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import YAML from 'yaml';
 import { $ } from 'zx';
-import { resolveConfig, loadConfig, DEFAULT_PORT } from '../config/load.ts';
+import { resolveConfig, loadConfig, DEFAULT_PORT, type Config } from '../config/load.ts';
 import { down, type StepReport } from './down.ts';
 import { UserError } from '../cli/errors.ts';
 import { HUB_PROJECT_KEY } from '../hub/hub.ts';
@@ -97,9 +97,9 @@ export async function createSampleRepo(dir: string, options: DemoConfigOptions):
 }
 
 /** Start the queue and add the backlog; dependencies by the tasks' new ids. Returns the tasks in backlog order. */
-export async function addBacklog(root: string, backlog: DemoTask[] = DEMO_BACKLOG): Promise<Task[]> {
-  await ensureQueue(root);
-  const client = queueClient(root);
+export async function addBacklog(root: string, config: Config, backlog: DemoTask[] = DEMO_BACKLOG): Promise<Task[]> {
+  await ensureQueue(root, config);
+  const client = queueClient(root, config);
   try {
     const made = new Map<string, Task>();
     for (const t of backlog) {
@@ -138,12 +138,13 @@ export async function removeDemo(dir: string, report: (step: StepReport) => void
   const config = loadConfig(dir);
   const result = await down(
     dir,
+    config,
     { save: false, destroy: true },
     { decide: async () => 'discard', confirmDestroy: async () => true, report },
   );
   const failed = result.steps.filter((s) => !s.ok);
   if (failed.length) throw new UserError(`Could not take the demo down (${failed.map((s) => s.step).join(', ')}); see above. Run \`npm run demo -- --clean\` again.`);
-  await stopQueue(dir).catch(() => undefined);
+  await stopQueue(dir, config).catch(() => undefined);
   const hub = config.git.hub;
   if (fs.existsSync(hub)) {
     // Only the hub this demo made: a same-named hub of another project stays.

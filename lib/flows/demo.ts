@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { $ } from 'zx';
-import type { MultiplexerKind } from '../config/load.ts';
+import { loadConfig, type MultiplexerKind } from '../config/load.ts';
 import { addBacklog, createSampleRepo, defaultDemoDir, isDemoDir, pickPort, removeDemo, type DemoConfigOptions } from './demo-repo.ts';
 import { finished, watchTasks } from './demo-watch.ts';
 import type { StepReport } from './down.ts';
@@ -58,16 +58,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   }
   const config: DemoConfigOptions = { name: o.name, image: o.image, runtime: chooseRuntime(o.runtime).kind, workers: o.workers, port: await pickPort(), delay: o.delay };
   const root = await createSampleRepo(o.dir, config);
-  const backlog = await addBacklog(root);
+  const projectConfig = loadConfig(root);
+  const backlog = await addBacklog(root, projectConfig);
   ok(`git repository with README.md and greet.sh; ${backlog.length} tasks in the queue:`);
   for (const t of backlog) info(`    ${t.id}  ${t.title}`);
 
   info(ce.bold(`3/4 isollm up -n ${o.workers}: agents at work`));
-  const result = await up(root, { count: o.workers, force: false, multiplexer: o.multiplexer });
+  const result = await up(root, projectConfig, { count: o.workers, force: false, multiplexer: o.multiplexer });
   const session = result.mux && result.session ? { mux: result.mux, name: result.session } : null;
   if (session) info(`Watch them: ${session.mux.kind === 'tmux' ? `tmux attach -t ${session.name}` : `zellij attach ${session.name}`}`);
 
-  const client = queueClient(root);
+  const client = queueClient(root, projectConfig);
   let tasks: Task[];
   try {
     const ids = backlog.map((t) => t.id);

@@ -1,7 +1,7 @@
 // `isollm down` and the salvage shared with `worker reset` / `worker remove`: find unsaved work in
 // every worker, save it to the hub, give tasks back, then stop or destroy. A failing step is
 // reported and the remaining safe steps still run.
-import { loadConfig, type Config } from '../config/load.ts';
+import type { Config } from '../config/load.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { gcHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
@@ -30,8 +30,7 @@ export type DownHooks = {
 /** `nothing`: no worker running, no queue, no multiplexer session, no session file: nothing was done. */
 export type DownResult = { steps: StepReport[]; salvaged: SalvageResult[]; cancelled: boolean; nothing?: boolean };
 
-export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks: DownHooks): Promise<DownResult> {
-  const config = loadConfig(root);
+export async function down(root: string, config: Config, plan: Omit<DownPlan, 'salvage'>, hooks: DownHooks): Promise<DownResult> {
   const paths = statePaths(root);
   const release = acquireLock(paths, 'down');
   const steps: StepReport[] = [];
@@ -146,7 +145,7 @@ export async function down(root: string, plan: Omit<DownPlan, 'salvage'>, hooks:
     }
 
     await run('Queue stopped', async () => {
-      const { stopped, state } = await stopQueue(root);
+      const { stopped, state } = await stopQueue(root, config);
       return state.mode === 'external' ? 'external: left alone' : stopped ? '' : 'was not running';
     });
     await run('Hub gc', async () => ((await gcHub(config.git.hub, { workersRunning: false })) ? '' : 'no hub'));

@@ -1,6 +1,6 @@
 // `isollm up`: from a repository with a backlog to N agents at work, each step reported, nothing
 // duplicated when run again.
-import { loadConfig, type Config, type MultiplexerKind } from '../config/load.ts';
+import type { Config, MultiplexerKind } from '../config/load.ts';
 import { UserError, errorMessage } from '../cli/errors.ts';
 import { ensureHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
@@ -14,7 +14,7 @@ import { nextWorkerNames } from '../worker/plan.ts';
 import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
 import { pickMultiplexer, type Multiplexer } from '../mux/index.ts';
 
-export type UpOptions = { count?: number; base?: string; force: boolean; multiplexer?: MultiplexerKind };
+export type UpOptions = { count?: number; force: boolean; multiplexer?: MultiplexerKind };
 
 export type UpResult = {
   config: Config;
@@ -26,8 +26,8 @@ export type UpResult = {
   failures: string[];
 };
 
-export async function up(root: string, options: UpOptions): Promise<UpResult> {
-  const config = loadConfig(root, options.base ? { git: { base_branch: options.base } } : {});
+/** `config` is the command's one load of isollm.yaml, with `up --base` already applied to it. */
+export async function up(root: string, config: Config, options: UpOptions): Promise<UpResult> {
   const paths = statePaths(root);
   const want = options.count ?? config.workers;
   const kind = options.multiplexer ?? config.multiplexer.kind;
@@ -35,7 +35,7 @@ export async function up(root: string, options: UpOptions): Promise<UpResult> {
   for (const line of await checkStaleness(root, config, { force: options.force })) warn(line);
   const release = acquireLock(paths, 'up');
   try {
-    await step('Queue', () => ensureQueue(root));
+    await step('Queue', () => ensureQueue(root, config));
     await step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
     const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../config/load.ts';
+import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { libModule } from '../cli/package-files.ts';
 import { processAlive, statePaths, writeFileAtomic } from '../project/root.ts';
@@ -34,7 +34,7 @@ export function queueUrl(config: Config): string {
 }
 
 /** A client for this project's queue, as the host user. */
-export function queueClient(root: string, config = loadConfig(root)): QueueClient {
+export function queueClient(root: string, config: Config): QueueClient {
   const external = config.queue.url;
   return new QueueClient(queueUrl(config), config.project, {
     downMessage: external ? `The queue at ${external} (queue.url) is not reachable. Start that server, or remove queue.url to use the embedded one.` : undefined,
@@ -62,7 +62,7 @@ function readPid(file: string): number | null {
   }
 }
 
-export function queueState(root: string, config = loadConfig(root)): QueueState {
+export function queueState(root: string, config: Config): QueueState {
   const paths = statePaths(root);
   const base = { url: queueUrl(config), log: paths.queueLog, stalePid: null };
   if (config.queue.url) return { ...base, mode: 'external', running: false, pid: null };
@@ -96,8 +96,7 @@ export function logTail(file: string, lines = LOG_TAIL_LINES): string {
 const TAIL_BYTES = 256 * 1024;
 
 /** Start the embedded server; refuses when it already runs. Returns the new state. */
-export async function startQueue(root: string, options: { timeoutMs?: number } = {}): Promise<QueueState> {
-  const config = loadConfig(root);
+export async function startQueue(root: string, config: Config, options: { timeoutMs?: number } = {}): Promise<QueueState> {
   const state = queueState(root, config);
   if (state.mode === 'external') throw new UserError(`queue.url is set (${state.url}): isollm uses that server and does not start one.`);
   if (state.running) throw new UserError(`The queue is already running (pid ${state.pid}, ${state.url}). Stop it first with \`isollm queue stop\`.`);
@@ -133,10 +132,10 @@ export async function startQueue(root: string, options: { timeoutMs?: number } =
 }
 
 /** Start the queue unless it already runs (what `isollm up` wants). */
-export async function ensureQueue(root: string): Promise<QueueState> {
-  const state = queueState(root);
+export async function ensureQueue(root: string, config: Config): Promise<QueueState> {
+  const state = queueState(root, config);
   if (state.mode === 'external' || state.running) return state;
-  return startQueue(root);
+  return startQueue(root, config);
 }
 
 async function answersAsPid(client: QueueClient, pid: number): Promise<boolean> {
@@ -171,8 +170,8 @@ function startFailure(log: string, from: number, port: number, what: string): Us
 }
 
 /** SIGTERM and wait for a clean close (SIGKILL after the timeout). Returns what happened. */
-export async function stopQueue(root: string, options: { timeoutMs?: number } = {}): Promise<{ state: QueueState; stopped: boolean; killed: boolean }> {
-  const state = queueState(root);
+export async function stopQueue(root: string, config: Config, options: { timeoutMs?: number } = {}): Promise<{ state: QueueState; stopped: boolean; killed: boolean }> {
+  const state = queueState(root, config);
   if (state.mode === 'external' || !state.running || state.pid === null) return { state, stopped: false, killed: false };
   const pid = state.pid;
   process.kill(pid, 'SIGTERM');

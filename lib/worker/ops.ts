@@ -1,6 +1,6 @@
 // What happens to an existing worker: start, stop, reset to its clean snapshot, remove — always
 // giving its task back to the queue first, and never dropping unsaved work unless told to.
-import { loadConfig, type Config } from '../config/load.ts';
+import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
@@ -12,7 +12,7 @@ import { renderSalvageResults } from './salvage-report.ts';
 export { asDev } from './create.ts';
 
 /** Everything a worker command needs, from the project root. */
-export async function workerContext(root: string, config: Config = loadConfig(root)): Promise<WorkerContext> {
+export async function workerContext(root: string, config: Config): Promise<WorkerContext> {
   const rt = await connectRuntime(config.runtime.kind);
   return { config, root, paths: statePaths(root), rt, queue: queueLink(root, config) };
 }
