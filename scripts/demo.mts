@@ -2,7 +2,7 @@
 // npm run demo: set up the host, make a sample project with a backlog, and watch two scripted agents
 // finish it in containers. `--clean` takes it all down again.
 import path from 'node:path';
-import { type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
+import { type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, terminalReporter } from 'isollm/cli';
 import { MULTIPLEXER_KINDS, type MultiplexerKind, RUNTIME_KINDS } from 'isollm/config';
 import { cleanDemo, defaultDemoDir, DEMO_IMAGE, DEMO_NAME, isTerminal, runDemo } from 'isollm/flows';
 import { startDir } from 'isollm/project';
@@ -35,7 +35,7 @@ export const main: Main = async (argv) => {
   const started = Date.now();
   const dir = path.resolve(startDir(), flagString(p, 'dir') ?? defaultDemoDir());
   if (flagBool(p, 'clean')) {
-    if (await cleanDemo(dir)) ok(`The demo in ${dir} is gone (the image stays for next time).`);
+    if (await cleanDemo(dir, terminalReporter)) ok(`The demo in ${dir} is gone (the image stays for next time).`);
     else info(`No demo in ${dir}: nothing to clean.`);
     return;
   }
@@ -52,7 +52,7 @@ export const main: Main = async (argv) => {
     yes: flagBool(p, 'yes'),
     multiplexer: multiplexer ?? (terminal ? 'auto' : 'none'),
     attach: terminal,
-  });
+  }, terminalReporter);
   const done = result.tasks.filter((t) => t.status === 'done').length;
   ok(`Demo finished in ${formatDuration(Date.now() - started)}: ${done} of ${result.tasks.length} tasks done, each on its own branch.`);
   return done === result.tasks.length ? 0 : 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // isollm down: save unsaved work to the hub, release tasks, stop (or destroy) everything.
-import { askConfirm, askSelect, askTyped, CancelledError, canPrompt, ce, type CommandSpec, fail, flagBool, flagString, info, type Main, ok, parse, runIfEntry, UserError } from 'isollm/cli';
-import { down, type WorkerWork } from 'isollm/flows';
+import { askConfirm, askSelect, askTyped, CancelledError, canPrompt, ce, type CommandSpec, fail, flagBool, flagString, info, type Main, ok, parse, runIfEntry, terminalReporter, UserError } from 'isollm/cli';
+import { down, stepPrinter, type WorkerWork } from 'isollm/flows';
 import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { renderSalvageResults, renderWorkSummary } from 'isollm/worker';
@@ -55,10 +55,7 @@ export const main: Main = async (argv) => {
         showWork(works);
         return askTyped('This deletes every worker container of the project.', 'destroy', '--yes');
       },
-      report(step) {
-        if (step.ok) ok(`${step.step}${step.detail ? ce.dim(` ${step.detail}`) : ''}`);
-        else fail(`${step.step}: ${step.detail}`);
-      },
+      report: stepPrinter(terminalReporter),
     },
   );
   if (result.cancelled) throw new CancelledError('Cancelled; nothing was changed.');

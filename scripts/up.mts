@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // isollm up: start the queue, the hub, the workers and their agents, and show them.
 import process from 'node:process';
-import { canPrompt, type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, warn } from 'isollm/cli';
+import { canPrompt, type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, terminalReporter } from 'isollm/cli';
 import { loadConfig, MAX_WORKERS, MULTIPLEXER_KINDS, type MultiplexerKind } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
 import { up } from 'isollm/flows';
@@ -30,10 +30,9 @@ export const main: Main = async (argv) => {
     count: flagNumber(p, 'workers'),
     force: flagBool(p, 'force'),
     multiplexer: flagString(p, 'multiplexer') as MultiplexerKind | undefined,
-  });
+  }, terminalReporter);
   const names = result.workers.map((w) => w.name).join(', ');
   ok(`${result.workers.length} agent(s) at work (${names}) in ${formatDuration(Date.now() - started)}.`);
-  for (const f of result.failures) warn(f);
   if (result.mux && result.session) {
     if (result.reused) info(`The ${result.mux.kind} session ${result.session} was already running.`);
     if (!flagBool(p, 'detach') && canPrompt() && process.stdout.isTTY) {

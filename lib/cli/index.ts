@@ -7,6 +7,7 @@ export * from './commands.ts';
 export * from './editor.ts';
 export * from './errors.ts';
 export * from './package-files.ts';
+export * from './report.ts';
 export * from './run.ts';
 export * from './ui.ts';
 export * from './which.ts';

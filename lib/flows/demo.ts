@@ -8,7 +8,7 @@ import { $ } from 'zx';
 import { loadConfig, type MultiplexerKind } from '../config/load.ts';
 import { addBacklog, createSampleRepo, defaultDemoDir, isDemoDir, pickPort, removeDemo, type DemoConfigOptions } from './demo-repo.ts';
 import { finished, watchTasks } from './demo-watch.ts';
-import type { StepReport } from './down.ts';
+import { stepPrinter } from './down.ts';
 import { UserError } from '../cli/errors.ts';
 import { PACKAGE_ROOT } from '../cli/package-files.ts';
 import { chooseRuntime, confirmPlan, setupHost } from '../runtime/host-setup.ts';
@@ -19,7 +19,8 @@ import type { Task } from '../queue/types.ts';
 import type { RuntimeName } from '../runtime/detect.ts';
 import { formatSyncStatus, readSyncStatus } from '../hub/sync-status.ts';
 import { remoteName } from '../hub/sync.ts';
-import { info, ok, fail, out, ce } from '../cli/ui.ts';
+import { ce } from '../cli/ui.ts';
+import type { Reporter } from '../cli/report.ts';
 import { up } from './up.ts';
 
 /** tmux detach-client from outside the attached terminal. */
@@ -44,63 +45,64 @@ export type DemoOptions = {
 
 export type DemoResult = { root: string; tasks: Task[]; session: string | null };
 
-export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  info(ce.bold('1/4 Host: container runtime and image'));
-  const results = await setupHost({ runtime: o.runtime, image: o.image, log: info, confirm: confirmPlan(o.yes, 'The demo') });
+/** Every line it shows goes to `report`, as it happens. */
+export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoResult> {
+  report.info(ce.bold('1/4 Host: container runtime and image'));
+  const results = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: confirmPlan(o.yes, 'The demo') });
   if (results.some((r) => r.status === 'done' && r.title.includes(' group'))) {
     throw new UserError('You were just added to the runtime group: log in again (or run `newgrp lxd`), then run `npm run demo` again.', { exitCode: 0 });
   }
 
-  info(ce.bold(`2/4 Sample project in ${o.dir}`));
+  report.info(ce.bold(`2/4 Sample project in ${o.dir}`));
   if (fs.existsSync(o.dir) && isDemoDir(o.dir)) {
-    info('A previous demo is there: removing it to start over.');
-    await removeDemo(o.dir, reportStep);
+    report.info('A previous demo is there: removing it to start over.');
+    await removeDemo(o.dir, stepPrinter(report));
   }
   const config: DemoConfigOptions = { name: o.name, image: o.image, runtime: chooseRuntime(o.runtime).kind, workers: o.workers, port: await pickPort(), delay: o.delay };
   const root = await createSampleRepo(o.dir, config);
   const projectConfig = loadConfig(root);
   const backlog = await addBacklog(root, projectConfig);
-  ok(`git repository with README.md and greet.sh; ${backlog.length} tasks in the queue:`);
-  for (const t of backlog) info(`    ${t.id}  ${t.title}`);
+  report.ok(`git repository with README.md and greet.sh; ${backlog.length} tasks in the queue:`);
+  for (const t of backlog) report.info(`    ${t.id}  ${t.title}`);
 
-  info(ce.bold(`3/4 isollm up -n ${o.workers}: agents at work`));
-  const result = await up(root, projectConfig, { count: o.workers, force: false, multiplexer: o.multiplexer });
+  report.info(ce.bold(`3/4 isollm up -n ${o.workers}: agents at work`));
+  const result = await up(root, projectConfig, { count: o.workers, force: false, multiplexer: o.multiplexer }, report);
   const session = result.mux && result.session ? { mux: result.mux, name: result.session } : null;
-  if (session) info(`Watch them: ${session.mux.kind === 'tmux' ? `tmux attach -t ${session.name}` : `zellij attach ${session.name}`}`);
+  if (session) report.info(`Watch them: ${session.mux.kind === 'tmux' ? `tmux attach -t ${session.name}` : `zellij attach ${session.name}`}`);
 
   const client = queueClient(root, projectConfig);
   let tasks: Task[];
   try {
     const ids = backlog.map((t) => t.id);
-    if (session && o.attach) tasks = await watchAttached(client, ids, session, o.timeoutMs);
-    else tasks = await follow(client, ids, o.timeoutMs);
+    if (session && o.attach) tasks = await watchAttached(client, ids, session, o.timeoutMs, report);
+    else tasks = await follow(client, ids, o.timeoutMs, report);
   } finally {
     client.close();
   }
 
-  info(ce.bold('4/4 Task branches in the hub'));
+  report.info(ce.bold('4/4 Task branches in the hub'));
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const status = await readSyncStatus(root, result.config, {
     taskInfo: async (ids) => new Map(ids.filter((id) => byId.has(id)).map((id) => [id, { status: byId.get(id)!.status, claimed_by: byId.get(id)!.claimed_by, block_reason: byId.get(id)!.block_reason }])),
   });
-  for (const line of formatSyncStatus(status)) out(line);
+  for (const line of formatSyncStatus(status)) report.out(line);
   const done = tasks.filter((t) => t.status === 'done');
-  out('');
+  report.out('');
   if (done.length) {
-    out('Merge a finished task into the sample project:');
-    out(`  cd ${root} && ${isollmCommand()} sync pull && git merge ${remoteName(done[0].id)}`);
+    report.out('Merge a finished task into the sample project:');
+    report.out(`  cd ${root} && ${isollmCommand()} sync pull && git merge ${remoteName(done[0].id)}`);
   }
-  out('');
-  out(`Left running: ${session ? `the ${session.mux.kind} session ${session.name}, ` : ''}${o.workers} workers and the queue. Look around with \`${isollmCommand()} status --project ${root}\`.`);
-  out(`Remove everything: npm run demo -- --clean${o.dir === defaultDemoDir() ? '' : ` --dir ${o.dir}`}`);
+  report.out('');
+  report.out(`Left running: ${session ? `the ${session.mux.kind} session ${session.name}, ` : ''}${o.workers} workers and the queue. Look around with \`${isollmCommand()} status --project ${root}\`.`);
+  report.out(`Remove everything: npm run demo -- --clean${o.dir === defaultDemoDir() ? '' : ` --dir ${o.dir}`}`);
   return { root, tasks, session: session?.name ?? null };
 }
 
 type Client = ReturnType<typeof queueClient>;
 
 /** Follow the tasks with one line per transition on stderr; a timeout is an error naming the logs. */
-async function follow(client: Client, ids: string[], timeoutMs: number, initial: Task[] = []): Promise<Task[]> {
-  const r = await watchTasks(client, { ids, onLine: info, timeoutMs, initial });
+async function follow(client: Client, ids: string[], timeoutMs: number, report: Reporter, initial: Task[] = []): Promise<Task[]> {
+  const r = await watchTasks(client, { ids, onLine: report.info, timeoutMs, initial });
   if (r.timedOut) throw notFinished(r.tasks, timeoutMs);
   return r.tasks;
 }
@@ -114,9 +116,9 @@ function notFinished(tasks: Task[], timeoutMs: number): UserError {
  * The user watches the panes; progress lines wait until they are back. With tmux the demo detaches
  * them itself once every task is finished; someone who detaches early sees the rest followed here.
  */
-async function watchAttached(client: Client, ids: string[], session: { mux: Multiplexer; name: string }, timeoutMs: number): Promise<Task[]> {
+async function watchAttached(client: Client, ids: string[], session: { mux: Multiplexer; name: string }, timeoutMs: number, report: Reporter): Promise<Task[]> {
   const tmux = session.mux.kind === 'tmux';
-  info(`Attaching to the ${session.mux.kind} session; ${tmux ? 'the demo detaches by itself when every task is finished (or detach with Ctrl-b d).' : 'detach with Ctrl-o d when the tasks are done.'}`);
+  report.info(`Attaching to the ${session.mux.kind} session; ${tmux ? 'the demo detaches by itself when every task is finished (or detach with Ctrl-b d).' : 'detach with Ctrl-o d when the tasks are done.'}`);
   const lines: string[] = [];
   const stop = new AbortController();
   let seen: { tasks: Task[]; timedOut: boolean } | null = null;
@@ -130,10 +132,10 @@ async function watchAttached(client: Client, ids: string[], session: { mux: Mult
   await session.mux.attach(session.name);
   if (!seen) stop.abort();
   await watching;
-  for (const l of lines) info(l);
+  for (const l of lines) report.info(l);
   const r = seen as unknown as { tasks: Task[]; timedOut: boolean };
   if (r.timedOut) throw notFinished(r.tasks, timeoutMs);
-  return finished(r.tasks) ? r.tasks : follow(client, ids, timeoutMs, r.tasks);
+  return finished(r.tasks) ? r.tasks : follow(client, ids, timeoutMs, report, r.tasks);
 }
 
 /** `isollm` when it is on PATH (npm link, npm i -g), else this checkout's bin by its full path. */
@@ -141,15 +143,10 @@ export function isollmCommand(): string {
   return findOnPath('isollm') ? 'isollm' : path.join(PACKAGE_ROOT, 'bin', 'isollm.mjs');
 }
 
-export async function cleanDemo(dir: string): Promise<boolean> {
+export async function cleanDemo(dir: string, report: Reporter): Promise<boolean> {
   if (!fs.existsSync(dir)) return false;
-  await removeDemo(dir, reportStep);
+  await removeDemo(dir, stepPrinter(report));
   return true;
-}
-
-function reportStep(step: StepReport): void {
-  if (step.ok) ok(`${step.step}${step.detail ? ce.dim(` ${step.detail}`) : ''}`);
-  else fail(`${step.step}: ${step.detail}`);
 }
 
 export const isTerminal = (): boolean => Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI);

@@ -3,6 +3,8 @@
 // reported and the remaining safe steps still run.
 import type { Config } from '../config/load.ts';
 import { errorMessage } from '../cli/errors.ts';
+import type { Reporter } from '../cli/report.ts';
+import { ce } from '../cli/ui.ts';
 import { gcHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient, queueState, stopQueue } from '../queue/daemon.ts';
@@ -16,6 +18,14 @@ import { workerContext } from '../worker/ops.ts';
 import { salvageStamp } from '../worker/salvage-report.ts';
 
 export type StepReport = { step: string; ok: boolean; detail: string };
+
+/** Each step as one ✓/✗ line, for DownHooks.report. */
+export function stepPrinter(report: Reporter): (step: StepReport) => void {
+  return (step) => {
+    if (step.ok) report.ok(`${step.step}${step.detail ? ce.dim(` ${step.detail}`) : ''}`);
+    else report.fail(`${step.step}: ${step.detail}`);
+  };
+}
 
 export type DownPlan = { save: boolean; destroy: boolean; salvage: boolean };
 

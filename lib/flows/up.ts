@@ -7,7 +7,8 @@ import { statePaths } from '../project/root.ts';
 import { ensureQueue, queueClient } from '../queue/daemon.ts';
 import { acquireLock, readSession, writeSession, type Session } from '../project/session.ts';
 import { checkStaleness } from '../hub/sync.ts';
-import { info, step, warn, fail, ok, c, SYMBOLS } from '../cli/ui.ts';
+import { c, SYMBOLS } from '../cli/ui.ts';
+import type { Reporter } from '../cli/report.ts';
 import { createWorkers, listWorkers, removeHalfMade, type WorkerInfo } from '../worker/create.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { nextWorkerNames } from '../worker/plan.ts';
@@ -26,23 +27,26 @@ export type UpResult = {
   failures: string[];
 };
 
-/** `config` is the command's one load of isollm.yaml, with `up --base` already applied to it. */
-export async function up(root: string, config: Config, options: UpOptions): Promise<UpResult> {
+/**
+ * `config` is the command's one load of isollm.yaml, with `up --base` already applied to it. Each
+ * step, warning and failure goes to `report` as it happens (failures are also in the result).
+ */
+export async function up(root: string, config: Config, options: UpOptions, report: Reporter): Promise<UpResult> {
   const paths = statePaths(root);
   const want = options.count ?? config.workers;
   const kind = options.multiplexer ?? config.multiplexer.kind;
 
-  for (const line of await checkStaleness(root, config, { force: options.force })) warn(line);
+  for (const line of await checkStaleness(root, config, { force: options.force })) report.warn(line);
   const release = acquireLock(paths, 'up');
   try {
-    await step('Queue', () => ensureQueue(root, config));
-    await step('Hub', () => ensureHub(root, config));
+    await report.step('Queue', () => ensureQueue(root, config));
+    await report.step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
     const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts });
-    if (hint) warn(hint);
+    if (hint) report.warn(hint);
 
     // Workers: keep running ones, start stopped ones, create the missing ones in parallel.
-    for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`${name} was left half-made by an interrupted run; it is created again.`);
+    for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
     const existing = await listWorkers(ctx);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
@@ -50,10 +54,10 @@ export async function up(root: string, config: Config, options: UpOptions): Prom
     const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
     const stopped = chosen.filter((w) => w.instance.status !== 'Running');
     if (stopped.length) {
-      const started = await step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
+      const started = await report.step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
       started.forEach((r, i) => {
         if (r.status === 'fulfilled') return void running.push(stopped[i].name);
-        fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
+        report.fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
         failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
       });
     }
@@ -61,28 +65,28 @@ export async function up(root: string, config: Config, options: UpOptions): Prom
     const previous = readSession(paths);
     // Before creating any worker: a worker re-created under the name of one that crashed or was
     // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
-    await releaseOrphans(root, config, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
+    await releaseOrphans(root, config, report, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
     if (missing.length) {
-      info(`Creating ${missing.join(', ')} from ${config.image}…`);
-      const created = await createWorkers(ctx, missing, (w, s) => info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
-      for (const w of created.created) ok(`${w.name} ready`);
+      report.info(`Creating ${missing.join(', ')} from ${config.image}…`);
+      const created = await createWorkers(ctx, missing, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
+      for (const w of created.created) report.ok(`${w.name} ready`);
       for (const f of created.failed) {
-        fail(`${f.name}: ${errorMessage(f.error)}`);
+        report.fail(`${f.name}: ${errorMessage(f.error)}`);
         failures.push(`${f.name}: ${errorMessage(f.error)}`);
       }
     }
-    if (existing.length > want) info(`${existing.length - want} more worker(s) exist and stay as they are (\`isollm worker remove\` to drop them).`);
+    if (existing.length > want) report.info(`${existing.length - want} more worker(s) exist and stay as they are (\`isollm worker remove\` to drop them).`);
     const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
     if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
 
     // Agents: files first (instructions, argv, secrets), then start them.
     const missingSecrets = new Set<string>();
-    await step('Agents prepared', async () => {
+    await report.step('Agents prepared', async () => {
       const prepared = await Promise.all(workers.map((w) => prepareAgent(ctx.rt, config, root, w)));
       for (const name of prepared.flatMap((p) => p.missing)) missingSecrets.add(name);
     });
-    if (missingSecrets.size) warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
+    if (missingSecrets.size) report.warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
 
     let reused = false;
     let session: string | null = null;
@@ -94,11 +98,11 @@ export async function up(root: string, config: Config, options: UpOptions): Prom
       if (sameWorkers) reused = true;
       else {
         if (live) await mux.kill(plan.session);
-        await step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
+        await report.step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
       }
     } else {
-      if (config.agent.mode === 'interactive') warn('agent.mode is interactive but there is no multiplexer: agents run without a terminal, which most interactive agents refuse.');
-      await step('Agents started in the background', async () => {
+      if (config.agent.mode === 'interactive') report.warn('agent.mode is interactive but there is no multiplexer: agents run without a terminal, which most interactive agents refuse.');
+      await report.step('Agents started in the background', async () => {
         await Promise.all(workers.map((w) => startDetachedAgent(ctx.rt, config, w)));
       });
     }
@@ -119,7 +123,7 @@ export async function up(root: string, config: Config, options: UpOptions): Prom
 }
 
 /** Tasks claimed by workers that no longer exist (a crash, a deleted container) go back to the queue. */
-async function releaseOrphans(root: string, config: Config, live: string[], known: string[]): Promise<void> {
+async function releaseOrphans(root: string, config: Config, report: Reporter, live: string[], known: string[]): Promise<void> {
   const client = queueClient(root, config);
   const summary = await client.summary();
   for (const task of summary.in_progress) {
@@ -127,7 +131,7 @@ async function releaseOrphans(root: string, config: Config, live: string[], know
     const ours = known.includes(holder) || /^worker-\d+$/.test(holder);
     if (ours && !live.includes(holder)) {
       await client.release(task.id, true);
-      warn(`Released ${task.id}: it was claimed by ${holder}, which is not running.`);
+      report.warn(`Released ${task.id}: it was claimed by ${holder}, which is not running.`);
     }
   }
 }
