@@ -9,7 +9,7 @@ import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
 import { execArgs, execIn, execPaneArgs } from 'isollm/runtime';
 import { AGENT_DIR } from 'isollm/agent';
-import { asDev, containerName, createWorkers, findWorker, listWorkers, nextWorkerNames, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
+import { asDev, checkWorkerName, createWorkers, findWorker, listWorkers, nextWorkerNames, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
 
 const force = { type: 'boolean', description: 'drop unsaved work instead of saving it to the hub first' } as const;
 
@@ -49,8 +49,6 @@ export const SPEC: CommandSpec = {
   },
   aliases: { ssh: 'shell', rm: 'remove', ls: 'list' },
 };
-
-const WORKER_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 export const main: Main = async (argv) => {
   const p = parse(SPEC, argv);
@@ -123,8 +121,8 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
   const count = flagNumber(p, 'count') ?? 1;
   if (name !== undefined) {
     if (count !== 1) throw new UsageError('give a name or -n N, not both');
-    if (!WORKER_NAME.test(name)) throw new UsageError(`worker name "${name}" must be lowercase letters, digits and single hyphens, starting with a letter`);
-    if (containerName(ctx.config.project, name).length > 63) throw new UsageError(`worker name "${name}" makes the container name longer than 63 characters`);
+    const wrong = checkWorkerName(ctx.config.project, name);
+    if (wrong) throw new UsageError(wrong);
   }
   for (const broken of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`Removed ${broken}: an interrupted run left it half-made.`);
   const existing = (await listWorkers(ctx)).map((w) => w.name);

@@ -55,6 +55,11 @@ describe('instructions', () => {
   it('does not re-expand placeholders inside substituted values', () => {
     expect(renderTemplate('{{a}} {{b}}', { a: '{{b}}', b: 'x' })).toBe('{{b}} x');
   });
+
+  it('refuses a placeholder it has no value for (a mistake in the template)', () => {
+    expect(() => renderTemplate('{{project}} {{nope}}', { project: 'p' }, 'templates/X.md')).toThrow('templates/X.md: unknown placeholder {{nope}}');
+    expect(() => renderTemplate('{{toString}}', {})).toThrow('unknown placeholder {{toString}}');
+  });
 });
 
 describe('secrets and line files', () => {

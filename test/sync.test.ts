@@ -3,7 +3,8 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ensureHub } from '../lib/hub/hub.ts';
 import { describeQueue, formatSyncStatus, readSyncStatus, type TaskQueueInfo } from '../lib/hub/sync-status.ts';
-import { alternatesList, checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, shellWord, taskPrefix } from '../lib/hub/sync.ts';
+import { alternatesList, checkStaleness, diffRefs, pullRefspec, pullTaskBranches, pushBranch, taskPrefix } from '../lib/hub/sync.ts';
+import { quoteArg } from '../lib/cli/shell-quote.ts';
 import { commitFiles, fixture, workerPush } from './hub-fixtures.ts';
 import { git } from './helpers.ts';
 
@@ -39,7 +40,7 @@ describe('sync push', () => {
     expect(await pushBranch(root, config, { branch: ODD })).toMatchObject({ result: 'new' });
     workerPush(hub, ODD, { 'y.txt': 'y\n' }, 'y', ODD);
     commitFiles(root, { 'z.txt': 'z\n' }, 'z');
-    await expect(pushBranch(root, config, { branch: ODD })).rejects.toThrow(`isollm sync push --branch ${shellWord(ODD)} --force`);
+    await expect(pushBranch(root, config, { branch: ODD })).rejects.toThrow(`isollm sync push --branch ${quoteArg(ODD)} --force`);
     expect(fs.existsSync(path.join(root, 'pwned'))).toBe(false);
     await expect(pushBranch(root, config, { branch: 'no-such' })).rejects.toThrow(/No branch "no-such"/);
   });

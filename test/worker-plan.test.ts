@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../lib/config/load.ts';
-import { agentFiles, containerName, hubDevice, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker/plan.ts';
+import { agentFiles, checkWorkerName, containerName, hubDevice, isDefaultWorkerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker/plan.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('worker plan', () => {
@@ -37,5 +37,22 @@ describe('worker plan', () => {
     const holding = files.filter((f) => f.content.includes('sk-secret'));
     expect(holding.map((f) => [f.path, f.mode, f.owner])).toEqual([['/home/dev/.isollm/agent.env', 0o600, 'dev']]);
     expect(files.find((f) => f.path.endsWith('agent.env'))!.content).toBe('IS_SANDBOX=1\nANTHROPIC_API_KEY=sk-secret\n');
+  });
+});
+
+describe('worker names', () => {
+  it('checks a name given by hand, including the container name it makes', () => {
+    expect(checkWorkerName('app', 'fix-login2')).toBeUndefined();
+    for (const bad of ['Fix', '2fix', 'fix--it', 'fix-', 'fix_it', '']) {
+      expect(checkWorkerName('app', bad), bad).toBe(`worker name "${bad}" must be lowercase letters, digits and single hyphens, starting with a letter`);
+    }
+    const long = 'w'.repeat(60);
+    expect(checkWorkerName('app', long)).toBe(`worker name "${long}" makes the container name longer than 63 characters`);
+    expect(checkWorkerName('app', 'w'.repeat(59))).toBeUndefined(); // app-www… is exactly 63
+  });
+
+  it('knows the names isollm gives', () => {
+    expect(['worker-1', 'worker-32'].map(isDefaultWorkerName)).toEqual([true, true]);
+    expect(['worker-', 'worker-x', 'my-worker-1', 'fix'].map(isDefaultWorkerName)).toEqual([false, false, false, false]);
   });
 });

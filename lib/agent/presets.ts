@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../cli/errors.ts';
 import { TEMPLATES_DIR } from '../cli/package-files.ts';
+import { renderTemplate } from '../cli/template.ts';
 import type { Config } from '../config/load.ts';
 
 export const TEMPLATES = TEMPLATES_DIR;
@@ -111,10 +112,7 @@ export function readContext(config: Config, root: string): string {
   return context;
 }
 
-/** Render an instructions template: `{{name}}` placeholders, filled once, never re-scanned. */
-export function renderTemplate(template: string, values: Record<string, string>): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => (name in values ? values[name] : whole));
-}
+export { renderTemplate };
 
 export function renderInstructions(config: Config, worker: string, context: string, template: 'CLAUDE.md' | 'AGENTS.md'): string {
   const text = fs.readFileSync(path.join(TEMPLATES, template), 'utf8');
@@ -124,7 +122,7 @@ export function renderInstructions(config: Config, worker: string, context: stri
     base_branch: config.git.base_branch,
     branch_prefix: config.git.branch_prefix,
     context: context ? `\n## About this project\n\n${context}\n` : '',
-  });
+  }, `templates/${template}`);
 }
 
 /**

@@ -9,5 +9,7 @@ export * from './errors.ts';
 export * from './package-files.ts';
 export * from './report.ts';
 export * from './run.ts';
+export * from './shell-quote.ts';
+export * from './template.ts';
 export * from './ui.ts';
 export * from './which.ts';

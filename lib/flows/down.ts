@@ -16,6 +16,7 @@ import { pickMultiplexer, sessionName, type Multiplexer } from '../mux/index.ts'
 import { listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { workerContext } from '../worker/ops.ts';
 import { salvageStamp } from '../worker/salvage-report.ts';
+import { isDefaultWorkerName } from '../worker/plan.ts';
 
 export type StepReport = { step: string; ok: boolean; detail: string };
 
@@ -126,7 +127,7 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
       if (state.mode !== 'external' && !state.running) return 'queue not running';
       const client = queueClient(root, config);
       const names = new Set(workers.map((w) => w.name));
-      const held = (await client.summary()).in_progress.filter((t) => t.claimed_by && (names.has(t.claimed_by) || /^worker-\d+$/.test(t.claimed_by)));
+      const held = (await client.summary()).in_progress.filter((t) => t.claimed_by && (names.has(t.claimed_by) || isDefaultWorkerName(t.claimed_by)));
       for (const t of held) await client.release(t.id, true);
       return held.map((t) => t.id).join(', ') || 'none held';
     });

@@ -6,6 +6,7 @@ import { $ } from 'zx';
 import YAML from 'yaml';
 import { UsageError, UserError } from '../cli/errors.ts';
 import { TEMPLATES_DIR } from '../cli/package-files.ts';
+import { renderTemplate } from '../cli/template.ts';
 import { CONFIG_FILE, STATE_DIR, writeFileAtomic } from '../project/root.ts';
 import { AGENT_PRESETS, checkBranchName, checkProjectName, DEFAULT_IMAGE, resolveConfig, toProjectName, type AgentPreset } from '../config/load.ts';
 import { MAX_WORKERS } from '../config/schema.ts';
@@ -79,17 +80,9 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 /** templates/isollm.yaml with `{{token}}`s replaced by YAML scalars, so comments stay as written. */
 export function renderConfig(answers: InitAnswers, template = fs.readFileSync(TEMPLATE, 'utf8')): string {
-  const values: Record<string, unknown> = {
-    project: answers.name,
-    workers: answers.workers,
-    image: answers.image,
-    agent: answers.agent,
-    base_branch: answers.base,
-  };
-  return template.replace(/\{\{(\w+)\}\}/g, (token, key: string) => {
-    if (!(key in values)) throw new Error(`templates/isollm.yaml: unknown placeholder ${token}`);
-    return YAML.stringify(values[key]).trimEnd();
-  });
+  const values = { project: answers.name, workers: answers.workers, image: answers.image, agent: answers.agent, base_branch: answers.base };
+  const scalars = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, YAML.stringify(v).trimEnd()]));
+  return renderTemplate(template, scalars, 'templates/isollm.yaml');
 }
 
 /** Add `.isollm/` to .gitignore unless an equivalent line is already there. Returns true when it added one. */

@@ -11,7 +11,7 @@ import { c, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
 import { createWorkers, listWorkers, removeHalfMade, type WorkerInfo } from '../worker/create.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
-import { nextWorkerNames } from '../worker/plan.ts';
+import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
 import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
 import { pickMultiplexer, type Multiplexer } from '../mux/index.ts';
 
@@ -128,7 +128,7 @@ async function releaseOrphans(root: string, config: Config, report: Reporter, li
   const summary = await client.summary();
   for (const task of summary.in_progress) {
     const holder = task.claimed_by ?? '';
-    const ours = known.includes(holder) || /^worker-\d+$/.test(holder);
+    const ours = known.includes(holder) || isDefaultWorkerName(holder);
     if (ours && !live.includes(holder)) {
       await client.release(task.id, true);
       report.warn(`Released ${task.id}: it was claimed by ${holder}, which is not running.`);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../cli/errors.ts';
+import { quoteArg } from '../cli/shell-quote.ts';
 import type { Config } from '../config/load.ts';
 import { ensureHub, inspectHub, requireHub } from './hub.ts';
 import {
@@ -25,11 +26,6 @@ import {
 export const REMOTE_NAMESPACE = 'refs/remotes/isollm/';
 /** The name a user types for a pulled task branch. */
 export const remoteName = (id: string): string => `isollm/${id}`;
-
-/** Display a value as one shell word (for commands we tell the user to run). */
-export function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The branch prefix, checked: it ends up inside a refspec, where `*` or an empty prefix would widen it. */
 export function taskPrefix(config: Config): string {
@@ -99,9 +95,9 @@ export async function pushBranch(root: string, config: Config, options: { branch
   const r = await gitNothrow(root, args);
   const line = parsePushPorcelain(r.stdout).find((l) => l.to === ref);
   if (line?.flag === 'rejected') {
-    const cmd = `isollm sync push${branch === base ? '' : ` --branch ${shellWord(branch)}`} --force`;
+    const cmd = `isollm sync push${branch === base ? '' : ` --branch ${quoteArg(branch)}`} --force`;
     throw new UserError(
-      `The hub's "${branch}" has commits this repository lacks (not a fast-forward). Bring them in with \`git pull ${shellWord(hub)} ${shellWord(branch)}\`, or overwrite the hub's with \`${cmd}\`.`,
+      `The hub's "${branch}" has commits this repository lacks (not a fast-forward). Bring them in with \`git pull ${quoteArg(hub)} ${quoteArg(branch)}\`, or overwrite the hub's with \`${cmd}\`.`,
     );
   }
   if (r.exitCode !== 0 || !line) throw gitError(root, args, r);
@@ -195,7 +191,7 @@ export async function checkStaleness(root: string, config: Config, options: { fo
     const commits = await logCommits(hub, `${cmp.host}..${cmp.hub}`, await withHostObjects(root));
     warnings.push(
       `The hub's "${cmp.branch}" has ${plural(cmp.behind, 'commit')} this repository lacks: ${nameCommits(commits)}. ` +
-        `Bring them home with \`git pull ${shellWord(hub)} ${shellWord(cmp.branch)}\`.`,
+        `Bring them home with \`git pull ${quoteArg(hub)} ${quoteArg(cmp.branch)}\`.`,
     );
   }
   return warnings;

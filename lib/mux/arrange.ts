@@ -1,9 +1,8 @@
 // How worker panes are arranged: rows of columns, shared by the zellij and tmux backends.
 import type { Layout } from '../config/load.ts';
+import { MAX_WORKERS } from '../config/schema.ts';
 import { UserError } from '../cli/errors.ts';
 import { DASHBOARD_TITLE, type MuxPlan } from './types.ts';
-
-export const MAX_WORKERS = 32;
 
 /** Columns of the grid layout: ceil(√n). */
 export function gridColumns(n: number): number {

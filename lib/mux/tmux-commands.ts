@@ -11,7 +11,7 @@
 // Everything goes to the server in one invocation (commands separated by ';'): the server runs the
 // list before it reaps any child, so `remain-on-exit` is in place even for a command that exits at once.
 import { arrangeRows, chunkEvenly, parseDashboardSize } from './arrange.ts';
-import { quoteArgv } from './shell-quote.ts';
+import { quoteArgv } from '../cli/shell-quote.ts';
 import { DASHBOARD_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
 
 export const TMUX_WORKERS_PER_WINDOW = 6;

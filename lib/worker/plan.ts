@@ -4,15 +4,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
 import type { Config } from '../config/load.ts';
+import { MAX_INSTANCE_NAME } from '../config/schema.ts';
 
 export const CLEAN_SNAPSHOT = 'isollm-clean';
 export const HUB_MOUNT = '/repo.git';
 export const WORKER_ENV_FILE = '/etc/isollm/worker.env';
 export const BIN_DIR = '/usr/local/bin';
-const WORKER_NAME = /^worker-(\d+)$/;
+/** The names isollm gives workers: worker-1, worker-2, … */
+const DEFAULT_NAME = /^worker-(\d+)$/;
+/** A name given by hand: lowercase letters, digits and single hyphens, starting with a letter. */
+const GIVEN_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 export function containerName(project: string, worker: string): string {
   return `${project}-${worker}`;
+}
+
+/** True for a name isollm gives its workers (worker-N), whether or not that worker exists now. */
+export function isDefaultWorkerName(name: string): boolean {
+  return DEFAULT_NAME.test(name);
+}
+
+/** What is wrong with a worker name given by hand, or undefined when it will do. */
+export function checkWorkerName(project: string, name: string): string | undefined {
+  if (!GIVEN_NAME.test(name)) return `worker name "${name}" must be lowercase letters, digits and single hyphens, starting with a letter`;
+  if (containerName(project, name).length > MAX_INSTANCE_NAME) return `worker name "${name}" makes the container name longer than ${MAX_INSTANCE_NAME} characters`;
+  return undefined;
 }
 
 /** `count` new worker names, filling gaps first: worker-1, worker-2, … never one that exists. */
@@ -28,7 +44,7 @@ export function nextWorkerNames(existing: string[], count: number): string[] {
 
 /** The number in `worker-N` (1 for names that have none), used to offset forwarded host ports. */
 export function workerIndex(worker: string): number {
-  return Number(WORKER_NAME.exec(worker)?.[1] ?? 1);
+  return Number(DEFAULT_NAME.exec(worker)?.[1] ?? 1);
 }
 
 export type PortForward = { host: number; container: number };

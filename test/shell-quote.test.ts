@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { expect, test } from 'vitest';
 import { findOnPath } from '../lib/mux/pick.ts';
-import { quoteArg, quoteArgv } from '../lib/mux/shell-quote.ts';
+import { quoteArg, quoteArgv } from '../lib/cli/shell-quote.ts';
 
 const NASTY = [
   'plain',
