@@ -2,7 +2,7 @@
 // npm run demo: set up the host, make a sample project with a backlog, and watch two scripted agents
 // finish it in containers. `--clean` takes it all down again.
 import path from 'node:path';
-import { type CommandSpec, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, terminalReporter } from 'isollm/cli';
+import { type CommandSpec, confirmPlan, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, terminalReporter } from 'isollm/cli';
 import { MULTIPLEXER_KINDS, type MultiplexerKind, RUNTIME_KINDS } from 'isollm/config';
 import { cleanDemo, defaultDemoDir, DEMO_IMAGE, DEMO_NAME, isTerminal, runDemo } from 'isollm/flows';
 import { startDir } from 'isollm/project';
@@ -49,7 +49,7 @@ export const main: Main = async (argv) => {
     workers: flagNumber(p, 'workers') ?? 2,
     delay: flagNumber(p, 'delay') ?? 3,
     timeoutMs: (flagNumber(p, 'timeout') ?? 300) * 1000,
-    yes: flagBool(p, 'yes'),
+    confirm: confirmPlan(flagBool(p, 'yes'), 'The demo'),
     multiplexer: multiplexer ?? (terminal ? 'auto' : 'none'),
     attach: terminal,
   }, terminalReporter);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // isollm setup: install and initialise the container runtime and make the image available.
-import { type CommandSpec, flagBool, flagString, info, type Main, out, parse, printJson, runIfEntry } from 'isollm/cli';
+import { type CommandSpec, confirmPlan, flagBool, flagString, info, type Main, out, parse, printJson, runIfEntry } from 'isollm/cli';
 import { DEFAULT_IMAGE, loadConfig, RUNTIME_KINDS } from 'isollm/config';
-import { confirmPlan, type RuntimeName, setupHost } from 'isollm/runtime';
+import { type RuntimeName, setupHost } from 'isollm/runtime';
 import { findProjectRoot, startDir } from 'isollm/project';
 
 export const SPEC: CommandSpec = {

@@ -177,6 +177,17 @@ export function askSelect(message: string, choices: string[], initial: string, f
   return prompt<string>({ type: 'select', name: 'value', message, choices, initial: Math.max(0, choices.indexOf(initial)) }, flagHint);
 }
 
+/** The confirm hook of `isollm setup` and the demo: print the plan; --yes goes ahead, a TTY asks, anything else refuses naming --yes. */
+export function confirmPlan(yes: boolean, what = 'isollm setup'): (plan: string[]) => Promise<boolean> {
+  return async (plan) => {
+    info(`${what} will, where not already done:`);
+    for (const line of plan) info(`  - ${line}`);
+    if (yes) return true;
+    if (!canPrompt()) throw new UserError('Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');
+    return askConfirm('Go ahead?', true, '--yes');
+  };
+}
+
 /** Typed confirmation: the user must type `word` exactly. */
 export async function askTyped(message: string, word: string, flagHint: string): Promise<boolean> {
   const answer = await askText(`${message} Type "${word}" to confirm`, '', flagHint);

@@ -11,7 +11,7 @@ import { finished, watchTasks } from './demo-watch.ts';
 import { stepPrinter } from './down.ts';
 import { UserError } from '../cli/errors.ts';
 import { PACKAGE_ROOT } from '../cli/package-files.ts';
-import { chooseRuntime, confirmPlan, setupHost } from '../runtime/host-setup.ts';
+import { chooseRuntime, setupHost } from '../runtime/host-setup.ts';
 import { findOnPath, type Multiplexer } from '../mux/index.ts';
 import { sessionTarget } from '../mux/tmux-commands.ts';
 import { queueClient } from '../queue/daemon.ts';
@@ -36,7 +36,8 @@ export type DemoOptions = {
   workers: number;
   delay: number;
   timeoutMs: number;
-  yes: boolean;
+  /** Asked once before the host is changed, with the plan (see SetupOptions.confirm). */
+  confirm: (plan: string[]) => Promise<boolean>;
   /** none: agents in the background; undefined: a multiplexer on a terminal, none elsewhere. */
   multiplexer?: MultiplexerKind;
   /** Attach to the multiplexer (a person is watching). */
@@ -48,7 +49,7 @@ export type DemoResult = { root: string; tasks: Task[]; session: string | null }
 /** Every line it shows goes to `report`, as it happens. */
 export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoResult> {
   report.info(ce.bold('1/4 Host: container runtime and image'));
-  const results = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: confirmPlan(o.yes, 'The demo') });
+  const results = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: o.confirm });
   if (results.some((r) => r.status === 'done' && r.title.includes(' group'))) {
     throw new UserError('You were just added to the runtime group: log in again (or run `newgrp lxd`), then run `npm run demo` again.', { exitCode: 0 });
   }

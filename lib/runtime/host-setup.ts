@@ -6,7 +6,7 @@ import os from 'node:os';
 import { $ } from 'zx';
 import { readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
-import { askConfirm, canPrompt, formatDuration, info } from '../cli/ui.ts';
+import { formatDuration } from '../cli/ui.ts';
 import {
   addUserToGroup,
   aptInstall,
@@ -42,17 +42,6 @@ export type SetupOptions = {
 };
 
 type Step = { title: string; check: () => Promise<boolean>; run: () => Promise<string | void>; plan: string };
-
-/** The confirm hook of `isollm setup` and the demo: print the plan; --yes goes ahead, a TTY asks, anything else refuses naming --yes. */
-export function confirmPlan(yes: boolean, what = 'isollm setup'): (plan: string[]) => Promise<boolean> {
-  return async (plan) => {
-    info(`${what} will, where not already done:`);
-    for (const line of plan) info(`  - ${line}`);
-    if (yes) return true;
-    if (!canPrompt()) throw new UserError('Setup needs to change the system; run it in a terminal to be asked, or pass --yes.');
-    return askConfirm('Go ahead?', true, '--yes');
-  };
-}
 
 /** The runtime setup works on: the flag, else the installed one, else LXD (Debian main archive). */
 export function chooseRuntime(flag?: RuntimeName): Runtime {
