@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Wall time to create 1 and 4 workers from the cached image (through lib/worker.ts, as `worker add`
+// Wall time to create 1 and 4 workers from the cached image (through lib/worker/create.ts, as `worker add`
 // does), the ratio t(4)/t(1), and where the time goes per creation step. Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N]
 import fs from 'node:fs';

@@ -27,11 +27,6 @@ function project(workers: number): { dir: string; sub: string } {
 const workersOf = (stdout: string) => JSON.parse(stdout).workers;
 
 describe('entry points', () => {
-  it('the system node is older than 22.18 here, so the bin has to re-execute', () => {
-    const r = run('node', ['--version'], ROOT);
-    expect(r.stdout).toMatch(/^v20\./);
-  });
-
   it('npx isollm <cmd> from the checkout, with --project', () => {
     const { dir } = project(5);
     const r = run('npx', ['isollm', 'config', 'show', '--json', '--project', dir], ROOT);
@@ -69,7 +64,7 @@ describe('entry points', () => {
     expect(bad.stderr.trim()).toBe('✗ unknown flag --frob for `isollm config show` (see `isollm config show --help`)');
   });
 
-  it('the isollm bin after npm install -g (a link to the checkout), run by the system node 20', () => {
+  it('the isollm bin after npm install -g (a link to the checkout), run by whatever node is first on the system PATH', () => {
     const prefix = tmpDir('isollm-prefix-');
     const install = run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', ROOT], ROOT);
     expect(install.code).toBe(0);

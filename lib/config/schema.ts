@@ -1,5 +1,5 @@
 // The rules of isollm.yaml as data: one check per key, plus the few rules that span keys.
-// Checks return what is wrong (a phrase) or undefined; config.ts walks the YAML and adds line numbers.
+// Checks return what is wrong (a phrase) or undefined; validate.ts walks the YAML and adds line numbers.
 
 export const AGENT_PRESETS = ['claude', 'codex', 'aider', 'gemini', 'opencode', 'custom'] as const;
 export const AGENT_MODES = ['interactive', 'loop'] as const;

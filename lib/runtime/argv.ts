@@ -1,5 +1,5 @@
 // Pure argv builders for the `lxc` / `incus` clients: data first, so tests compare them and
-// lib/runtime.ts only runs them. The two clients share verbs, except snapshots (see below).
+// client.ts only runs them. The two clients share verbs, except snapshots (see below).
 import type { Runtime } from './detect.ts';
 
 export const PROJECT_KEY = 'user.isollm.project';

@@ -1,5 +1,5 @@
 // One interface over LXD (`lxc`) and Incus (`incus`): the verbs workers need, each an argv from
-// lib/runtime-argv.ts run here, with state read as JSON and parsed by lib/runtime-parse.ts.
+// argv.ts run here, with state read as JSON and parsed by parse.ts.
 import { $ } from 'zx';
 import { UserError } from '../cli/errors.ts';
 import {

@@ -1,6 +1,6 @@
 // Host primitives for setup: install packages with apt-get, start the runtime daemon (also without
 // systemd), put the user in the runtime's group, initialise with a preseed. Each is one action;
-// lib/host-setup.ts decides which are needed.
+// host-setup.ts decides which are needed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

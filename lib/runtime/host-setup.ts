@@ -101,7 +101,7 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
     },
     {
       // Where the runtime cannot do idmapped mounts (LXD 5.0), workers reach the hub through POSIX
-      // ACLs (lib/hub-access.ts), so setfacl is needed on the host.
+      // ACLs (lib/hub/access.ts), so setfacl is needed on the host.
       title: 'acl (setfacl) installed',
       plan: 'install acl with apt-get (setfacl shares the hub with workers)',
       check: async () => findOnPath('setfacl') !== null,

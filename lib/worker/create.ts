@@ -1,4 +1,4 @@
-// Workers: one container each, created from the plan in lib/worker-plan.ts through lib/runtime.ts.
+// Workers: one container each, created from the plan in plan.ts through the runtime gateway (lib/runtime/client.ts).
 import { hubOwner } from '../hub/hub.ts';
 import { grantHubAccess, hostUidOf } from '../hub/access.ts';
 import type { Config } from '../config/load.ts';
@@ -139,7 +139,7 @@ type Dev = { uid: number; gid: number };
 
 /**
  * The hub at /repo.git, writable by dev: an idmapped mount (shift=true) where the runtime can do it,
- * else a plain mount shared with dev's host uid through ACLs (lib/hub-access.ts).
+ * else a plain mount shared with dev's host uid through ACLs (lib/hub/access.ts).
  */
 async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
   const { rt, config } = ctx;

@@ -1,5 +1,5 @@
 // Worker creation as data: names, container config, devices and the files pushed into the
-// container. lib/worker.ts carries the plan out through lib/runtime.ts.
+// container. create.ts carries the plan out through the runtime gateway (lib/runtime/client.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
