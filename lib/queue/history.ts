@@ -24,3 +24,11 @@ export function auditLog(store: Store, project: string, filter: AuditFilter, q: 
   const rows = store.all(`SELECT * FROM audit WHERE ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`, ...params, q.perPage, (q.page - 1) * q.perPage);
   return { data: rows.map(toAudit), pagination: { page: q.page, per_page: q.perPage, total, total_pages: Math.ceil(total / q.perPage) } };
 }
+
+/** Whether `worker` holds task `id` now or claimed it at some time (the hub's ref policy asks). */
+export function hasHeld(store: Store, project: string, id: string, worker: string): boolean {
+  return Boolean(
+    store.get('SELECT 1 FROM tasks WHERE project = ? AND id = ? AND claimed_by = ?', project, id, worker) ??
+      store.get("SELECT 1 FROM audit WHERE project = ? AND task_id = ? AND action = 'claim' AND changed_by = ? LIMIT 1", project, id, worker),
+  );
+}

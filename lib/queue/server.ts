@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { GIT_PATH, serveGit } from '../hub/smart-http.ts';
+import { hasHeld } from './history.ts';
 import { printable, route, type Admin } from './routes.ts';
 import { Store } from './store.ts';
 import { errorText, renderText } from './text.ts';
@@ -22,7 +24,11 @@ export type ServerOptions = {
   socketsDir: string;
   maxBodyBytes?: number;
   log?: (line: string) => void;
+  /** The project's hub, served to workers over git's smart HTTP under GIT_PATH with the ref policy. */
+  hub?: HubService;
 };
+
+export type HubService = { dir: string; project: string; prefix: string; base: string };
 
 export type QueueServer = {
   port: number;
@@ -75,6 +81,8 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
   };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, worker: string | null): Promise<void> {
+    const urlPath = (req.url ?? '/').split('?')[0];
+    if (urlPath === GIT_PATH || urlPath.startsWith(`${GIT_PATH}/`)) return handleGit(req, res, worker);
     const text = wantsText(req.headers.accept);
     // Lets `queue start` tell its own server from another program answering on the port.
     res.setHeader('X-Isollm-Pid', String(process.pid));
@@ -109,6 +117,26 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
         log(`${req.method} ${req.url}: ${(err as Error)?.stack ?? err}`);
         sendError(res, new QueueError('INTERNAL_ERROR', 'An internal error occurred'), text);
       }
+    }
+  }
+
+  /** The hub for a worker; the host has the hub on its own disk and no business here. */
+  async function handleGit(req: http.IncomingMessage, res: http.ServerResponse, worker: string | null): Promise<void> {
+    const hub = options.hub;
+    const refuse = (status: number, text: string) => res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(text);
+    if (!hub) return void refuse(404, 'This queue server does not serve a hub\n');
+    if (!worker) return void refuse(403, 'The hub is served to workers only; the host uses it on disk\n');
+    try {
+      await serveGit(req, res, new URL(`http://hub${req.url}`), {
+        hub: hub.dir,
+        worker,
+        log,
+        policy: { worker, prefix: hub.prefix, base: hub.base, held: (id) => hasHeld(store, hub.project, id, worker) },
+      });
+    } catch (err) {
+      log(`${req.method} ${req.url} (${worker}): ${(err as Error)?.stack ?? err}`);
+      if (!res.headersSent) refuse(500, 'internal error\n');
+      else res.end();
     }
   }
 
