@@ -11,15 +11,15 @@ describe('hub access through ACLs', () => {
     expect(() => hostUidOf({}, 1000)).toThrow(/no id map/);
   });
 
-  it('grants read on the hub and write only where a push writes', () => {
-    const [read, write] = hubAclArgs('/h/p.git', 101000, 1000);
-    expect(read).toEqual(['-R', '-m', 'u:101000:rX,d:u:101000:rX,d:u:1000:rwX,m::rwx,d:m::rwx', '/h/p.git']);
-    expect(write).toEqual(['-R', '-m', 'u:101000:rwX,d:u:101000:rwX,d:u:1000:rwX,m::rwx,d:m::rwx', '/h/p.git/objects', '/h/p.git/refs', '/h/p.git/logs']);
+  it('grants read on the hub, and nothing more (pushes go through the smart-HTTP endpoint)', () => {
+    expect(hubAclArgs('/h/p.git', 101000, 1000)).toEqual(['-R', '-m', 'u:101000:rX,d:u:101000:rX,d:u:1000:rwX,m::rwx,d:m::rwx', '/h/p.git']);
   });
 
   it('reads an existing grant from getfacl output', () => {
-    const out = 'user::rwx\nuser:101000:rwx\t#effective:rwx\ngroup::rwx\nmask::rwx\nother::r-x\ndefault:user:101000:rwx\n';
+    const out = 'user::rwx\nuser:101000:r-x\t#effective:r-x\ngroup::rwx\nmask::rwx\nother::r-x\ndefault:user:101000:r-x\n';
     expect(aclGrants(out, 101000)).toBe(true);
+    // A write grant from before pushes went through the endpoint is taken back to read.
+    expect(aclGrants(out.replace(/101000:r-x/g, '101000:rwx'), 101000)).toBe(false);
     expect(aclGrants(out, 101001)).toBe(false);
   });
 

@@ -15,7 +15,7 @@ describe('worker plan', () => {
     expect(portForwards(['3000', '8080:80'], 'worker-3')).toEqual([{ host: 3002, container: 3000 }, { host: 8082, container: 80 }]);
   });
 
-  it('mounts the hub, proxies the queue to the worker socket, tags and limits the container', () => {
+  it('mounts the hub read-only, proxies the queue to the worker socket, tags and limits the container', () => {
     const config = defaults('demo');
     config.git.hub = '/home/u/.isollm/demo.git';
     config.queue.port = 7500;
@@ -23,8 +23,8 @@ describe('worker plan', () => {
     config.limits = { cpu: 2, memory: '4GiB' };
     const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2');
     expect(devices.hub).toBeUndefined();
-    expect(hubDevice(config, true)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', shift: true });
-    expect(hubDevice(config, false)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git' });
+    expect(hubDevice(config, true)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', readonly: true, shift: true });
+    expect(hubDevice(config, false)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', readonly: true });
     expect(devices.queue).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:7500', connect: 'unix:/p/.isollm/sockets/worker-2.sock' });
     expect(devices['port-3000']).toEqual({ type: 'proxy', bind: 'host', listen: 'tcp:127.0.0.1:3001', connect: 'tcp:127.0.0.1:3000' });
     expect(workerConfigKeys(config, 'worker-2')).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.worker': 'worker-2', 'limits.cpu': '2', 'limits.memory': '4GiB' });

@@ -1,8 +1,9 @@
-// How a worker's `dev` gets write access to the hub, a host directory bind-mounted at /repo.git.
-// Preferred: an idmapped mount (shift=true), where host uids appear unchanged inside. Where the
-// runtime refuses that (LXD 5.0 here: "Required idmapping abilities not available"), the container's
-// dev is some other host uid (its idmap base + dev's uid), and POSIX ACLs on the hub grant exactly
-// that uid access — no world-writable hub, no privileged container.
+// How a worker's `dev` gets read access to the hub, a host directory bind-mounted read-only at
+// /repo.git (workers fetch from it; they push through isollm's smart-HTTP endpoint, which applies the
+// ref policy — lib/hub/smart-http.ts). Preferred: an idmapped mount (shift=true), where host uids
+// appear unchanged inside. Where the runtime refuses that (LXD 5.0 here: "Required idmapping
+// abilities not available"), the container's dev is some other host uid (its idmap base + dev's
+// uid), and POSIX ACLs on the hub grant exactly that uid read access — no privileged container.
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -23,20 +24,11 @@ export function hostUidOf(config: Record<string, string>, uid: number): number {
 }
 
 /**
- * Where a push writes: objects (incl. the quarantine of incoming packs), loose refs and reflogs.
- * Nothing else: with write access to the hub's root, config or hooks, an agent could make the host's
- * own git (sync push, gc) run a command of its choosing.
+ * The setfacl run granting `uid` read access to the whole hub, now and for everything created there
+ * later (default ACLs; the owner keeps rwX on what it creates).
  */
-export const HUB_WRITABLE = ['objects', 'refs', 'logs'];
-
-/**
- * setfacl runs granting `uid` read access to the whole hub and write access to HUB_WRITABLE, now and
- * for everything created there later (default ACLs; the owner keeps rwX on what the worker creates).
- */
-export function hubAclArgs(hub: string, uid: number, owner: number): string[][] {
-  const read = [`u:${uid}:rX`, `d:u:${uid}:rX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
-  const write = [`u:${uid}:rwX`, `d:u:${uid}:rwX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(',');
-  return [['-R', '-m', read, hub], ['-R', '-m', write, ...HUB_WRITABLE.map((d) => path.join(hub, d))]];
+export function hubAclArgs(hub: string, uid: number, owner: number): string[] {
+  return ['-R', '-m', [`u:${uid}:rX`, `d:u:${uid}:rX`, `d:u:${owner}:rwX`, 'm::rwx', 'd:m::rwx'].join(','), hub];
 }
 
 /** Ancestors of the hub that `uid` could not enter (no x for "other"). */
@@ -48,10 +40,10 @@ export function closedAncestors(hub: string): string[] {
   }
 }
 
-/** True when getfacl output (numeric) of the hub's refs/ already grants `uid` rwx there and on what is created in it. */
+/** True when getfacl output (numeric) of the hub's refs/ already grants `uid` exactly r-x there and on what is created in it. */
 export function aclGrants(getfaclOutput: string, uid: number): boolean {
   const lines = new Set(getfaclOutput.split('\n').map((l) => l.replace(/\s*#.*$/, '').trim()));
-  return lines.has(`user:${uid}:rwx`) && lines.has(`default:user:${uid}:rwx`);
+  return lines.has(`user:${uid}:r-x`) && lines.has(`default:user:${uid}:r-x`);
 }
 
 /** Grant container-mapped `uid` access to the hub (and passage through closed parents). */
@@ -72,8 +64,7 @@ export async function grantHubAccess(hub: string, uid: number): Promise<void> {
   // non-root user, who may not change the ACLs of files a worker pushed (owned by dev's host uid).
   const current = await $({ quiet: true, nothrow: true })`getfacl -n --omit-header --absolute-names ${path.join(hub, 'refs')}`;
   if (current.exitCode === 0 && aclGrants(current.stdout, uid)) return;
-  for (const dir of HUB_WRITABLE) fs.mkdirSync(path.join(hub, dir), { recursive: true });
-  for (const args of hubAclArgs(hub, uid, owner)) await run(args);
+  await run(hubAclArgs(hub, uid, owner));
 }
 
 /**

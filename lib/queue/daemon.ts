@@ -104,7 +104,9 @@ export async function startQueue(root: string, config: Config, options: { timeou
   fs.mkdirSync(paths.dir, { recursive: true });
   const logStart = fileSize(paths.queueLog);
   const logFd = fs.openSync(paths.queueLog, 'a', 0o600);
-  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port)], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
+  // The hub it serves to workers (git smart HTTP with the ref policy), as this command's config has it.
+  const hub = ['--hub', config.git.hub, '--project', config.project, '--prefix', config.git.branch_prefix, '--base', config.git.base_branch];
+  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   let exited: number | null = null;
   child.on('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));

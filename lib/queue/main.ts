@@ -1,23 +1,30 @@
 // The queue server process (started detached by `isollm queue start`):
-//   node lib/queue/main.ts <project-root> <port>
+//   node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH]
 // Logs to stderr (the daemon points it at .isollm/queue.log); SIGTERM/SIGINT close it cleanly.
 import fs from 'node:fs';
 import process from 'node:process';
+import { parseArgs } from 'node:util';
 import { statePaths } from '../project/root.ts';
 import { startServer } from './server.ts';
 
-const [root, portArg] = process.argv.slice(2);
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { hub: { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, base: { type: 'string' } },
+});
+const [root, portArg] = positionals;
 if (!root || !/^\d+$/.test(portArg ?? '')) {
-  process.stderr.write('usage: node lib/queue/main.ts <project-root> <port>\n');
+  process.stderr.write('usage: node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH]\n');
   process.exit(2);
 }
+const { hub: hubDir, project, prefix, base } = values;
+const hub = hubDir && project && prefix && base ? { dir: hubDir, project, prefix, base } : undefined;
 // Files we create (sockets, db) are the owner's only.
 process.umask(0o077);
 const paths = statePaths(root);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 try {
-  const server = await startServer({ dbFile: paths.queueDb, port: Number(portArg), socketsDir: paths.sockets, log });
+  const server = await startServer({ dbFile: paths.queueDb, port: Number(portArg), socketsDir: paths.sockets, log, hub });
   log(`queue server pid ${process.pid} ready (db ${paths.queueDb})`);
   const stop = (signal: string) => {
     log(`${signal}: closing`);

@@ -31,6 +31,7 @@ import {
   workerConfigKeys,
   workerDevices,
   hubDevice,
+  hubPushUrl,
   type PushFile,
 } from './plan.ts';
 
@@ -138,7 +139,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
 type Dev = { uid: number; gid: number };
 
 /**
- * The hub at /repo.git, writable by dev: an idmapped mount (shift=true) where the runtime can do it,
+ * The hub at /repo.git, read-only, readable by dev: an idmapped mount (shift=true) where the runtime can do it,
  * else a plain mount shared with dev's host uid through ACLs (lib/hub/access.ts).
  */
 async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
@@ -230,6 +231,8 @@ async function cloneProject(ctx: WorkerContext, container: string, worker: strin
   const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
   await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
   await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+  // Fetches read the mounted hub; pushes go through the ref policy on this worker's own socket.
+  await execOk(rt, container, ['git', '-C', PROJECT_DIR, 'config', 'remote.origin.pushurl', hubPushUrl(config)], asDev);
   await execOk(rt, container, ['git', 'config', '--global', 'user.name', worker], asDev);
   await execOk(rt, container, ['git', 'config', '--global', 'user.email', `${worker}@isollm.local`], asDev);
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
 import type { Config } from '../config/load.ts';
 import { MAX_INSTANCE_NAME } from '../config/schema.ts';
+import { GIT_PATH } from '../hub/smart-http.ts';
 
 export const CLEAN_SNAPSHOT = 'isollm-clean';
 export const HUB_MOUNT = '/repo.git';
@@ -63,12 +64,20 @@ export function portForwards(ports: string[], worker: string): PortForward[] {
 }
 
 export type DeviceSpec =
-  | { type: 'disk'; source: string; path: string; shift?: boolean }
+  | { type: 'disk'; source: string; path: string; shift?: boolean; readonly?: boolean }
   | { type: 'proxy'; listen: string; connect: string; bind: 'host' | 'instance' };
 
-/** The hub at /repo.git; mounted once dev exists (idmapped with shift, else shared by ACLs). */
+/**
+ * The hub at /repo.git, read-only: workers clone and fetch from it; their pushes go to HUB_PUSH_URL,
+ * where the ref policy applies. Mounted once dev exists (idmapped with shift, else shared by ACLs).
+ */
 export function hubDevice(config: Config, shift: boolean): DeviceSpec & { type: 'disk' } {
-  return { type: 'disk', source: config.git.hub, path: HUB_MOUNT, ...(shift ? { shift } : {}) };
+  return { type: 'disk', source: config.git.hub, path: HUB_MOUNT, readonly: true, ...(shift ? { shift } : {}) };
+}
+
+/** Where a worker's git pushes: the hub's smart-HTTP endpoint on its own queue socket (the proxy device). */
+export function hubPushUrl(config: Config): string {
+  return `http://127.0.0.1:${config.queue.port}${GIT_PATH}`;
 }
 
 /** Devices a worker is launched with: the queue socket and forwarded ports. */

@@ -151,25 +151,14 @@ describe.skipIf(!rt)('workers on real containers', () => {
     }
   });
 
-  it('gives each worker dev, the hub at /repo.git, a clone on the base branch owned by dev, and its git identity', async () => {
+  it('gives each worker dev, the hub read-only at /repo.git, a clone on the base branch owned by dev that pushes through its socket, and its git identity', async () => {
     const hubMain = git(a.hub, 'rev-parse', 'main');
+    const port = /port: (\d+)/.exec(fs.readFileSync(path.join(a.root, 'isollm.yaml'), 'utf8'))![1];
     for (const worker of ['worker-1', 'worker-2']) {
-      const r = await exec(worker, 'sh', '-c', 'id -un; pwd; git branch --show-current; stat -c %U:%G .; git config user.name; git config user.email; findmnt -n -o TARGET /repo.git; git -C /repo.git rev-parse main; test -w /repo.git/refs && test -w /repo.git/objects && echo hub-writable; test -w /repo.git/config || test -w /repo.git/hooks || test -w /repo.git || echo config-and-hooks-read-only');
+      const r = await exec(worker, 'sh', '-c', 'id -un; pwd; git branch --show-current; stat -c %U:%G .; git config user.name; git config user.email; findmnt -n -o TARGET /repo.git; git -C /repo.git rev-parse main; test -w /repo.git/refs || test -w /repo.git/objects || test -w /repo.git/config || test -w /repo.git || echo hub-read-only; git config remote.origin.pushurl');
       expect(r.stderr).toBe('');
-      expect(r.stdout.split('\n')).toEqual(['dev', '/home/dev/project', 'main', 'dev:dev', worker, `${worker}@isollm.local`, '/repo.git', hubMain, 'hub-writable', 'config-and-hooks-read-only', '']);
+      expect(r.stdout.split('\n')).toEqual(['dev', '/home/dev/project', 'main', 'dev:dev', worker, `${worker}@isollm.local`, '/repo.git', hubMain, 'hub-read-only', `http://127.0.0.1:${port}/git/hub.git`, '']);
     }
-  });
-
-  it('lets dev push a branch from each worker into the hub', async () => {
-    for (const worker of ['worker-1', 'worker-2']) {
-      const branch = `e2e/${worker}`;
-      // Values go in as positional parameters, never into the script text.
-      const r = await exec(worker, 'sh', '-c', 'git checkout -q -b "$1" && echo "$2" > owner.txt && git add owner.txt && git commit -qm "from $2" && git push -q -u origin "$1"', 'sh', branch, worker);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-    }
-    expect(hubBranches(a.hub)).toEqual(['e2e/worker-1', 'e2e/worker-2', 'main']);
-    expect(git(a.hub, 'log', '-1', '--format=%an <%ae> %s', 'e2e/worker-2')).toBe('worker-2 <worker-2@isollm.local> from worker-2');
   });
 
   it("reaches the queue from inside, and the server knows which worker asked (whatever the worker claims)", async () => {
@@ -191,6 +180,34 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(list.stdout).toBe(`${taskId}\tin_progress\t2\tworker-2\tfrom worker-1\n`);
     const rows = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
     expect(rows[1].task).toMatchObject({ id: taskId, branch: `isollm/${taskId}` });
+  });
+
+  it("a worker pushes the branch of the task it holds; the base, another's task, a task it never held, other branches and deletes are refused, and the hub stays as it was", async () => {
+    const taskId = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout)[1].task.id as string;
+    const refs = () => git(a.hub, '-c', 'safe.directory=*', 'for-each-ref', '--format=%(refname) %(objectname)');
+    const mainBefore = git(a.hub, 'rev-parse', 'main');
+    // Values go in as positional parameters, never into the script text.
+    const own = await exec('worker-2', 'sh', '-c', 'git checkout -q -b "$1" && echo "$2" > owner.txt && git add owner.txt && git commit -qm "from $2" && git push -q -u origin "$1"', 'sh', `isollm/${taskId}`, 'worker-2');
+    expect(own.stderr).toBe('');
+    expect(own.code).toBe(0);
+    expect(git(a.hub, 'log', '-1', '--format=%an <%ae> %s', `isollm/${taskId}`)).toBe('worker-2 <worker-2@isollm.local> from worker-2');
+    const before = refs();
+    const attempts: [string, string[], RegExp][] = [
+      ['worker-2', ['HEAD:refs/heads/main', '--force'], /the base branch main moves only by/],
+      ['worker-1', [`HEAD:refs/heads/isollm/${taskId}`, '--force'], new RegExp(`worker-1 has never held task ${taskId}`)],
+      ['worker-1', [`:refs/heads/isollm/${taskId}`], /workers may not delete branches/],
+      ['worker-1', ['HEAD:refs/heads/isollm/ar-ffff'], /worker-1 has never held task ar-ffff/],
+      ['worker-1', ['HEAD:refs/heads/e2e/worker-1'], /workers may push only task branches/],
+    ];
+    for (const [worker, args, why] of attempts) {
+      const r = await exec(worker, 'sh', '-c', 'git commit -q --allow-empty -m attempt && git push origin "$@"; s=$?; git reset -q --hard HEAD~1; exit $s', 'sh', ...args);
+      expect(r.code, `${worker} ${args.join(' ')}`).not.toBe(0);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr).toContain('[remote rejected]');
+    }
+    expect(refs()).toBe(before);
+    expect(git(a.hub, 'rev-parse', 'main')).toBe(mainBefore);
+    expect((await taskJson(a.root, taskId)).task).toMatchObject({ status: 'in_progress', claimed_by: 'worker-2' });
   });
 
   it('passes the exit code of `worker exec` through; `worker shell -c` runs as dev in the project', async () => {
@@ -241,8 +258,8 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect((await exec('worker-2', 'touch', 'scratch.txt', '/home/dev/outside.txt')).code).toBe(0);
 
     const reset = await cli(a.root, 'worker', 'reset', 'worker-2');
-    // e2e/worker-2 is not a task branch, so the work lands on a salvage branch of its own.
-    const saved = /worker-2 +1 uncommitted file committed → (isollm\/salvage\/worker-2-\S+)/.exec(reset.stderr)?.[1];
+    // worker-2 is on the branch of the task it holds: the work is committed there and pushed.
+    const saved = new RegExp(`worker-2 +1 uncommitted file committed → (isollm/${taskId})`).exec(reset.stderr)?.[1];
     expect(saved, reset.stderr).toBeTruthy();
     expect(git(a.hub, '-c', 'safe.directory=*', 'show', '--name-only', '--format=%s', saved!).split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^isollm salvage: worker-2 /), 'scratch.txt']));
     expect(reset.stderr).toContain(`worker-2 is back to its clean snapshot; released ${taskId}.`);
@@ -252,7 +269,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(after.stdout.split('\n').slice(-3)).toEqual(['main', 'ran', '']);
     expect((await taskJson(a.root, taskId)).task.status).toBe('open');
     // The pushed branch is in the hub, not lost with the worker's clone.
-    expect(hubBranches(a.hub)).toContain('e2e/worker-2');
+    expect(hubBranches(a.hub)).toContain(`isollm/${taskId}`);
   }, 120_000);
 
   it('replaces a worker whose creation was interrupted (tagged, never marked ready)', async () => {
@@ -281,7 +298,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect((await listInstances(runtime, a.project)).map((i) => i.name)).toEqual([`${a.project}-worker-2`]);
     expect(fs.readdirSync(sockets)).toEqual(['worker-2.sock']);
     expect((await cli(a.root, 'worker', 'rm', 'worker-2', '--force')).code).toBe(0);
-    expect(git(a.hub, '-c', 'safe.directory=*', 'ls-tree', '--name-only', 'e2e/worker-2')).not.toContain('unsaved.txt');
+    expect(hubBranches(a.hub).filter((b) => b.startsWith('isollm/salvage/'))).toEqual([]);
     expect(await listInstances(runtime, a.project)).toEqual([]);
     expect(fs.readdirSync(sockets)).toEqual([]);
   }, 120_000);
@@ -290,8 +307,12 @@ describe.skipIf(!rt)('workers on real containers', () => {
 // The ordinary case, continued: the non-root user's own tests.
 describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group', () => {
   const runtime = rt!;
-  const push = (worker: string) =>
-    cliAs('worker', 'exec', worker, '--', 'sh', '-c', 'git checkout -q -b "from-$1" && git commit -q --allow-empty -m "$1" && git push -q origin "from-$1"', 'sh', worker);
+  /** A task added, claimed by the worker (the best ready one) and a commit pushed on its branch; its id. */
+  const push = async (worker: string) => {
+    await cliAs('task', 'add', `from ${worker}`);
+    const r = await cliAs('worker', 'exec', worker, '--', 'sh', '-c', 'id=$(isollm-task next | sed -n "s/^id: //p") && git checkout -q -b "isollm/$id" && git commit -q --allow-empty -m "$1" && git push -q origin "isollm/$id" && echo "$id"', 'sh', worker);
+    return { ...r, id: r.stdout.trim() };
+  };
 
   afterAll(async () => {
     await nonRoot.firstAdd?.catch(() => undefined);
@@ -305,8 +326,9 @@ describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group
     expect(r.stderr).toContain('1 of 1 created');
     expect(r.code).toBe(0);
     expect(fs.statSync(nonRoot.hub).uid).not.toBe(0);
-    expect((await push('worker-1')).code).toBe(0);
-    expect(hubBranches(nonRoot.hub)).toEqual(['from-worker-1', 'main']);
+    const first = await push('worker-1');
+    expect(first.code, first.stderr).toBe(0);
+    expect(hubBranches(nonRoot.hub)).toEqual([`isollm/${first.id}`, 'main']);
     const task = await cliAs('worker', 'exec', 'worker-1', '--', 'isollm-task', 'add', 'as a user');
     expect(task.code).toBe(0);
     const shown = JSON.parse((await cliAs('task', 'show', task.stdout.trim(), '--json')).stdout);
@@ -318,8 +340,9 @@ describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group
     const r = await cliAs('worker', 'add');
     expect(r.stderr).toContain('1 of 1 created');
     expect(r.code).toBe(0);
-    expect((await push('worker-2')).code).toBe(0);
-    expect(hubBranches(nonRoot.hub)).toEqual(['from-worker-1', 'from-worker-2', 'main']);
+    const second = await push('worker-2');
+    expect(second.code, second.stderr).toBe(0);
+    expect(hubBranches(nonRoot.hub).filter((b) => b !== 'main')).toHaveLength(2);
   }, 120_000);
 
   it('removes its workers and their sockets', async () => {
