@@ -10,7 +10,10 @@ export function initRepo(root: string, files: Record<string, string> = { 'README
   fs.mkdirSync(root, { recursive: true });
   const git = (...args: string[]) => execFileSync('git', args, { cwd: root, env: { ...process.env, ...IDENTITY }, stdio: 'ignore' });
   git('init', '-q', '-b', 'main');
-  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(root, name), content);
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    fs.writeFileSync(path.join(root, name), content);
+  }
   git('add', '.');
   git('commit', '-qm', 'initial');
 }
