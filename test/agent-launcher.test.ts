@@ -38,14 +38,24 @@ describe('isollm-agent', () => {
     expect(got.stdin).toBe('typed');
   });
 
-  it('headless: the prompt replaces {prompt}, goes on stdin and into ISOLLM_TASK_PROMPT', () => {
+  it('headless: the prompt replaces {prompt} (stdin stays empty) and is in ISOLLM_TASK_PROMPT', () => {
     const home = setup(['x'], {});
     const prompt = "Task ar-1: fix 'it'\n\n$(touch pwned)";
     fs.writeFileSync(path.join(home, 'prompt.txt'), prompt);
-    const got = launch(home, ['headless', path.join(home, 'prompt.txt')]);
+    const got = launch(home, ['headless', path.join(home, 'prompt.txt')], 'not the prompt');
     expect(got.argv).toEqual(['x', '--prompt', prompt]);
-    expect(got.stdin).toBe(prompt);
+    expect(got.stdin).toBe('');
     expect(got.prompt).toBe(prompt);
+  });
+
+  it('headless without {prompt} in the argv (a custom agent): the prompt comes on stdin', () => {
+    const home = setup(['x'], {});
+    fs.writeFileSync(path.join(home, '.isollm', 'headless.argv'), fs.readFileSync(path.join(home, '.isollm', 'agent.argv')));
+    fs.writeFileSync(path.join(home, 'prompt.txt'), 'Task ar-2: y');
+    const got = launch(home, ['headless', path.join(home, 'prompt.txt')]);
+    expect(got.argv).toEqual(['x']);
+    expect(got.stdin).toBe('Task ar-2: y');
+    expect(got.prompt).toBe('Task ar-2: y');
   });
 
   it('background: starts the command detached once; a live agent is left alone, a stale pid file is not', () => {

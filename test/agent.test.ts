@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { collectSecrets, envFile, linesFile, planAgent, PROMPT_PLACEHOLDER, renderInstructions, renderTemplate } from '../lib/agent/presets.ts';
+import { collectSecrets, envFile, linesFile, planAgent, presetVariables, PROMPT_PLACEHOLDER, renderInstructions, renderTemplate } from '../lib/agent/presets.ts';
+import type { Config } from '../lib/config/load.ts';
 import { defaults } from '../lib/config/load.ts';
 
 describe('planAgent', () => {
@@ -9,20 +10,46 @@ describe('planAgent', () => {
     expect(plan.headless).toEqual(['claude', '--dangerously-skip-permissions', '-p', PROMPT_PLACEHOLDER]);
     expect(plan.env).toEqual({ IS_SANDBOX: '1' });
     expect(plan.instructionsPath).toBe('/home/dev/.claude/CLAUDE.md');
-    expect(plan.template).toBe('CLAUDE.md');
   });
 
   it.each([
-    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox'], '/home/dev/.codex/AGENTS.md'],
-    ['aider', ['aider', '--yes-always', '--read', '/home/dev/.isollm/AGENTS.md'], '/home/dev/.isollm/AGENTS.md'],
-    ['gemini', ['gemini', '--yolo'], '/home/dev/.gemini/GEMINI.md'],
-    ['opencode', ['opencode'], '/home/dev/.config/opencode/AGENTS.md'],
-  ] as const)('%s preset', (preset, interactive, instructions) => {
+    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox'], ['codex', 'exec', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER], '/home/dev/.codex/AGENTS.md'],
+    // No --yes-always interactively: it would decline every shell command instead of asking you.
+    ['aider', ['aider', '--read', '/home/dev/.isollm/AGENTS.md'], ['aider', '--yes-always', '--no-suggest-shell-commands', '--read', '/home/dev/.isollm/AGENTS.md', '--message', PROMPT_PLACEHOLDER], '/home/dev/.isollm/AGENTS.md'],
+    ['gemini', ['gemini', '--yolo'], ['gemini', '--yolo', '-p', PROMPT_PLACEHOLDER], '/home/dev/.gemini/GEMINI.md'],
+    ['opencode', ['opencode'], ['opencode', 'run', '--auto', PROMPT_PLACEHOLDER], '/home/dev/.config/opencode/AGENTS.md'],
+  ] as const)('%s preset', (preset, interactive, headless, instructions) => {
     const plan = planAgent({ ...defaults('demo').agent, preset });
     expect(plan.interactive).toEqual(interactive);
-    expect(plan.headless).toContain(PROMPT_PLACEHOLDER);
+    expect(plan.headless).toEqual(headless);
+    expect(plan.headless.filter((a) => a === PROMPT_PLACEHOLDER)).toHaveLength(1);
     expect(plan.instructionsPath).toBe(instructions);
-    expect(plan.template).toBe('AGENTS.md');
+  });
+
+  it('home files answer the first-run dialogs, with credentials only where a key is given', () => {
+    const files = (preset: Config['agent']['preset'], secrets: Record<string, string>) =>
+      Object.fromEntries(planAgent({ ...defaults('demo').agent, preset }).homeFiles(secrets).map((f) => [f.path, f.content]));
+    const claude = JSON.parse(files('claude', { ANTHROPIC_API_KEY: 'sk-ant-xxxxxxxxxxxxxxxx0123456789' })['/home/dev/.claude.json']);
+    expect(claude).toEqual({ hasCompletedOnboarding: true, projects: { '/home/dev/project': { hasTrustDialogAccepted: true } }, customApiKeyResponses: { approved: ['xxxxxxxxxx0123456789'], rejected: [] } });
+    expect(JSON.parse(files('claude', {})['/home/dev/.claude.json']).customApiKeyResponses).toBeUndefined();
+    expect(JSON.parse(files('claude', {})['/home/dev/.claude/settings.json'])).toEqual({ skipDangerousModePermissionPrompt: true });
+    const codex = files('codex', { OPENAI_API_KEY: 'sk-o', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' });
+    expect(codex['/home/dev/.codex/config.toml']).toBe('openai_base_url = "http://127.0.0.1:9/v1"\n\n[projects."/home/dev/project"]\ntrust_level = "trusted"\n');
+    expect(JSON.parse(codex['/home/dev/.codex/auth.json'])).toEqual({ auth_mode: 'apikey', OPENAI_API_KEY: 'sk-o' });
+    expect(JSON.parse(files('codex', { CODEX_API_KEY: 'sk-c', OPENAI_API_KEY: 'sk-o' })['/home/dev/.codex/auth.json']).OPENAI_API_KEY).toBe('sk-c');
+    // No key: a login made inside the worker (auth.json) is left alone.
+    expect(files('codex', {})['/home/dev/.codex/auth.json']).toBeUndefined();
+    expect(JSON.parse(files('gemini', {})['/home/dev/.gemini/trustedFolders.json'])).toEqual({ '/home/dev/project': 'TRUST_FOLDER' });
+    expect(files('gemini', {})['/home/dev/.gemini/settings.json']).toBeUndefined();
+    expect(JSON.parse(files('gemini', { GEMINI_API_KEY: 'g' })['/home/dev/.gemini/settings.json'])).toEqual({ security: { auth: { selectedType: 'gemini-api-key' } } });
+    expect(planAgent({ ...defaults('demo').agent, preset: 'opencode' }).env).toEqual({ OPENCODE_PERMISSION: '{"*":"allow"}' });
+  });
+
+  it('names the variables each preset reads', () => {
+    expect(presetVariables('claude')).toEqual({ credentials: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'], baseUrl: 'ANTHROPIC_BASE_URL' });
+    expect(presetVariables('codex').credentials).toEqual(['CODEX_API_KEY', 'OPENAI_API_KEY']);
+    expect(presetVariables('gemini').baseUrl).toBe('GOOGLE_GEMINI_BASE_URL');
+    expect(presetVariables('custom')).toEqual({ credentials: [], baseUrl: null });
   });
 
   it('runs a custom command with its args, and refuses custom without a command', () => {
@@ -39,17 +66,44 @@ describe('planAgent', () => {
 });
 
 describe('instructions', () => {
-  it('fills every placeholder of both templates', () => {
-    const config = defaults('demo');
-    config.git.branch_prefix = 'agents/';
-    for (const template of ['CLAUDE.md', 'AGENTS.md'] as const) {
-      const text = renderInstructions(config, 'worker-2', 'Use pnpm, not npm.', template);
-      expect(text).not.toMatch(/\{\{\w+\}\}/);
-      expect(text).toContain('worker-2');
-      expect(text).toContain('agents/<id>');
-      expect(text).toContain('origin/main');
-      expect(text).toContain('Use pnpm, not npm.');
+  const PROTOCOL = /isollm-task (next|done|block|release)|git push/;
+
+  it('fills every placeholder, for every preset and mode', () => {
+    for (const preset of ['claude', 'codex', 'aider', 'gemini', 'opencode', 'custom'] as const) {
+      for (const mode of ['interactive', 'loop'] as const) {
+        const config = defaults('demo');
+        config.git.branch_prefix = 'agents/';
+        config.agent = { ...config.agent, preset, mode, command: 'x' };
+        const text = renderInstructions(config, 'worker-2', 'Use pnpm, not npm.');
+        expect(text).not.toMatch(/\{\{[#^/]?\w+\}\}/);
+        expect(text).toContain('worker-2');
+        expect(text).toContain('agents/<id>');
+        expect(text).toContain('Use pnpm, not npm.');
+        expect(text.includes('Claude Code')).toBe(preset === 'claude');
+        expect(text.includes('cannot run shell commands')).toBe(preset === 'aider');
+      }
     }
+  });
+
+  it('interactive mode teaches the queue protocol; loop mode gives one claimed task and forbids it', () => {
+    const config = defaults('demo');
+    const interactive = renderInstructions(config, 'worker-1', '');
+    expect(interactive).toContain('isollm-task next');
+    expect(interactive).toContain('isollm-task done <id>');
+    expect(interactive).toContain('git push -u origin <branch>');
+    expect(interactive).toContain('origin/main');
+    config.agent.mode = 'loop';
+    const loop = renderInstructions(config, 'worker-1', '');
+    expect(loop).not.toMatch(PROTOCOL);
+    expect(loop).not.toMatch(/go back to 1/i);
+    expect(loop).toContain('already claimed one task');
+    expect(loop).toContain('isollm commits whatever is left, pushes the branch and marks the task');
+    expect(loop).toContain('Do not run `isollm-task`');
+  });
+
+  it('keeps or drops {{#flag}} and {{^flag}} blocks', () => {
+    expect(renderTemplate('a\n{{#x}}\nX {{v}}\n{{/x}}\n{{^x}}\nnot X\n{{/x}}\nb', { v: '1' }, 't', { x: true })).toBe('a\nX 1\nb');
+    expect(renderTemplate('a\n{{#x}}\nX\n{{/x}}\n{{^x}}\nnot X\n{{/x}}\nb', {}, 't', { x: false })).toBe('a\nnot X\nb');
   });
 
   it('does not re-expand placeholders inside substituted values', () => {
@@ -59,6 +113,7 @@ describe('instructions', () => {
   it('refuses a placeholder it has no value for (a mistake in the template)', () => {
     expect(() => renderTemplate('{{project}} {{nope}}', { project: 'p' }, 'templates/X.md')).toThrow('templates/X.md: unknown placeholder {{nope}}');
     expect(() => renderTemplate('{{toString}}', {})).toThrow('unknown placeholder {{toString}}');
+    expect(() => renderTemplate('{{#nope}}x{{/nope}}', {}, 'templates/X.md')).toThrow('templates/X.md: unknown flag {{#nope}}');
   });
 });
 

@@ -31,12 +31,19 @@ describe('worker plan', () => {
     expect(workerEnv(config, 'worker-2').ISOLLM_QUEUE_URL).toBe('http://127.0.0.1:7500');
   });
 
-  it('writes secrets only into the 0600 agent.env owned by dev', () => {
-    const config = defaults('demo');
-    const files = agentFiles(config, tmpDir(), 'worker-1', { ANTHROPIC_API_KEY: 'sk-secret' });
-    const holding = files.filter((f) => f.content.includes('sk-secret'));
-    expect(holding.map((f) => [f.path, f.mode, f.owner])).toEqual([['/home/dev/.isollm/agent.env', 0o600, 'dev']]);
-    expect(files.find((f) => f.path.endsWith('agent.env'))!.content).toBe('IS_SANDBOX=1\nANTHROPIC_API_KEY=sk-secret\n');
+  it('writes secrets only into 0600 files owned by dev', () => {
+    const secret = 'sk-ant-0123456789abcdefghijklmnopqrstuvwxyz';
+    const files = agentFiles(defaults('demo'), tmpDir(), 'worker-1', { ANTHROPIC_API_KEY: secret });
+    // claude remembers an approved key by its last 20 characters, in ~/.claude.json.
+    const holding = files.filter((f) => f.content.includes(secret.slice(-20)));
+    expect(holding.map((f) => [f.path, f.mode, f.owner])).toEqual([['/home/dev/.claude.json', 0o600, 'dev'], ['/home/dev/.isollm/agent.env', 0o600, 'dev']]);
+    expect(files.find((f) => f.path.endsWith('agent.env'))!.content).toBe(`IS_SANDBOX=1\nANTHROPIC_API_KEY=${secret}\n`);
+    for (const preset of ['codex', 'gemini', 'opencode', 'aider'] as const) {
+      const config = defaults('demo');
+      config.agent.preset = preset;
+      const all = agentFiles(config, tmpDir(), 'worker-1', { OPENAI_API_KEY: secret, GEMINI_API_KEY: secret });
+      for (const f of all.filter((x) => x.content.includes(secret))) expect([f.path, f.mode, f.owner]).toEqual([f.path, 0o600, 'dev']);
+    }
   });
 });
 

@@ -15,54 +15,120 @@ export const AGENT_DIR = `${DEV_HOME}/.isollm`;
 /** Stands for the task's prompt in a headless argv; the loop replaces it. */
 export const PROMPT_PLACEHOLDER = '{prompt}';
 
+/** A file the preset's CLI reads from its home (settings, trust, credentials), written at every launch. */
+export type HomeFile = { path: string; content: string; mode: number };
+
 type Preset = {
   command: string;
   interactive: string[];
-  /** Headless args; the prompt is also given on stdin. */
+  /** Headless args with PROMPT_PLACEHOLDER: the prompt goes there only (not on stdin as well). */
   headless: string[];
   env?: Record<string, string>;
   /** Where the agent reads user-level instructions (outside the project tree). */
   instructions: string;
-  template: 'CLAUDE.md' | 'AGENTS.md';
+  /** Host variables the CLI reads for credentials (any one is enough) and for another model server. */
+  credentials: string[];
+  baseUrl: string;
+  /** It cannot run shell commands by itself (the human or the loop does the protocol's commands). */
+  noShell?: boolean;
+  /** Files that keep first-run dialogs (onboarding, folder trust, key approval) from stopping it. */
+  homeFiles?: (secrets: Record<string, string>) => HomeFile[];
 };
+
+const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+/** A TOML basic string (JSON's escapes are valid TOML). */
+const tomlString = (value: string) => JSON.stringify(value);
 
 const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   // claude refuses --dangerously-skip-permissions as root unless it is told it runs in a sandbox.
+  // Interactively it would first stop at onboarding (which needs api.anthropic.com), the folder trust
+  // dialog, the "use this API key?" question (it remembers a key by its last 20 characters) and the
+  // bypass-permissions warning: ~/.claude.json and ~/.claude/settings.json answer them.
   claude: {
     command: 'claude',
     interactive: ['--dangerously-skip-permissions'],
     headless: ['--dangerously-skip-permissions', '-p', PROMPT_PLACEHOLDER],
     env: { IS_SANDBOX: '1' },
     instructions: `${DEV_HOME}/.claude/CLAUDE.md`,
-    template: 'CLAUDE.md',
+    credentials: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'],
+    baseUrl: 'ANTHROPIC_BASE_URL',
+    homeFiles: (secrets) => {
+      const key = secrets.ANTHROPIC_API_KEY;
+      return [
+        {
+          path: `${DEV_HOME}/.claude.json`,
+          content: json({
+            hasCompletedOnboarding: true,
+            projects: { [PROJECT_DIR]: { hasTrustDialogAccepted: true } },
+            ...(key ? { customApiKeyResponses: { approved: [key.slice(-20)], rejected: [] } } : {}),
+          }),
+          mode: 0o600,
+        },
+        { path: `${DEV_HOME}/.claude/settings.json`, content: json({ skipDangerousModePermissionPrompt: true }), mode: 0o644 },
+      ];
+    },
   },
+  // codex exec reads CODEX_API_KEY, the TUI only a login: an API key given as CODEX_API_KEY or
+  // OPENAI_API_KEY goes into ~/.codex/auth.json (what `codex login --with-api-key` writes), which both
+  // read. config.toml trusts the project (else the TUI asks) and takes OPENAI_BASE_URL, which codex
+  // itself no longer reads from the environment.
   codex: {
     command: 'codex',
     interactive: ['--dangerously-bypass-approvals-and-sandbox'],
     headless: ['exec', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER],
     instructions: `${DEV_HOME}/.codex/AGENTS.md`,
-    template: 'AGENTS.md',
+    credentials: ['CODEX_API_KEY', 'OPENAI_API_KEY'],
+    baseUrl: 'OPENAI_BASE_URL',
+    homeFiles: (secrets) => {
+      const key = secrets.CODEX_API_KEY || secrets.OPENAI_API_KEY;
+      const base = secrets.OPENAI_BASE_URL;
+      const config = [
+        ...(base ? [`openai_base_url = ${tomlString(base)}`, ''] : []),
+        `[projects.${tomlString(PROJECT_DIR)}]`,
+        'trust_level = "trusted"',
+      ];
+      return [
+        { path: `${DEV_HOME}/.codex/config.toml`, content: config.join('\n') + '\n', mode: 0o600 },
+        ...(key ? [{ path: `${DEV_HOME}/.codex/auth.json`, content: json({ auth_mode: 'apikey', OPENAI_API_KEY: key }), mode: 0o600 }] : []),
+      ];
+    },
   },
+  // aider's --yes-always answers "no" to running shell commands, so it cannot run isollm-task or
+  // push. Interactively it asks you instead (no --yes-always); headless the loop does the protocol.
   aider: {
     command: 'aider',
-    interactive: ['--yes-always', '--read', `${AGENT_DIR}/AGENTS.md`],
-    headless: ['--yes-always', '--read', `${AGENT_DIR}/AGENTS.md`, '--message', PROMPT_PLACEHOLDER],
+    interactive: ['--read', `${AGENT_DIR}/AGENTS.md`],
+    headless: ['--yes-always', '--no-suggest-shell-commands', '--read', `${AGENT_DIR}/AGENTS.md`, '--message', PROMPT_PLACEHOLDER],
     instructions: `${AGENT_DIR}/AGENTS.md`,
-    template: 'AGENTS.md',
+    credentials: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'DEEPSEEK_API_KEY', 'OPENROUTER_API_KEY'],
+    baseUrl: 'OPENAI_API_BASE',
+    noShell: true,
   },
+  // gemini's folder trust is on by default: in an untrusted folder --yolo falls back to asking, and
+  // headless it exits 55. trustedFolders.json trusts the project. With GOOGLE_GEMINI_BASE_URL set it
+  // picks a "gateway" auth it then refuses, so an API key selects gemini-api-key explicitly.
   gemini: {
     command: 'gemini',
     interactive: ['--yolo'],
     headless: ['--yolo', '-p', PROMPT_PLACEHOLDER],
     instructions: `${DEV_HOME}/.gemini/GEMINI.md`,
-    template: 'AGENTS.md',
+    credentials: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
+    baseUrl: 'GOOGLE_GEMINI_BASE_URL',
+    homeFiles: (secrets) => [
+      { path: `${DEV_HOME}/.gemini/trustedFolders.json`, content: json({ [PROJECT_DIR]: 'TRUST_FOLDER' }), mode: 0o644 },
+      ...(secrets.GEMINI_API_KEY ? [{ path: `${DEV_HOME}/.gemini/settings.json`, content: json({ security: { auth: { selectedType: 'gemini-api-key' } } }), mode: 0o644 }] : []),
+    ],
   },
+  // opencode asks before some tools (e.g. outside the project) and `run` rejects whatever it would
+  // ask: OPENCODE_PERMISSION allows everything in both modes, --auto is run's own approval flag.
   opencode: {
     command: 'opencode',
     interactive: [],
-    headless: ['run', PROMPT_PLACEHOLDER],
+    headless: ['run', '--auto', PROMPT_PLACEHOLDER],
+    env: { OPENCODE_PERMISSION: '{"*":"allow"}' },
     instructions: `${DEV_HOME}/.config/opencode/AGENTS.md`,
-    template: 'AGENTS.md',
+    credentials: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'OPENCODE_API_KEY'],
+    baseUrl: 'OPENCODE_CONFIG_CONTENT',
   },
 };
 
@@ -74,8 +140,16 @@ export type AgentPlan = {
   /** Fixed environment of the preset (not secrets). */
   env: Record<string, string>;
   instructionsPath: string;
-  template: 'CLAUDE.md' | 'AGENTS.md';
+  /** Instructions for an agent that cannot run shell commands itself. */
+  noShell: boolean;
+  homeFiles: (secrets: Record<string, string>) => HomeFile[];
 };
+
+/** The variables a preset reads for credentials (any one will do) and for another model server. */
+export function presetVariables(preset: Config['agent']['preset']): { credentials: string[]; baseUrl: string | null } {
+  if (preset === 'custom') return { credentials: [], baseUrl: null };
+  return { credentials: PRESETS[preset].credentials, baseUrl: PRESETS[preset].baseUrl };
+}
 
 /** Resolve the configured agent into argv arrays. `agent.command` overrides a preset's command. */
 export function planAgent(agent: Config['agent']): AgentPlan {
@@ -87,7 +161,8 @@ export function planAgent(agent: Config['agent']): AgentPlan {
       headless: [agent.command, ...agent.args],
       env: { ISOLLM_INSTRUCTIONS: `${AGENT_DIR}/AGENTS.md` },
       instructionsPath: `${AGENT_DIR}/AGENTS.md`,
-      template: 'AGENTS.md',
+      noShell: false,
+      homeFiles: () => [],
     };
   }
   const preset = PRESETS[agent.preset];
@@ -97,7 +172,8 @@ export function planAgent(agent: Config['agent']): AgentPlan {
     headless: [command, ...preset.headless, ...agent.args],
     env: { ...preset.env },
     instructionsPath: preset.instructions,
-    template: preset.template,
+    noShell: preset.noShell ?? false,
+    homeFiles: preset.homeFiles ?? (() => []),
   };
 }
 
@@ -114,15 +190,24 @@ export function readContext(config: Config, root: string): string {
 
 export { renderTemplate };
 
-export function renderInstructions(config: Config, worker: string, context: string, template: 'CLAUDE.md' | 'AGENTS.md'): string {
-  const text = fs.readFileSync(path.join(TEMPLATES, template), 'utf8');
+export const INSTRUCTIONS_TEMPLATE = 'instructions.md';
+
+/** The agent's instructions for the configured preset and mode, from the one template. */
+export function renderInstructions(config: Config, worker: string, context: string): string {
+  const text = fs.readFileSync(path.join(TEMPLATES, INSTRUCTIONS_TEMPLATE), 'utf8');
+  const plan = planAgent(config.agent);
   return renderTemplate(text, {
     project: config.project,
     worker,
     base_branch: config.git.base_branch,
     branch_prefix: config.git.branch_prefix,
     context: context ? `\n## About this project\n\n${context}\n` : '',
-  }, `templates/${template}`);
+  }, `templates/${INSTRUCTIONS_TEMPLATE}`, {
+    loop: config.agent.mode === 'loop',
+    interactive: config.agent.mode !== 'loop',
+    claude: config.agent.preset === 'claude',
+    no_shell: plan.noShell,
+  });
 }
 
 /**

@@ -131,13 +131,15 @@ export function baseFiles(config: Config, worker: string): PushFile[] {
 
 /**
  * Files written at every launch of the agent (so config changes apply): instructions, argv files,
- * and the environment with secrets — 0600, owned by dev, inside the container only.
+ * the files in the agent's home that keep its first-run dialogs from stopping it, and the
+ * environment with secrets — 0600, owned by dev, inside the container only.
  */
 export function agentFiles(config: Config, root: string, worker: string, secrets: Record<string, string>): PushFile[] {
   const plan = planAgent(config.agent);
-  const instructions = renderInstructions(config, worker, readContext(config, root), plan.template);
+  const instructions = renderInstructions(config, worker, readContext(config, root));
   return [
     { path: plan.instructionsPath, content: instructions, mode: 0o644, owner: 'dev' },
+    ...plan.homeFiles(secrets).map((f): PushFile => ({ ...f, owner: 'dev' })),
     { path: `${AGENT_DIR}/agent.argv`, content: linesFile(plan.interactive, 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/headless.argv`, content: linesFile(plan.headless, 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/agent.env`, content: envFile({ ...plan.env, ...secrets }, 'agent environment'), mode: 0o600, owner: 'dev' },
