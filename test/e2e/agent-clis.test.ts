@@ -1,0 +1,226 @@
+// Every npm preset (claude, codex, gemini, opencode) in both modes, run for real on the host: the
+// pinned CLI (test/support/agent-clis.ts), as a throwaway non-root user whose home holds exactly the
+// files isollm pushes into a worker (agentFiles, moved from /home/dev to that home), started by the
+// worker's own isollm-agent — headless on a prompt as isollm-loop writes it, or interactively in a
+// tmux pane where the task is typed in. A stand-in model server on 127.0.0.1 checks what arrives: the
+// task text exactly once, the instructions file, the credentials; and asks the agent to run a shell
+// command outside the project, which only happens when no trust or permission prompt stands in the
+// way. (aider is a Python package that cannot be installed here: its argv is covered by unit tests.)
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_HOME } from '../../lib/agent/presets.ts';
+import { defaults, type Config } from '../../lib/config/load.ts';
+import { agentFiles } from '../../lib/worker/plan.ts';
+import { ensureAgentClis, type AgentCli } from '../support/agent-clis.ts';
+import { occurrences, startModelServer, type ModelRequest, type ModelServer } from '../support/model-server.ts';
+import { NODE, ROOT } from '../helpers.ts';
+import { E2E_REQUIRED } from './runtime-available.ts';
+
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) {
+  const message = 'e2e agent CLIs: needs root to create the throwaway non-root user.';
+  if (E2E_REQUIRED) throw new Error(`${message} Required here (CI / ISOLLM_E2E=1).`);
+  console.warn(`⚠ SKIPPED ${message}`);
+}
+
+const LAUNCHER = path.join(ROOT, 'templates', 'isollm-agent');
+const tag = crypto.randomBytes(3).toString('hex');
+const user = `isollm-agt-${tag}`;
+const home = `/home/${user}`;
+const project = path.join(home, 'project');
+const ANSWER = `The task is done ${tag}.`;
+let bin = '';
+
+type Case = {
+  /** Host variables named in agent.env, as the user would export them. */
+  env: (url: string) => Record<string, string>;
+  /** The credential as the stand-in server must see it. */
+  auth: (r: ModelRequest) => string | undefined;
+  expectedAuth: string;
+  /** Whether the stand-in can drive the CLI's shell tool (codex's code-mode tool it cannot). */
+  shell: boolean;
+};
+
+const KEY = `sk-test-${tag}-0123456789abcdefghij`;
+const CASES: Record<AgentCli, Case> = {
+  claude: {
+    env: (url) => ({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: url }),
+    auth: (r) => r.headers['x-api-key'] as string | undefined,
+    expectedAuth: KEY,
+    shell: true,
+  },
+  // The README's variable: isollm hands it to codex in ~/.codex/auth.json.
+  codex: {
+    env: (url) => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${url}/v1` }),
+    auth: (r) => r.headers.authorization as string | undefined,
+    expectedAuth: `Bearer ${KEY}`,
+    shell: false,
+  },
+  gemini: {
+    env: (url) => ({ GEMINI_API_KEY: KEY, GOOGLE_GEMINI_BASE_URL: url }),
+    auth: (r) => r.headers['x-goog-api-key'] as string | undefined,
+    expectedAuth: KEY,
+    shell: true,
+  },
+  opencode: {
+    env: (url) => ({
+      ANTHROPIC_API_KEY: KEY,
+      OPENCODE_CONFIG_CONTENT: JSON.stringify({ provider: { anthropic: { options: { baseURL: `${url}/v1` } } }, model: 'anthropic/claude-sonnet-4-5' }),
+    }),
+    auth: (r) => r.headers['x-api-key'] as string | undefined,
+    expectedAuth: KEY,
+    shell: true,
+  },
+};
+
+function sh(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A fresh home (a first run for every CLI) with a project and the files isollm would push. */
+function prepareHome(config: Config, secrets: Record<string, string>): void {
+  sh('find', [home, '-mindepth', '1', '-delete']);
+  fs.mkdirSync(project, { recursive: true });
+  sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
+  fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
+  sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
+  sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
+  for (const f of agentFiles(config, project, 'worker-1', secrets)) {
+    const file = f.path.replace(DEV_HOME, home);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
+    fs.chmodSync(file, f.mode);
+  }
+  sh('chown', ['-R', `${user}:${user}`, home]);
+}
+
+/** argv that runs `args` as the test user with a clean environment, in the project. */
+function asUser(args: string[], extraEnv: Record<string, string> = {}): string[] {
+  const env = [`HOME=${home}`, `USER=${user}`, `PATH=${bin}:${path.dirname(NODE)}:/usr/local/bin:/usr/bin:/bin`, ...Object.entries(extraEnv).map(([k, v]) => `${k}=${v}`)];
+  return ['runuser', '-u', user, '--', 'env', '-i', ...env, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args];
+}
+
+function config(preset: AgentCli, mode: 'loop' | 'interactive', names: string[], context: string): Config {
+  const c = defaults('agents');
+  c.agent = { ...c.agent, preset, mode, env: names, context };
+  return c;
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** What every run must show the stand-in server. */
+function checkRequests(server: ModelServer, c: Case, taskMarker: string, contextMarker: string): void {
+  const model = server.requests.filter((r) => r.api !== 'other' && r.method === 'POST');
+  expect(model.length).toBeGreaterThan(0);
+  // The task text exactly once: in some request, and never twice in one.
+  expect(model.some((r) => occurrences(r.raw, taskMarker) === 1)).toBe(true);
+  expect(model.map((r) => occurrences(r.raw, taskMarker)).filter((n) => n > 1)).toEqual([]);
+  // The instructions file was read.
+  expect(model.some((r) => r.raw.includes(contextMarker))).toBe(true);
+  // Credentials on every model request.
+  expect([...new Set(model.map((r) => c.auth(r)))]).toEqual([c.expectedAuth]);
+}
+
+describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm prepares it', (preset) => {
+  const c = CASES[preset];
+
+  beforeAll(async () => {
+    bin ||= await ensureAgentClis();
+    if (!fs.existsSync(home)) {
+      sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
+      fs.chmodSync(home, 0o750);
+    }
+  }, 300_000);
+
+  it('loop mode: headless on the loop\'s prompt', async () => {
+    const marker = path.join(home, `ran-${preset}-loop`);
+    const server = await startModelServer({ command: `touch ${marker}`, answer: ANSWER });
+    try {
+      const taskMarker = `TASK-${tag}-${preset}-loop`;
+      const contextMarker = `CONTEXT-${tag}-${preset}-loop`;
+      const env = c.env(server.url);
+      prepareHome(config(preset, 'loop', Object.keys(env), contextMarker), env);
+      // The prompt exactly as isollm-loop writes it.
+      const prompt = path.join(home, '.isollm', 'prompt.txt');
+      fs.writeFileSync(prompt, `Task ar-${tag}: ${taskMarker}\n\nYou are on branch isollm/ar-${tag} in ${project}. Do the task, then commit your work.\n`);
+      sh('chown', [`${user}:${user}`, prompt]);
+      const [cmd, ...args] = asUser(['sh', LAUNCHER, 'headless', prompt]);
+      const started = Date.now();
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+        child.on('close', (status) => { clearTimeout(timer); resolve(status); });
+      });
+      console.log(`${preset} loop: exit ${code} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${server.requests.length} requests`);
+      expect({ code, stderr: code === 0 ? '' : stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+      expect(stdout).toContain(ANSWER);
+      checkRequests(server, c, taskMarker, contextMarker);
+      if (c.shell) expect(fs.existsSync(marker)).toBe(true);
+      else expect(server.requests.some((r) => r.raw.includes('permission_profile type=\\"disabled\\"'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  }, 180_000);
+
+  it('interactive mode: the task typed into its pane', async () => {
+    const marker = path.join(home, `ran-${preset}-interactive`);
+    const server = await startModelServer({ command: `touch ${marker}`, answer: ANSWER });
+    const socket = path.join('/tmp', `isollm-agt-${tag}-${preset}.tmux`);
+    const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+    const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
+    try {
+      const taskMarker = `TASK-${tag}-${preset}-interactive`;
+      const contextMarker = `CONTEXT-${tag}-${preset}-interactive`;
+      const env = c.env(server.url);
+      prepareHome(config(preset, 'interactive', Object.keys(env), contextMarker), env);
+      const started = Date.now();
+      // The pane's command in a worker: isollm-agent with a terminal.
+      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(['sh', LAUNCHER], { TERM: 'xterm-256color' })).status).toBe(0);
+      // Ready when the screen has settled.
+      let last = '';
+      let stableSince = Date.now();
+      await waitFor(`${preset} to settle`, () => {
+        const now = screen();
+        if (now !== last) { last = now; stableSince = Date.now(); }
+        return now.trim() !== '' && Date.now() - stableSince > 2_000;
+      }, 150_000, screen);
+      tmux('send-keys', '-t', 'agent', '-l', `Task ar-${tag}: ${taskMarker}`);
+      // A TUI may take fast typing for a paste and the Enter right after it for a newline in it:
+      // Enter again until the task reaches the model.
+      const sent = () => server.requests.some((r) => r.raw.includes(taskMarker));
+      for (let i = 0; i < 5 && !sent(); i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        tmux('send-keys', '-t', 'agent', 'Enter');
+        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
+      }
+      const done = c.shell
+        ? () => fs.existsSync(marker) && server.requests.filter((r) => r.raw.includes(taskMarker)).length >= 2
+        : () => server.requests.some((r) => r.raw.includes(taskMarker));
+      await waitFor(`${preset} to work on the typed task`, done, 90_000, screen);
+      console.log(`${preset} interactive: worked in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      checkRequests(server, c, taskMarker, contextMarker);
+    } finally {
+      tmux('kill-server');
+      await server.close();
+    }
+  }, 330_000);
+});
+
+afterAll(() => {
+  if (asRoot && fs.existsSync(home)) spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+});
