@@ -12,6 +12,8 @@ export type ModelServer = { url: string; port: number; requests: ModelRequest[];
 export type ModelServerOptions = {
   /** Shell command the agent is asked to run through its own tool (none: answer with text at once). */
   command?: string;
+  /** Instead of the shell tool: call this tool of the agent's (if it offers it) with this input. */
+  tool?: { name: string; input: Record<string, unknown> };
   /** The final answer. */
   answer?: string;
   /** Listen on this host (default 127.0.0.1) and port (default: any free one). */
@@ -37,7 +39,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       requests.push({ api, method: req.method ?? 'GET', path, headers: req.headers, raw, body });
       try {
         if (req.method !== 'POST') return json(res, api === 'openai' ? 404 : 200, {});
-        if (api === 'anthropic') return anthropic(res, path, body, options.command, answer);
+        if (api === 'anthropic') return anthropic(res, path, body, options, answer);
         if (api === 'openai') return openai(res, body, answer);
         if (api === 'gemini') return gemini(res, path, body, options.command, answer);
         return json(res, 200, {});
@@ -76,13 +78,17 @@ function toolNames(tools: any[] | undefined): string[] {
 
 // --- Anthropic Messages ---------------------------------------------------------------------------
 
-function anthropic(res: http.ServerResponse, path: string, body: any, command: string | undefined, answer: string): void {
+function anthropic(res: http.ServerResponse, path: string, body: any, options: ModelServerOptions, answer: string): void {
   if (path.includes('count_tokens')) return json(res, 200, { input_tokens: 10 });
   const messages: any[] = body?.messages ?? [];
   const answered = messages.some((m) => Array.isArray(m.content) && m.content.some((c: any) => c?.type === 'tool_result'));
-  const tool = toolNames(body?.tools).find((n) => SHELL_TOOLS.includes(n));
-  const content: any[] = command && tool && !answered
-    ? [{ type: 'tool_use', id: `toolu_${Date.now()}`, name: tool, input: { command, description: 'Run the command' } }]
+  const offered = toolNames(body?.tools);
+  const shell = offered.find((n) => SHELL_TOOLS.includes(n));
+  const call = options.tool && offered.includes(options.tool.name)
+    ? options.tool
+    : options.command && shell ? { name: shell, input: { command: options.command, description: 'Run the command' } } : null;
+  const content: any[] = call && !answered
+    ? [{ type: 'tool_use', id: `toolu_${Date.now()}`, name: call.name, input: call.input }]
     : [{ type: 'text', text: answer }];
   const stop = content[0].type === 'tool_use' ? 'tool_use' : 'end_turn';
   const usage = { input_tokens: USAGE.input, output_tokens: USAGE.output };
