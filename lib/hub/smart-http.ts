@@ -75,7 +75,8 @@ export function refusedReport(updates: RefUpdate[], why: Map<string, string>, ca
   return Buffer.concat([pktLine(Buffer.concat([Buffer.from([2]), Buffer.from(progress)])), pktLine(Buffer.concat([Buffer.from([1]), report])), FLUSH]);
 }
 
-function readAll(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
+/** A request's whole body, or null once it passes `limit` bytes (the rest is drained unread). */
+export function readLimited(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -107,7 +108,7 @@ export async function serveGit(req: http.IncomingMessage, res: http.ServerRespon
     (req.method === 'POST' && (rest === '/git-upload-pack' || rest === '/git-receive-pack'));
   if (!allowed) return plain(res, 404, 'Not a git smart-HTTP endpoint of the hub\n');
 
-  let body = await readAll(req, MAX_PUSH_BYTES);
+  let body = await readLimited(req, MAX_PUSH_BYTES);
   if (body === null) return plain(res, 413, `Push larger than ${MAX_PUSH_BYTES} bytes\n`);
   if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
   const push = req.method === 'POST' && rest === '/git-receive-pack';

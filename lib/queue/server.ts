@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { GIT_PATH, serveGit } from '../hub/smart-http.ts';
+import { GIT_PATH, readLimited, serveGit } from '../hub/smart-http.ts';
 import { hasHeld } from './history.ts';
 import { printable, route, type Admin } from './routes.ts';
 import { Store } from './store.ts';
@@ -198,27 +198,14 @@ function wantsText(accept: string | undefined): boolean {
 }
 
 /** The whole body as text, or a 413 once it passes the limit. */
-function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<string> {
-  const tooLarge = () => {
+async function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<string> {
+  const body = Number(req.headers['content-length'] ?? 0) > limit ? null : await readLimited(req, limit);
+  if (body === null) {
     // Close after answering: the rest of the body is never read.
     res.setHeader('Connection', 'close');
-    return new QueueError('PAYLOAD_TOO_LARGE', `Request body larger than ${limit} bytes`, { limit });
-  };
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume(); // drain and discard
-        reject(tooLarge());
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+    throw new QueueError('PAYLOAD_TOO_LARGE', `Request body larger than ${limit} bytes`, { limit });
+  }
+  return body.toString('utf8');
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, text: boolean): void {
