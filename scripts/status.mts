@@ -5,7 +5,7 @@ import { styleText } from 'node:util';
 import { type CommandSpec, flagBool, flagNumber, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS, UsageError } from 'isollm/cli';
 import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
-import { collectStatus, fitLine, renderBrief, renderFull, STATUS_SCHEMA, watchStatus } from 'isollm/status';
+import { collectStatus, fitLine, type FrameSize, renderBrief, renderFull, STATUS_SCHEMA, watchStatus } from 'isollm/status';
 
 export const DEFAULT_INTERVAL_S = 2;
 const MIN_INTERVAL_S = 0.1;
@@ -43,12 +43,13 @@ export const main: Main = async (argv) => {
   const width = () => (process.stdout.isTTY ? (process.stdout.columns ?? 80) : Infinity);
   // The config is read each round in watch mode, so an edit to isollm.yaml shows up (or its error does).
   const collect = () => collectStatus(root, loadConfig(root));
-  const render = (m: Awaited<ReturnType<typeof collect>>, w: number) => (brief ? [fitLine(renderBrief(m), w)] : renderFull(m, { width: w, color, clock: watch }));
+  // Only --watch fits the rows (the dashboard pane); a one-off status prints everything and scrolls.
+  const render = (m: Awaited<ReturnType<typeof collect>>, s: FrameSize) => (brief ? [fitLine(renderBrief(m), s.width)] : renderFull(m, { width: s.width, rows: s.rows, color, clock: watch }));
 
   if (!watch) {
     const model = await collect();
     if (json) printJson(model);
-    else render(model, width()).forEach((line) => out(line));
+    else render(model, { width: width(), rows: Infinity }).forEach((line) => out(line));
     return;
   }
   const ac = new AbortController();
@@ -64,7 +65,7 @@ export const main: Main = async (argv) => {
       intervalMs: interval * 1000,
       collect,
       render,
-      renderError: (message, w) => [fitLine(`${SYMBOLS.fail} isollm status: ${message}`, w), `retrying every ${interval}s; Ctrl-C to stop`],
+      renderError: (message, s) => [fitLine(`${SYMBOLS.fail} isollm status: ${message}`, s.width), `retrying every ${interval}s; Ctrl-C to stop`],
       stream: process.stdout,
       signal: ac.signal,
     });

@@ -69,7 +69,9 @@ const BAD: [string, string, string[]][] = [
   ['multiplexer kind', 'multiplexer:\n  kind: screen\n', ['isollm.yaml:2: multiplexer.kind: must be one of auto, zellij, tmux, none (got "screen")']],
   ['layout', 'multiplexer:\n  layout: diagonal\n', ['isollm.yaml:2: multiplexer.layout: must be one of auto, horizontal, vertical, grid (got "diagonal")']],
   ['dashboard yes (YAML 1.2 string)', 'multiplexer:\n  dashboard: yes\n', ['isollm.yaml:2: multiplexer.dashboard: must be true or false (got "yes")']],
-  ['dashboard size', 'multiplexer:\n  dashboard_size: 95%\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be a percentage from 5% to 90% (got "95%")']],
+  ['dashboard size', 'multiplexer:\n  dashboard_size: 95%\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got "95%")']],
+  ['dashboard rows', 'multiplexer:\n  dashboard_size: 0\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got 0)']],
+  ['dashboard size word', 'multiplexer:\n  dashboard_size: tall\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got "tall")']],
   ['runtime kind', 'runtime:\n  kind: docker\n', ['isollm.yaml:2: runtime.kind: must be one of auto, lxd, incus (got "docker")']],
   ['top level is a list', '- workers: 3\n', ['isollm.yaml:1: (top level): must be a mapping of keys (got a list)']],
   ['YAML syntax error', 'workers: 3\nagent: [claude\n', ['isollm.yaml:3: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']],
@@ -121,7 +123,7 @@ describe('parseConfig resolves a good config', () => {
     const { config, explicit } = resolveConfig(text, ROOT);
     expect(config.project).toBe('App-2');
     expect(config.workers).toBe(8);
-    expect(config.multiplexer).toEqual({ kind: 'tmux', layout: 'auto', dashboard: true, dashboard_size: '15%' });
+    expect(config.multiplexer).toEqual({ kind: 'tmux', layout: 'auto', dashboard: true, dashboard_size: 'auto' });
     expect(config.ports).toEqual(['3000', '8080:80']);
     expect(config.agent.loop).toEqual({ poll_interval: 10, give_up_after: 600 });
     expect(config.git.hub).toBe(path.join(os.homedir(), '.isollm', 'App-2.git'));

@@ -1,6 +1,7 @@
 // Pure parts of lib/mux: arrangement, plan checks, session names.
 import { describe, expect, test } from 'vitest';
-import { arrangeRows, checkPlan, chunkEvenly, gridColumns, parseDashboardSize } from '../lib/mux/arrange.ts';
+import { arrangeRows, checkPlan, chunkEvenly, DASHBOARD_MAX_ROWS, gridColumns, parseDashboardSize, resolveDashboardSize } from '../lib/mux/arrange.ts';
+import { fullViewLines } from '../lib/status/render.ts';
 import { sessionName, zellijNameProblem, zellijSessionName, zellijSocketDir } from '../lib/mux/session-name.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';
 import { UserError } from '../lib/cli/errors.ts';
@@ -49,6 +50,15 @@ test('parseDashboardSize takes percentages and rows', () => {
   expect(parseDashboardSize('15%')).toEqual({ percent: 15 });
   expect(parseDashboardSize('8')).toEqual({ rows: 8 });
   for (const bad of ['0%', '100%', '15 %', '', 'big', '0', '-3']) expect(() => parseDashboardSize(bad), bad).toThrow(UserError);
+});
+
+test('dashboard_size auto: as tall as the full view, at most DASHBOARD_MAX_ROWS; a set size as it is', () => {
+  expect(resolveDashboardSize('auto', fullViewLines(2))).toBe('11');
+  expect(resolveDashboardSize('auto', fullViewLines(6))).toBe('15');
+  expect(resolveDashboardSize('auto', fullViewLines(32))).toBe(String(DASHBOARD_MAX_ROWS));
+  expect(resolveDashboardSize(8, fullViewLines(2))).toBe('8');
+  expect(resolveDashboardSize('20%', fullViewLines(2))).toBe('20%');
+  expect(parseDashboardSize(resolveDashboardSize('auto', 0))).toEqual({ rows: 1 });
 });
 
 describe('checkPlan', () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { Layout } from '../lib/config/load.ts';
 import { UserError } from '../lib/cli/errors.ts';
-import { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, parseTmuxVersion, tmuxPaneCommand, tmuxServerArgs, tmuxWindowNames } from '../lib/mux/tmux-commands.ts';
+import { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, parseTmuxVersion, tmuxCommandLine, tmuxPaneCommand, tmuxServerArgs, tmuxWindowNames } from '../lib/mux/tmux-commands.ts';
 import { createTmux, tmuxSocketPath } from '../lib/mux/tmux.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';
 import { tmpDir } from './helpers.ts';
@@ -41,6 +41,15 @@ describe('builders and parsers', () => {
     expect(cmds.filter((c) => c[0] === 'split-window')).toHaveLength(3);
     expect(cmds.at(-1)).toEqual(['select-window', '-t', '=isollm-test:=agents']);
     expect(joinTmuxCommands([['a'], ['b', 'c']])).toEqual(['a', ';', 'b', 'c']);
+  });
+  test('the dashboard height is set again whenever the window is resized', () => {
+    const cmds = buildTmuxCreate(makePlan(3, 'auto', { dashboard: { command: ['x'], size: '12' } }));
+    const resize = ['resize-pane', '-t', '=isollm-test:=agents.{top}', '-y', '12'];
+    expect(cmds).toContainEqual(resize);
+    expect(cmds).toContainEqual(['set-hook', '-w', '-t', '=isollm-test:=agents', 'window-resized', "'resize-pane' '-t' '=isollm-test:=agents.{top}' '-y' '12'"]);
+    expect(tmuxCommandLine(resize)).toBe("'resize-pane' '-t' '=isollm-test:=agents.{top}' '-y' '12'");
+    expect(() => tmuxCommandLine(["it's"])).toThrow(/quote/);
+    expect(buildTmuxCreate(makePlan(3, 'auto', { dashboard: null })).some((c) => c[0] === 'set-hook')).toBe(false);
   });
   test('windows: at most 6 workers each, spread evenly', () => {
     expect(tmuxWindowNames(6)).toEqual(['agents']);
@@ -142,6 +151,21 @@ describe('real tmux', () => {
     expect(await mux.exists('isollm-test')).toBe(false);
     expect(await mux.panes('isollm-test')).toEqual([]);
     await mux.kill('isollm-test'); // idempotent
+  });
+
+  test('the dashboard keeps its rows when the window shrinks or grows (as when a client attaches)', async () => {
+    const mux = newMux();
+    await mux.createDetached(makePlan(2, 'auto', { dashboard: { command: sh('sleep 60'), size: '11' } }));
+    const dashboardHeight = () => geometry().find((p) => p.title === 'dashboard')!.height;
+    expect(dashboardHeight()).toBe(11);
+    for (const rows of [50, 24, 64]) {
+      tmux('resize-window', '-t', '=isollm-test:', '-y', String(rows));
+      const until = Date.now() + 5000; // the hook runs after the resize
+      while (dashboardHeight() !== 11 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(dashboardHeight(), `window of ${rows} rows`).toBe(11);
+      const workers = geometry().filter((p) => p.title !== 'dashboard');
+      expect(workers.every((p) => p.top + p.height === rows), `workers fill the rest of ${rows} rows`).toBe(true);
+    }
   });
 
   test('argv reaches the program untouched: no shell in between', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { Layout } from '../lib/config/load.ts';
 import { gridColumns } from '../lib/mux/arrange.ts';
 import type { MuxPlan } from '../lib/mux/types.ts';
-import { formatZellijLayout, writeZellijLayout } from '../lib/mux/zellij-layout.ts';
+import { formatZellijLayout, writeZellijLayout, ZELLIJ_FRAME_ROWS } from '../lib/mux/zellij-layout.ts';
 import { tmpDir } from './helpers.ts';
 
 // From shared/zellij.md (read from zellij's kdl_layout_parser.rs): anything else is rejected.
@@ -128,10 +128,10 @@ test('without a dashboard, the workers take the screen', () => {
   expect(doc[0].children[0].properties.split_direction).toBe('vertical');
 });
 
-test('a dashboard size in rows is an integer; one-word commands get no empty args', () => {
+test('a dashboard size in rows is an integer, its frame added (8 rows of text: 10); one-word commands get no empty args', () => {
   const plan = { ...makePlan(1, 'auto'), dashboard: { command: ['top'], size: '8' } };
   const [dashboard] = parseBack(formatZellijLayout(plan))[0].children;
-  expect(dashboard.properties.size).toBe(8);
+  expect(dashboard.properties.size).toBe(8 + ZELLIJ_FRAME_ROWS);
   expect(dashboard.children).toEqual([]);
 });
 

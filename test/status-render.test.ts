@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StatusModel } from '../lib/status/collect.ts';
-import { fitLine, renderBrief, renderFull } from '../lib/status/render.ts';
+import { busiestWorkers, fitLine, fullViewLines, renderBrief, renderFull } from '../lib/status/render.ts';
 import { checkAgainstSchema } from '../lib/status/schema.ts';
 import { ESC, ttyFrame, watchStatus } from '../lib/status/watch.ts';
 
@@ -44,6 +44,82 @@ function idle(): StatusModel {
   };
   return m;
 }
+
+/** n workers: every third on a task (older the further down), the others idle, one stopped, one in error. */
+function crew(n: number): StatusModel {
+  const m = model();
+  m.workers = Array.from({ length: n }, (_, i) => {
+    const name = `worker-${i + 1}`;
+    const task = i % 3 === 1 ? { id: `ar-${i + 1}`, title: `Task of ${name}`, branch: `isollm/ar-${i + 1}`, claimed_at: '2025-03-01T11:00:00.000Z', age_seconds: 60 * (i + 1) } : null;
+    const state = i === 2 ? 'stopped' : i === 5 ? 'error' : 'running';
+    return { name, container: `demo-${name}`, state, ipv4: null, task } as const;
+  });
+  return m;
+}
+
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+describe('the dashboard fits its rows', () => {
+  const at = (m: StatusModel, rows: number) => renderFull(m, { width: 100, color: false, clock: true, rows });
+  const workerNames = (lines: string[]) => lines.map((l) => /^(worker-\d+) /.exec(l)?.[1]).filter(Boolean);
+
+  it('the full view needs 9 lines and one per worker', () => {
+    for (const n of [2, 8]) expect(at(crew(n), Infinity)).toHaveLength(fullViewLines(n));
+  });
+
+  it('2 workers: full at 12 rows, summary + table at 6, summary + head + the busier one at 3', () => {
+    expect(at(crew(2), 12)).toEqual(at(crew(2), Infinity));
+    expect(at(crew(2), 6)).toEqual([
+      'isollm · demo · 2/2 workers running · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base u…',
+      'WORKER    STATE      TASK  BRANCH       TIME  TITLE',
+      'worker-1  ● running  -                        idle',
+      'worker-2  ● running  ar-2  isollm/ar-2  2m    Task of worker-2',
+    ]);
+    expect(at(crew(2), 3)).toEqual([
+      'isollm · demo · 2/2 workers running · 1 busiest shown · tasks 2 ready, 3 in progress, 1 blocked, 7 …',
+      'WORKER    STATE      TASK  BRANCH       TIME  TITLE',
+      'worker-2  ● running  ar-2  isollm/ar-2  2m    Task of worker-2',
+    ]);
+  });
+
+  it('8 workers: the busiest that fit, in their usual order, never a cut-off table', () => {
+    const twelve = at(crew(8), 12);
+    expect(twelve).toHaveLength(10); // summary + head + all 8
+    expect(workerNames(twelve)).toEqual(crew(8).workers!.map((w) => w.name));
+    const six = at(crew(8), 6);
+    expect(six).toHaveLength(6);
+    expect(plain(six[0])).toContain('6/8 workers running · 4 busiest shown');
+    expect(six[1]).toMatch(/^WORKER +STATE +TASK/);
+    // on a task (worker-8, -5, -2), then the one in error (worker-6); shown in name order
+    expect(workerNames(six)).toEqual(['worker-2', 'worker-5', 'worker-6', 'worker-8']);
+    const three = at(crew(8), 3);
+    expect(three).toHaveLength(3);
+    expect(three[0]).toContain('1 busiest shown');
+    expect(workerNames(three)).toEqual(['worker-8']); // the longest at its task
+  });
+
+  it('every line fits the width, also in colour; one or two rows still say the most', () => {
+    for (const rows of [1, 2, 3, 6, 12]) {
+      const lines = renderFull(crew(8), { width: 50, color: true, rows });
+      expect(lines.length).toBeLessThanOrEqual(rows);
+      expect(lines.every((l) => [...plain(l)].length <= 50)).toBe(true);
+    }
+    expect(at(crew(8), 1)).toHaveLength(1);
+    expect(workerNames(at(crew(8), 2))).toEqual(['worker-8']);
+    // nothing known about workers: the summary, then the error
+    expect(at(idle(), 3)).toEqual([
+      'isollm · demo · workers unknown · queue not answering · hub: no hub yet · updated 12:04:05',
+      '✗ workers: Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.',
+    ]);
+  });
+
+  it('busiest: on a task (longest first), in error, running, stopped, no container', () => {
+    const m = model();
+    expect(busiestWorkers(m.workers!, 2).map((w) => w.name)).toEqual(['worker-1', 'host:me']);
+    expect(busiestWorkers(m.workers!, 3).map((w) => w.name)).toEqual(['worker-1', 'worker-2', 'host:me']);
+    expect(busiestWorkers(m.workers!, 0)).toEqual([]);
+  });
+});
 
 describe('status renderings', () => {
   it('brief: one line', () => {
@@ -131,12 +207,12 @@ describe('watch loop', () => {
         if (round === 3) ac.abort();
         return round;
       },
-      render: (n, width) => [`frame ${n}`, `width ${width}`],
+      render: (n, size) => [`frame ${n}`, `width ${size.width}`, `rows ${size.rows}`],
       renderError: (message) => [`✗ ${message}`],
       stream: { write: (s: string) => writes.push(s), isTTY: true, columns: 40, rows: 10 },
       signal: ac.signal,
     });
-    expect(writes).toEqual([ESC.enter, ttyFrame(['frame 1', 'width 40']), ttyFrame(['✗ queue hiccup']), ESC.leave]);
+    expect(writes).toEqual([ESC.enter, ttyFrame(['frame 1', 'width 40', 'rows 10']), ttyFrame(['✗ queue hiccup']), ESC.leave]);
     expect(ttyFrame(['a', 'b'])).toBe('\x1b[Ha\x1b[K\nb\x1b[K\x1b[J');
     expect(ttyFrame(['a', 'b', 'c'], 2)).toBe('\x1b[Ha\x1b[K\nb\x1b[K\x1b[J');
   });
@@ -148,9 +224,9 @@ describe('watch loop', () => {
     await watchStatus({
       intervalMs: 1,
       collect: async () => ++round,
-      render: (n, width) => {
+      render: (n, size) => {
         if (n === 3) ac.abort();
-        return [`frame ${n}`, `width ${width}`];
+        return [`frame ${n}`, `width ${size.width}`];
       },
       renderError: () => [],
       stream: { write: (s: string) => writes.push(s) },

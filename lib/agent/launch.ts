@@ -10,7 +10,8 @@ import { execPaneArgs } from '../runtime/argv.ts';
 import { agentFiles, baseFiles } from '../worker/plan.ts';
 import { asDev, pushFiles, type WorkerInfo } from '../worker/create.ts';
 import type { MuxPlan } from '../mux/index.ts';
-import { sessionName } from '../mux/index.ts';
+import { resolveDashboardSize, sessionName } from '../mux/index.ts';
+import { fullViewLines } from '../status/render.ts';
 
 
 /** The command inside the worker: the agent itself (interactive) or the loop supervisor. */
@@ -37,7 +38,7 @@ export function muxPlan(rt: Runtime, config: Config, root: string, workers: Work
   return {
     session: sessionName(config.project),
     cwd: root,
-    dashboard: config.multiplexer.dashboard ? { command: dashboardCommand(root), size: config.multiplexer.dashboard_size } : null,
+    dashboard: config.multiplexer.dashboard ? { command: dashboardCommand(root), size: resolveDashboardSize(config.multiplexer.dashboard_size, fullViewLines(workers.length)) } : null,
     workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w) })),
     layout: config.multiplexer.layout,
   };

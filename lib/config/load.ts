@@ -70,8 +70,8 @@ export type Config = {
     kind: MultiplexerKind;
     layout: Layout;
     dashboard: boolean;
-    /** Height of the dashboard pane, e.g. `15%`. */
-    dashboard_size: string;
+    /** Height of the dashboard pane: `auto` (as tall as its content, within a cap), `15%`, or rows (`8`). */
+    dashboard_size: string | number;
   };
   runtime: { kind: RuntimeKind };
 };
@@ -103,7 +103,7 @@ export function defaults(project: string): Config {
     queue: { port: DEFAULT_PORT, url: null },
     ports: [],
     limits: { cpu: null, memory: null },
-    multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: '15%' },
+    multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto' },
     runtime: { kind: 'auto' },
   };
 }

@@ -122,9 +122,17 @@ const envName = (v: unknown) => {
   return 'must be an environment variable name (letters, digits, _)';
 };
 
-const percent: Check = (v) => {
+/** Rows a dashboard pane may be given (`multiplexer.dashboard_size: N`). */
+export const DASHBOARD_ROWS = { min: 1, max: 100 } as const;
+
+/** `auto`, a percentage from 5% to 90%, or a number of rows. */
+const dashboardSize: Check = (v) => {
+  if (v === 'auto') return undefined;
   const m = typeof v === 'string' ? /^(\d{1,2})%$/.exec(v) : null;
-  return m && Number(m[1]) >= 5 && Number(m[1]) <= 90 ? undefined : 'must be a percentage from 5% to 90%';
+  if (m && Number(m[1]) >= 5 && Number(m[1]) <= 90) return undefined;
+  const rows = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  if (isInt(rows) && rows >= DASHBOARD_ROWS.min && rows <= DASHBOARD_ROWS.max) return undefined;
+  return `must be auto, a percentage from 5% to 90%, or a number of rows from ${DASHBOARD_ROWS.min} to ${DASHBOARD_ROWS.max}`;
 };
 
 /** Every key of isollm.yaml. A null value (an empty key) means "use the default". */
@@ -163,7 +171,7 @@ export const SCHEMA: Schema = {
     kind: oneOf(MULTIPLEXER_KINDS),
     layout: oneOf(LAYOUTS),
     dashboard: bool,
-    dashboard_size: percent,
+    dashboard_size: dashboardSize,
   },
   runtime: {
     kind: oneOf(RUNTIME_KINDS),

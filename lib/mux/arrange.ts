@@ -38,6 +38,19 @@ export function chunkEvenly<T>(items: T[], max: number): T[][] {
 
 export type DashboardSize = { percent: number } | { rows: number };
 
+/** The cap on an `auto` dashboard: the full view for up to 7 workers; beyond, the compact view (summary + the busiest). */
+export const DASHBOARD_MAX_ROWS = 16;
+
+/**
+ * The plan's dashboard size from `multiplexer.dashboard_size`: `auto` → as many rows as the content
+ * needs (`contentRows`), at most DASHBOARD_MAX_ROWS; a number → that many rows; a percentage as is.
+ * Rows count the dashboard's text: each backend adds its own pane chrome.
+ */
+export function resolveDashboardSize(setting: string | number, contentRows: number): string {
+  if (setting === 'auto') return String(Math.max(1, Math.min(contentRows, DASHBOARD_MAX_ROWS)));
+  return String(setting);
+}
+
 /** "15%" → {percent: 15}; "8" → {rows: 8}. */
 export function parseDashboardSize(size: string): DashboardSize {
   const percent = /^(\d{1,2})%$/.exec(size);

@@ -1,7 +1,7 @@
 // lib/mux: one interface over zellij and tmux. Callers import from here.
 export type { Multiplexer, MuxKind, MuxPlan, PaneInfo, PaneSpec } from './types.ts';
 export { DASHBOARD_TITLE } from './types.ts';
-export { arrangeRows, checkPlan, gridColumns, parseDashboardSize } from './arrange.ts';
+export { arrangeRows, checkPlan, DASHBOARD_MAX_ROWS, gridColumns, parseDashboardSize, resolveDashboardSize } from './arrange.ts';
 export { sessionName, zellijSessionName, zellijSocketDir, zellijNameProblem } from './session-name.ts';
 export { buildZellijLayout, formatZellijLayout, writeZellijLayout } from './zellij-layout.ts';
 export { createZellij, parseZellijPanes, parseZellijSessions, zellijArgs, type ZellijOptions } from './zellij.ts';

@@ -39,6 +39,16 @@ export function tmuxPaneCommand(argv: string[]): string[] {
   return argv.length === 1 ? [quoteArgv(argv)] : argv;
 }
 
+/**
+ * One tmux command as the line tmux parses (hooks take a command line, not argv): every argument in
+ * single quotes, inside which tmux's parser takes every character literally. Only for arguments
+ * isollm builds itself; a quote in one is refused.
+ */
+export function tmuxCommandLine(argv: string[]): string {
+  for (const a of argv) if (a.includes("'")) throw new Error(`A tmux hook argument cannot contain a quote: ${a}`);
+  return argv.map((a) => `'${a}'`).join(' ');
+}
+
 /** Exact-match targets: a bare name would also match a longer session or window by prefix. */
 export const sessionTarget = (session: string) => `=${session}`;
 const windowTarget = (session: string, window: string) => `=${session}:=${window}`;
@@ -84,7 +94,10 @@ export function buildTmuxCreate(plan: MuxPlan): string[][] {
     if (dashboard) {
       split('-v', null, lastOfRow(0), false);
       const size = parseDashboardSize(dashboard.size);
-      commands.push(['resize-pane', '-t', `${target}.{top}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)]);
+      const resize = ['resize-pane', '-t', `${target}.{top}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)];
+      // tmux takes rows from the top pane first when the window shrinks (a client attaching at 50 rows
+      // left a 4-row dashboard of a 64-row session): set the height again after every resize.
+      commands.push(resize, ['set-hook', '-w', '-t', target, 'window-resized', tmuxCommandLine(resize)]);
     }
     // One full-width pane per row, top to bottom; the new pane gets the share of the rows below.
     for (let r = 1; r < rows.length; r++) split('-v', percent(rows.length - r, rows.length - r + 1), lastOfRow(r), false);

@@ -9,7 +9,7 @@ export type MuxPlan = {
   session: string;
   /** Working directory for every pane (the project root on the host). */
   cwd: string;
-  /** The status pane on top; `size` is a percentage ("15%") or a number of rows ("8"). */
+  /** The status pane on top; `size` is a percentage ("15%") or a number of rows of text ("8"), kept when the window is resized. */
   dashboard: { command: string[]; size: string } | null;
   workers: PaneSpec[];
   layout: Layout;

@@ -8,6 +8,8 @@ import { DASHBOARD_TITLE, type MuxPlan, type PaneSpec } from './types.ts';
 
 /** The bottom bar: one line with the mode and the keys to detach (Ctrl-o d) — zellij's own compact-bar plugin. */
 const BAR_PLUGIN = 'zellij:compact-bar';
+/** A framed pane's frame takes its top and bottom row (zellij draws frames inside the pane's size). */
+export const ZELLIJ_FRAME_ROWS = 2;
 
 function node(name: string, properties: Record<string, Value> = {}, children: Node[] = [], values: Value[] = []): Node {
   // kdljs prints a tag for every tag that is not `undefined` (even ''); its typings say string.
@@ -39,7 +41,7 @@ export function buildZellijLayout(plan: MuxPlan): Document {
   const panes: Node[] = [];
   if (plan.dashboard) {
     const size = parseDashboardSize(plan.dashboard.size);
-    panes.push(commandPane(DASHBOARD_TITLE, plan.dashboard.command, plan.cwd, { size: 'percent' in size ? `${size.percent}%` : size.rows }));
+    panes.push(commandPane(DASHBOARD_TITLE, plan.dashboard.command, plan.cwd, { size: 'percent' in size ? `${size.percent}%` : size.rows + ZELLIJ_FRAME_ROWS }));
   }
   panes.push(workerArea(plan));
   panes.push(node('pane', { size: 1, borderless: true }, [node('plugin', { location: BAR_PLUGIN })]));

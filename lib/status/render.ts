@@ -10,6 +10,12 @@ export type RenderOptions = {
   color: boolean;
   /** Show the time of the model in the header (watch mode). */
   clock?: boolean;
+  /**
+   * Terminal rows (Infinity or unset: no limit). With fewer rows than the full view needs, the view
+   * becomes a one-line summary over the workers table, and with fewer rows than workers, the table
+   * keeps the busiest ones: a table is never cut off at the bottom.
+   */
+  rows?: number;
 };
 
 type Style = Parameters<typeof styleText>[0];
@@ -90,23 +96,84 @@ const LABEL = 10;
 const label = (paint: Paint, s: string) => paint('bold', s.padEnd(LABEL));
 const indent = ' '.repeat(LABEL);
 
-/** The dashboard: header, workers table, task counts, sync, services. */
+/** Lines of the full view for `workers` workers: header, blank, table head, one per worker, blank, Tasks, Hub, 3 services. */
+export function fullViewLines(workers: number): number {
+  return workers + 9;
+}
+
+function headLine(m: StatusModel, options: RenderOptions, paint: Paint, extra: string[] = []): string {
+  const n = runningCount(m);
+  const head = [paint('bold', `isollm · ${m.project}`), n ? `${n.running}/${n.total} workers running` : 'workers unknown', ...extra];
+  if (options.clock) head.push(paint('dim', `updated ${clockTime(m.generated_at)}`));
+  return head.join(' · ');
+}
+
+/** The workers table (head row first) for the given workers. */
+function workerTable(workers: WorkerStatus[], paint: Paint): string[] {
+  const rows = [['WORKER', 'STATE', 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
+  for (const w of workers) {
+    const t = w.task;
+    rows.push([w.name, stateMark(w, paint), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
+  }
+  return table(rows);
+}
+
+/** Busiest first: on a task (longest at it first), then in error, running idle, stopped, no container. */
+function busyRank(w: WorkerStatus): number {
+  if (w.task) return 0;
+  if (w.state === 'error') return 1;
+  if (w.state === 'running') return 2;
+  return w.state === 'absent' ? 4 : 3;
+}
+
+/** The `count` busiest workers, in their usual order (so rows do not jump around between frames). */
+export function busiestWorkers(workers: WorkerStatus[], count: number): WorkerStatus[] {
+  const ranked = workers
+    .map((w, i) => ({ w, i }))
+    .sort((a, b) => busyRank(a.w) - busyRank(b.w) || (b.w.task?.age_seconds ?? 0) - (a.w.task?.age_seconds ?? 0) || a.i - b.i);
+  const keep = new Set(ranked.slice(0, Math.max(0, count)).map((r) => r.i));
+  return workers.filter((_, i) => keep.has(i));
+}
+
+/** The dashboard: header, workers table, task counts, sync, services — or the compact view when `rows` is short. */
 export function renderFull(m: StatusModel, options: RenderOptions): string[] {
+  const rows = options.rows ?? Infinity;
+  const full = fullView(m, options);
+  const lines = full.length <= rows ? full : compactView(m, options, Math.max(1, Math.floor(rows)));
+  return lines.map((line) => fitLine(line, options.width));
+}
+
+/**
+ * For a short pane: the summary in one line, then the workers table with as many workers as fit, the
+ * busiest (the head line says how many are shown). With two rows the table loses its head row; with
+ * one only the summary is left.
+ */
+function compactView(m: StatusModel, options: RenderOptions, rows: number): string[] {
+  const paint = painter(options.color);
+  const t = m.tasks;
+  const tasks = t ? `tasks ${t.ready} ready, ${t.in_progress} in progress, ${t.blocked} blocked, ${t.done} done` : paint('red', 'queue not answering');
+  const hub = `hub: ${m.sync ? syncWords(m.sync) : 'unknown'}`;
+  const workers = m.workers ?? [];
+  const room = rows >= 3 ? rows - 2 : rows - 1; // rows for worker lines: below the summary and the table head
+  const shown = workers.length <= room ? workers : busiestWorkers(workers, room);
+  const note = shown.length < workers.length ? [`${shown.length} busiest shown`] : [];
+  const lines = [headLine(m, options, paint, [...note, tasks, hub])];
+  if (shown.length) {
+    const tableLines = workerTable(shown, paint);
+    lines.push(...(rows >= 3 ? tableLines : tableLines.slice(1)));
+  } else if (m.errors.workers && rows >= 2) {
+    lines.push(`${paint('red', SYMBOLS.fail)} workers: ${m.errors.workers}`);
+  }
+  return lines.slice(0, rows);
+}
+
+function fullView(m: StatusModel, options: RenderOptions): string[] {
   const paint = painter(options.color);
   const bad = (s: string) => `${paint('red', SYMBOLS.fail)} ${s}`;
-  const lines: string[] = [];
-  const n = runningCount(m);
-  const head = [paint('bold', `isollm · ${m.project}`), n ? `${n.running}/${n.total} workers running` : 'workers unknown'];
-  if (options.clock) head.push(paint('dim', `updated ${clockTime(m.generated_at)}`));
-  lines.push(head.join(' · '), '');
+  const lines: string[] = [headLine(m, options, paint), ''];
 
   if (m.workers && m.workers.length) {
-    const rows = [['WORKER', 'STATE', 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
-    for (const w of m.workers) {
-      const t = w.task;
-      rows.push([w.name, stateMark(w, paint), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
-    }
-    lines.push(...table(rows));
+    lines.push(...workerTable(m.workers, paint));
   } else if (m.workers) {
     lines.push('No workers. Start them with `isollm up`.');
   }
@@ -147,7 +214,7 @@ export function renderFull(m: StatusModel, options: RenderOptions): string[] {
     ['runtime', runtime.kind ? `${runtime.kind} (${runtime.bin})` : paint('dim', 'not available')],
   ];
   table(services.map(([k, v]) => [k, v])).forEach((line, i) => lines.push((i === 0 ? label(paint, 'Services') : indent) + line));
-  return lines.map((line) => fitLine(line, options.width));
+  return lines;
 }
 
 /** HH:MM:SS of an ISO time, local. */

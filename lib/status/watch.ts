@@ -22,13 +22,17 @@ export type WatchStream = {
   off?(event: 'resize', fn: () => void): unknown;
 };
 
+/** What a frame may fill: columns and rows (Infinity without a terminal). */
+export type FrameSize = { width: number; rows: number };
+
 export type WatchOptions<M> = {
   intervalMs: number;
   /** Gather one model; a throw is shown in the view and retried next round. */
   collect: () => Promise<M>;
-  render: (model: M, width: number) => string[];
+  /** Lines for the frame; they should fit `size` (ttyFrame drops what is below the last row). */
+  render: (model: M, size: FrameSize) => string[];
   /** Lines shown when `collect` itself threw. */
-  renderError: (message: string, width: number) => string[];
+  renderError: (message: string, size: FrameSize) => string[];
   stream: WatchStream;
   signal: AbortSignal;
 };
@@ -40,13 +44,14 @@ export function ttyFrame(lines: string[], rows = Infinity): string {
 
 export async function watchStatus<M>(o: WatchOptions<M>): Promise<void> {
   const tty = Boolean(o.stream.isTTY);
-  const width = () => (tty ? (o.stream.columns ?? 80) : Infinity);
+  // Read at each draw: a resize redraws the last model at the new size.
+  const size = (): FrameSize => (tty ? { width: o.stream.columns ?? 80, rows: o.stream.rows ?? 24 } : { width: Infinity, rows: Infinity });
   let last: (() => string[]) | null = null;
   let frames = 0;
   const draw = () => {
     if (!last) return;
     const lines = last();
-    if (tty) o.stream.write(ttyFrame(lines, o.stream.rows ?? Infinity));
+    if (tty) o.stream.write(ttyFrame(lines, size().rows));
     else o.stream.write((frames > 0 ? '\n' : '') + lines.join('\n') + '\n');
     frames++;
   };
@@ -60,10 +65,10 @@ export async function watchStatus<M>(o: WatchOptions<M>): Promise<void> {
       try {
         const model = await Promise.race([o.collect(), aborted]);
         if (model === null || o.signal.aborted) break;
-        last = () => o.render(model, width());
+        last = () => o.render(model, size());
       } catch (err) {
         const message = errorMessage(err);
-        last = () => o.renderError(message, width());
+        last = () => o.renderError(message, size());
       }
       draw();
       await sleep(o.intervalMs, undefined, { signal: o.signal }).catch(() => undefined); // aborted: the loop ends

@@ -237,6 +237,25 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     }
     expect(screen).toContain(`isollm · ${project} · 3/3 workers running`);
     expect(screen).toMatch(/Tasks +.*blocked/);
+    // The dashboard pane is as tall as its full view for 3 workers: 9 lines + one per worker, also
+    // after the window shrinks to 50 rows (tmux used to take those rows from the dashboard first).
+    const dashboardHeight = () => Number(tmux('display-message', '-p', '-t', first[0].split(' ')[0], '#{pane_height}').stdout.trim());
+    expect(dashboardHeight()).toBe(9 + 3);
+    expect(tmux('resize-window', '-t', session, '-y', '50').status).toBe(0);
+    const resized = Date.now() + 10_000;
+    while (Date.now() < resized && dashboardHeight() !== 9 + 3) await new Promise((r) => setTimeout(r, 100));
+    expect(dashboardHeight()).toBe(9 + 3);
+    // While tmux shrinks the pane and the hook grows it back, a frame can scroll; the next redraw
+    // (every 2 s, from the top) puts the whole view back: wait for a frame that starts with the header.
+    const redrawn = () => /^isollm · /.test(screen) && /^ +runtime /m.test(screen);
+    screen = '';
+    while (Date.now() < resized + 20_000 && !redrawn()) {
+      screen = tmux('capture-pane', '-p', '-t', first[0].split(' ')[0]).stdout;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    expect(screen.split('\n')[0]).toContain(`isollm · ${project} · 3/3 workers running`);
+    for (const w of ['worker-1', 'worker-2', 'worker-3']) expect(screen).toMatch(new RegExp(`^${w} `, 'm'));
+    expect(screen).toMatch(/^ +runtime /m); // the last line of the full view: nothing cut off
     // An agent pane shows the agent at work.
     expect(tmux('capture-pane', '-p', '-t', first[1].split(' ')[0]).stdout).toContain('demo-agent: interactive: following the isollm-task protocol');
 
