@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { type CommandSpec, flagBool, flagNumber, flagString, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
+import { askSelect, askText, canPrompt, type CommandSpec, flagBool, flagNumber, flagString, info, type Main, ok, parse, runIfEntry } from 'isollm/cli';
 import { CONFIG_FILE, startDir } from 'isollm/project';
 import { INIT_PRESETS, initProject } from 'isollm/flows';
 import { type AgentPreset, MAX_WORKERS } from 'isollm/config';
@@ -29,7 +29,8 @@ export const main: Main = async (argv) => {
     image: flagString(p, 'image'),
     agent: flagString(p, 'agent') as AgentPreset | undefined,
     base: flagString(p, 'base'),
-    yes: flagBool(p, 'yes'),
+    // Ask on a terminal for what the flags did not give; --yes or no terminal: the defaults.
+    ask: flagBool(p, 'yes') || !canPrompt() ? undefined : { text: askText, select: askSelect },
     force: flagBool(p, 'force'),
   });
   const a = result.answers;

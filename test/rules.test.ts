@@ -30,9 +30,9 @@ describe('the rules of the layout', () => {
     expect(SCRIPTS.map((f) => f.file)).toContain('scripts/isollm.mts');
   });
 
-  it('only entry points print: below lib/cli nothing writes to the terminal; flows report through callbacks', () => {
+  it('only entry points print or ask: below lib/cli nothing writes to the terminal; flows report and ask through callbacks', () => {
     const below = LIB.filter((f) => !f.file.startsWith('lib/cli/') && !LIB_ENTRY_POINTS.includes(f.file));
-    const printers = new Set(['info', 'ok', 'warn', 'fail', 'out', 'printJson', 'step', 'confirmPlan', 'terminalReporter']);
+    const printers = new Set(['info', 'ok', 'warn', 'fail', 'out', 'printJson', 'step', 'confirmPlan', 'terminalReporter', 'askText', 'askConfirm', 'askSelect', 'askTyped', 'openEditor']);
     const importsPrinter = below.filter((f) =>
       [...f.text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'\.\.\/cli\/(?:ui|report|index)\.ts'/g)].some((m) =>
         m[1].split(',').some((name) => printers.has(name.trim().replace(/^type\s+/, ''))),

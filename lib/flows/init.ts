@@ -10,7 +10,6 @@ import { renderTemplate } from '../cli/template.ts';
 import { CONFIG_FILE, STATE_DIR, writeFileAtomic } from '../project/root.ts';
 import { AGENT_PRESETS, checkBranchName, checkProjectName, DEFAULT_IMAGE, resolveConfig, toProjectName, type AgentPreset } from '../config/load.ts';
 import { MAX_WORKERS } from '../config/schema.ts';
-import { askSelect, askText, canPrompt } from '../cli/ui.ts';
 
 const GIT_TIMEOUT = '15s';
 const TEMPLATE = path.join(TEMPLATES_DIR, 'isollm.yaml');
@@ -18,7 +17,12 @@ const TEMPLATE = path.join(TEMPLATES_DIR, 'isollm.yaml');
 export const INIT_PRESETS = AGENT_PRESETS.filter((p) => p !== 'custom');
 
 export type InitAnswers = { name: string; workers: number; image: string; agent: AgentPreset; base: string };
-export type InitOptions = Partial<InitAnswers> & { dir: string; force?: boolean; yes?: boolean };
+/** How init asks for what the flags did not give: the script's prompts. Without it, the defaults. */
+export type InitAsk = {
+  text(message: string, initial: string, flagHint: string, validate: (v: string) => boolean | string): Promise<string>;
+  select(message: string, choices: string[], initial: string, flagHint: string): Promise<string>;
+};
+export type InitOptions = Partial<InitAnswers> & { dir: string; force?: boolean; ask?: InitAsk };
 export type InitResult = { root: string; config: string; answers: InitAnswers; gitignoreUpdated: boolean };
 
 /** The repository's top level and current branch; refuses a non-repository or one without a commit. */
@@ -58,19 +62,19 @@ export function checkAnswers(given: Partial<InitAnswers>): void {
   if (given.base !== undefined && checkBranchName(given.base)) throw wrong('base', checkBranchName(given.base)!, given.base);
 }
 
-/** Ask for every answer not given, on a TTY; elsewhere (or with --yes) take the defaults. */
-export async function settleAnswers(given: Partial<InitAnswers>, fallback: InitAnswers, yes = false): Promise<InitAnswers> {
+/** Ask for every answer not given (when there is someone to ask); else take the defaults. */
+export async function settleAnswers(given: Partial<InitAnswers>, fallback: InitAnswers, ask?: InitAsk): Promise<InitAnswers> {
   const answers = { ...fallback, ...definedOnly(given) };
-  if (yes || !canPrompt()) return answers;
+  if (!ask) return answers;
   const asText = (check: (v: string) => string | undefined) => (v: string) => check(v) ?? true;
-  if (given.name === undefined) answers.name = await askText('Project name', answers.name, '--name', asText((v) => checkProjectName(v)));
+  if (given.name === undefined) answers.name = await ask.text('Project name', answers.name, '--name', asText((v) => checkProjectName(v)));
   if (given.workers === undefined) {
-    const n = await askText('Workers', String(answers.workers), '--workers', asText((v) => (/^\d+$/.test(v) && +v >= 1 && +v <= MAX_WORKERS ? undefined : `a number from 1 to ${MAX_WORKERS}`)));
+    const n = await ask.text('Workers', String(answers.workers), '--workers', asText((v) => (/^\d+$/.test(v) && +v >= 1 && +v <= MAX_WORKERS ? undefined : `a number from 1 to ${MAX_WORKERS}`)));
     answers.workers = Number(n);
   }
-  if (given.image === undefined) answers.image = await askText('Image', answers.image, '--image', asText((v) => (v.trim() ? undefined : 'an image is needed')));
-  if (given.agent === undefined) answers.agent = (await askSelect('Agent', [...INIT_PRESETS], answers.agent, '--agent')) as AgentPreset;
-  if (given.base === undefined) answers.base = await askText('Base branch', answers.base, '--base', asText((v) => checkBranchName(v)));
+  if (given.image === undefined) answers.image = await ask.text('Image', answers.image, '--image', asText((v) => (v.trim() ? undefined : 'an image is needed')));
+  if (given.agent === undefined) answers.agent = (await ask.select('Agent', [...INIT_PRESETS], answers.agent, '--agent')) as AgentPreset;
+  if (given.base === undefined) answers.base = await ask.text('Base branch', answers.base, '--base', asText((v) => checkBranchName(v)));
   return answers;
 }
 
@@ -97,14 +101,14 @@ export function ignoreStateDir(root: string): boolean {
 }
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
-  const { dir, force, yes, ...given } = options;
+  const { dir, force, ask, ...given } = options;
   checkAnswers(given);
   const { root, branch } = await inspectRepo(dir);
   const config = path.join(root, CONFIG_FILE);
   if (fs.existsSync(config) && !force) {
     throw new UserError(`${config} already exists. Change it with \`isollm config edit\`, or pass --force to write a new one.`);
   }
-  const answers = await settleAnswers(given, defaultAnswers(root, branch), yes);
+  const answers = await settleAnswers(given, defaultAnswers(root, branch), ask);
   const text = renderConfig(answers);
   resolveConfig(text, root); // the template and the answers must make a valid file
   writeFileAtomic(config, text);
