@@ -3,7 +3,7 @@ import { askConfirm, c, canPrompt, type CommandSpec, fail, flagBool, flagString,
 import { ConfigError, DEFAULT_MARK, formatResolvedConfig, readConfig, redactConfig } from 'isollm/config';
 import { CONFIG_FILE, requireProjectRoot, statePaths } from 'isollm/project';
 
-const SPEC: CommandSpec = {
+export const SPEC: CommandSpec = {
   name: 'isollm config',
   summary: 'show or edit the resolved configuration',
   subcommands: {

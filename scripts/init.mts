@@ -4,7 +4,7 @@ import { CONFIG_FILE, startDir } from 'isollm/project';
 import { INIT_PRESETS, initProject } from 'isollm/flows';
 import { type AgentPreset, MAX_WORKERS } from 'isollm/config';
 
-const SPEC: CommandSpec = {
+export const SPEC: CommandSpec = {
   name: 'isollm init',
   summary: `create ${CONFIG_FILE} in this git repository (asks on a terminal; flags or defaults elsewhere)`,
   flags: {

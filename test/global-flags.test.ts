@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseCommand, type CommandSpec } from '../lib/cli/args.ts';
 import { COMMANDS } from '../lib/cli/commands.ts';
 import { git, gitRepo, NODE, ROOT, tmpDir, type CliResult } from './helpers.ts';
 
@@ -152,5 +153,27 @@ describe('global flags before or after the command', () => {
     expect(short.stdout).toBe(`${VERSION}\n`);
     expect(bad).toEqual({ code: 2, stdout: '', stderr: '✗ unknown flag --frob for `isollm` (see `isollm --help`)\n' });
     expect(missing).toEqual({ code: 2, stdout: '', stderr: '✗ flag --project needs a value for `isollm` (see `isollm --help`)\n' });
+  });
+
+  describe('every subcommand, parsed against its spec', () => {
+    /** Every path to a command that runs: [] for a command without subcommands, ['dep', 'add'] … */
+    const leaves = (spec: CommandSpec): string[][] =>
+      spec.subcommands ? Object.entries(spec.subcommands).flatMap(([name, sub]) => leaves(sub).map((rest) => [name, ...rest])) : [[]];
+
+    it.each(Object.keys(COMMANDS))('%s', async (cmd) => {
+      const { SPEC } = (await COMMANDS[cmd].load()) as { SPEC: CommandSpec };
+      const globals = ['--project', '/some/dir', '--debug'];
+      const paths = leaves(SPEC);
+      expect(paths.length).toBeGreaterThan(0);
+      for (const path of paths) {
+        // The global flags before, between and after the words of the subcommand.
+        for (let at = 0; at <= path.length; at++) {
+          const p = parseCommand(SPEC, [...path.slice(0, at), ...globals, ...path.slice(at)]);
+          expect(p.path, `${cmd} ${path.join(' ')} with the flags at ${at}`).toEqual(path);
+          expect(p.flags).toMatchObject({ project: '/some/dir', debug: true });
+          expect(p.positionals).toEqual([]);
+        }
+      }
+    });
   });
 });
