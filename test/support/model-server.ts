@@ -1,8 +1,8 @@
 // A stand-in model server on 127.0.0.1 for the real agent CLIs: it records every request and answers
 // the Anthropic Messages API (claude, opencode), the OpenAI Responses API (codex) and the Gemini API
-// (gemini) — first with one call of the agent's shell tool running `command`, then, once the tool's
-// result is in the conversation, with a final text. Side requests (routing, titles, token counts) get
-// a plain answer. It reports fixed usage figures so tests can check that they are recorded.
+// (gemini) — first with one call of the agent's shell tool running `command` (codex: its code-mode
+// `exec` tool), then, once the tool's result is in the conversation, with a final text. Side requests
+// (routing, titles, token counts) get a plain answer. Usage figures are fixed (USAGE).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -40,7 +40,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       try {
         if (req.method !== 'POST') return json(res, api === 'openai' ? 404 : 200, {});
         if (api === 'anthropic') return anthropic(res, path, body, options, answer);
-        if (api === 'openai') return openai(res, body, answer);
+        if (api === 'openai') return openai(res, body, options.command, answer);
         if (api === 'gemini') return gemini(res, path, body, options.command, answer);
         return json(res, 200, {});
       } catch (err) {
@@ -114,16 +114,30 @@ function anthropic(res: http.ServerResponse, path: string, body: any, options: M
 
 // --- OpenAI Responses (codex) ---------------------------------------------------------------------
 
-function openai(res: http.ServerResponse, body: any, answer: string): void {
+// codex offers its tools in "code mode": one `exec` tool taking JavaScript that calls the others
+// (`tools.exec_command({cmd})` runs a shell command).
+function codexExec(body: any): boolean {
+  const nested = (body?.input ?? []).flatMap((i: any) => (i?.type === 'additional_tools' ? i.tools ?? [] : []));
+  return [...nested, ...(body?.tools ?? [])].some((t: any) => t?.name === 'exec' || (t?.tools ?? []).some((u: any) => u?.name === 'exec'));
+}
+
+function openai(res: http.ServerResponse, body: any, command: string | undefined, answer: string): void {
   const id = `resp_${Date.now()}`;
-  const item = { type: 'message', id: `msg_${Date.now()}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: answer, annotations: [] }] };
+  const answered = (body?.input ?? []).some((i: any) => /_call_output$/.test(i?.type ?? ''));
+  const item = command && !answered && codexExec(body)
+    ? { type: 'custom_tool_call', id: `ctc_${Date.now()}`, call_id: `call_${Date.now()}`, name: 'exec', status: 'completed', input: `await tools.exec_command({ cmd: ${JSON.stringify(command)} });` }
+    : { type: 'message', id: `msg_${Date.now()}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: answer, annotations: [] }] };
   const usage = { input_tokens: USAGE.input, input_tokens_details: { cached_tokens: 0 }, output_tokens: USAGE.output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: USAGE.input + USAGE.output };
   const response = { id, object: 'response', status: 'completed', model: body?.model ?? 'stand-in', output: [item], usage };
   if (!body?.stream) return json(res, 200, response);
   sse(res, [
     { event: 'response.created', data: { type: 'response.created', response: { ...response, status: 'in_progress', output: [] } } },
-    { event: 'response.output_item.added', data: { type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', content: [] } } },
-    { event: 'response.output_text.delta', data: { type: 'response.output_text.delta', item_id: item.id, output_index: 0, content_index: 0, delta: answer } },
+    ...(item.type === 'message'
+      ? [
+        { event: 'response.output_item.added', data: { type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', content: [] } } },
+        { event: 'response.output_text.delta', data: { type: 'response.output_text.delta', item_id: item.id, output_index: 0, content_index: 0, delta: answer } },
+      ]
+      : []),
     { event: 'response.output_item.done', data: { type: 'response.output_item.done', output_index: 0, item } },
     { event: 'response.completed', data: { type: 'response.completed', response } },
   ]);
