@@ -76,6 +76,22 @@ function sh(cmd: string, args: string[]) {
   return r.stdout;
 }
 
+/**
+ * End every process of the throwaway user, by pid: the CLIs leave some behind (codex starts an
+ * app-server daemon of its own; an interactive opencode outlives its tmux pane).
+ */
+async function killUserProcesses(): Promise<void> {
+  // Again until none is left: a daemon may start another process meanwhile.
+  for (let round = 0; round < 20; round++) {
+    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    if (!pids.length) return;
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A fresh home (a first run for every CLI) with a project and the files isollm would push. */
 function prepareHome(config: Config, secrets: Record<string, string>): void {
   sh('find', [home, '-mindepth', '1', '-delete']);
@@ -166,6 +182,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       checkRequests(server, c, taskMarker, contextMarker);
       expect(fs.existsSync(marker)).toBe(true);
     } finally {
+      await killUserProcesses();
       await server.close();
     }
   }, 180_000);
@@ -208,11 +225,14 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       checkRequests(server, c, taskMarker, contextMarker);
     } finally {
       tmux('kill-server');
+      await killUserProcesses();
       await server.close();
     }
   }, 330_000);
 });
 
-afterAll(() => {
-  if (asRoot && fs.existsSync(home)) spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+afterAll(async () => {
+  if (!asRoot || !fs.existsSync(home)) return;
+  await killUserProcesses();
+  spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
 });
