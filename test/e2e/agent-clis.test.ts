@@ -225,6 +225,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       checkRequests(server, c, taskMarker, contextMarker);
     } finally {
       tmux('kill-server');
+      fs.rmSync(socket, { force: true });
       await killUserProcesses();
       await server.close();
     }
