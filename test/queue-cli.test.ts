@@ -117,5 +117,6 @@ describe('isollm task', () => {
     expect(refused.stderr).toContain('--yes');
     expect(cli('task', 'clear', '--all', '--yes').code).toBe(0);
     expect(JSON.parse(cli('task', 'list', '--json').stdout)).toEqual([]);
-  });
+    // Some forty CLI runs one after the other: give a loaded machine (parallel e2e suites) room.
+  }, 120_000);
 });
