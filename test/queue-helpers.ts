@@ -2,10 +2,10 @@
 import http from 'node:http';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
-import { startServer, type QueueServer } from '../lib/queue/server.ts';
+import { startServer, type QueueServer, type ServerOptions } from '../lib/queue/server.ts';
 import { tmpDir } from './helpers.ts';
 
-export async function testServer(options: { maxBodyBytes?: number } = {}): Promise<QueueServer & { dir: string }> {
+export async function testServer(options: Partial<Pick<ServerOptions, 'maxBodyBytes' | 'emit' | 'project'>> = {}): Promise<QueueServer & { dir: string }> {
   const dir = tmpDir('isollm-queue-');
   const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), ...options });
   onTestFinished(() => server.close());

@@ -74,6 +74,13 @@ export type Config = {
     dashboard_size: string | number;
   };
   runtime: { kind: RuntimeKind };
+  notify: {
+    /**
+     * Run on the host for each event (agent waiting, task done or blocked, worker limited, all work
+     * finished): the event as JSON on stdin, a one-line summary as the last argument. null: nothing.
+     */
+    command: string[] | null;
+  };
 };
 
 /** Values given on the command line; they win over isollm.yaml. */
@@ -105,6 +112,7 @@ export function defaults(project: string): Config {
     limits: { cpu: null, memory: null },
     multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto' },
     runtime: { kind: 'auto' },
+    notify: { command: null },
   };
 }
 

@@ -135,6 +135,13 @@ const dashboardSize: Check = (v) => {
   return `must be auto, a percentage from 5% to 90%, or a number of rows from ${DASHBOARD_ROWS.min} to ${DASHBOARD_ROWS.max}`;
 };
 
+/** An argv: a non-empty list of strings, the program first (never a shell string). */
+const notifyCommand: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0) return 'must be a list: the program, then its arguments, e.g. [notify-send, isollm]';
+  const bad = v.findIndex((a) => typeof a !== 'string' || a === '');
+  return bad >= 0 ? { message: 'must be a non-empty string (quote it)', index: bad } : undefined;
+};
+
 /** Every key of isollm.yaml. A null value (an empty key) means "use the default". */
 export const SCHEMA: Schema = {
   project: checkProjectName,
@@ -175,6 +182,9 @@ export const SCHEMA: Schema = {
   },
   runtime: {
     kind: oneOf(RUNTIME_KINDS),
+  },
+  notify: {
+    command: notifyCommand,
   },
 };
 

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import os from 'node:os';
 import { UserError } from '../cli/errors.ts';
+import type { AgentState, StateReport } from './agents.ts';
 import type { AuditEntry, Dependency, Page, Status, Summary, Task } from './types.ts';
 
 /** How long one request may take before we call the queue unreachable. */
@@ -132,7 +133,8 @@ export class QueueClient {
   /** isollm extension: null when nothing is ready. */
   claimNext = async () => (await this.request<Task | undefined>('POST', this.p('/tasks/next/claim'))) ?? null;
   done = (id: string) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/done`));
-  release = (id: string, force = false) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/release${force ? '?force=true' : ''}`));
+  release = (id: string, force = false, note?: string) =>
+    this.request<Task>('POST', this.p(`/tasks/${enc(id)}/release${force ? '?force=true' : ''}`), note ? { note } : undefined);
   block = (id: string, reason?: string) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/block`), reason ? { reason } : undefined);
   unblock = (id: string) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/unblock`));
 
@@ -145,6 +147,12 @@ export class QueueClient {
   audit = (page = 1, perPage = 50) => this.request<Page<AuditEntry>>('GET', this.p(`/audit?page=${page}&per_page=${perPage}`));
   /** isollm extension: counts per status, ready count, in-progress tasks. */
   summary = () => this.request<Summary>('GET', this.p('/summary'));
+
+  // isollm extension: agent state per worker.
+  agentStates = () => this.request<AgentState[]>('GET', '/v1/isollm/agents');
+  agentState = (worker: string) => this.request<AgentState>('GET', `/v1/isollm/agents/${enc(worker)}`);
+  reportState = (worker: string, report: StateReport) =>
+    this.request<AgentState & { changed: boolean; previous: string | null }>('PUT', `/v1/isollm/agents/${enc(worker)}`, report);
 
   // isollm extensions, host only: worker sockets.
   listSockets = () => this.request<{ worker: string; path: string }[]>('GET', '/v1/isollm/sockets');

@@ -106,7 +106,9 @@ export async function startQueue(root: string, config: Config, options: { timeou
   const logFd = fs.openSync(paths.queueLog, 'a', 0o600);
   // The hub it serves to workers (git smart HTTP with the ref policy), as this command's config has it.
   const hub = ['--hub', config.git.hub, '--project', config.project, '--prefix', config.git.branch_prefix, '--base', config.git.base_branch];
-  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
+  // notify.command goes along as a JSON argv: the server runs it on events (lib/queue/notify.ts).
+  const notify = config.notify.command ? ['--notify', JSON.stringify(config.notify.command)] : [];
+  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub, ...notify], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   let exited: number | null = null;
   child.on('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));

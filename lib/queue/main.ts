@@ -1,19 +1,20 @@
 // The queue server process (started detached by `isollm queue start`):
-//   node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH]
+//   node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH] [--notify JSON-ARGV]
 // Logs to stderr (the daemon points it at .isollm/queue.log); SIGTERM/SIGINT close it cleanly.
 import fs from 'node:fs';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { statePaths } from '../project/root.ts';
+import { createNotifier } from './notify.ts';
 import { startServer } from './server.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { hub: { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, base: { type: 'string' } },
+  options: { hub: { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, base: { type: 'string' }, notify: { type: 'string' } },
 });
 const [root, portArg] = positionals;
 if (!root || !/^\d+$/.test(portArg ?? '')) {
-  process.stderr.write('usage: node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH]\n');
+  process.stderr.write('usage: node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH] [--notify JSON-ARGV]\n');
   process.exit(2);
 }
 const { hub: hubDir, project, prefix, base } = values;
@@ -23,8 +24,32 @@ process.umask(0o077);
 const paths = statePaths(root);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
+// notify.command, as the daemon passed it (a JSON argv): run for each event.
+let notifyCommand: string[] | null = null;
+if (values.notify) {
+  try {
+    const argv: unknown = JSON.parse(values.notify);
+    if (Array.isArray(argv) && argv.length && argv.every((a) => typeof a === 'string')) notifyCommand = argv;
+    else throw new Error('not a list of strings');
+  } catch (err) {
+    log(`--notify ignored (${(err as Error).message}): no notifications`);
+  }
+}
+const notify = createNotifier(notifyCommand, log);
+
 try {
-  const server = await startServer({ dbFile: paths.queueDb, port: Number(portArg), socketsDir: paths.sockets, log, hub });
+  const server = await startServer({
+    dbFile: paths.queueDb,
+    port: Number(portArg),
+    socketsDir: paths.sockets,
+    log,
+    hub,
+    project: project ?? null,
+    emit: (event) => {
+      log(`event ${event.event}: ${event.summary}`);
+      notify(event);
+    },
+  });
   log(`queue server pid ${process.pid} ready (db ${paths.queueDb})`);
   const stop = (signal: string) => {
     log(`${signal}: closing`);

@@ -1,11 +1,14 @@
 // Routing of the airyra v1 API (plus isollm's extensions) onto the store: parse and validate the
 // request, call one store function, say what to send. No I/O here beyond the store.
+import { forgetAgentState, getAgentState, listAgentStates, parseStateReport, reportAgentState } from './agents.ts';
 import { addDep, listDependents, listDeps, removeDep } from './deps.ts';
+import { stateEvent, taskEvent, type Emit, FinishTracker } from './events.ts';
 import { auditLog, taskHistory } from './history.ts';
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
 import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
-import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status } from './types.ts';
+import { now } from './store.ts';
+import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status, type Task } from './types.ts';
 
 export type Request = {
   method: string;
@@ -20,13 +23,19 @@ export type Request = {
   contentType: string;
 };
 
-export type Reply = { status: number; body?: unknown };
+export type Reply = { status: number; body?: unknown; /** block: the task was not blocked before. */ newlyBlocked?: boolean };
 
-/** Worker-socket management, which the server (not the store) does; host-only. */
+/** Worker-socket management, which the server (not the store) does; host-only. And where events go. */
 export type Admin = {
   listSockets(): { worker: string; path: string }[];
   addSocket(worker: string): Promise<{ worker: string; path: string }>;
   removeSocket(worker: string): Promise<boolean>;
+  /** Events for `notify.command` (optional: a bare server emits nowhere). */
+  emit?: Emit;
+  /** The project this server belongs to, named in agent events (tasks name their own). */
+  project?: string | null;
+  /** Remembers which projects have finished, so `all_done` is said once. */
+  finish?: FinishTracker;
 };
 
 const DEFAULT_PER_PAGE = 50;
@@ -41,11 +50,15 @@ export async function route(store: Store, admin: Admin, req: Request): Promise<R
   const [head, ...rest] = req.parts;
   if (head === 'health' && rest.length === 0) return only(req, ['GET'], () => ({ status: 200, body: { status: 'ok' } }));
   if (head === 'projects' && rest.length === 0) return only(req, ['GET'], () => ({ status: 200, body: store.listProjects() }));
-  if (head === 'isollm') return routeIsollm(admin, req, rest);
+  if (head === 'isollm') return routeIsollm(store, admin, req, rest);
   if (head !== 'projects') throw notFound();
   const [project, area, ...sub] = rest;
   if (!PROJECT_RE.test(project)) throw errors.validation([`Invalid project name: ${project}`]);
-  if (area === 'tasks') return routeTasks(store, req, project, sub);
+  if (area === 'tasks') {
+    const reply = await routeTasks(store, req, project, sub);
+    if (req.method !== 'GET') afterChange(store, admin, req, project, sub, reply);
+    return reply;
+  }
   if (area === 'audit' && sub.length === 0) {
     return only(req, ['GET'], () => ({ status: 200, body: auditLog(store, project, auditFilter(req.query), pageQuery(req.query)) }));
   }
@@ -81,9 +94,13 @@ function routeTasks(store: Store, req: Request, project: string, sub: string[]):
       case 'done':
         return only(req, ['POST'], () => ({ status: 200, body: completeTask(store, project, agent, id) }));
       case 'release':
-        return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true') }));
+        return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true', releaseNote(req)) }));
       case 'block':
-        return only(req, ['POST'], () => ({ status: 200, body: blockTask(store, project, agent, id, blockReason(req)) }));
+        return only(req, ['POST'], () => {
+          const before = store.findTask(project, id)?.status;
+          const task = blockTask(store, project, agent, id, blockReason(req));
+          return { status: 200, body: task, newlyBlocked: before !== undefined && before !== 'blocked' };
+        });
       case 'unblock':
         return only(req, ['POST'], () => ({ status: 200, body: unblockTask(store, project, agent, id) }));
       case 'history':
@@ -101,10 +118,25 @@ function routeTasks(store: Store, req: Request, project: string, sub: string[]):
   throw notFound();
 }
 
-async function routeIsollm(admin: Admin, req: Request, rest: string[]): Promise<Reply> {
+/** After a task change: the events it makes (done, blocked, all work finished). */
+function afterChange(store: Store, admin: Admin, req: Request, project: string, sub: string[], reply: Reply): void {
+  if (!admin.emit) return;
+  const action = sub.length === 2 ? sub[1] : '';
+  const task = reply.body as Task | undefined;
+  if (action === 'done' && task) admin.emit(taskEvent('task_done', project, req.agent, task, task.updated_at));
+  if (action === 'block' && task && reply.newlyBlocked) admin.emit(taskEvent('task_blocked', project, req.agent, task, task.updated_at));
+  const s = summarize(store, project);
+  if (admin.finish?.update(project, { ready: s.ready, in_progress: s.counts.in_progress, total: s.total })) {
+    const counts = { ...s.counts, ready: s.ready, total: s.total };
+    admin.emit({ event: 'all_done', at: now(), project, worker: null, counts, summary: `isollm ${project}: all work finished (${s.counts.done} done, ${s.counts.blocked} blocked)` });
+  }
+}
+
+async function routeIsollm(store: Store, admin: Admin, req: Request, rest: string[]): Promise<Reply> {
   if (rest[0] === 'whoami' && rest.length === 1) {
     return only(req, ['GET'], () => ({ status: 200, body: { agent: req.agent, worker: req.worker } }));
   }
+  if (rest[0] === 'agents' && rest.length <= 2) return routeAgents(store, admin, req, rest[1]);
   if (rest[0] !== 'sockets' || rest.length > 2) throw notFound();
   // A worker must not be able to open or close other workers' doors.
   if (req.worker) throw new QueueError('FORBIDDEN', 'Socket management is only allowed from the host');
@@ -117,6 +149,36 @@ async function routeIsollm(admin: Admin, req: Request, rest: string[]): Promise<
     return { status: 204 };
   }
   throw methodNotAllowed(['PUT', 'DELETE']);
+}
+
+/**
+ * Agent state: GET the list or one worker's; PUT a worker's. On a worker socket only the worker's own
+ * name may be PUT (the socket is the identity), so no worker can set another's state.
+ */
+function routeAgents(store: Store, admin: Admin, req: Request, worker: string | undefined): Reply {
+  if (worker === undefined) return only(req, ['GET'], () => ({ status: 200, body: listAgentStates(store) }));
+  if (!WORKER_RE.test(worker)) throw errors.validation([`Invalid worker name: ${worker}`]);
+  if (req.method === 'GET') {
+    const state = getAgentState(store, worker);
+    if (!state) throw new QueueError('NOT_FOUND', `No state reported for worker ${worker}`, { worker });
+    return { status: 200, body: state };
+  }
+  if (req.worker && req.worker !== worker) {
+    throw new QueueError('FORBIDDEN', `A worker may report only its own state (this socket is ${req.worker}'s)`, { worker: req.worker });
+  }
+  if (req.method === 'PUT') {
+    const change = reportAgentState(store, worker, parseStateReport(bodyObject(req), (s) => printable(s)));
+    if (change.changed && admin.emit) {
+      const event = stateEvent(admin.project ?? null, change.current);
+      if (event) admin.emit(event);
+    }
+    return { status: 200, body: { ...change.current, changed: change.changed, previous: change.previous } };
+  }
+  if (req.method === 'DELETE') {
+    if (!forgetAgentState(store, worker)) throw new QueueError('NOT_FOUND', `No state reported for worker ${worker}`, { worker });
+    return { status: 204 };
+  }
+  throw methodNotAllowed(['GET', 'PUT', 'DELETE']);
 }
 
 function only<T extends Reply | Promise<Reply>>(req: Request, methods: string[], handler: () => T): T {
@@ -232,6 +294,13 @@ function parentBody(req: Request): string {
   const parent = stringField(bodyObject(req), 'parent_id');
   if (!parent) throw errors.validation(['parent_id is required']);
   return parent;
+}
+
+/** isollm extension: `{"note": "…"}` (or `?note=` / a form field): why the task was given back. */
+function releaseNote(req: Request): string | undefined {
+  const fromQuery = req.query.get('note');
+  const note = stringField(bodyObject(req, true), 'note') ?? (fromQuery === null ? undefined : printable(fromQuery));
+  return note?.trim() ? note : undefined;
 }
 
 /** isollm extension: `{"reason": "…"}` (or `?reason=` / a form field); the body stays optional. */

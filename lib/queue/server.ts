@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GIT_PATH, readLimited, serveGit } from '../hub/smart-http.ts';
 import { hasHeld } from './history.ts';
+import { forgetAgentState } from './agents.ts';
+import { FinishTracker, type Emit } from './events.ts';
 import { printable, route, type Admin } from './routes.ts';
 import { Store } from './store.ts';
 import { errorText, renderText } from './text.ts';
@@ -26,6 +28,10 @@ export type ServerOptions = {
   log?: (line: string) => void;
   /** The project's hub, served to workers over git's smart HTTP under GIT_PATH with the ref policy. */
   hub?: HubService;
+  /** The project this server is for (named in agent events). */
+  project?: string | null;
+  /** Where events go (`notify.command`); none by default. */
+  emit?: Emit;
 };
 
 export type HubService = { dir: string; project: string; prefix: string; base: string };
@@ -48,6 +54,9 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
   const socketPath = (worker: string) => path.join(options.socketsDir, `${worker}.sock`);
 
   const admin: Admin = {
+    project: options.project ?? null,
+    emit: options.emit,
+    finish: new FinishTracker(),
     listSockets: () => [...sockets.keys()].sort().map((worker) => ({ worker, path: socketPath(worker) })),
     async addSocket(worker) {
       const file = socketPath(worker);
@@ -71,6 +80,7 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     async removeSocket(worker) {
       const server = sockets.get(worker);
       const known = store.removeSocket(worker);
+      forgetAgentState(store, worker); // a removed worker has no agent any more
       if (!server) return known;
       sockets.delete(worker);
       await closeServer(server);

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS audit (
   changed_at TEXT NOT NULL, changed_by TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_task ON audit (project, task_id, id);
+-- isollm extension: each worker's agent state (lib/queue/agents.ts).
+CREATE TABLE IF NOT EXISTS agent_states (
+  worker TEXT PRIMARY KEY, state TEXT NOT NULL, since TEXT NOT NULL, updated_at TEXT NOT NULL,
+  detail TEXT, until TEXT, exit_status INTEGER, source TEXT
+);
 -- Worker sockets the server should listen on; re-created at every start.
 CREATE TABLE IF NOT EXISTS sockets (worker TEXT PRIMARY KEY, created_at TEXT NOT NULL);
 `;

@@ -69,8 +69,11 @@ export function completeTask(store: Store, project: string, agent: string, id: s
   });
 }
 
-/** in_progress → open, clearing the claim; someone else's claim needs `force`. */
-export function releaseTask(store: Store, project: string, agent: string, id: string, force: boolean): Task {
+/**
+ * in_progress → open, clearing the claim; someone else's claim needs `force`. A `note` (isollm
+ * extension: why it was given back, e.g. a usage limit) goes into the history.
+ */
+export function releaseTask(store: Store, project: string, agent: string, id: string, force: boolean, note?: string): Task {
   return store.tx(() => {
     const at = now();
     const task = updated(
@@ -81,6 +84,7 @@ export function releaseTask(store: Store, project: string, agent: string, id: st
     );
     if (task) {
       statusAudit(store, project, agent, task, 'release', 'in_progress', at);
+      if (note) store.audit(project, agent, { task_id: id, action: 'release', field: 'note', new_value: note }, at);
       return task;
     }
     const current = store.requireTask(project, id);
