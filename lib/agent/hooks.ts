@@ -1,0 +1,82 @@
+// How each agent CLI reports its state: the CLI's own hook mechanism, configured in the worker's
+// user-level settings (never in the project tree, which is the user's repository), calling
+// `isollm-state hook <cli>`, which reports through the worker's own queue socket. CLIs without
+// hooks (aider, custom commands) are covered by the loop. Also the usage-limit patterns per preset,
+// which the loop matches against the agent's output.
+import type { Config } from '../config/load.ts';
+import { AGENT_DIR, DEV_HOME } from './presets.ts';
+
+type HookFile = { path: string; content: string };
+
+const HOOK = (cli: string) => `isollm-state hook ${cli}`;
+
+/** Claude Code events → `isollm-state hook claude` (it reads the event's JSON on stdin). */
+export const CLAUDE_HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PermissionRequest', 'PostToolUse', 'Notification', 'Stop', 'SessionEnd'] as const;
+const CLAUDE_TOOL_EVENTS = new Set(['PreToolUse', 'PermissionRequest', 'PostToolUse']);
+
+export function claudeSettings(): Record<string, unknown> {
+  const hooks: Record<string, unknown> = {};
+  for (const event of CLAUDE_HOOK_EVENTS) {
+    hooks[event] = [{ ...(CLAUDE_TOOL_EVENTS.has(event) ? { matcher: '*' } : {}), hooks: [{ type: 'command', command: HOOK('claude'), timeout: 10 }] }];
+  }
+  return { hooks };
+}
+
+/** Gemini CLI: the same idea; its hooks must print JSON, which `isollm-state hook gemini` does. */
+export const GEMINI_HOOK_EVENTS = ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'Notification', 'AfterAgent', 'SessionEnd'] as const;
+
+export function geminiSettings(): Record<string, unknown> {
+  const hooks: Record<string, unknown> = {};
+  for (const event of GEMINI_HOOK_EVENTS) {
+    hooks[event] = [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: HOOK('gemini'), timeout: 10_000 }] }];
+  }
+  return { hooksConfig: { enabled: true }, hooks };
+}
+
+/** Codex: its `notify` program gets each event as a JSON argument (turn complete, approval requested). */
+export function codexConfig(): string {
+  return `# Written by isollm at every launch: report this agent's state to the queue.\nnotify = ${JSON.stringify(['isollm-state', 'hook', 'codex'])}\n`;
+}
+
+/** Every preset's limit messages also match these (ERE, case-insensitive). */
+export const COMMON_LIMIT_PATTERNS = ['usage[ _]limit', 'rate[ _]limit', 'limit reached', 'hit your (usage |session |weekly )?limit', 'quota exceeded', 'too many requests'];
+
+/** What each CLI prints when the plan's limit stops it (its structured error names or its text). */
+export const LIMIT_PATTERNS: Record<Config['agent']['preset'], string[]> = {
+  claude: ['Claude AI usage limit reached', '[0-9]+-hour limit reached', 'rate_limit_error', 'out of (extra )?usage'],
+  codex: ['usage_limit_reached', "You've hit your usage limit", 'rate_limit_exceeded'],
+  gemini: ['RESOURCE_EXHAUSTED', 'Quota exceeded for quota metric', 'exhausted your (daily )?quota'],
+  opencode: ['rate_limit_error', 'usage_limit_reached', 'RESOURCE_EXHAUSTED'],
+  aider: ['RateLimitError', 'insufficient_quota'],
+  custom: [],
+};
+
+export function limitPatterns(preset: Config['agent']['preset']): string[] {
+  return [...COMMON_LIMIT_PATTERNS, ...LIMIT_PATTERNS[preset]];
+}
+
+/** Which CLI's hooks apply: the preset's, or for a custom command named like a preset's CLI, that one's. */
+export function hookFlavor(agent: Config['agent']): Config['agent']['preset'] {
+  if (agent.preset !== 'custom') return agent.preset;
+  const base = (agent.command ?? '').split('/').at(-1) ?? '';
+  return (['claude', 'codex', 'gemini', 'opencode', 'aider'] as const).find((p) => p === base) ?? 'custom';
+}
+
+/** The files that make the configured agent report its state, plus the limit patterns. */
+export function stateHookFiles(config: Config): HookFile[] {
+  const flavor = hookFlavor(config.agent);
+  const files: HookFile[] = [{ path: `${AGENT_DIR}/limit.patterns`, content: limitPatterns(flavor).join('\n') + '\n' }];
+  const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+  switch (flavor) {
+    case 'claude':
+      files.push({ path: `${DEV_HOME}/.claude/settings.json`, content: json(claudeSettings()) });
+      break;
+    case 'gemini':
+      files.push({ path: `${DEV_HOME}/.gemini/settings.json`, content: json(geminiSettings()) });
+      break;
+    case 'codex':
+      files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() });
+      break;
+  }
+  return files;
+}

@@ -1,0 +1,119 @@
+// templates/isollm-state (POSIX sh + curl) run by dash against the real queue: what each CLI's hook
+// events mean, the usage-limit messages and their reset times, and `isollm-task release --note`.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { limitPatterns } from '../lib/agent/hooks.ts';
+import { ROOT, tmpDir } from './helpers.ts';
+import { call, projectApi, testServer } from './queue-helpers.ts';
+
+const STATE = path.join(ROOT, 'templates', 'isollm-state');
+const TASK = path.join(ROOT, 'templates', 'isollm-task');
+
+type Run = { code: number; stdout: string; stderr: string };
+
+/** Async: the server lives in this process. */
+function sh(script: string, env: Record<string, string>, args: string[], input = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile('dash', [script, ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin!.end(input);
+  });
+}
+
+describe('isollm-state', () => {
+  it('turns Claude Code hook events into states: working → waiting → working → idle → exited', async () => {
+    const s = await testServer();
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-3' };
+    const seen: string[] = [];
+    const hook = async (event: Record<string, unknown>) => {
+      const r = await sh(STATE, env, ['hook', 'claude'], JSON.stringify({ session_id: 's1', cwd: '/home/dev/project', ...event }));
+      expect(r).toMatchObject({ code: 0, stdout: '' });
+      const st = (await call(s, 'GET', '/v1/isollm/agents/worker-3')).json;
+      seen.push([st.state, st.detail ?? ''].join(' ').trim());
+    };
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'fix "it"' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'ls' } });
+    await hook({ hook_event_name: 'PermissionRequest', tool_name: 'Bash', tool_input: { command: 'rm -rf x' } });
+    await hook({ hook_event_name: 'Notification', notification_type: 'permission_prompt', message: 'Claude needs your permission to use Bash' });
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash' });
+    await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    await hook({ hook_event_name: 'Notification', notification_type: 'idle_prompt', message: 'Claude is waiting for your input' });
+    await hook({ hook_event_name: 'SessionEnd', reason: 'prompt_input_exit' });
+    expect(seen).toEqual(['idle', 'working', 'working', 'waiting permission: Bash', 'waiting Claude needs your permission to use Bash', 'working', 'idle', 'idle', 'exited prompt_input_exit']);
+    expect((await call(s, 'GET', '/v1/isollm/agents/worker-3')).json).toMatchObject({ exit_status: 0, source: 'claude:SessionEnd' });
+  });
+
+  it('Gemini hooks get JSON back; Codex notify events come as an argument', async () => {
+    const s = await testServer();
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };
+    const state = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-1')).json.state;
+    expect(await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"BeforeAgent","prompt":"x"}')).toMatchObject({ code: 0, stdout: '{}\n' });
+    expect(await state()).toBe('working');
+    await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"Notification","notification_type":"ToolPermission","message":"Allow run_shell_command?"}');
+    expect(await state()).toBe('waiting');
+    await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"AfterAgent"}');
+    expect(await state()).toBe('idle');
+    await sh(STATE, env, ['working']);
+    expect((await sh(STATE, env, ['hook', 'codex', '{"type":"agent-turn-complete","thread-id":"t","last-assistant-message":"Done."}'])).code).toBe(0);
+    expect(await state()).toBe('idle');
+  });
+
+  it('plain reports, and a queue that does not answer never fails the caller', async () => {
+    const s = await testServer();
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };
+    expect(await sh(STATE, env, ['limited'])).toMatchObject({ code: 2, stderr: expect.stringContaining('limited needs --until') });
+    expect((await sh(STATE, env, ['limited', '--until', '1767261600', '--detail', 'usage limit'])).code).toBe(0);
+    expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'limited', until: '2026-01-01T10:00:00.000Z', detail: 'usage limit' });
+    expect((await sh(STATE, env, ['exited', '--status', '3'])).code).toBe(0);
+    expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'exited', exit_status: 3 });
+    expect((await sh(STATE, { ISOLLM_QUEUE_PORT: '1', ISOLLM_WORKER: 'worker-1' }, ['working'])).code).toBe(0);
+    expect((await sh(STATE, env, ['sleeping'])).code).toBe(2);
+  });
+
+  it('recognises usage limits and the reset time each CLI names', async () => {
+    const dir = tmpDir();
+    const patterns = path.join(dir, 'limit.patterns');
+    const check = async (preset: Parameters<typeof limitPatterns>[0], text: string) => {
+      fs.writeFileSync(patterns, limitPatterns(preset).join('\n') + '\n');
+      const file = path.join(dir, 'out.txt');
+      fs.writeFileSync(file, `some output\n${text}\n`);
+      const before = Math.floor(Date.now() / 1000);
+      const r = await sh(STATE, { ISOLLM_LIMIT_PATTERNS: patterns, TZ: 'UTC' }, ['limit-check', file]);
+      return { limited: r.code === 0, in: r.stdout.trim() ? Number(r.stdout.trim()) - before : null };
+    };
+    const around = (seconds: number) => expect.toSatisfy((n: number) => Math.abs(n - seconds) <= 2);
+    expect(await check('claude', 'Claude AI usage limit reached|1767261600')).toEqual({ limited: true, in: 1767261600 - Math.floor(Date.now() / 1000) });
+    expect(await check('codex', "■ You've hit your usage limit. Upgrade to Pro, or try again in 2 hours 5 minutes.")).toEqual({ limited: true, in: around(7500) });
+    expect(await check('gemini', 'Error: [429] RESOURCE_EXHAUSTED. Please retry in 37.8s.')).toEqual({ limited: true, in: around(38) });
+    expect(await check('codex', '{"error":{"type":"usage_limit_reached","resets_in_seconds":120}}')).toEqual({ limited: true, in: around(120) });
+    expect(await check('custom', 'rate limit: resets_at: "2099-01-01T00:00:00Z"')).toEqual({ limited: true, in: around(4070908800 - Math.floor(Date.now() / 1000)) });
+    // A time of day is the next time it comes round, in the zone the CLI names.
+    const tod = await check('claude', "You've hit your limit · resets 3pm (Europe/Berlin)");
+    expect(tod.limited).toBe(true);
+    expect(tod.in).toBeGreaterThan(0);
+    expect(tod.in).toBeLessThanOrEqual(86_400);
+    expect(new Date((Math.floor(Date.now() / 1000) + tod.in!) * 1000).toLocaleTimeString('en-GB', { timeZone: 'Europe/Berlin' })).toMatch(/^15:00:0[0-2]$/);
+    // Limited without a time: the loop backs off. Not a limit at all: exit 1.
+    expect(await check('aider', 'litellm.RateLimitError: slow down')).toEqual({ limited: true, in: null });
+    expect(await check('claude', 'Error: the tests failed')).toEqual({ limited: false, in: null });
+  });
+});
+
+describe('isollm-task release --note', () => {
+  it('gives the task back with the note in its history', async () => {
+    const s = await testServer();
+    const api = projectApi(s, 'proj');
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_PROJECT: 'proj', ISOLLM_TASK_STATE: path.join(tmpDir(), 'current'), ISOLLM_AGENT: 'w1' };
+    const t = await api.add('one');
+    expect((await sh(TASK, env, ['next'])).code).toBe(0);
+    expect(await sh(TASK, env, ['release', '--note', 'usage limit; resumes 15:00 & "soon"'])).toMatchObject({ code: 0, stdout: `released: ${t.id}\n` });
+    expect((await api.call('GET', `/tasks/${t.id}`)).json.status).toBe('open');
+    const history = (await api.call('GET', `/tasks/${t.id}/history`)).json;
+    expect(history.find((h: { field?: string }) => h.field === 'note')).toMatchObject({ new_value: 'usage limit; resumes 15:00 & "soon"', changed_by: 'w1' });
+    expect((await sh(TASK, env, ['release', 'a', 'b'])).code).toBe(2);
+  });
+});
