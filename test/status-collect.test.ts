@@ -43,6 +43,9 @@ describe('collectStatus', () => {
     const w1 = new QueueClient(`unix:${sock}`, 'demo', { agent: 'ignored' });
     onTestFinished(() => w1.close());
     await w1.claim(a.id);
+    await w1.reportState('w1', { state: 'waiting', detail: 'permission: Bash', source: 'claude:PermissionRequest' });
+    const resumes = new Date(Date.now() + 3600_000).toISOString();
+    await host.reportState('w2', { state: 'limited', until: resumes });
 
     const workers: RuntimeWorker[] = [
       { name: 'w1', container: 'demo-w1', status: 'Running', ipv4: null },
@@ -56,7 +59,10 @@ describe('collectStatus', () => {
     expect(m.workers).toHaveLength(2);
     expect(m.workers![0]).toMatchObject({ name: 'w1', state: 'running', task: { id: a.id, title: 'Build the thing', branch: `isollm/${a.id}` } });
     expect(m.workers![0].task!.age_seconds).toBeGreaterThanOrEqual(89);
-    expect(m.workers![1]).toMatchObject({ name: 'w2', state: 'stopped', task: null });
+    expect(m.workers![0].agent).toMatchObject({ state: 'waiting', detail: 'permission: Bash', source: 'claude:PermissionRequest', until: null, exit_status: null });
+    expect(m.workers![0].agent!.seconds).toBeGreaterThanOrEqual(89);
+    expect(m.workers![1]).toMatchObject({ name: 'w2', state: 'stopped', task: null, agent: { state: 'limited', until: resumes } });
+    expect(m.workers![1].agent!.resumes_in_seconds).toBeGreaterThan(3400);
     expect(m.sync).toEqual({ hub, present: true, base_branch: 'main', ahead: 1, behind: 0, task_branches: 1 });
     expect(m.services.queue).toMatchObject({ mode: 'embedded', running: true, url: `http://127.0.0.1:${port}` });
     expect(m.services.queue.pid).toBeGreaterThan(0);
@@ -69,6 +75,9 @@ describe('collectStatus', () => {
     expect(checkAgainstSchema(model)).toEqual([]);
     expect(model.tasks).toEqual(m.tasks);
     expect(model.sync).toEqual(m.sync);
+    // The text views say who waits and when the limited one resumes.
+    const brief = cli('status', '--brief');
+    expect(brief.stdout).toMatch(/^demo: .* \(agents 1 waiting\) · tasks 1 ready/);
   });
 
   it('a failing source is an error string in the model, the rest is still there', async () => {
@@ -86,7 +95,7 @@ describe('collectStatus', () => {
     });
     expect(checkAgainstSchema(m)).toEqual([]);
     expect(m.errors).toEqual({ workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.' });
-    expect(m.workers).toEqual([{ name: host.agent, container: null, state: 'unknown', ipv4: null, task: expect.objectContaining({ id: t.id }) }]);
+    expect(m.workers).toEqual([{ name: host.agent, container: null, state: 'unknown', ipv4: null, task: expect.objectContaining({ id: t.id }), agent: null }]);
     expect(m.services.runtime).toEqual({ kind: null, bin: null });
     expect(m.sync).toMatchObject({ present: false, ahead: null, task_branches: 0 });
     expect(m.tasks?.in_progress).toBe(1);

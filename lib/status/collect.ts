@@ -8,6 +8,7 @@ import { aheadBehind, branchCommit, forEachRef, refDir } from '../hub/git.ts';
 import { inspectHub, requireHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
+import type { AgentState } from '../queue/agents.ts';
 import type { Summary } from '../queue/types.ts';
 import { detectRuntime, type Runtime } from '../runtime/client.ts';
 import { readSession } from '../project/session.ts';
@@ -21,7 +22,29 @@ export type WorkerState = 'running' | 'stopped' | 'frozen' | 'error' | 'unknown'
 
 export type WorkerTask = { id: string; title: string; branch: string; claimed_at: string | null; age_seconds: number | null };
 
-export type WorkerStatus = { name: string; container: string | null; state: WorkerState; ipv4: string | null; task: WorkerTask | null };
+/** What the worker's agent is doing, as its hooks or the loop last reported it; null when nothing was reported. */
+export type AgentInfo = {
+  state: AgentState['state'];
+  since: string;
+  /** Seconds in this state. */
+  seconds: number;
+  detail: string | null;
+  /** `limited`: when it resumes, and in how many seconds (0 once due). */
+  until: string | null;
+  resumes_in_seconds: number | null;
+  exit_status: number | null;
+  source: string | null;
+};
+
+export type WorkerStatus = {
+  name: string;
+  container: string | null;
+  state: WorkerState;
+  ipv4: string | null;
+  task: WorkerTask | null;
+  /** Always set by collectStatus (optional only so older fixtures need not name it). */
+  agent?: AgentInfo | null;
+};
 
 export type TaskCounts = { open: number; in_progress: number; blocked: number; done: number; ready: number; total: number };
 
@@ -60,6 +83,8 @@ export type StatusSources = {
   runtime: () => Runtime;
   workers: (rt: Runtime) => Promise<RuntimeWorker[]>;
   summary: () => Promise<Summary>;
+  /** Agent states per worker (queue extension); an older or external server without it: []. */
+  agents: () => Promise<AgentState[]>;
   sync: () => Promise<SyncSummary>;
   multiplexer: (kind: 'zellij' | 'tmux', session: string) => Promise<boolean>;
   now: () => Date;
@@ -74,6 +99,17 @@ export function defaultSources(root: string, config: Config): StatusSources {
       const client = queueClient(root, config);
       try {
         return await client.summary();
+      } finally {
+        client.close();
+      }
+    },
+    agents: async () => {
+      const client = queueClient(root, config);
+      try {
+        return await client.agentStates();
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return []; // a server without agent states
+        throw err;
       } finally {
         client.close();
       }
@@ -120,7 +156,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
   const session = readSession(paths);
   const queue = queueState(root, config);
   let rt: Runtime | null = null;
-  const [workersR, summaryR, syncR, muxR] = await Promise.allSettled([
+  const [workersR, summaryR, syncR, muxR, agentsR] = await Promise.allSettled([
     (async () => {
       rt = src.runtime();
       return src.workers(rt);
@@ -130,6 +166,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     session && session.multiplexer.kind !== 'none' && session.multiplexer.session
       ? src.multiplexer(session.multiplexer.kind, session.multiplexer.session)
       : Promise.resolve(false),
+    src.agents(),
   ]);
   const now = src.now();
   const errors: StatusModel['errors'] = {};
@@ -148,7 +185,8 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     project: config.project,
     root,
     generated_at: now.toISOString(),
-    workers: joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now),
+    // The queue's own error (errors.queue) covers a failed agents call too.
+    workers: withAgents(joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now), agentsR.status === 'fulfilled' ? agentsR.value : [], now),
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
     services: {
@@ -190,6 +228,30 @@ export function joinWorkers(runtime: RuntimeWorker[] | null, sessionWorkers: str
   }
   if (!runtime && rows.length === 0) return null;
   return rows;
+}
+
+/** Each worker's agent state, by worker name (the socket a report came in on). */
+export function withAgents(rows: WorkerStatus[] | null, agents: AgentState[], now: Date): WorkerStatus[] | null {
+  if (!rows) return rows;
+  const byName = new Map(agents.map((a) => [a.worker, a]));
+  const secondsTo = (iso: string) => Math.floor((Date.parse(iso) - now.getTime()) / 1000);
+  return rows.map((row) => {
+    const a = byName.get(row.name);
+    if (!a) return { ...row, agent: null };
+    return {
+      ...row,
+      agent: {
+        state: a.state,
+        since: a.since,
+        seconds: Math.max(0, -secondsTo(a.since)),
+        detail: a.detail ?? null,
+        until: a.until ?? null,
+        resumes_in_seconds: a.until ? Math.max(0, secondsTo(a.until)) : null,
+        exit_status: a.exit_status ?? null,
+        source: a.source ?? null,
+      },
+    };
+  });
 }
 
 /** A source's error as one line (the first line of its message). */

@@ -3,6 +3,7 @@
 import { styleText } from 'node:util';
 import type { StatusModel, SyncSummary, WorkerStatus } from './collect.ts';
 import { formatAge, SYMBOLS, table } from '../cli/ui.ts';
+import { agentCell, agentCounts } from './agent-view.ts';
 
 export type RenderOptions = {
   /** Terminal columns: every line is cut to fit (with …). Infinity for no limit. */
@@ -85,7 +86,8 @@ function syncWords(s: SyncSummary): string {
 /** `demo: 3/3 workers running · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base up to date` */
 export function renderBrief(m: StatusModel): string {
   const n = runningCount(m);
-  const workers = !n ? 'workers unknown' : n.total === 0 ? 'no workers' : `${n.running}/${n.total} workers running`;
+  const agents = agentCounts(m);
+  const workers = (!n ? 'workers unknown' : n.total === 0 ? 'no workers' : `${n.running}/${n.total} workers running`) + (agents ? ` (agents ${agents})` : '');
   const t = m.tasks;
   const tasks = t ? `tasks ${t.ready} ready, ${t.in_progress} in progress, ${t.blocked} blocked, ${t.done} done` : 'queue not answering';
   const hub = m.sync ? `hub: ${syncWords(m.sync)}` : 'hub: unknown';
@@ -103,23 +105,27 @@ export function fullViewLines(workers: number): number {
 
 function headLine(m: StatusModel, options: RenderOptions, paint: Paint, extra: string[] = []): string {
   const n = runningCount(m);
-  const head = [paint('bold', `isollm · ${m.project}`), n ? `${n.running}/${n.total} workers running` : 'workers unknown', ...extra];
+  const agents = agentCounts(m);
+  const head = [paint('bold', `isollm · ${m.project}`), n ? `${n.running}/${n.total} workers running` : 'workers unknown', ...(agents ? [`agents ${agents}`] : []), ...extra];
   if (options.clock) head.push(paint('dim', `updated ${clockTime(m.generated_at)}`));
   return head.join(' · ');
 }
 
 /** The workers table (head row first) for the given workers. */
 function workerTable(workers: WorkerStatus[], paint: Paint): string[] {
-  const rows = [['WORKER', 'STATE', 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
+  // The AGENT column only once some agent has reported its state.
+  const agentColumn = workers.some((w) => w.agent);
+  const rows = [['WORKER', 'STATE', ...(agentColumn ? ['AGENT'] : []), 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
   for (const w of workers) {
     const t = w.task;
-    rows.push([w.name, stateMark(w, paint), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
+    rows.push([w.name, stateMark(w, paint), ...(agentColumn ? [agentCell(w, paint)] : []), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
   }
   return table(rows);
 }
 
-/** Busiest first: on a task (longest at it first), then in error, running idle, stopped, no container. */
+/** Busiest first: waiting for you, on a task (longest at it first), then in error, running idle, stopped, no container. */
 function busyRank(w: WorkerStatus): number {
+  if (w.agent?.state === 'waiting') return -1; // it needs you: always shown
   if (w.task) return 0;
   if (w.state === 'error') return 1;
   if (w.state === 'running') return 2;

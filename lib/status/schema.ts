@@ -36,13 +36,31 @@ const TASK = obj(
   true,
 );
 
-const WORKER = obj({
+const AGENT = obj(
+  {
+    state: { type: 'string', enum: ['working', 'waiting', 'idle', 'exited', 'limited'], description: 'waiting: for the human (a question, a permission); limited: stopped by a usage limit until `until`' },
+    since: str('ISO 8601: when it entered this state'),
+    seconds: { type: 'integer', minimum: 0, description: 'seconds in this state' },
+    detail: { type: ['string', 'null'], description: 'what it waits for, which task, why it is limited' },
+    until: { type: ['string', 'null'], description: 'limited: ISO 8601 time it resumes' },
+    resumes_in_seconds: { type: ['integer', 'null'], minimum: 0, description: 'limited: seconds until it resumes' },
+    exit_status: { type: ['integer', 'null'], minimum: 0, description: 'exited: the exit status' },
+    source: { type: ['string', 'null'], description: 'who reported it: claude:<hook event>, gemini:…, codex:…, loop, demo' },
+  },
+  "the agent's state as its own hooks or the loop reported it through the worker's socket; null when none was reported",
+  true,
+);
+
+const WORKER_FIELDS = obj({
   name: str('worker name, or the agent id of a claimer with no container (e.g. host:alice)'),
   container: { type: ['string', 'null'] },
-  state: { type: 'string', enum: ['running', 'stopped', 'frozen', 'error', 'unknown', 'absent'] },
+  state: { type: 'string', enum: ['running', 'stopped', 'frozen', 'error', 'unknown', 'absent'], description: "the container's state" },
   ipv4: { type: ['string', 'null'] },
   task: TASK,
+  agent: AGENT,
 });
+// `agent` is always there in `isollm status --json`; absent means the same as null.
+const WORKER: Schema = { ...WORKER_FIELDS, required: WORKER_FIELDS.required!.filter((k) => k !== 'agent') };
 
 const ERROR = { type: 'string', description: 'one line: what failed and what to do' };
 
