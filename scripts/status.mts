@@ -5,7 +5,7 @@ import { styleText } from 'node:util';
 import { type CommandSpec, flagBool, flagNumber, flagString, type Main, out, parse, printJson, runIfEntry, SYMBOLS, UsageError } from 'isollm/cli';
 import { loadConfig } from 'isollm/config';
 import { requireProjectRoot } from 'isollm/project';
-import { collectStatus, fitLine, type FrameSize, renderBrief, renderFull, STATUS_SCHEMA, watchStatus } from 'isollm/status';
+import { collectStatus, fitLine, type FrameSize, renderBrief, renderFull, retitlePanes, STATUS_SCHEMA, watchStatus } from 'isollm/status';
 
 export const DEFAULT_INTERVAL_S = 2;
 const MIN_INTERVAL_S = 0.1;
@@ -42,7 +42,12 @@ export const main: Main = async (argv) => {
   const color = styleText('red', 'x', { stream: process.stdout }) !== 'x';
   const width = () => (process.stdout.isTTY ? (process.stdout.columns ?? 80) : Infinity);
   // The config is read each round in watch mode, so an edit to isollm.yaml shows up (or its error does).
-  const collect = () => collectStatus(root, loadConfig(root));
+  // Watching (the dashboard pane) also keeps the pane titles saying what each agent does.
+  const collect = async () => {
+    const model = await collectStatus(root, loadConfig(root));
+    if (watch) await retitlePanes(model, root);
+    return model;
+  };
   // Only --watch fits the rows (the dashboard pane); a one-off status prints everything and scrolls.
   const render = (m: Awaited<ReturnType<typeof collect>>, s: FrameSize) => (brief ? [fitLine(renderBrief(m), s.width)] : renderFull(m, { width: s.width, rows: s.rows, color, clock: watch }));
 

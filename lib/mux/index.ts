@@ -7,4 +7,5 @@ export { buildZellijLayout, formatZellijLayout, writeZellijLayout } from './zell
 export { createZellij, parseZellijPanes, parseZellijSessions, zellijArgs, type ZellijOptions } from './zellij.ts';
 export { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, tmuxServerArgs, TMUX_WORKERS_PER_WINDOW, type TmuxServer } from './tmux-commands.ts';
 export { createTmux, type TmuxOptions } from './tmux.ts';
+export { STATE_OPTION, tmuxTitleCommands, zellijTitleArgs } from './titles.ts';
 export { findOnPath, INSTALL_HINT, pickMultiplexer, type PickOptions } from './pick.ts';

@@ -19,7 +19,8 @@ export const TMUX_WORKERS_PER_WINDOW = 6;
 export const TMUX_DETACHED_SIZE = { columns: 240, rows: 64 } as const;
 /** Pane option holding the worker name: programs may rewrite pane_title with escape sequences, user options they cannot. */
 export const TITLE_OPTION = '@isollm_title';
-const BORDER_FORMAT = ` #{?${TITLE_OPTION},#{${TITLE_OPTION}},#{pane_title}} `;
+// The worker's name, then what its agent does (@isollm_state, set by the dashboard; see titles.ts).
+const BORDER_FORMAT = ` #{?${TITLE_OPTION},#{${TITLE_OPTION}}#{?@isollm_state, #{@isollm_state},},#{pane_title}} `;
 
 /** Which tmux server: `-L name` (a socket in tmux's dir), `-S path`, and an optional config file (`-f /dev/null` in tests). */
 export type TmuxServer = { socketName?: string; socketPath?: string; configFile?: string };

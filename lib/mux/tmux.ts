@@ -6,6 +6,7 @@ import { $ } from 'zx';
 import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { buildTmuxCreate, joinTmuxCommands, PANE_FORMAT, parseTmuxPanes, parseTmuxVersion, sessionTarget, tmuxServerArgs, type TmuxServer } from './tmux-commands.ts';
+import { TITLE_FORMAT, tmuxTitleCommands } from './titles.ts';
 import type { Multiplexer, MuxPlan } from './types.ts';
 
 /** Every tmux call but attach (which runs as long as the user stays). */
@@ -57,6 +58,12 @@ export function createTmux(options: TmuxOptions = {}): Multiplexer {
     },
     async kill(session: string) {
       await run(['kill-session', '-t', sessionTarget(session)]); // non-zero when it is not running: fine
+    },
+    async setTitles(session: string, titles: Map<string, string>) {
+      const list = await run(['list-panes', '-s', '-t', sessionTarget(session), '-F', TITLE_FORMAT]);
+      if (list.exitCode !== 0) return; // no session: nothing to title
+      const commands = tmuxTitleCommands(list.stdout, titles);
+      if (commands.length) await run(joinTmuxCommands(commands));
     },
     async panes(session: string) {
       const r = await run(['list-panes', '-s', '-t', sessionTarget(session), '-F', PANE_FORMAT]);

@@ -32,6 +32,8 @@ export interface Multiplexer {
   kill(session: string): Promise<void>;
   /** Panes in reading order (dashboard first, then workers), or [] when the session does not exist. */
   panes(session: string): Promise<PaneInfo[]>;
+  /** Show each worker's state in its pane title: worker name → `worker-3 ⏳ waiting 2m`. No-op without the session. */
+  setTitles(session: string, titles: Map<string, string>): Promise<void>;
 }
 
 /** Title of the dashboard pane in every backend. */

@@ -5,6 +5,7 @@ import { $ } from 'zx';
 import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { zellijNameProblem, zellijSocketDir } from './session-name.ts';
+import { zellijTitleArgs } from './titles.ts';
 import type { Multiplexer, MuxPlan, PaneInfo } from './types.ts';
 import { writeZellijLayout } from './zellij-layout.ts';
 
@@ -96,6 +97,11 @@ export function createZellij(options: ZellijOptions): Multiplexer {
     async kill(session: string) {
       await run(zellijArgs.kill(session)); // non-zero when it is not running: fine, the goal is "not running"
       await run(zellijArgs.delete(session)); // and no resurrectable leftovers
+    },
+    async setTitles(session: string, titles: Map<string, string>) {
+      const list = await run(zellijArgs.listPanes(session));
+      if (list.exitCode !== 0) return;
+      for (const args of zellijTitleArgs(session, list.stdout, titles)) await run(args);
     },
     async panes(session: string) {
       const r = await run(zellijArgs.listPanes(session));
