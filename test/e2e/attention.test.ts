@@ -1,0 +1,174 @@
+// Agent state end to end on real containers with the scripted demo agent: loop mode where one worker
+// hits a usage limit (its task goes back to ready, the worker is `limited` until the reset time, the
+// other worker goes on, the limited one resumes), then interactive mode in tmux where the agent asks
+// the human (working → waiting → working → idle, shown in `status --json` and the pane title), with
+// notify.command receiving exactly one event per change. Needs `npm run test-env`.
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { sessionName } from '../../lib/mux/index.ts';
+import { checkAgainstSchema } from '../../lib/status/schema.ts';
+import { freePort, git, NODE, runCli } from '../helpers.ts';
+import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
+
+const rt = await e2eRuntime('attention');
+const project = `e2e-att-${crypto.randomBytes(3).toString('hex')}`;
+const session = sessionName(project);
+const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-att-'));
+const root = path.join(work, 'repo');
+const hub = path.join(work, 'hub.git');
+const tmuxDir = path.join(work, 'tmux');
+const notified = path.join(work, 'notified.jsonl');
+const recorder = path.join(work, 'notify.cjs');
+const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined, ISOLLM_DEMO_DELAY: '2', ISOLLM_DEMO_IDLE: '900' };
+const UP_TIMEOUT_MS = 240_000;
+const LIMIT_S = 25;
+
+type Agent = { state: string; since: string; detail: string | null; until: string | null; resumes_in_seconds: number | null; source: string | null };
+type Worker = { name: string; agent: Agent | null; task: { id: string } | null };
+type Task = { id: string; title: string; status: string };
+type Audit = { action: string; field: string; new_value?: string; changed_at: string; changed_by: string };
+type Event = { arg: string; event: { event: string; worker: string | null; task?: { id: string } } };
+
+const cli = (args: string[], timeout = 120_000) => runCli(args, { cwd: root, env: ENV, timeout });
+function isollm(args: string[], timeout?: number): string {
+  const r = cli(args, timeout);
+  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+function tmux(...args: string[]) {
+  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
+  delete env.TMUX;
+  return spawnSync('tmux', args, { env, encoding: 'utf8' });
+}
+function writeConfig(mode: 'loop' | 'interactive', port: number) {
+  const agent = { preset: 'custom', command: 'isollm-demo-agent', mode, env: ['ISOLLM_DEMO_DELAY', 'ISOLLM_DEMO_IDLE'], loop: { poll_interval: 1 } };
+  const config = YAML.parse(e2eConfigYaml({ project, hub, port, agent }));
+  config.notify = { command: [NODE, recorder] };
+  fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
+}
+const addTask = (title: string, priority = 'normal') => (JSON.parse(isollm(['task', 'add', title, '-p', priority, '--json'])) as Task).id;
+const task = (id: string) => JSON.parse(isollm(['task', 'show', id, '--json'])) as Task & { history: Audit[] };
+const status = () => {
+  const model = JSON.parse(isollm(['status', '--json']));
+  expect(checkAgainstSchema(model)).toEqual([]);
+  return model as { workers: Worker[] };
+};
+const worker = (name: string) => status().workers.find((w) => w.name === name)!;
+const events = (): Event[] => (fs.existsSync(notified) ? fs.readFileSync(notified, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+describe.skipIf(!rt)('agent state on real containers', () => {
+  let port = 0;
+  beforeAll(async () => {
+    port = await freePort();
+    fs.mkdirSync(root);
+    fs.mkdirSync(tmuxDir);
+    fs.writeFileSync(recorder, `let s='';process.stdin.on('data',c=>s+=c).on('end',()=>require('fs').appendFileSync(${JSON.stringify(notified)},JSON.stringify({arg:process.argv.at(-1),event:JSON.parse(s)})+'\\n'))\n`);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# e2e attention\n');
+    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
+    writeConfig('loop', port);
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    isollm(['queue', 'start']);
+  });
+  afterAll(async () => {
+    cli(['down', '--destroy', '--yes'], UP_TIMEOUT_MS);
+    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
+    cli(['queue', 'stop']);
+    tmux('kill-server');
+    fs.rmSync(work, { recursive: true, force: true });
+  }, UP_TIMEOUT_MS);
+
+  it('a usage limit: the task goes back to ready, the worker is limited until the reset, the other goes on, then it resumes', async () => {
+    const limited = addTask(`hits the limit [demo:limit ${LIMIT_S} on worker-1]`, 'critical');
+    expect(cli(['up', '-n', '1', '--multiplexer', 'none'], UP_TIMEOUT_MS).code).toBe(0);
+
+    const w1 = await until('worker-1 limited', () => {
+      const w = worker('worker-1');
+      return w.agent?.state === 'limited' && w;
+    });
+    expect(w1.agent!.source).toBe('loop');
+    expect(w1.agent!.resumes_in_seconds).toBeGreaterThan(LIMIT_S - 15);
+    expect(Date.parse(w1.agent!.until!) - Date.parse(w1.agent!.since)).toBeGreaterThanOrEqual((LIMIT_S - 1) * 1000);
+    // Released, not blocked, with a note saying why.
+    const t = task(limited);
+    expect(t.status).toBe('open');
+    expect(t.history.find((h) => h.field === 'note')).toMatchObject({ action: 'release', changed_by: 'worker-1', new_value: expect.stringMatching(/^usage limit of the agent; resumes /) });
+    expect(isollm(['status'])).toMatch(/worker-1 .*‖ limited until \d\d:\d\d \(in \d+s\)/);
+
+    // A second worker takes the task back and more work while worker-1 waits.
+    const more = [1, 2, 3, 4, 5, 6].map((n) => addTask(`after the limit ${n}`));
+    expect(cli(['up', '-n', '2', '--multiplexer', 'none'], UP_TIMEOUT_MS).code).toBe(0);
+    await until('the limited task done by worker-2', () => task(limited).status === 'done');
+    const limitedDone = task(limited).history.filter((h) => h.field === 'status' && h.action === 'done');
+    expect(limitedDone.map((h) => h.changed_by)).toEqual(['worker-2']);
+
+    // worker-1 resumes by itself after the reset and takes tasks again.
+    const resumedAt = Date.parse(w1.agent!.until!);
+    await until('all done', () => [...more].every((id) => task(id).status === 'done'), 180_000);
+    const claims = more.flatMap((id) => task(id).history.filter((h) => h.field === 'status' && h.action === 'claim'));
+    expect(claims.some((c) => c.changed_by === 'worker-1' && Date.parse(c.changed_at) >= resumedAt - 1000)).toBe(true);
+    expect(isollm(['worker', 'logs', 'worker-1'])).toMatch(/usage limit: released .* pausing until .* \(at the reset time the agent named\)[\s\S]*resuming after the usage limit/);
+
+    // notify.command: the limit once, each task done once, all work finished once.
+    await until('all_done notified', () => events().some((e) => e.event.event === 'all_done'), 30_000);
+    const kinds = events().map((e) => e.event.event);
+    expect(kinds.filter((k) => k === 'worker_limited')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'task_done')).toHaveLength(7);
+    expect(kinds.filter((k) => k === 'all_done')).toHaveLength(1);
+    expect(kinds).not.toContain('task_blocked');
+    expect(events().find((e) => e.event.event === 'worker_limited')!.arg).toMatch(new RegExp(`^isollm ${project}: worker-1 hit a usage limit; paused until \\d\\d:\\d\\d UTC$`));
+  }, 2 * UP_TIMEOUT_MS);
+
+  it('interactive in tmux: an agent that asks is `waiting` in status and its pane title, notified once, and goes on when answered', async () => {
+    isollm(['down', '--yes'], UP_TIMEOUT_MS);
+    writeConfig('interactive', port);
+    isollm(['queue', 'start']);
+    fs.rmSync(notified, { force: true });
+    const ask = addTask('needs the human [demo:ask]', 'critical');
+    expect(cli(['up', '-n', '1', '--multiplexer', 'tmux', '--detach'], UP_TIMEOUT_MS).code).toBe(0);
+
+    const w = await until('worker-1 waiting', () => {
+      const s = worker('worker-1');
+      return s.agent?.state === 'waiting' && s;
+    });
+    expect(w.agent).toMatchObject({ detail: `question: go ahead with ${ask}?`, source: 'demo' });
+    expect(w.task?.id).toBe(ask);
+    const paneOf = (name: string) => tmux('list-panes', '-s', '-t', session, '-F', '#{pane_id}\t#{@isollm_title}').stdout.trim().split('\n').map((l) => l.split('\t')).find((p) => p[1] === name)![0];
+    const pane = paneOf('worker-1');
+    // The dashboard retitles the pane at its next refresh.
+    const border = await until('the pane title', () => {
+      const b = tmux('display-message', '-p', '-t', pane, '#{T:pane-border-format}').stdout;
+      return /waiting/.test(b) && b;
+    }, 30_000);
+    expect(border).toMatch(/^ worker-1 ⏳ waiting \d+s $/m);
+    expect(tmux('display-message', '-p', '-t', pane, '#{pane_title}').stdout).toMatch(/^worker-1 ⏳ waiting \d+s\n$/);
+
+    // Answer: it goes on, finishes, and is idle at its prompt.
+    await until('the question on screen', () => tmux('capture-pane', '-p', '-t', pane).stdout.includes('go ahead with'));
+    tmux('send-keys', '-t', pane, 'Enter');
+    await until('done', () => task(ask).status === 'done');
+    await until('worker-1 idle', () => worker('worker-1').agent?.state === 'idle');
+    await until('the idle title', () => /idle/.test(tmux('display-message', '-p', '-t', pane, '#{T:pane-border-format}').stdout), 30_000);
+
+    // Exactly one notification for the wait, one for the task, one for all work finished.
+    await until('all_done notified', () => events().some((e) => e.event.event === 'all_done'), 30_000);
+    expect(events().map((e) => e.event.event)).toEqual(['agent_waiting', 'task_done', 'all_done']);
+    expect(events()[0].arg).toBe(`isollm ${project}: worker-1 is waiting for you (question: go ahead with ${ask}?)`);
+  }, 2 * UP_TIMEOUT_MS);
+});
