@@ -80,3 +80,34 @@ export function stateHookFiles(config: Config): HookFile[] {
   }
   return files;
 }
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = isObject(out[k]) && isObject(v) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  return out;
+}
+
+/**
+ * The hook files joined into the files the preset already writes at the same path (its settings.json
+ * keeps its keys and gains `hooks`; a config.toml gets the hook's top-level keys first, before any
+ * [table], as TOML needs), the others appended.
+ */
+export function withHookFiles<F extends { path: string; content: string }>(files: F[], hooks: HookFile[], make: (h: HookFile) => F): F[] {
+  const out = [...files];
+  for (const hook of hooks) {
+    const i = out.findIndex((f) => f.path === hook.path);
+    if (i < 0) {
+      out.push(make(hook));
+      continue;
+    }
+    const content = hook.path.endsWith('.json')
+      ? JSON.stringify(deepMerge(JSON.parse(out[i].content) as Record<string, unknown>, JSON.parse(hook.content) as Record<string, unknown>), null, 2) + '\n'
+      : `${hook.content}\n${out[i].content}`;
+    out[i] = { ...out[i], content };
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readCo
 import type { Config } from '../config/load.ts';
 import { MAX_INSTANCE_NAME } from '../config/schema.ts';
 import { GIT_PATH } from '../hub/smart-http.ts';
-import { stateHookFiles } from '../agent/hooks.ts';
+import { stateHookFiles, withHookFiles } from '../agent/hooks.ts';
 
 export const CLEAN_SNAPSHOT = 'isollm-clean';
 export const HUB_MOUNT = '/repo.git';
@@ -139,15 +139,16 @@ export function baseFiles(config: Config, worker: string): PushFile[] {
 export function agentFiles(config: Config, root: string, worker: string, secrets: Record<string, string>): PushFile[] {
   const plan = planAgent(config.agent);
   const instructions = renderInstructions(config, worker, readContext(config, root));
-  return [
+  const files: PushFile[] = [
     { path: plan.instructionsPath, content: instructions, mode: 0o644, owner: 'dev' },
     ...plan.homeFiles(secrets).map((f): PushFile => ({ ...f, owner: 'dev' })),
     { path: `${AGENT_DIR}/agent.argv`, content: linesFile(plan.interactive, 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/headless.argv`, content: linesFile(plan.headless, 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/agent.env`, content: envFile({ ...plan.env, ...secrets }, 'agent environment'), mode: 0o600, owner: 'dev' },
-    // The agent's own hooks report its state (user-level settings, outside the project tree).
-    ...stateHookFiles(config).map((f) => ({ ...f, mode: 0o644, owner: 'dev' as const })),
   ];
+  // The agent's own hooks report its state (user-level settings, outside the project tree), joined
+  // into any settings file the preset writes itself.
+  return withHookFiles(files, stateHookFiles(config), (f): PushFile => ({ ...f, mode: 0o644, owner: 'dev' }));
 }
 
 export { DEV_HOME, PROJECT_DIR };

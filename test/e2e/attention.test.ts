@@ -52,7 +52,10 @@ function writeConfig(mode: 'loop' | 'interactive', port: number) {
   fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
 }
 const addTask = (title: string, priority = 'normal') => (JSON.parse(isollm(['task', 'add', title, '-p', priority, '--json'])) as Task).id;
-const task = (id: string) => JSON.parse(isollm(['task', 'show', id, '--json'])) as Task & { history: Audit[] };
+const task = (id: string) => {
+  const shown = JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: Task; history: Audit[] };
+  return { ...shown.task, history: shown.history };
+};
 const status = () => {
   const model = JSON.parse(isollm(['status', '--json']));
   expect(checkAgainstSchema(model)).toEqual([]);
