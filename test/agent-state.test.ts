@@ -162,6 +162,17 @@ describe('notify.command', () => {
     expect(r.read()).toEqual([{ arg: event.summary, event }]);
   });
 
+  it('runs one at a time, in the order of the events', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'order.txt');
+    // The first one is slow: the second must still come after it.
+    const script = `const a=process.argv.at(-1);setTimeout(()=>require('fs').appendFileSync(${JSON.stringify(out)},a+'\\n'),a==='one'?300:0)`;
+    const notify = createNotifier([NODE, '-e', script, '--']);
+    for (const summary of ['one', 'two', 'three']) notify({ ...event, summary });
+    await notify.idle();
+    expect(fs.readFileSync(out, 'utf8')).toBe('one\ntwo\nthree\n');
+  });
+
   it('logs a command that fails or cannot be found, and does nothing without one', async () => {
     const lines: string[] = [];
     const failing = createNotifier([NODE, '-e', 'process.stderr.write("no display\\n"); process.exit(4)'], (l) => lines.push(l));

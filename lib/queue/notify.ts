@@ -1,6 +1,7 @@
 // `notify.command`: the user's program, run on the host for each event with the event as JSON on
 // stdin and its one-line summary as the last argument. An argv, never a shell string. It must not
-// hold up the queue: it runs detached from the request, and is killed if it takes too long.
+// hold up the queue: it runs apart from the request, and is killed if it takes too long. One at a
+// time, in the order of the events, so "task done" never arrives after "all work finished".
 import { spawn } from 'node:child_process';
 import type { QueueEvent } from './events.ts';
 
@@ -13,10 +14,9 @@ export type Notifier = {
 };
 
 export function createNotifier(argv: string[] | null, log: (line: string) => void = () => {}, timeoutMs = NOTIFY_TIMEOUT_MS): Notifier {
-  const running = new Set<Promise<void>>();
-  const notify = ((event: QueueEvent) => {
-    if (!argv || argv.length === 0) return;
-    const job = new Promise<void>((resolve) => {
+  let tail: Promise<void> = Promise.resolve();
+  const run = (event: QueueEvent, argv: string[]) =>
+    new Promise<void>((resolve) => {
       let child;
       try {
         child = spawn(argv[0], [...argv.slice(1), event.summary], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -36,11 +36,10 @@ export function createNotifier(argv: string[] | null, log: (line: string) => voi
       child.stdin.on('error', () => {}); // a program that does not read stdin is fine
       child.stdin.end(JSON.stringify(event) + '\n');
     });
-    running.add(job);
-    void job.finally(() => running.delete(job));
+  const notify = ((event: QueueEvent) => {
+    if (!argv || argv.length === 0) return;
+    tail = tail.then(() => run(event, argv));
   }) as Notifier;
-  notify.idle = async () => {
-    while (running.size) await Promise.all([...running]);
-  };
+  notify.idle = () => tail;
   return notify;
 }
