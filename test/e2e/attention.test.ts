@@ -111,7 +111,8 @@ describe.skipIf(!rt)('agent state on real containers', () => {
     // Released with a note saying why, never blocked; the other worker does it and the rest meanwhile.
     await until('all done', () => [limited, ...more].every((id) => task(id).status === 'done'), 120_000);
     const t = task(limited);
-    expect(t.history.filter((h) => h.field === 'status').map((h) => [h.action, h.changed_by])).toEqual([['claim', hit.name], ['release', hit.name], ['claim', other], ['done', other]]);
+    // (history is newest first)
+    expect(t.history.filter((h) => h.field === 'status').reverse().map((h) => [h.action, h.changed_by])).toEqual([['claim', hit.name], ['release', hit.name], ['claim', other], ['done', other]]);
     expect(t.history.find((h) => h.field === 'note')).toMatchObject({ action: 'release', changed_by: hit.name, new_value: expect.stringMatching(/^usage limit of the agent; resumes /) });
     const resumesAt = Date.parse(hit.agent!.until!);
     const doneByOther = more.map((id) => task(id).history.find((h) => h.field === 'status' && h.action === 'done')!);
