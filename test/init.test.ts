@@ -146,7 +146,7 @@ describe('templates/isollm.yaml', () => {
 
   it('mentions every key, set or commented, each after a line of explanation', () => {
     const lines = text.split('\n');
-    for (const keyPath of schemaPaths().filter((p) => !['git', 'agent', 'agent.loop', 'queue', 'limits', 'multiplexer', 'runtime'].includes(p))) {
+    for (const keyPath of schemaPaths().filter((p) => !['git', 'agent', 'agent.loop', 'queue', 'limits', 'multiplexer', 'runtime', 'notify'].includes(p))) {
       const key = keyPath.split('.').at(-1)!;
       const at = lines.findIndex((l) => new RegExp(`^[#\\s]*${key}:`).test(l));
       expect(at, keyPath).toBeGreaterThan(0);
