@@ -1,0 +1,196 @@
+// The real Claude Code CLI's own hooks report its state: claude (pinned, test/support/agent-clis.ts)
+// runs headless as a throwaway non-root user whose home holds the files isollm pushes into a worker
+// (agentFiles: ~/.claude/settings.json with the hooks), against the stand-in model server, which has
+// it run one shell command. The hooks call templates/isollm-state, which reports to a real queue.
+// Interactively, without the preset's --dangerously-skip-permissions, claude asks permission for the
+// command: working → waiting → (approved in its tmux pane) working → idle, and the queue emits
+// exactly one agent_waiting event (what notify.command gets).
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_HOME } from '../../lib/agent/presets.ts';
+import { getAgentState } from '../../lib/queue/agents.ts';
+import type { QueueEvent } from '../../lib/queue/events.ts';
+import { defaults } from '../../lib/config/load.ts';
+import { agentFiles } from '../../lib/worker/plan.ts';
+import { ensureAgentClis } from '../support/agent-clis.ts';
+import { startModelServer } from '../support/model-server.ts';
+import { NODE, ROOT } from '../helpers.ts';
+import { testServer } from '../queue-helpers.ts';
+import { E2E_REQUIRED } from './runtime-available.ts';
+
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) {
+  const message = 'e2e claude hooks: needs root to create the throwaway non-root user.';
+  if (E2E_REQUIRED) throw new Error(`${message} Required here (CI / ISOLLM_E2E=1).`);
+  console.warn(`⚠ SKIPPED ${message}`);
+}
+
+const tag = crypto.randomBytes(3).toString('hex');
+const user = `isollm-hk-${tag}`;
+const home = `/home/${user}`;
+const project = path.join(home, 'project');
+// isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
+const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-hk-'));
+
+function sh(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
+  let bin = '';
+  beforeAll(async () => {
+    bin = await ensureAgentClis();
+    sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
+    fs.chmodSync(tools, 0o755);
+    for (const f of ['isollm-state', 'isollm-agent']) fs.copyFileSync(path.join(ROOT, 'templates', f), path.join(tools, f));
+    for (const f of ['isollm-state', 'isollm-agent']) fs.chmodSync(path.join(tools, f), 0o755);
+  }, 300_000);
+  afterAll(() => {
+    if (asRoot) spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+    fs.rmSync(tools, { recursive: true, force: true });
+  });
+
+  /** The user's home as isollm would push it for `mode`, a project, and the stand-in's credentials. */
+  function prepareHome(mode: 'loop' | 'interactive', modelUrl: string): void {
+    sh('find', [home, '-mindepth', '1', '-delete']);
+    const secrets = { ANTHROPIC_API_KEY: `sk-test-${tag}-0123456789abcdefghij`, ANTHROPIC_BASE_URL: modelUrl };
+    const config = defaults('hooks');
+    config.agent = { ...config.agent, preset: 'claude', mode, env: Object.keys(secrets) };
+    fs.mkdirSync(project, { recursive: true });
+    sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
+    for (const f of agentFiles(config, project, 'worker-7', secrets)) {
+      const file = f.path.replace(DEV_HOME, home);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
+    }
+  }
+
+  /** Every state change of worker-7 as `state source` (polled in-process: the store is synchronous). */
+  function watchStates(queue: Awaited<ReturnType<typeof testServer>>): { seen: string[]; stop: () => void } {
+    const seen: string[] = [];
+    const timer = setInterval(() => {
+      const s = getAgentState(queue.store, 'worker-7');
+      const entry = s ? `${s.state} ${s.source}` : '';
+      if (entry && seen.at(-1) !== entry) seen.push(entry);
+    }, 10);
+    return { seen, stop: () => clearInterval(timer) };
+  }
+
+  const userEnv = (queuePort: number) => [`HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, `ISOLLM_WORKER=worker-7`, `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`];
+  const asUser = (queuePort: number, args: string[], extra: string[] = []) => ['runuser', '-u', user, '--', 'env', '-i', ...userEnv(queuePort), ...extra, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args];
+
+  async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('interactive: asking permission is waiting; approved, it works on and is idle at its prompt', async () => {
+    const events: QueueEvent[] = [];
+    const queue = await testServer({ emit: (e) => events.push(e) });
+    const marker = path.join(home, 'ran-permission');
+    const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
+    const socket = path.join('/tmp', `isollm-hk-${tag}.tmux`);
+    const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+    const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
+    const states = watchStates(queue);
+    try {
+      prepareHome('interactive', model.url);
+      // The preset skips permission prompts; this run must ask (not auto mode's own check either).
+      fs.writeFileSync(path.join(home, '.isollm', 'agent.argv'), 'claude\n--permission-mode\ndefault\n');
+      sh('chown', ['-R', `${user}:${user}`, home]);
+      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queue.port, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
+      let last = '';
+      let stableSince = Date.now();
+      await waitFor('claude to settle', () => {
+        const now = screen();
+        if (now !== last) { last = now; stableSince = Date.now(); }
+        return now.trim() !== '' && Date.now() - stableSince > 2_000;
+      }, 150_000, screen);
+      const task = `Task ar-${tag}: run the command`;
+      tmux('send-keys', '-t', 'agent', '-l', task);
+      const sent = () => model.requests.some((r) => r.raw.includes(task));
+      for (let i = 0; i < 5 && !sent(); i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        tmux('send-keys', '-t', 'agent', 'Enter');
+        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
+      }
+      await waitFor('the permission question', () => getAgentState(queue.store, 'worker-7')?.state === 'waiting', 90_000, () => `${states.seen.join(' → ')}\n${screen()}`);
+      expect(fs.existsSync(marker)).toBe(false);
+      await new Promise((r) => setTimeout(r, 1_000));
+      tmux('send-keys', '-t', 'agent', 'Enter'); // "1. Yes"
+      await waitFor('the command run and claude idle', () => fs.existsSync(marker) && getAgentState(queue.store, 'worker-7')?.state === 'idle', 90_000, () => `${states.seen.join(' → ')}\n${screen()}`);
+      states.stop();
+      console.log(`claude permission: ${states.seen.join(' → ')}`);
+      const order = states.seen.map((s) => s.split(' ')[0]).filter((s, i, a) => s !== a[i - 1]);
+      const from = order.indexOf('working');
+      expect(order.slice(from, from + 4)).toEqual(['working', 'waiting', 'working', 'idle']);
+      expect(states.seen.find((s) => s.startsWith('waiting'))).toMatch(/^waiting claude:(PermissionRequest|Notification:permission_prompt)$/);
+      expect(events.filter((e) => e.event === 'agent_waiting')).toHaveLength(1);
+      expect(getAgentState(queue.store, 'worker-7')!.detail ?? '').not.toMatch(/\x1b/);
+    } finally {
+      states.stop();
+      tmux('kill-server');
+      await model.close();
+    }
+  }, 330_000);
+
+  it('headless: SessionStart, UserPromptSubmit, PreToolUse/PostToolUse, Stop and SessionEnd reach the queue', async () => {
+    const queue = await testServer();
+    const marker = path.join(home, 'ran-hooks');
+    const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
+    try {
+      const key = `sk-test-${tag}-0123456789abcdefghij`;
+      const secrets = { ANTHROPIC_API_KEY: key, ANTHROPIC_BASE_URL: model.url };
+      const config = defaults('hooks');
+      config.agent = { ...config.agent, preset: 'claude', mode: 'loop', env: Object.keys(secrets) };
+      fs.mkdirSync(project, { recursive: true });
+      sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
+      for (const f of agentFiles(config, project, 'worker-7', secrets)) {
+        const file = f.path.replace(DEV_HOME, home);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
+      }
+      const settings = JSON.parse(fs.readFileSync(path.join(home, '.claude', 'settings.json'), 'utf8'));
+      expect(settings.skipDangerousModePermissionPrompt).toBe(true); // the preset's own key, kept
+      const prompt = path.join(home, '.isollm', 'prompt.txt');
+      fs.writeFileSync(prompt, `Task ar-${tag}: run the command\n`);
+      sh('chown', ['-R', `${user}:${user}`, home]);
+
+      // Every state the queue holds, as it changes (polled in-process: the store is synchronous).
+      const seen: string[] = [];
+      const poll = setInterval(() => {
+        const s = getAgentState(queue.store, 'worker-7');
+        const entry = s ? `${s.state} ${s.source}` : '';
+        if (entry && seen.at(-1) !== entry) seen.push(entry);
+      }, 10);
+      const env = [`HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, `ISOLLM_WORKER=worker-7`, `ISOLLM_QUEUE_URL=http://127.0.0.1:${queue.port}`];
+      const child = spawn('runuser', ['-u', user, '--', 'env', '-i', ...env, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, 'sh', path.join(tools, 'isollm-agent'), 'headless', prompt], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+        child.on('close', (status) => { clearTimeout(timer); resolve(status); });
+      });
+      clearInterval(poll);
+      expect({ code, out: code === 0 ? '' : out.slice(-2000) }).toEqual({ code: 0, out: '' });
+      expect(fs.existsSync(marker)).toBe(true);
+      console.log(`claude hooks: ${seen.join(' → ')}`);
+      // It worked (a prompt, a tool) before it stopped, and the session's end is the last word.
+      expect(seen.some((s) => /^working claude:(UserPromptSubmit|PreToolUse|PostToolUse)$/.test(s))).toBe(true);
+      expect(seen.at(-1)).toBe('exited claude:SessionEnd');
+      const working = seen.findIndex((s) => s.startsWith('working'));
+      expect(seen.slice(working).some((s) => s === 'idle claude:Stop' || s === 'exited claude:SessionEnd')).toBe(true);
+    } finally {
+      await model.close();
+    }
+  }, 240_000);
+});
