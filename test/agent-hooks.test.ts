@@ -1,7 +1,7 @@
 // The files that make each agent CLI report its state: Claude Code / Gemini hooks in the user-level
 // settings, Codex's notify program, the limit patterns; joined into the preset's own settings files.
 import { describe, expect, it } from 'vitest';
-import { CLAUDE_HOOK_EVENTS, stateHookFiles, withHookFiles } from '../lib/agent/hooks.ts';
+import { CLAUDE_HOOK_EVENTS, geminiSettings, stateHookFiles, withHookFiles } from '../lib/agent/hooks.ts';
 import { defaults, type Config } from '../lib/config/load.ts';
 import { agentFiles } from '../lib/worker/plan.ts';
 
@@ -23,9 +23,10 @@ describe('state hooks per agent', () => {
     expect(files['/home/dev/.isollm/limit.patterns']).toContain('Claude AI usage limit reached\n');
   });
 
-  it('gemini, codex, and a custom command named like a CLI get that CLI\'s hooks; others only the patterns', () => {
-    const gemini = JSON.parse(byPath(stateHookFiles(config({ preset: 'gemini' })))['/home/dev/.gemini/settings.json']);
-    expect(gemini.hooks.AfterAgent[0].hooks[0].command).toBe('isollm-state hook gemini');
+  it('codex, and a custom command named like a CLI get that CLI\'s hooks; gemini and others only the patterns', () => {
+    // Not written for gemini yet (see hooks.ts): the loop reports for it.
+    expect(stateHookFiles(config({ preset: 'gemini' })).map((f) => f.path)).toEqual(['/home/dev/.isollm/limit.patterns']);
+    expect(geminiSettings().hooks).toHaveProperty('AfterAgent', [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: 'isollm-state hook gemini', timeout: 10_000 }] }]);
     expect(byPath(stateHookFiles(config({ preset: 'codex' })))['/home/dev/.codex/config.toml']).toContain('notify = ["isollm-state","hook","codex"]\n');
     expect(Object.keys(byPath(stateHookFiles(config({ preset: 'custom', command: '/usr/local/bin/claude' }))))).toContain('/home/dev/.claude/settings.json');
     expect(stateHookFiles(config({ preset: 'custom', command: 'isollm-demo-agent' })).map((f) => f.path)).toEqual(['/home/dev/.isollm/limit.patterns']);

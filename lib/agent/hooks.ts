@@ -71,9 +71,8 @@ export function stateHookFiles(config: Config): HookFile[] {
     case 'claude':
       files.push({ path: `${DEV_HOME}/.claude/settings.json`, content: json(claudeSettings()) });
       break;
-    case 'gemini':
-      files.push({ path: `${DEV_HOME}/.gemini/settings.json`, content: json(geminiSettings()) });
-      break;
+    // gemini: its hooks settings made the pinned CLI stop asking the model (test/e2e/agent-clis);
+    // until that is understood the loop reports for it. geminiSettings() is what it would get.
     case 'codex':
       files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() });
       break;
