@@ -117,10 +117,10 @@ describe.skipIf(!rt)('agent state on real containers', () => {
     const resumesAt = Date.parse(hit.agent!.until!);
     const doneByOther = more.map((id) => task(id).history.find((h) => h.field === 'status' && h.action === 'done')!);
     expect(doneByOther.filter((h) => h.changed_by === other && Date.parse(h.changed_at) < resumesAt).length).toBeGreaterThan(0);
-    expect(worker(hit.name).agent!.state).toBe('limited'); // still paused: the other worker never was
 
     // It resumes by itself after the reset, and takes tasks again.
-    await until('it resumed', () => worker(hit.name).agent?.state === 'idle', (LIMIT_S + 30) * 1000);
+    // (on a loaded machine the other worker may still be at it: then this one goes straight to work)
+    await until('it resumed', () => worker(hit.name).agent?.state !== 'limited', (LIMIT_S + 60) * 1000);
     expect(Date.now()).toBeGreaterThanOrEqual(resumesAt);
     const after = [1, 2, 3, 4].map((n) => addTask(`after the limit ${n}`));
     await until('the later tasks done', () => after.every((id) => task(id).status === 'done'), 120_000);
