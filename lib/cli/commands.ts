@@ -8,6 +8,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   status: { summary: 'workers, tasks, sync and services at a glance', load: () => import('../../scripts/status.mts') },
   task: { summary: 'add, list, show and change tasks in the queue', load: () => import('../../scripts/task.mts') },
   worker: { summary: 'create, inspect, enter, reset and remove workers', load: () => import('../../scripts/worker.mts') },
+  land: { summary: 'land done tasks on the base branch: integrate, test in a container, advance when green', load: () => import('../../scripts/land.mts') },
   sync: { summary: 'move branches between this repository and the hub', load: () => import('../../scripts/sync.mts') },
   queue: { summary: 'start, stop and inspect the task queue server', load: () => import('../../scripts/queue.mts') },
   config: { summary: 'show or edit the resolved configuration', load: () => import('../../scripts/config.mts') },

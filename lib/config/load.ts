@@ -13,11 +13,12 @@ import {
   MAX_PROJECT_NAME,
   MULTIPLEXER_KINDS,
   RUNTIME_KINDS,
+  LAND_STRATEGIES,
   SCHEMA,
 } from './schema.ts';
 import { checkAcrossKeys, redactUrl, Walk, type ConfigProblem } from './validate.ts';
 
-export { AGENT_MODES, AGENT_PRESETS, LAYOUTS, MULTIPLEXER_KINDS, RUNTIME_KINDS, MAX_PROJECT_NAME };
+export { AGENT_MODES, AGENT_PRESETS, LAYOUTS, MULTIPLEXER_KINDS, RUNTIME_KINDS, LAND_STRATEGIES, MAX_PROJECT_NAME };
 export { checkProjectName, checkBranchName, parsePort } from './schema.ts';
 export { redactUrl, type ConfigProblem } from './validate.ts';
 
@@ -26,6 +27,7 @@ export type AgentMode = (typeof AGENT_MODES)[number];
 export type MultiplexerKind = (typeof MULTIPLEXER_KINDS)[number];
 export type Layout = (typeof LAYOUTS)[number];
 export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
+export type LandStrategy = (typeof LAND_STRATEGIES)[number];
 
 /** The resolved configuration: every key present, defaults applied. */
 export type Config = {
@@ -81,6 +83,20 @@ export type Config = {
      */
     command: string[] | null;
   };
+  /** `isollm land`: how done tasks come home to the base branch. */
+  land: {
+    strategy: LandStrategy;
+    /** argv run in a test container on each candidate; [] = integrate without testing. */
+    test: string[];
+    /** Failed landings after which a task is blocked for a human instead of reopened. */
+    max_attempts: number;
+    /** Tasks integrated per test run (bisected on red). */
+    batch: number;
+    /** Seconds one land.test run may take. */
+    timeout: number;
+    /** `isollm up` runs the lander next to the workers. */
+    auto: boolean;
+  };
 };
 
 /** Values given on the command line; they win over isollm.yaml. */
@@ -113,6 +129,7 @@ export function defaults(project: string): Config {
     multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto' },
     runtime: { kind: 'auto' },
     notify: { command: null },
+    land: { strategy: 'merge', test: [], max_attempts: 3, batch: 1, timeout: 1800, auto: false },
   };
 }
 

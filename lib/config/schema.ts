@@ -6,6 +6,7 @@ export const AGENT_MODES = ['interactive', 'loop'] as const;
 export const MULTIPLEXER_KINDS = ['auto', 'zellij', 'tmux', 'none'] as const;
 export const LAYOUTS = ['auto', 'horizontal', 'vertical', 'grid'] as const;
 export const RUNTIME_KINDS = ['auto', 'lxd', 'incus'] as const;
+export const LAND_STRATEGIES = ['merge', 'rebase', 'squash'] as const;
 
 /** A key's check: returns what is wrong, or undefined. `index` set: the problem is in that list item. */
 export type Finding = { message: string; index?: number };
@@ -185,6 +186,14 @@ export const SCHEMA: Schema = {
   },
   notify: {
     command: notifyCommand,
+  },
+  land: {
+    strategy: oneOf(LAND_STRATEGIES),
+    test: listOf((v) => (typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string (quote it)'), 'strings (an argv, e.g. ["npm", "test"])'),
+    max_attempts: intRange(1, 100),
+    batch: intRange(1, 64),
+    timeout: intRange(1, 86_400),
+    auto: bool,
   },
 };
 

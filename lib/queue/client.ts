@@ -145,6 +145,14 @@ export class QueueClient {
   removeDep = (child: string, parent: string) => this.request<void>('DELETE', this.p(`/tasks/${enc(child)}/deps/${enc(parent)}`));
   history = (id: string) => this.request<AuditEntry[]>('GET', this.p(`/tasks/${enc(id)}/history`));
   audit = (page = 1, perPage = 50) => this.request<Page<AuditEntry>>('GET', this.p(`/audit?page=${page}&per_page=${perPage}`));
+  // isollm extensions, host only: landing.
+  markLanded = (id: string, commit: string) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/landed`), { commit });
+  /** A failed landing: back to open with `note` (blocked once `maxAttempts` is reached). */
+  reopen = (id: string, note: string, maxAttempts: number) => this.request<Task>('POST', this.p(`/tasks/${enc(id)}/reopen`), { note, max_attempts: maxAttempts });
+  /** Landed tasks (true) or done ones not landed yet (false). */
+  async listLanded(landed: boolean): Promise<Task[]> {
+    return allPages((page) => this.request<Page<Task>>('GET', this.p(`/tasks?page=${page}&per_page=${MAX_PER_PAGE}&landed=${landed}`)));
+  }
   /** isollm extension: counts per status, ready count, in-progress tasks. */
   summary = () => this.request<Summary>('GET', this.p('/summary'));
 

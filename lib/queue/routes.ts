@@ -4,10 +4,14 @@ import { forgetAgentState, getAgentState, listAgentStates, parseStateReport, rep
 import { addDep, listDependents, listDeps, removeDep } from './deps.ts';
 import { stateEvent, taskEvent, type Emit, FinishTracker } from './events.ts';
 import { auditLog, taskHistory } from './history.ts';
+import { markLanded, orderedParents, parseLanded, reopenTask, setBasedOn } from './landing.ts';
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
 import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
+<<<<<<< HEAD
 import { now } from './store.ts';
+=======
+>>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status, type Task } from './types.ts';
 
 export type Request = {
@@ -30,13 +34,29 @@ export type Admin = {
   listSockets(): { worker: string; path: string }[];
   addSocket(worker: string): Promise<{ worker: string; path: string }>;
   removeSocket(worker: string): Promise<boolean>;
+<<<<<<< HEAD
   /** Events for `notify.command` (optional: a bare server emits nowhere). */
   emit?: Emit;
   /** The project this server belongs to, named in agent events (tasks name their own). */
   project?: string | null;
   /** Remembers which projects have finished, so `all_done` is said once. */
   finish?: FinishTracker;
+=======
+  /**
+   * Make the branch a just-claimed task starts from (the base, with its done-but-unlanded parents'
+   * branches merged in), on the host side, so workers never compute it. Absent: nothing is made.
+   */
+  prepareStart?: (project: string, task: Task, parents: Task[]) => Promise<StartResult>;
+>>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 };
+
+/** What prepareStart did: the branch is ready (based_on says on what), or the parents conflict. */
+export type StartResult = { based_on: string | null } | { conflict: string };
+
+/** Who the queue names in the history for what it does itself (a start that cannot be made). */
+export const QUEUE_AGENT = 'isollm';
+/** Default land.max_attempts when the lander does not say. */
+const DEFAULT_MAX_ATTEMPTS = 3;
 
 const DEFAULT_PER_PAGE = 50;
 const MAX_PER_PAGE = 100;
@@ -54,11 +74,15 @@ export async function route(store: Store, admin: Admin, req: Request): Promise<R
   if (head !== 'projects') throw notFound();
   const [project, area, ...sub] = rest;
   if (!PROJECT_RE.test(project)) throw errors.validation([`Invalid project name: ${project}`]);
+<<<<<<< HEAD
   if (area === 'tasks') {
     const reply = await routeTasks(store, req, project, sub);
     if (req.method !== 'GET') afterChange(store, admin, req, project, sub, reply);
     return reply;
   }
+=======
+  if (area === 'tasks') return routeTasks(store, admin, req, project, sub);
+>>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
   if (area === 'audit' && sub.length === 0) {
     return only(req, ['GET'], () => ({ status: 200, body: auditLog(store, project, auditFilter(req.query), pageQuery(req.query)) }));
   }
@@ -68,18 +92,23 @@ export async function route(store: Store, admin: Admin, req: Request): Promise<R
   throw notFound();
 }
 
-function routeTasks(store: Store, req: Request, project: string, sub: string[]): Reply | Promise<Reply> {
+function routeTasks(store: Store, admin: Admin, req: Request, project: string, sub: string[]): Reply | Promise<Reply> {
   const { agent } = req;
   const [id, action, extra] = sub;
   if (sub.length === 0) {
     if (req.method === 'POST') return { status: 201, body: createTask(store, project, agent, newTaskBody(req)) };
-    return only(req, ['GET', 'POST'], () => ({ status: 200, body: listTasks(store, project, statusFilter(req.query), pageQuery(req.query)) }));
+    return only(req, ['GET', 'POST'], () => ({ status: 200, body: listTasks(store, project, statusFilter(req.query), pageQuery(req.query), parseLanded(req.query.get('landed'))) }));
   }
   if (sub.length === 1 && id === 'ready') return only(req, ['GET'], () => ({ status: 200, body: listReady(store, project, pageQuery(req.query)) }));
   if (sub.length === 2 && id === 'next' && action === 'claim') {
-    return only(req, ['POST'], () => {
-      const task = claimNext(store, project, agent);
-      return task ? { status: 200, body: task } : { status: 204 };
+    return only(req, ['POST'], async () => {
+      // A task whose parents' branches conflict is blocked with the files named; take the next one.
+      for (;;) {
+        const task = claimNext(store, project, agent);
+        if (!task) return { status: 204 };
+        const started = await prepare(store, admin, project, task);
+        if (started) return { status: 200, body: started };
+      }
     });
   }
   if (sub.length === 1) {
@@ -90,7 +119,29 @@ function routeTasks(store: Store, req: Request, project: string, sub: string[]):
   if (sub.length === 2) {
     switch (action) {
       case 'claim':
-        return only(req, ['POST'], () => ({ status: 200, body: claimTask(store, project, agent, id) }));
+        return only(req, ['POST'], async () => {
+          const task = claimTask(store, project, agent, id);
+          const started = await prepare(store, admin, project, task);
+          if (!started) throw errors.invalidTransition('blocked', 'in_progress');
+          return { status: 200, body: started };
+        });
+      case 'landed':
+        return only(req, ['POST'], () => {
+          hostOnly(req);
+          const commit = stringField(bodyObject(req), 'commit');
+          if (!commit || !/^[0-9a-f]{7,64}$/.test(commit)) throw errors.validation(['commit must be a commit id (hex)']);
+          return { status: 200, body: markLanded(store, project, agent, id, commit) };
+        });
+      case 'reopen':
+        return only(req, ['POST'], () => {
+          hostOnly(req);
+          const body = bodyObject(req);
+          const note = stringField(body, 'note');
+          if (!note?.trim()) throw errors.validation(['note is required']);
+          const max = body.max_attempts ?? DEFAULT_MAX_ATTEMPTS;
+          if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw errors.validation(['max_attempts must be a whole number of at least 1']);
+          return { status: 200, body: reopenTask(store, project, agent, id, note, max) };
+        });
       case 'done':
         return only(req, ['POST'], () => ({ status: 200, body: completeTask(store, project, agent, id) }));
       case 'release':
@@ -151,6 +202,7 @@ async function routeIsollm(store: Store, admin: Admin, req: Request, rest: strin
   throw methodNotAllowed(['PUT', 'DELETE']);
 }
 
+<<<<<<< HEAD
 /**
  * Agent state: GET the list or one worker's; PUT a worker's. On a worker socket only the worker's own
  * name may be PUT (the socket is the identity), so no worker can set another's state.
@@ -179,6 +231,25 @@ function routeAgents(store: Store, admin: Admin, req: Request, worker: string | 
     return { status: 204 };
   }
   throw methodNotAllowed(['GET', 'PUT', 'DELETE']);
+=======
+/** Landing decisions are the host's: a worker must not mark its own task landed or hand others' back. */
+function hostOnly(req: Request): void {
+  if (req.worker) throw new QueueError('FORBIDDEN', 'Only the host may do this');
+}
+
+/**
+ * After a claim: have the task's start made (a fresh claim of a task whose branch does not exist yet).
+ * Returns the task to answer with, or null when its parents conflict (it is then blocked).
+ */
+async function prepare(store: Store, admin: Admin, project: string, task: Task): Promise<Task | null> {
+  if (!admin.prepareStart) return task;
+  const result = await admin.prepareStart(project, task, orderedParents(store, project, task.id));
+  if ('conflict' in result) {
+    blockTask(store, project, QUEUE_AGENT, task.id, result.conflict);
+    return null;
+  }
+  return result.based_on ? setBasedOn(store, project, QUEUE_AGENT, task.id, result.based_on) : store.requireTask(project, task.id);
+>>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 }
 
 function only<T extends Reply | Promise<Reply>>(req: Request, methods: string[], handler: () => T): T {

@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS agent_states (
 CREATE TABLE IF NOT EXISTS sockets (worker TEXT PRIMARY KEY, created_at TEXT NOT NULL);
 `;
 
+/** Columns added after the first release: a database made before them gets them at open. */
+const LATER_COLUMNS: Record<string, string> = {
+  based_on: 'TEXT',
+  landed_commit: 'TEXT',
+  landed_at: 'TEXT',
+  land_attempts: 'INTEGER NOT NULL DEFAULT 0',
+  land_failure: 'TEXT',
+};
+
 /** Ordering everywhere: priority, then age, then insertion (seq) so ties are stable. */
 export const TASK_ORDER = 'ORDER BY priority, created_at, seq';
 
@@ -78,6 +87,10 @@ export class Store {
     // (what the queue must survive); only an OS crash can lose the last commits.
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;');
     this.db.exec(SCHEMA);
+    const have = new Set(this.db.prepare('PRAGMA table_info(tasks)').all().map((r) => String((r as Row).name)));
+    for (const [column, type] of Object.entries(LATER_COLUMNS)) {
+      if (!have.has(column)) this.db.exec(`ALTER TABLE tasks ADD COLUMN ${column} ${type}`);
+    }
   }
 
   close(): void {
@@ -179,13 +192,18 @@ export class Store {
   }
 }
 
+const TASK_KEYS = ['id', 'parent_id', 'spec_id', 'title', 'description', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason',
+  'based_on', 'landed_commit', 'landed_at', 'land_attempts', 'land_failure', 'created_at', 'updated_at'];
+
 /** A task row as the wire shape: null columns left out. */
 export function toTask(row: Row): Task {
   const task: Record<string, unknown> = {};
-  for (const key of ['id', 'parent_id', 'spec_id', 'title', 'description', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'created_at', 'updated_at']) {
+  for (const key of TASK_KEYS) {
     const v = row[key];
-    if (v !== null && v !== undefined) task[key] = key === 'priority' ? Number(v) : v;
+    if (v !== null && v !== undefined) task[key] = key === 'priority' || key === 'land_attempts' ? Number(v) : v;
   }
+  // Left out until the lander has tried, so a never-landed task keeps airyra's shape.
+  if (task.land_attempts === 0) delete task.land_attempts;
   return task as Task;
 }
 

@@ -1,4 +1,5 @@
 // Task records: create, read (lists in a stable order), edit, delete, and the dashboard summary.
+import { landedClause } from './landing.ts';
 import { now, READY, Store, TASK_ORDER, toTask } from './store.ts';
 import { errors, QueueError, STATUSES, type Page, type Status, type Summary, type Task } from './types.ts';
 
@@ -35,8 +36,10 @@ function paged(store: Store, where: string, params: string[], q: PageQuery): Pag
   };
 }
 
-export function listTasks(store: Store, project: string, status: Status | undefined, q: PageQuery): Page<Task> {
-  return status ? paged(store, 't.project = ? AND t.status = ?', [project, status], q) : paged(store, 't.project = ?', [project], q);
+/** `landed`: true = landed only, false = done and not landed (isollm extension). */
+export function listTasks(store: Store, project: string, status: Status | undefined, q: PageQuery, landed?: boolean): Page<Task> {
+  const filter = landedClause(landed);
+  return status ? paged(store, `t.project = ? AND t.status = ?${filter}`, [project, status], q) : paged(store, `t.project = ?${filter}`, [project], q);
 }
 
 export function listReady(store: Store, project: string, q: PageQuery): Page<Task> {

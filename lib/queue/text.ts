@@ -10,10 +10,14 @@ const oneLine = (v: unknown) => String(v).replace(/\s*[\r\n]+\s*/g, ' ');
  */
 export function taskText(task: Task): string {
   const lines: string[] = [];
-  for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'created_at', 'updated_at'] as const) {
+  for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'based_on', 'landed_commit', 'landed_at', 'land_attempts', 'created_at', 'updated_at'] as const) {
     if (task[key] !== undefined) lines.push(`${key}: ${oneLine(task[key])}`);
   }
-  if (task.description !== undefined) lines.push(`description: ${task.description}`);
+  // A failed landing is work for the next agent: sh clients read only the description, so it goes
+  // there (after the task's own text), newlines kept.
+  const failure = task.land_failure === undefined ? undefined : `Landing this task failed; fix it on this branch:\n${task.land_failure}`;
+  const description = [task.description, failure].filter((s) => s !== undefined).join('\n\n');
+  if (task.description !== undefined || failure !== undefined) lines.push(`description: ${description}`);
   return lines.join('\n') + '\n';
 }
 

@@ -24,6 +24,15 @@ export type Task = {
   claimed_at?: string;
   /** isollm extension: why the task was blocked (set by block, cleared by unblock). */
   block_reason?: string;
+  /** isollm extension: what the task's branch started from (`main@1a2b3c4 + isollm/ar-1@5d6e7f8`). */
+  based_on?: string;
+  /** isollm extension: the base commit that brought this task's work in, and when. */
+  landed_commit?: string;
+  landed_at?: string;
+  /** isollm extension: failed landings so far (left out while 0). */
+  land_attempts?: number;
+  /** isollm extension: why the last landing failed (conflicting files or the test's output tail). */
+  land_failure?: string;
   created_at: string;
   updated_at: string;
 };
