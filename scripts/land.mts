@@ -27,7 +27,7 @@ export const main: Main = async (argv) => {
   const config = loadConfig(root);
   const queue = queueClient(root, config);
   try {
-    const report = await land(root, config, { ids: p.positionals, dryRun: flagBool(p, 'dry-run'), batch: flagInt(p, 'batch', 1, 64) }, {
+    const report = await land(root, config, { ids: p.positionals.length ? p.positionals : undefined, dryRun: flagBool(p, 'dry-run'), batch: flagInt(p, 'batch', 1, 64) }, {
       queue,
       openTester: async (progress) => openTester(await connectRuntime(config.runtime.kind), config, progress),
       event: (e) => eventLines(e).forEach((line) => info(line)),

@@ -34,6 +34,8 @@ export const SPEC: CommandSpec = {
         'in-progress': { type: 'boolean', description: 'only tasks being worked on' },
         blocked: { type: 'boolean', description: 'only blocked tasks' },
         done: { type: 'boolean', description: 'only finished tasks' },
+        landed: { type: 'boolean', description: 'only tasks landed on the base branch (`isollm land`)' },
+        unlanded: { type: 'boolean', description: 'only done tasks not landed yet' },
         ...json,
       },
     },
@@ -176,15 +178,18 @@ async function run(q: QueueClient, p: Parsed): Promise<void> {
   }
 }
 
-const STATUS_FLAGS: [string, Status | 'ready'][] = [['ready', 'ready'], ['open', 'open'], ['in-progress', 'in_progress'], ['blocked', 'blocked'], ['done', 'done']];
+const STATUS_FLAGS: [string, Status | 'ready' | 'landed' | 'unlanded'][] = [
+  ['ready', 'ready'], ['open', 'open'], ['in-progress', 'in_progress'], ['blocked', 'blocked'], ['done', 'done'], ['landed', 'landed'], ['unlanded', 'unlanded'],
+];
 
 async function list(q: QueueClient, p: Parsed): Promise<void> {
   const chosen = STATUS_FLAGS.filter(([flag]) => flagBool(p, flag));
   if (chosen.length > 1) throw new UsageError(`choose one of ${chosen.map(([f]) => `--${f}`).join(', ')}`);
   const which = chosen[0]?.[1];
-  const tasks = which === 'ready' ? await q.listReady() : await q.listTasks(which);
+  const tasks =
+    which === 'ready' ? await q.listReady() : which === 'landed' || which === 'unlanded' ? await q.listLanded(which === 'landed') : await q.listTasks(which);
   if (flagBool(p, 'json')) return printJson(tasks);
-  if (!tasks.length) return info(which ? `No ${which.replace('_', ' ')} tasks.` : 'No tasks yet. Add one with `isollm task add "<title>"`.');
+  if (!tasks.length) return info(which ? `No ${which === 'unlanded' ? 'done, unlanded' : which.replace('_', ' ')} tasks.` : 'No tasks yet. Add one with `isollm task add "<title>"`.');
   for (const line of taskRows(tasks)) out(line);
 }
 

@@ -63,7 +63,8 @@ describe('collectStatus', () => {
     expect(m.workers![0].agent!.seconds).toBeGreaterThanOrEqual(89);
     expect(m.workers![1]).toMatchObject({ name: 'w2', state: 'stopped', task: null, agent: { state: 'limited', until: resumes } });
     expect(m.workers![1].agent!.resumes_in_seconds).toBeGreaterThan(3400);
-    expect(m.sync).toEqual({ hub, present: true, base_branch: 'main', ahead: 1, behind: 0, task_branches: 1 });
+    // t-1, plus the branches the queue made in the hub when a and b were claimed (their starts).
+    expect(m.sync).toEqual({ hub, present: true, base_branch: 'main', ahead: 1, behind: 0, task_branches: 3 });
     expect(m.services.queue).toMatchObject({ mode: 'embedded', running: true, url: `http://127.0.0.1:${port}` });
     expect(m.services.queue.pid).toBeGreaterThan(0);
     expect(m.services.runtime).toEqual({ kind: 'lxd', bin: 'lxc' });

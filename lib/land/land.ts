@@ -84,7 +84,7 @@ export async function land(root: string, config: Config, options: LandOptions, d
   for (const t of tasks.filter((t) => t.status === 'done' && !t.landed_commit)) {
     parents.set(t.id, (await queue.deps(t.id)).map((d) => d.parent_id));
   }
-  const plan = planLanding(tasks, (id) => parents.get(id) ?? [], options.ids);
+  const plan = planLanding(tasks, (id) => parents.get(id) ?? [], options.ids?.length ? options.ids : undefined);
   const report: LandReport = {
     base: config.git.base_branch,
     dry_run: Boolean(options.dryRun),

@@ -58,9 +58,13 @@ export function detailLines(d: TaskDetail, now = Date.now()): string[] {
   field('worker', t.claimed_by ? `${claimerName(t.claimed_by)} (claimed ${taskAge(t, now)} ago)` : undefined);
   field('blocked', t.block_reason);
   field('parent', t.parent_id);
+  field('based on', t.based_on);
+  field('landed', t.landed_commit ? `${t.landed_commit.slice(0, 12)} at ${t.landed_at}` : undefined);
+  field('landing', t.land_attempts ? `${t.land_attempts} failed attempt(s)` : undefined);
   field('created', t.created_at);
   field('updated', t.updated_at);
   if (t.description) lines.push('', ...t.description.split('\n').map((l) => `  ${l}`));
+  if (t.land_failure) lines.push('', c.bold('Last landing failure'), ...t.land_failure.split('\n').map((l) => `  ${l}`));
   const related = (title: string, items: TaskDetail['deps'], key: 'parent_id' | 'child_id') => {
     if (!items.length) return;
     lines.push('', c.bold(title));
