@@ -97,15 +97,25 @@ function expectDoneOnceInOrder(ids: Record<string, string>) {
   }
 }
 
-/** Every task's branch in the hub: exactly the agent's one commit, writing notes/<id>.md, on top of base. */
-function expectBranches(ids: string[]) {
+/**
+ * Every task's branch in the hub: the agent's one commit, writing notes/<id>.md, on top of the start
+ * the queue made at the claim: the base for a task without parents; for second and third, a merge of
+ * the base and the parent's branch (the parent was done, not landed), so they hold its work.
+ */
+function expectBranches(ids: Record<string, string>) {
   const base = git(hub, 'rev-parse', 'main');
-  for (const id of ids) {
+  const parentOf: Record<string, string> = { second: 'first', third: 'second' };
+  for (const [name, id] of Object.entries(ids)) {
     const branch = `isollm/${id}`;
-    expect(git(hub, 'rev-list', '--count', `main..${branch}`), branch).toBe('1');
-    expect(git(hub, 'rev-parse', `${branch}~1`)).toBe(base);
     expect(git(hub, 'log', '-1', '--format=%s', branch)).toBe(`${id}: notes from the demo agent`);
     expect(git(hub, 'diff-tree', '--no-commit-id', '--name-only', '-r', branch)).toBe(`notes/${id}.md`);
+    const parent = parentOf[name];
+    if (!parent) {
+      expect(git(hub, 'rev-list', '--count', `main..${branch}`), branch).toBe('1');
+      expect(git(hub, 'rev-parse', `${branch}~1`)).toBe(base);
+    } else {
+      expect(git(hub, 'log', '-1', '--format=%P', `${branch}~1`).split(' '), `${branch} starts from main + its parent`).toEqual([base, git(hub, 'rev-parse', `isollm/${ids[parent]}`)]);
+    }
   }
 }
 
@@ -164,8 +174,9 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     const block = statusOf(history(broken)).find((e) => e.action === 'block')!;
     expect(claims.some((c) => c.changed_by === block.changed_by && Date.parse(c.changed_at) >= Date.parse(block.changed_at))).toBe(true);
 
-    expectBranches(Object.values(loopIds));
-    expect(git(hub, 'branch', '--list', `isollm/${broken}`)).toBe('');
+    expectBranches(loopIds);
+    // The queue made its branch at the claim; the failing agent added nothing to it.
+    expect(git(hub, 'rev-list', '--count', `main..isollm/${broken}`)).toBe('0');
     // The agent's output is in the log `worker logs` shows.
     expect(isollm(['worker', 'logs', block.changed_by])).toContain(`blocking ${broken}: the agent exited with status 3`);
 
@@ -226,7 +237,7 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     expect(tasks.filter((t) => t.status === 'done').map((t) => t.id).sort()).toEqual(Object.values(ids).sort());
     expect(tasks.find((t) => t.id === broken)!.block_reason).toBe('demo agent: cannot do this one');
     expectDoneOnceInOrder(ids);
-    expectBranches(Object.values(ids));
+    expectBranches(ids);
 
     // The dashboard shows the live status.
     const deadline = Date.now() + 30_000;

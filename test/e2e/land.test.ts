@@ -1,0 +1,161 @@
+// Landing end to end on real containers: one worker in loop mode running a scripted agent (installed
+// by setup_script) whose changes need their parents' files, and `isollm land` testing each candidate
+// with land.test inside a container made from the image and setup_script. A chain A → B → C lands in
+// order; two tasks editing the same line: the second is reopened, resolved by the agent, and lands; a
+// task that breaks land.test is handed back, then blocked, and never reaches the base.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { LANDER_KEY } from '../../lib/land/tester.ts';
+import { freePort, git, runCli } from '../helpers.ts';
+import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
+
+const rt = await e2eRuntime('land');
+const project = `e2e-land-${crypto.randomBytes(3).toString('hex')}`;
+const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-land-'));
+const root = path.join(work, 'repo');
+const hub = path.join(work, 'hub.git');
+const TIMEOUT_MS = 240_000;
+const POLL_MS = 1_000;
+
+// The scripted agent: reads the task's prompt on stdin; each change needs what its parent made.
+const AGENT = `#!/bin/sh
+set -eu
+prompt=$(cat)
+title=$(printf '%s\\n' "$prompt" | sed -n '1s/^Task [^:]*: //p')
+case $title in
+  'chain A') printf 'A\\n' > a.txt ;;
+  'chain B') [ -f a.txt ] || { echo "no a.txt: B needs A's work"; exit 4; }; { cat a.txt; printf 'B\\n'; } > b.txt ;;
+  'chain C') [ -f b.txt ] || { echo "no b.txt: C needs B's work"; exit 4; }; { cat b.txt; printf 'C\\n'; } > c.txt ;;
+  'line '*)
+    case $prompt in
+      *conflicted*) git merge -q origin/main >/dev/null 2>&1 || true; printf 'one+two\\n' > shared.txt; git add shared.txt; git commit -q -m 'merge main, keep both' ;;
+      *) printf '%s\\n' "\${title#line }" > shared.txt ;;
+    esac ;;
+  'break it') date +%s%N >> broken.txt ;;
+  *) echo "unknown task: $title"; exit 5 ;;
+esac
+`;
+const SETUP = `cat > /usr/local/bin/e2e-land-agent <<'AGENT_EOF'\n${AGENT}AGENT_EOF\nchmod 755 /usr/local/bin/e2e-land-agent\n`;
+const CHECK = `#!/bin/sh
+echo "checking the tree"
+if [ -e c.txt ] && [ "$(cat c.txt)" != "$(printf 'A\\nB\\nC')" ]; then echo "FAIL: c.txt is wrong"; exit 1; fi
+if [ -e broken.txt ]; then echo "FAIL: broken.txt must not exist"; exit 1; fi
+echo "all good"
+`;
+
+type Task = { id: string; title: string; status: string; block_reason?: string; land_attempts?: number; land_failure?: string; landed_commit?: string; based_on?: string };
+
+function cli(args: string[], timeout = TIMEOUT_MS) {
+  return runCli(args, { cwd: root, timeout });
+}
+function isollm(args: string[], timeout?: number): string {
+  const r = cli(args, timeout);
+  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+const addTask = (title: string, depends: string[] = []) => (JSON.parse(isollm(['task', 'add', title, ...depends.flatMap((d) => ['-d', d]), '--json'])) as Task).id;
+const getTask = (id: string) => (JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: Task }).task;
+const landJson = () => {
+  const r = cli(['land', '--json']);
+  if (r.code > 1) throw new Error(`isollm land exited ${r.code}:\n${r.stderr}`);
+  return { ...JSON.parse(r.stdout), stderr: r.stderr, code: r.code };
+};
+const hubFile = (p: string) => git(hub, 'show', `main:${p}`);
+
+/** Poll until every task in `ids` has one of `statuses`. */
+async function until(ids: string[], statuses: string[]): Promise<Task[]> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const tasks = ids.map(getTask);
+    if (tasks.every((t) => statuses.includes(t.status))) return tasks;
+    if (Date.now() > deadline) throw new Error(`tasks did not reach ${statuses}: ${JSON.stringify(tasks.map((t) => [t.id, t.status, t.block_reason]))}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+describe.skipIf(!rt)('isollm land on real containers', () => {
+  beforeAll(async () => {
+    const port = await freePort();
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# e2e land\n');
+    fs.writeFileSync(path.join(root, 'shared.txt'), 'zero\n');
+    fs.writeFileSync(path.join(root, 'check.sh'), CHECK);
+    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
+    const base = YAML.parse(e2eConfigYaml({ project, hub, port, agent: { preset: 'custom', command: 'e2e-land-agent', mode: 'loop', loop: { poll_interval: 1 } } }));
+    Object.assign(base, { workers: 1, setup_script: SETUP, land: { test: ['sh', 'check.sh'], max_attempts: 2 } });
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(base));
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    isollm(['up', '-n', '1', '--multiplexer', 'none']);
+  }, TIMEOUT_MS);
+
+  afterAll(async () => {
+    cli(['down', '--destroy', '--yes']);
+    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
+    cli(['queue', 'stop']);
+    fs.rmSync(work, { recursive: true, force: true });
+  }, TIMEOUT_MS);
+
+  it('a chain A → B → C: each branch holds its parents commits; land --all lands all three in order, tested in a container', async () => {
+    const a = addTask('chain A');
+    const b = addTask('chain B', [a]);
+    const c = addTask('chain C', [b]);
+    await until([a, b, c], ['done']);
+    expect(git(hub, 'merge-base', '--is-ancestor', `isollm/${a}`, `isollm/${b}`)).toBe('');
+    expect(git(hub, 'merge-base', '--is-ancestor', `isollm/${b}`, `isollm/${c}`)).toBe('');
+    expect(getTask(c).based_on).toMatch(new RegExp(`^main@[0-9a-f]{7} \\+ isollm/${b}@`));
+    const before = git(hub, 'rev-parse', 'main');
+
+    const r = landJson();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.landed.map((l: { id: string }) => l.id)).toEqual([a, b, c]);
+    expect(r.test_runs).toBe(3);
+    expect(r.stderr).toMatch(/launching the test container/);
+    expect(r.stderr).toMatch(/✓ test passed/);
+    expect([hubFile('a.txt'), hubFile('b.txt'), hubFile('c.txt')]).toEqual(['A', 'A\nB', 'A\nB\nC']);
+    expect(git(hub, 'merge-base', '--is-ancestor', before, 'main')).toBe('');
+    for (const id of [a, b, c]) expect(getTask(id).landed_commit).toMatch(/^[0-9a-f]{40}$/);
+    // The test container is gone; no worker list ever showed it.
+    expect((await listInstances(rt!, project)).filter((i) => i.config[LANDER_KEY] === 'true')).toEqual([]);
+  }, TIMEOUT_MS);
+
+  it('two tasks editing the same line: the second is reopened with the conflict, the agent resolves it on its branch, and it lands', async () => {
+    const one = addTask('line one');
+    const two = addTask('line two');
+    await until([one, two], ['done']);
+    const twoTip = git(hub, 'rev-parse', `isollm/${two}`);
+    const r = landJson();
+    expect(r.landed.map((l: { id: string }) => l.id)).toEqual([one]);
+    expect(r.handed_back).toMatchObject([{ id: two, reason: 'conflict in shared.txt', status: 'open' }]);
+    expect(hubFile('shared.txt')).toBe('one');
+    // The loop claims it again, the agent merges main and resolves; the branch keeps its old commits.
+    const [again] = await until([two], ['done']);
+    expect(again.land_failure).toMatch(/conflicted in: shared\.txt/);
+    expect(git(hub, 'merge-base', '--is-ancestor', twoTip, `isollm/${two}`)).toBe('');
+    const r2 = landJson();
+    expect(r2.landed.map((l: { id: string }) => l.id)).toEqual([two]);
+    expect(hubFile('shared.txt')).toBe('one+two');
+  }, TIMEOUT_MS);
+
+  it('a task that breaks land.test: reopened with the test output, blocked after land.max_attempts; the base never has it', async () => {
+    const bad = addTask('break it');
+    await until([bad], ['done']);
+    const base = git(hub, 'rev-parse', 'main');
+    const r = landJson();
+    expect(r.code).toBe(1);
+    expect(r.handed_back).toMatchObject([{ id: bad, status: 'open', attempts: 1 }]);
+    expect(r.stderr).toContain('FAIL: broken.txt must not exist');
+    const [retried] = await until([bad], ['done']);
+    expect(retried.land_failure).toContain('FAIL: broken.txt must not exist');
+    const r2 = landJson();
+    expect(r2.handed_back).toMatchObject([{ id: bad, status: 'blocked', attempts: 2 }]);
+    expect(getTask(bad)).toMatchObject({ status: 'blocked', block_reason: expect.stringMatching(/^landing failed 2 times/) });
+    expect(git(hub, 'rev-parse', 'main')).toBe(base);
+    expect(() => hubFile('broken.txt')).toThrow();
+  }, TIMEOUT_MS);
+});
