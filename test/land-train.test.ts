@@ -89,6 +89,15 @@ describe('runTrain', () => {
     expect(w.commits.get(r.head)!.sort()).toEqual(items(8).map((i) => i.id).filter((id) => id !== bad).sort());
   });
 
+  it('a red batch whose first half lands: the second half is known red and bisected without testing it again', async () => {
+    const w = world(new Set(['t7']));
+    const r = await runTrain('base', items(8), 8, w.steps);
+    // all 8 red; t0-t3 green; (t4-t7 known red) t4-t5 green; (t6-t7 known red) t6 green; t7 known red.
+    expect(w.log.filter((l) => /:(green|red)$/.test(l)).map((l) => l.split(':')[1])).toEqual(['red', 'green', 'green', 'green']);
+    expect(r.testRuns).toBe(4);
+    expect(r.handedBack).toMatchObject([{ item: { id: 't7' }, failure: { kind: 'test', tail: 'FAIL' } }]);
+  });
+
   it('two bad tasks: both handed back, the base never holds them', async () => {
     const w = world(new Set(['t1', 't6']));
     const r = await runTrain('base', items(8), 8, w.steps);

@@ -33,6 +33,7 @@ const CHECKOUT = `${HOME}/land`;
 const BUNDLE = `${HOME}/.land.bundle`;
 /** Lines of the test's output kept for progress and for the note on a handed-back task. */
 export const TAIL_LINES = 30;
+const CHECKOUT_SCRIPT = 'set -e; rm -rf "$1"; git init --quiet "$1"; cd "$1"; git fetch --quiet "$2" "$3"; git -c advice.detachedHead=false checkout --quiet --detach "$4"';
 const SETUP_TIMEOUT_MS = 30 * 60_000;
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 
@@ -102,11 +103,9 @@ export async function openTester(rt: Runtime, config: Config, progress: TesterPr
       await gitRun(hub, ['bundle', 'create', '--quiet', bundle, ref]);
       await pushFile(rt, container, bundle, BUNDLE, { uid, gid, mode: 0o600 });
       await gitNothrow(hub, [...HUB_SAFE_CONFIG, 'update-ref', '-d', ref]);
-      // A fresh checkout of exactly `commit` (the bundle's ref is only a carrier; the id is checked).
-      await execOk(rt, container, ['rm', '-rf', CHECKOUT], asDev);
-      await execOk(rt, container, ['git', 'init', '--quiet', CHECKOUT], { ...asDev, cwd: HOME });
-      await execOk(rt, container, ['git', 'fetch', '--quiet', BUNDLE, ref], { ...asDev, cwd: CHECKOUT, timeout: CHECKOUT_TIMEOUT_MS });
-      await execOk(rt, container, ['git', '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], { ...asDev, cwd: CHECKOUT, timeout: CHECKOUT_TIMEOUT_MS });
+      // A fresh checkout of exactly `commit` (the bundle's ref is only a carrier; the id is checked
+      // out), in one exec: the script is constant, the values come in as arguments.
+      await execOk(rt, container, ['sh', '-c', CHECKOUT_SCRIPT, 'sh', CHECKOUT, BUNDLE, ref, commit], { ...asDev, cwd: HOME, timeout: CHECKOUT_TIMEOUT_MS });
       const r = await execIn(rt, container, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], {
         ...asDev,
         cwd: CHECKOUT,

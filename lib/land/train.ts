@@ -84,27 +84,40 @@ export async function runTrain<T extends Item>(base: string, items: T[], batchSi
     for (const l of integrated) emit({ kind: 'landed', item: l.item, commit: l.commit });
   };
 
-  /** Test `integrated` (already on the current head); bisect on red. */
-  const settle = async (integrated: { item: T; commit: string }[]): Promise<void> => {
-    if (!integrated.length) return;
+  /**
+   * Test `integrated` (already on the current head); bisect on red. `red`: the outcome of a test that
+   * already ran on exactly this candidate (the whole batch, whose first half then landed), so it is
+   * not run again. Returns whether everything in it landed.
+   */
+  const settle = async (integrated: { item: T; commit: string }[], red: TestOutcome | null = null): Promise<boolean> => {
+    if (!integrated.length) return true;
     const items = integrated.map((i) => i.item);
     const tip = integrated[integrated.length - 1].commit;
-    let outcome: TestOutcome | null = null;
-    if (steps.test) {
+    let outcome: TestOutcome | null = red;
+    if (steps.test && !outcome) {
       emit({ kind: 'testing', items, commit: tip });
       result.testRuns++;
       outcome = await steps.test(tip, items);
       emit({ kind: 'tested', items, commit: tip, outcome });
     }
-    if (!outcome || outcome.passed) return advance(integrated);
+    if (!outcome || outcome.passed) {
+      await advance(integrated);
+      return true;
+    }
     if (integrated.length === 1) {
-      return handBack(items[0], { kind: 'test', exitCode: outcome.exitCode, tail: outcome.tail, base: result.head });
+      await handBack(items[0], { kind: 'test', exitCode: outcome.exitCode, tail: outcome.tail, base: result.head });
+      return false;
     }
     const half = Math.ceil(items.length / 2);
-    // The first half's commits already sit on the head; the second half is integrated afresh on the
-    // head as it is after the first (landed, or not).
-    await settle(integrated.slice(0, half));
-    await settle(await integrateAll(items.slice(half)));
+    // The first half's commits already sit on the head. When all of it lands, the head is the first
+    // half's tip, so the second half's commits are still valid and known red: bisect them without a
+    // test. Otherwise the second half is integrated afresh on the head as it now is.
+    if (await settle(integrated.slice(0, half))) {
+      await settle(integrated.slice(half), outcome);
+    } else {
+      await settle(await integrateAll(items.slice(half)));
+    }
+    return false;
   };
 
   const size = Math.max(1, batchSize);
