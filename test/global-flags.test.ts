@@ -34,6 +34,7 @@ const READS_CONFIG: Record<string, string[]> = {
   task: ['list'],
   worker: ['list'],
   sync: ['status'],
+  land: [],
   queue: ['status'],
   config: ['show'],
   setup: [],
