@@ -3,7 +3,7 @@ import { type CommandSpec, flagBool, flagString, info, type Main, ok, out, parse
 import { type Config, loadConfig } from 'isollm/config';
 import { queueClient } from 'isollm/queue';
 import { requireProjectRoot } from 'isollm/project';
-import { formatSyncStatus, pullTaskBranches, pushBranch, readSyncStatus, remoteName, type TaskQueueInfo } from 'isollm/hub';
+import { describeBasePull, formatSyncStatus, pullBase, pullTaskBranches, requireHub, pushBranch, readSyncStatus, remoteName, type TaskQueueInfo } from 'isollm/hub';
 
 export const SPEC: CommandSpec = {
   name: 'isollm sync',
@@ -60,6 +60,9 @@ export const main: Main = async (argv) => {
       show('gone', r.gone);
       if (!r.new.length && !r.updated.length && !r.gone.length) info(`Nothing new in the hub (${r.unchanged.length} task branches unchanged).`);
       else ok(`Pulled; merge one with \`git merge isollm/<task-id>\`.`);
+      // What `isollm land` put on the hub's base comes home too, when that touches nothing of yours.
+      const base = await pullBase(root, config, await requireHub(root, config));
+      (base.result === 'fast-forwarded' ? ok : info)(describeBasePull(base));
       return;
     }
     case 'push': {

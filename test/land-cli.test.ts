@@ -8,6 +8,9 @@ import { QueueClient } from '../lib/queue/client.ts';
 import { workerPush } from './hub-fixtures.ts';
 import { freePort, git, gitRepo, runCli, tmpDir } from './helpers.ts';
 
+/** A dozen CLI runs of ~1 s each; far more on a machine busy with other test runs. */
+const CLI_TIMEOUT_MS = 180_000;
+
 async function project() {
   const root = gitRepo();
   const hub = path.join(tmpDir('isollm-hub-'), 'demo.git');
@@ -26,7 +29,7 @@ async function project() {
 
 describe('isollm land (CLI)', () => {
   it('B starts from A; task show says so; land --dry-run, land, task list --landed/--unlanded', async () => {
-    const { hub, cli, worker } = await project();
+    const { root, hub, cli, worker } = await project();
     const a = cli('task', 'add', 'A').stdout.trim();
     const b = cli('task', 'add', 'B', '-d', a).stdout.trim();
     expect((await worker.claimNext())?.id).toBe(a);
@@ -54,7 +57,12 @@ describe('isollm land (CLI)', () => {
     expect(JSON.parse(cli('task', 'list', '--landed', '--json').stdout).map((t: { id: string }) => t.id)).toEqual([a]);
     expect(cli('task', 'show', a).stdout).toMatch(/landed\s+[0-9a-f]{12} at /);
     expect(cli('land').stdout).toBe('Nothing to land.\n');
-  });
+    // sync pull brings the landed work into the user's clean, checked-out base.
+    const pull = cli('sync', 'pull');
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stderr).toMatch(/✓ main: fast-forwarded [0-9a-f]{7} → [0-9a-f]{7} \(\d+ commits? from the hub\)\./);
+    expect(fs.readFileSync(path.join(root, 'a.txt'), 'utf8')).toBe('A\n');
+  }, CLI_TIMEOUT_MS);
 
   it('bad input: one line and the right exit code', async () => {
     const { cli } = await project();
@@ -66,5 +74,5 @@ describe('isollm land (CLI)', () => {
     const batch = cli('land', '--batch', '0');
     expect(batch.code).toBe(2);
     expect(batch.stderr).toContain('--batch must be a whole number from 1 to 64');
-  });
+  }, CLI_TIMEOUT_MS);
 });

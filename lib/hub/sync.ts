@@ -10,9 +10,12 @@ import { ensureHub, inspectHub, requireHub } from './hub.ts';
 import {
   aheadBehind,
   branchCommit,
+  currentBranch,
   gitError,
   gitNothrow,
   gitRun,
+  isAncestor,
+  isBareRepo,
   logCommits,
   objectsDir,
   parsePushPorcelain,
@@ -205,4 +208,78 @@ function nameCommits(commits: CommitLine[]): string {
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Where `sync pull` keeps the hub's base branch in the host repository (out of the way of branches). */
+export const HUB_BASE_REF = 'refs/isollm/hub/';
+
+export type BasePull = {
+  branch: string;
+  /** fast-forwarded; up-to-date; or why it was left alone. */
+  result: 'fast-forwarded' | 'up-to-date' | 'no-hub-base' | 'dirty' | 'ahead' | 'diverged' | 'checked-out-elsewhere' | 'blocked';
+  from: string | null;
+  to: string | null;
+  /** Commits the fast-forward brought (or would bring). */
+  commits: number;
+  detail?: string;
+};
+
+/**
+ * Bring the hub's base branch (where `isollm land` puts finished work) into the host's base branch,
+ * only as a fast-forward and only when that touches nothing of the user's: a checked-out base with
+ * local changes to tracked files, a base checked out in another worktree, or local commits the hub
+ * lacks leave it as it is (the result says why).
+ */
+export async function pullBase(root: string, config: Config, hub: string): Promise<BasePull> {
+  const branch = config.git.base_branch;
+  const ref = `${HUB_BASE_REF}${branch}`;
+  const from = await branchCommit(root, branch);
+  const hubSha = await branchCommit(hub, branch);
+  const none = { branch, from, to: null, commits: 0 };
+  if (!hubSha) return { ...none, result: 'no-hub-base' };
+  await gitRun(root, ['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', hub, `+refs/heads/${branch}:${ref}`]);
+  if (from === hubSha) return { ...none, to: hubSha, result: 'up-to-date' };
+  if (from && !(await isAncestor(root, from, hubSha))) {
+    return { ...none, to: hubSha, result: (await isAncestor(root, hubSha, from)) ? 'ahead' : 'diverged' };
+  }
+  const commits = Number((await gitRun(root, ['rev-list', '--count', from ? `${from}..${hubSha}` : hubSha, '--'])).trim());
+  const result = { branch, from, to: hubSha, commits };
+  const here = (await currentBranch(root)) === branch && !(await isBareRepo(root));
+  if (here) {
+    // Tracked changes mean the user is working here: never touch them. (Untracked files that the
+    // fast-forward would overwrite make git refuse it; that is reported too.)
+    const status = await gitRun(root, ['status', '--porcelain', '--untracked-files=no']);
+    if (status.trim()) return { ...result, result: 'dirty' };
+    const r = await gitNothrow(root, ['merge', '--ff-only', '--quiet', hubSha]);
+    if (r.exitCode !== 0) return { ...result, result: 'blocked', detail: r.stderr.trim().split('\n')[0] };
+    return { ...result, result: 'fast-forwarded' };
+  }
+  const worktrees = await gitRun(root, ['worktree', 'list', '--porcelain']);
+  if (worktrees.split('\n').includes(`branch refs/heads/${branch}`)) return { ...result, result: 'checked-out-elsewhere' };
+  // Compare-and-swap: only if the branch is still where we looked.
+  await gitRun(root, ['update-ref', '-m', 'isollm sync pull: fast-forward from the hub', `refs/heads/${branch}`, hubSha, from ?? '']);
+  return { ...result, result: 'fast-forwarded' };
+}
+
+/** One line saying what pullBase did. */
+export function describeBasePull(p: BasePull): string {
+  const s = (sha: string | null) => (sha ? sha.slice(0, 7) : 'nothing');
+  switch (p.result) {
+    case 'fast-forwarded':
+      return `${p.branch}: fast-forwarded ${s(p.from)} → ${s(p.to)} (${plural(p.commits, 'commit')} from the hub).`;
+    case 'up-to-date':
+      return `${p.branch}: up to date with the hub.`;
+    case 'no-hub-base':
+      return `${p.branch}: the hub has no ${p.branch} yet.`;
+    case 'dirty':
+      return `${p.branch}: not updated (${plural(p.commits, 'commit')} waiting in the hub): you have uncommitted changes. Commit or stash them, then run \`isollm sync pull\` again.`;
+    case 'blocked':
+      return `${p.branch}: not updated: ${p.detail ?? 'git refused the fast-forward'}.`;
+    case 'ahead':
+      return `${p.branch}: yours is ahead of the hub's; \`isollm sync push\` sends it.`;
+    case 'diverged':
+      return `${p.branch}: yours and the hub's have both moved; merge the hub's by hand: \`git merge ${HUB_BASE_REF}${p.branch}\`.`;
+    case 'checked-out-elsewhere':
+      return `${p.branch}: not updated: it is checked out in another worktree. Run \`git merge --ff-only ${HUB_BASE_REF}${p.branch}\` there.`;
+  }
 }
