@@ -20,6 +20,7 @@ function model(): StatusModel {
     ],
     tasks: { open: 4, in_progress: 3, blocked: 1, done: 7, ready: 2, total: 15 },
     sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 4 },
+    land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false },
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
@@ -34,6 +35,7 @@ function idle(): StatusModel {
   const m = model();
   m.workers = null;
   m.tasks = null;
+  m.land = null;
   m.sync = { hub: '/home/me/.isollm/demo.git', present: false, base_branch: 'main', ahead: null, behind: null, task_branches: 0 };
   m.services.queue = { mode: 'embedded', running: false, url: 'http://127.0.0.1:7432', pid: null };
   m.services.multiplexer = { kind: null, session: null, running: false };
@@ -146,6 +148,7 @@ describe('status renderings', () => {
       '',
       'Tasks     2 ready · 3 in progress · 1 blocked · 7 done (4 open, 15 total)',
       'Hub       base main up to date · 4 task branches (`isollm sync status`)',
+      'Land      2 to land (`isollm land`) · 5 landed in 24 h · 1 handed back',
       'Services  queue        ● http://127.0.0.1:7432 (pid 4242)',
       '          multiplexer  ● tmux session isollm-demo',
       '          runtime      lxd (lxc)',

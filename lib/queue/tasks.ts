@@ -94,5 +94,13 @@ export function summarize(store: Store, project: string): Summary {
   const ready = Number(store.get(`SELECT count(*) AS n FROM tasks t WHERE t.project = ? AND ${READY}`, project)?.n ?? 0);
   const inProgress = store.all(`SELECT * FROM tasks WHERE project = ? AND status = 'in_progress' ORDER BY claimed_at, seq`, project).map(toTask);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  return { project, counts, total, ready, in_progress: inProgress };
+  const since = new Date(Date.now() - 24 * 3600_000).toISOString();
+  const land = store.get(
+    `SELECT sum(status = 'done' AND landed_commit IS NULL) AS unlanded, sum(landed_at >= ?) AS landed_24h,
+            sum(land_failure IS NOT NULL AND landed_commit IS NULL AND status != 'done') AS handed_back
+     FROM tasks WHERE project = ?`,
+    since, project,
+  );
+  const landing = { unlanded: Number(land?.unlanded ?? 0), landed_24h: Number(land?.landed_24h ?? 0), handed_back: Number(land?.handed_back ?? 0) };
+  return { project, counts, total, ready, in_progress: inProgress, landing };
 }

@@ -60,6 +60,8 @@ export type Summary = {
   total: number;
   ready: number;
   in_progress: Task[];
+  /** The merge train: done and not landed; landed in the last 24 hours; handed back and not landed since. */
+  landing: { unlanded: number; landed_24h: number; handed_back: number };
 };
 
 export const ERROR_STATUS = {

@@ -2,11 +2,12 @@
 // call, one queue summary call, a few git calls, one multiplexer probe). A source that fails becomes
 // an error string in the model; status itself never fails because one of them did.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { aheadBehind, branchCommit, forEachRef, refDir } from '../hub/git.ts';
 import { inspectHub, requireHub } from '../hub/hub.ts';
-import { statePaths } from '../project/root.ts';
+import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
 import type { Summary } from '../queue/types.ts';
@@ -60,6 +61,9 @@ export type SyncSummary = {
   task_branches: number;
 };
 
+/** The merge train: from the queue, plus whether an `isollm land` holds the project's land lock now. */
+export type LandSummary = { unlanded: number; landed_24h: number; handed_back: number; landing_now: boolean };
+
 export type StatusModel = {
   version: number;
   project: string;
@@ -68,6 +72,8 @@ export type StatusModel = {
   workers: WorkerStatus[] | null;
   tasks: TaskCounts | null;
   sync: SyncSummary | null;
+  /** null when the queue did not answer. */
+  land: LandSummary | null;
   services: {
     queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
     multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
@@ -189,6 +195,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     workers: withAgents(joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now), agentsR.status === 'fulfilled' ? agentsR.value : [], now),
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
+    land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) } : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },
       multiplexer: {
@@ -252,6 +259,16 @@ export function withAgents(rows: WorkerStatus[] | null, agents: AgentState[], no
       },
     };
   });
+}
+
+/** True when `.isollm/land.lock` names a live process (an `isollm land` running now). */
+export function landerRunning(stateDir: string): boolean {
+  try {
+    const { pid } = JSON.parse(fs.readFileSync(path.join(stateDir, 'land.lock'), 'utf8')) as { pid: number };
+    return typeof pid === 'number' && processAlive(pid);
+  } catch {
+    return false;
+  }
 }
 
 /** A source's error as one line (the first line of its message). */

@@ -204,6 +204,12 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
     sync = `${words.replace(/^base/, `base ${s.base_branch}`)}${hint} · ${s.task_branches} task branch${s.task_branches === 1 ? '' : 'es'}${s.task_branches ? ' (`isollm sync status`)' : ''}`;
   }
   lines.push(label(paint, 'Hub') + sync);
+  const l = m.land;
+  if (l && (l.unlanded || l.landed_24h || l.handed_back || l.landing_now)) {
+    const parts = [`${l.unlanded} to land${l.unlanded && !l.landing_now ? ' (`isollm land`)' : ''}`, `${l.landed_24h} landed in 24 h`, `${l.handed_back} handed back`];
+    if (l.landing_now) parts.push(`${paint('green', SYMBOLS.running)} landing now`);
+    lines.push(label(paint, 'Land') + parts.join(' · '));
+  }
 
   const { queue, multiplexer: mux, runtime } = m.services;
   const on = (up: boolean) => (up ? paint('green', SYMBOLS.running) : paint('dim', SYMBOLS.stopped));

@@ -86,6 +86,16 @@ export const STATUS_SCHEMA: Schema = {
       'null when git failed (see errors.sync)',
       true,
     ),
+    land: obj(
+      {
+        unlanded: count,
+        landed_24h: count,
+        handed_back: count,
+        landing_now: { type: 'boolean', description: 'an `isollm land` is running (it holds .isollm/land.lock)' },
+      },
+      'the merge train; null when the queue did not answer',
+      true,
+    ),
     services: obj({
       queue: obj({ mode: { type: 'string', enum: ['embedded', 'external'] }, running: { type: 'boolean' }, url: str(), pid: { type: ['integer', 'null'] } }),
       multiplexer: obj({
