@@ -10,7 +10,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { loadConfig } from '../lib/config/load.ts';
 import { ensureHub } from '../lib/hub/hub.ts';
-import { hubTaskStarts } from '../lib/hub/task-start.ts';
+import { hubTaskStarts, taskStartConfig } from '../lib/hub/task-start.ts';
 import { land } from '../lib/land/land.ts';
 import { openTester, removeStaleLanders } from '../lib/land/tester.ts';
 import { QueueClient } from '../lib/queue/client.ts';
@@ -38,7 +38,7 @@ async function once(batch: number) {
   fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: ${project}\nimage: ${IMAGE}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\nland:\n  test: ${JSON.stringify(TEST)}\n`);
   const config = loadConfig(root);
   await ensureHub(root, config);
-  const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), prepareStart: hubTaskStarts(config) });
+  const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), prepareStart: hubTaskStarts(taskStartConfig(config)) });
   const host = new QueueClient(server.url, project);
   const worker = new QueueClient(`unix:${(await server.addSocket('worker-1')).path}`, project);
   const clone = path.join(dir, 'clone');

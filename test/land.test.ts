@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ensureHub } from '../lib/hub/hub.ts';
-import { hubTaskStarts } from '../lib/hub/task-start.ts';
+import { hubTaskStarts, taskStartConfig } from '../lib/hub/task-start.ts';
 import { land, type LandEvent } from '../lib/land/land.ts';
 import type { Tester } from '../lib/land/tester.ts';
 import { QueueClient } from '../lib/queue/client.ts';
@@ -23,7 +23,7 @@ async function setup(edit: (c: Config) => void = () => {}) {
   edit(f.config);
   await ensureHub(f.root, f.config);
   const dir = tmpDir('isollm-land-queue-');
-  const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), prepareStart: hubTaskStarts(f.config) });
+  const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), prepareStart: hubTaskStarts(taskStartConfig(f.config)) });
   onTestFinished(() => server.close());
   const host = new QueueClient(server.url, 'demo', { agent: 'host:test' });
   const socket = (await server.addSocket('worker-1')).path;

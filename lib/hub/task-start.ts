@@ -73,18 +73,24 @@ export function conflictReason(start: Extract<TaskStart, { kind: 'conflict' }>):
   return `its parents' branches conflict (${start.branches.join(', ')}) in ${files}; land one first or merge them by hand`;
 }
 
+/** What the queue server needs of isollm.yaml to make task branches (given by the command that starts it). */
+export type TaskStartConfig = { project: string; hub: string; base: string; prefix: string };
+
+export function taskStartConfig(config: Config): TaskStartConfig {
+  return { project: config.project, hub: config.git.hub, base: config.git.base_branch, prefix: config.git.branch_prefix };
+}
+
 /**
- * The queue server's prepareStart for this project: the hub, base and prefix from the config (read
- * once, at server start). A start that cannot be made (no hub yet, a git failure) is logged and the
+ * The queue server's prepareStart for this project: the hub, base and prefix of the config. A start that cannot be made (no hub yet, a git failure) is logged and the
  * task goes out as it is: the worker then starts from the base, as before.
  */
-export function hubTaskStarts(config: Config, log: (line: string) => void = () => {}) {
+export function hubTaskStarts(config: TaskStartConfig, log: (line: string) => void = () => {}) {
   return async (project: string, task: Task, parents: Task[]): Promise<{ based_on: string | null } | { conflict: string }> => {
     if (project !== config.project) return { based_on: null };
     try {
-      const start = await prepareTaskBranch(config.git.hub, {
-        base: config.git.base_branch,
-        prefix: config.git.branch_prefix,
+      const start = await prepareTaskBranch(config.hub, {
+        base: config.base,
+        prefix: config.prefix,
         id: task.id,
         parents: parents.map((p) => ({ id: p.id, landed: Boolean(p.landed_commit) })),
       });
