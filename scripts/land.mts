@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // isollm land: bring done tasks into the hub's base branch, tested, in dependency order.
-import { type CommandSpec, flagBool, flagNumber, info, type Main, out, parse, printJson, runIfEntry } from 'isollm/cli';
+import process from 'node:process';
+import { errorMessage, type CommandSpec, flagBool, flagNumber, info, type Main, out, parse, printJson, runIfEntry } from 'isollm/cli';
 import { loadConfig } from 'isollm/config';
-import { eventLines, land, openTester, summaryLines } from 'isollm/land';
+import { eventLines, land, openTester, summaryLines, watchLanding } from 'isollm/land';
 import { requireProjectRoot } from 'isollm/project';
 import { queueClient } from 'isollm/queue';
 import { connectRuntime } from 'isollm/runtime';
@@ -16,6 +17,8 @@ export const SPEC: CommandSpec = {
     'dry-run': { type: 'boolean', description: 'show the order it would land in; change nothing' },
     batch: { type: 'string', value: 'N', number: { min: 1, max: 64 }, description: 'tasks per test run, bisected when red (default land.batch)' },
     json: { type: 'boolean', description: 'print the result as JSON' },
+    watch: { type: 'boolean', description: 'keep landing as tasks finish (what land.auto runs next to the workers)' },
+    interval: { type: 'string', value: 'S', number: { min: 1, max: 3600 }, description: 'with --watch: seconds between runs (default 10)' },
   },
   notes: ['Config: land.strategy (merge|rebase|squash), land.test (argv), land.max_attempts, land.batch, land.timeout.'],
 };
@@ -26,12 +29,27 @@ export const main: Main = async (argv) => {
   const root = requireProjectRoot(typeof p.flags.project === 'string' ? p.flags.project : undefined);
   const config = loadConfig(root);
   const queue = queueClient(root, config);
+  const deps = {
+    queue,
+    openTester: async (progress: (line: string) => void) => openTester(await connectRuntime(config.runtime.kind), config, progress),
+    event: (e: Parameters<typeof eventLines>[0]) => eventLines(e).forEach((line) => info(line)),
+  };
+  const options = { ids: p.positionals.length ? p.positionals : undefined, dryRun: flagBool(p, 'dry-run'), batch: flagNumber(p, 'batch') };
   try {
-    const report = await land(root, config, { ids: p.positionals.length ? p.positionals : undefined, dryRun: flagBool(p, 'dry-run'), batch: flagNumber(p, 'batch') }, {
-      queue,
-      openTester: async (progress) => openTester(await connectRuntime(config.runtime.kind), config, progress),
-      event: (e) => eventLines(e).forEach((line) => info(line)),
-    });
+    if (flagBool(p, 'watch')) {
+      const stop = new AbortController();
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+      const interval = flagNumber(p, 'interval') ?? 10;
+      info(`Landing done tasks onto ${config.git.base_branch} every ${interval}s (Ctrl-C stops).`);
+      await watchLanding(() => land(root, config, options, deps), {
+        intervalMs: interval * 1000,
+        signal: stop.signal,
+        onReport: (r) => void (r.plan.length && summaryLines(r).forEach((line) => info(line))),
+        onError: (err) => info(`✗ ${errorMessage(err)}`),
+      });
+      return 0;
+    }
+    const report = await land(root, config, options, deps);
     if (flagBool(p, 'json')) printJson(report);
     else for (const line of summaryLines(report)) out(line);
     return report.handed_back.length ? 1 : 0;

@@ -7,6 +7,7 @@ import type { Reporter } from '../cli/report.ts';
 import { ce } from '../cli/ui.ts';
 import { gcHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
+import { landerPid, stopLander } from '../land/service.ts';
 import { queueClient, queueState, stopQueue } from '../queue/daemon.ts';
 import { createSnapshot, deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
 import type { SalvageResult } from '../worker/salvage-git.ts';
@@ -155,6 +156,8 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
       }
     }
 
+    // Before the queue goes: an interrupted landing leaves the hub's base as it was.
+    if (landerPid(paths.dir)) await run('Lander stopped', async () => void (await stopLander(paths.dir)));
     await run('Queue stopped', async () => {
       const { stopped, state } = await stopQueue(root, config);
       return state.mode === 'external' ? 'external: left alone' : stopped ? '' : 'was not running';
@@ -185,6 +188,7 @@ async function nothingToDo(root: string, config: Config, workers: WorkerInfo[], 
   const queue = queueState(root, config);
   if (queue.mode === 'external' || queue.running) return false;
   if (readSession(statePaths(root))) return false;
+  if (landerPid(statePaths(root).dir)) return false;
   return !(await liveMuxSession(root, config).catch(() => null));
 }
 

@@ -4,6 +4,7 @@ import type { Config, MultiplexerKind } from '../config/load.ts';
 import { UserError, errorMessage } from '../cli/errors.ts';
 import { ensureHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
+import { ensureLander, landerFiles } from '../land/service.ts';
 import { ensureQueue, queueClient } from '../queue/daemon.ts';
 import { acquireLock, readSession, writeSession, type Session } from '../project/session.ts';
 import { checkStaleness } from '../hub/sync.ts';
@@ -116,6 +117,11 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       agent: { preset: config.agent.preset, mode: config.agent.mode },
     };
     writeSession(paths, record);
+    // land.auto: the train runs next to the workers, so the base moves forward by itself.
+    if (config.land.auto) {
+      const lander = ensureLander(root, paths.dir, config.agent.loop.poll_interval);
+      report.ok(lander.started ? `Lander started (land.auto; pid ${lander.pid}, log ${landerFiles(paths.dir).log})` : `Lander running (pid ${lander.pid})`);
+    }
     return { config, workers, mux, session, reused, failures };
   } finally {
     release();

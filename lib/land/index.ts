@@ -9,3 +9,5 @@ export * from './order.ts';
 export * from './tester.ts';
 export * from './train.ts';
 export * from './format.ts';
+export * from './service.ts';
+export * from './watch.ts';

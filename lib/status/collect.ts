@@ -7,6 +7,7 @@ import type { Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { aheadBehind, branchCommit, forEachRef, refDir } from '../hub/git.ts';
 import { inspectHub, requireHub } from '../hub/hub.ts';
+import { landerPid } from '../land/service.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
@@ -195,7 +196,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     workers: withAgents(joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now), agentsR.status === 'fulfilled' ? agentsR.value : [], now),
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
-    land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) } : null,
+    land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null } : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },
       multiplexer: {

@@ -91,7 +91,7 @@ export const STATUS_SCHEMA: Schema = {
         unlanded: count,
         landed_24h: count,
         handed_back: count,
-        landing_now: { type: 'boolean', description: 'an `isollm land` is running (it holds .isollm/land.lock)' },
+        landing_now: { type: 'boolean', description: 'an `isollm land` runs now (it holds .isollm/land.lock), or the land.auto lander is up' },
       },
       'the merge train; null when the queue did not answer',
       true,

@@ -36,6 +36,8 @@ case $title in
       *) printf '%s\\n' "\${title#line }" > shared.txt ;;
     esac ;;
   'break it') date +%s%N >> broken.txt ;;
+  'auto X') printf 'X\n' > x.txt ;;
+  'auto Y') [ -f x.txt ] || { echo "no x.txt"; exit 4; }; { cat x.txt; printf 'Y\n'; } > y.txt ;;
   *) echo "unknown task: $title"; exit 5 ;;
 esac
 `;
@@ -158,4 +160,27 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
     expect(git(hub, 'rev-parse', 'main')).toBe(base);
     expect(() => hubFile('broken.txt')).toThrow();
   }, TIMEOUT_MS);
+
+  it('land.auto: `up` starts a lander; tasks added while the session runs end up landed without any command; `down` stops it', async () => {
+    const config = YAML.parse(fs.readFileSync(path.join(root, 'isollm.yaml'), 'utf8'));
+    config.land.auto = true;
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
+    const up = cli(['up', '-n', '1', '--multiplexer', 'none']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/Lander started \(land\.auto; pid \d+/);
+    expect(JSON.parse(isollm(['status', '--json'])).land.landing_now).toBe(true);
+    const x = addTask('auto X');
+    const y = addTask('auto Y', [x]);
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (![x, y].every((id) => getTask(id).landed_commit)) {
+      if (Date.now() > deadline) throw new Error(`not landed in time: ${JSON.stringify([x, y].map(getTask))}`);
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    expect(git(hub, 'log', '--first-parent', '--format=%s', '-2', 'main').split('\n')).toEqual([`Land ${y}: auto Y`, `Land ${x}: auto X`]);
+    expect(hubFile('y.txt')).toBe('X\nY');
+    const down = cli(['down', '--yes']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toMatch(/✓ Lander stopped/);
+    expect(fs.existsSync(path.join(root, '.isollm', 'lander.pid'))).toBe(false);
+  }, 2 * TIMEOUT_MS);
 });
