@@ -122,3 +122,22 @@ describe('runTrain', () => {
     expect(r.landed.length).toBe(2);
   });
 });
+
+describe('watchLanding', () => {
+  it('runs again and again, reports a failing run and goes on, stops when aborted', async () => {
+    const { watchLanding } = await import('../lib/land/watch.ts');
+    const stop = new AbortController();
+    const seen: string[] = [];
+    let n = 0;
+    await watchLanding(
+      async () => {
+        n++;
+        if (n === 2) throw new Error('queue restarting');
+        if (n === 3) stop.abort();
+        return { plan: [] } as never;
+      },
+      { intervalMs: 1, signal: stop.signal, onReport: () => seen.push('report'), onError: (e) => seen.push(String((e as Error).message)) },
+    );
+    expect(seen).toEqual(['report', 'queue restarting', 'report']);
+  });
+});
