@@ -59,7 +59,7 @@ describe('isollm land (CLI)', () => {
     expect(cli('task', 'show', a).stdout).toMatch(/landed\s+[0-9a-f]{12} at /);
     expect(cli('land').stdout).toBe('Nothing to land.\n');
     expect(JSON.parse(cli('status', '--json').stdout).land).toEqual({ unlanded: 0, landed_24h: 1, handed_back: 0, landing_now: false });
-    expect(cli('status').stdout).toMatch(/^Land {6}0 to land · 1 landed in 24 h · 0 handed back$/m);
+    expect(cli('status').stdout).toMatch(/^Tasks .* · land: 0 to go, 1 landed in 24 h, 0 handed back$/m);
     // sync pull brings the landed work into the user's clean, checked-out base.
     const pull = cli('sync', 'pull');
     expect(pull.code, pull.stderr).toBe(0);

@@ -190,7 +190,7 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
   lines.push(
     label(paint, 'Tasks') +
       (t
-        ? `${t.ready} ready · ${t.in_progress} in progress · ${t.blocked} blocked · ${t.done} done ${paint('dim', `(${t.open} open, ${t.total} total)`)}`
+        ? `${t.ready} ready · ${t.in_progress} in progress · ${t.blocked} blocked · ${t.done} done ${paint('dim', `(${t.open} open, ${t.total} total)`)}${trainWords(m.land, paint)}`
         : bad(m.errors.queue ?? 'the queue did not answer')),
   );
 
@@ -204,12 +204,6 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
     sync = `${words.replace(/^base/, `base ${s.base_branch}`)}${hint} · ${s.task_branches} task branch${s.task_branches === 1 ? '' : 'es'}${s.task_branches ? ' (`isollm sync status`)' : ''}`;
   }
   lines.push(label(paint, 'Hub') + sync);
-  const l = m.land;
-  if (l && (l.unlanded || l.landed_24h || l.handed_back || l.landing_now)) {
-    const parts = [`${l.unlanded} to land${l.unlanded && !l.landing_now ? ' (`isollm land`)' : ''}`, `${l.landed_24h} landed in 24 h`, `${l.handed_back} handed back`];
-    if (l.landing_now) parts.push(`${paint('green', SYMBOLS.running)} landing now`);
-    lines.push(label(paint, 'Land') + parts.join(' · '));
-  }
 
   const { queue, multiplexer: mux, runtime } = m.services;
   const on = (up: boolean) => (up ? paint('green', SYMBOLS.running) : paint('dim', SYMBOLS.stopped));
@@ -227,6 +221,13 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
   ];
   table(services.map(([k, v]) => [k, v])).forEach((line, i) => lines.push((i === 0 ? label(paint, 'Services') : indent) + line));
   return lines;
+}
+
+/** The merge train on the Tasks line (the dashboard's height is fixed): ` · land: 2 to go, 5 landed in 24 h, 1 handed back`. */
+function trainWords(l: StatusModel['land'], paint: Paint): string {
+  if (!l || !(l.unlanded || l.landed_24h || l.handed_back || l.landing_now)) return '';
+  const now = l.landing_now ? `, ${paint('green', SYMBOLS.running)} landing now` : '';
+  return ` · land: ${l.unlanded} to go, ${l.landed_24h} landed in 24 h, ${l.handed_back} handed back${now}`;
 }
 
 /** HH:MM:SS of an ISO time, local. */
