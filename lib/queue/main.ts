@@ -6,11 +6,8 @@ import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { hubTaskStarts } from '../hub/task-start.ts';
 import { statePaths } from '../project/root.ts';
-<<<<<<< HEAD
 import { createNotifier } from './notify.ts';
-=======
 import type { Admin } from './routes.ts';
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 import { startServer } from './server.ts';
 
 const { positionals, values } = parseArgs({
@@ -43,24 +40,21 @@ if (values.notify) {
 const notify = createNotifier(notifyCommand, log);
 
 try {
-<<<<<<< HEAD
+  // Task branches start on the host side, from the hub the command that started us named.
+  const prepareStart: Admin['prepareStart'] = hub ? hubTaskStarts({ project: hub.project, hub: hub.dir, base: hub.base, prefix: hub.prefix }, log) : undefined;
   const server = await startServer({
     dbFile: paths.queueDb,
     port: Number(portArg),
     socketsDir: paths.sockets,
     log,
     hub,
+    prepareStart,
     project: project ?? null,
     emit: (event) => {
       log(`event ${event.event}: ${event.summary}`);
       notify(event);
     },
   });
-=======
-  // Task branches start on the host side, from the hub the command that started us named.
-  const prepareStart: Admin['prepareStart'] = hub ? hubTaskStarts({ project: hub.project, hub: hub.dir, base: hub.base, prefix: hub.prefix }, log) : undefined;
-  const server = await startServer({ dbFile: paths.queueDb, port: Number(portArg), socketsDir: paths.sockets, log, hub, prepareStart });
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
   log(`queue server pid ${process.pid} ready (db ${paths.queueDb})`);
   const stop = (signal: string) => {
     log(`${signal}: closing`);

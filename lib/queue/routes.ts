@@ -8,10 +8,7 @@ import { markLanded, orderedParents, parseLanded, reopenTask, setBasedOn } from 
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
 import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
-<<<<<<< HEAD
 import { now } from './store.ts';
-=======
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status, type Task } from './types.ts';
 
 export type Request = {
@@ -34,20 +31,17 @@ export type Admin = {
   listSockets(): { worker: string; path: string }[];
   addSocket(worker: string): Promise<{ worker: string; path: string }>;
   removeSocket(worker: string): Promise<boolean>;
-<<<<<<< HEAD
   /** Events for `notify.command` (optional: a bare server emits nowhere). */
   emit?: Emit;
   /** The project this server belongs to, named in agent events (tasks name their own). */
   project?: string | null;
   /** Remembers which projects have finished, so `all_done` is said once. */
   finish?: FinishTracker;
-=======
   /**
    * Make the branch a just-claimed task starts from (the base, with its done-but-unlanded parents'
    * branches merged in), on the host side, so workers never compute it. Absent: nothing is made.
    */
   prepareStart?: (project: string, task: Task, parents: Task[]) => Promise<StartResult>;
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 };
 
 /** What prepareStart did: the branch is ready (based_on says on what), or the parents conflict. */
@@ -74,15 +68,11 @@ export async function route(store: Store, admin: Admin, req: Request): Promise<R
   if (head !== 'projects') throw notFound();
   const [project, area, ...sub] = rest;
   if (!PROJECT_RE.test(project)) throw errors.validation([`Invalid project name: ${project}`]);
-<<<<<<< HEAD
   if (area === 'tasks') {
-    const reply = await routeTasks(store, req, project, sub);
+    const reply = await routeTasks(store, admin, req, project, sub);
     if (req.method !== 'GET') afterChange(store, admin, req, project, sub, reply);
     return reply;
   }
-=======
-  if (area === 'tasks') return routeTasks(store, admin, req, project, sub);
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
   if (area === 'audit' && sub.length === 0) {
     return only(req, ['GET'], () => ({ status: 200, body: auditLog(store, project, auditFilter(req.query), pageQuery(req.query)) }));
   }
@@ -202,7 +192,6 @@ async function routeIsollm(store: Store, admin: Admin, req: Request, rest: strin
   throw methodNotAllowed(['PUT', 'DELETE']);
 }
 
-<<<<<<< HEAD
 /**
  * Agent state: GET the list or one worker's; PUT a worker's. On a worker socket only the worker's own
  * name may be PUT (the socket is the identity), so no worker can set another's state.
@@ -231,7 +220,8 @@ function routeAgents(store: Store, admin: Admin, req: Request, worker: string | 
     return { status: 204 };
   }
   throw methodNotAllowed(['GET', 'PUT', 'DELETE']);
-=======
+}
+
 /** Landing decisions are the host's: a worker must not mark its own task landed or hand others' back. */
 function hostOnly(req: Request): void {
   if (req.worker) throw new QueueError('FORBIDDEN', 'Only the host may do this');
@@ -249,7 +239,6 @@ async function prepare(store: Store, admin: Admin, project: string, task: Task):
     return null;
   }
   return result.based_on ? setBasedOn(store, project, QUEUE_AGENT, task.id, result.based_on) : store.requireTask(project, task.id);
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 }
 
 function only<T extends Reply | Promise<Reply>>(req: Request, methods: string[], handler: () => T): T {

@@ -28,15 +28,12 @@ export type ServerOptions = {
   log?: (line: string) => void;
   /** The project's hub, served to workers over git's smart HTTP under GIT_PATH with the ref policy. */
   hub?: HubService;
-<<<<<<< HEAD
   /** The project this server is for (named in agent events). */
   project?: string | null;
   /** Where events go (`notify.command`); none by default. */
   emit?: Emit;
-=======
   /** Makes a claimed task's start branch on the host (see Admin.prepareStart). */
   prepareStart?: Admin['prepareStart'];
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
 };
 
 export type HubService = { dir: string; project: string; prefix: string; base: string };
@@ -59,13 +56,10 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
   const socketPath = (worker: string) => path.join(options.socketsDir, `${worker}.sock`);
 
   const admin: Admin = {
-<<<<<<< HEAD
     project: options.project ?? null,
     emit: options.emit,
     finish: new FinishTracker(),
-=======
     prepareStart: options.prepareStart,
->>>>>>> 7e15490 (land: task branches start from their parents' work (made in the hub at claim); isollm land integrates done tasks in dependency order (merge/rebase/squash), tests in a container, advances the base by compare-and-swap, hands failures back; batches with bisection)
     listSockets: () => [...sockets.keys()].sort().map((worker) => ({ worker, path: socketPath(worker) })),
     async addSocket(worker) {
       const file = socketPath(worker);
