@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// isollm worker add|list|shell|exec|logs|start|stop|reset|remove: the containers the agents live in.
+// isollm worker add|list|shell|exec|logs|start|stop|reset|remove|rebuild: the containers the agents
+// live in, and the project's base they are copied from.
 import process from 'node:process';
 import { $ } from 'zx';
-import { c, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagNumber, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
+import { c, terminalReporter, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagNumber, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
 import { loadConfig, MAX_WORKERS } from 'isollm/config';
 import { ensureHub } from 'isollm/hub';
 import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
 import { execArgs, execIn, execPaneArgs } from 'isollm/runtime';
 import { AGENT_DIR } from 'isollm/agent';
-import { asDev, checkWorkerName, createWorkers, findWorker, listWorkers, nextWorkerNames, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
+import { asDev, checkWorkerName, createWorkers, ensureBase, findWorker, isFromBase, listWorkers, nextWorkerNames, pruneBases, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
+import { readyBase } from 'isollm/flows';
 
 const force = { type: 'boolean', description: 'drop unsaved work instead of saving it to the hub first' } as const;
 
@@ -41,13 +43,20 @@ export const SPEC: CommandSpec = {
     stop: { name: 'isollm worker stop', summary: 'stop a worker (its files stay)', usage: '<name>' },
     reset: {
       name: 'isollm worker reset',
-      summary: 'save unsaved work to the hub, give its task back, restore the clean snapshot',
+      summary: 'save unsaved work to the hub, give its task back, restore the clean snapshot (or copy the new base)',
       usage: '<name>|--all',
       flags: { all: { type: 'boolean', description: 'every worker of the project' }, force },
     },
     remove: { name: 'isollm worker remove', summary: 'save unsaved work to the hub, give its task back, delete the worker', usage: '<name>', flags: { force } },
+    rebuild: { name: 'isollm worker rebuild', summary: "build the project's base again (workers are copied from it; `reset` moves one onto it)" },
   },
   aliases: { ssh: 'shell', rm: 'remove', ls: 'list' },
+};
+
+const workerProgress = (worker: string, step: string) => info(`  ${c.dim(worker)} ${SYMBOLS.arrow} ${step}`);
+const baseHooks = {
+  building: (reason: string, name: string) => info(`Building the project's base ${name} (${reason})…`),
+  progress: (step: string) => info(`  ${c.dim('base')} ${SYMBOLS.arrow} ${step}`),
 };
 
 export const main: Main = async (argv) => {
@@ -97,15 +106,27 @@ export const main: Main = async (argv) => {
       let failed = 0;
       for (const worker of targets) {
         try {
-          const { released, saved } = await resetWorker(ctx, worker, { force: flagBool(p, 'force') });
+          const { released, saved, remadeFrom } = await resetWorker(ctx, worker, { force: flagBool(p, 'force'), ...baseHooks, workerProgress });
           for (const line of saved) info(`  ${line}`);
-          ok(`${worker.name} is back to its clean snapshot${released.length ? `; released ${released.join(', ')}` : ''}.`);
+          const state = remadeFrom ? `made again from the new base ${remadeFrom}` : 'back to the clean state of its base';
+          ok(`${worker.name} is ${state}${released.length ? `; released ${released.join(', ')}` : ''}.`);
         } catch (err) {
           failed++;
           fail(`${worker.name}: ${errorMessage(err)}`);
         }
       }
       return failed ? 1 : 0;
+    }
+    case 'rebuild': {
+      expectPositionals(p, []);
+      await ensureHub(ctx.root, ctx.config);
+      const started = Date.now();
+      const { base } = await ensureBase(ctx, { force: true, ...baseHooks });
+      ok(`Base ${base.name} ready in ${formatDuration(Date.now() - started)}.`);
+      const older = (await listWorkers(ctx)).filter((w) => !isFromBase(w, base)).map((w) => w.name);
+      if (older.length) info(`${older.join(', ')} keep their work on the older base; \`isollm worker reset <name>\` makes one again from the new base (its work is saved first).`);
+      for (const name of await pruneBases(ctx, base.name)) info(`Removed the old base ${name}: no worker uses it.`);
+      return;
     }
     case 'remove': {
       const worker = await one();
@@ -130,9 +151,10 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
   const names = name ? [name] : nextWorkerNames(existing, count);
   await ensureHub(ctx.root, ctx.config);
   await ensureQueue(ctx.root, ctx.config);
+  const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter);
   const started = Date.now();
-  info(`Creating ${names.join(', ')} from ${ctx.config.image}…`);
-  const { created, failed } = await createWorkers(ctx, names, (worker, step) => info(`  ${c.dim(worker)} ${SYMBOLS.arrow} ${step}`));
+  info(`Creating ${names.join(', ')} from ${base.name}…`);
+  const { created, failed } = await createWorkers(ctx, names, base, workerProgress);
   for (const w of created) ok(`${w.name} ready (${w.container})`);
   for (const f of failed) {
     fail(`${f.name}: ${errorMessage(f.error)}`);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  copyArgs,
   deviceAddArgs,
   execArgs,
   execPaneArgs,
@@ -28,6 +29,13 @@ describe('runtime argv builders', () => {
     expect(initArgs('isollm-test', 'demo-worker-1', { 'user.isollm.project': 'demo', 'limits.memory': '2GiB' })).toEqual([
       'init', 'isollm-test', 'demo-worker-1', '--config', 'user.isollm.project=demo', '--config', 'limits.memory=2GiB',
     ]);
+  });
+
+  it('copies an instance without its snapshots, with config keys', () => {
+    expect(copyArgs('demo-base-a1b2c3', 'demo-worker-1', { 'user.isollm.worker': 'worker-1', 'limits.cpu': '2' })).toEqual([
+      'copy', 'demo-base-a1b2c3', 'demo-worker-1', '--instance-only', '--config', 'user.isollm.worker=worker-1', '--config', 'limits.cpu=2',
+    ]);
+    expect(copyArgs('a', 'b')).toEqual(['copy', 'a', 'b', '--instance-only']);
   });
 
   it('adds a shifted disk and an instance-side proxy', () => {

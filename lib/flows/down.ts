@@ -16,6 +16,7 @@ import { acquireLock, clearSession, readSession } from '../project/session.ts';
 import { pickMultiplexer, sessionName, type Multiplexer } from '../mux/index.ts';
 import { listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { workerContext } from '../worker/ops.ts';
+import { pruneBases } from '../worker/base.ts';
 import { salvageStamp } from '../worker/salvage-report.ts';
 import { isDefaultWorkerName } from '../worker/plan.ts';
 
@@ -154,6 +155,8 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
           await run(`Stop ${w.name}`, () => stopInstance(c.rt, w.container));
         }
       }
+      // The project's base goes with its last worker (the next `up` builds it again).
+      if (plan.destroy) await run('Bases removed', async () => (await pruneBases(c, null)).join(', ') || 'none unused');
     }
 
     // Before the queue goes: an interrupted landing leaves the hub's base as it was.

@@ -10,7 +10,9 @@ import { acquireLock, readSession, writeSession, type Session } from '../project
 import { checkStaleness } from '../hub/sync.ts';
 import { c, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
-import { createWorkers, listWorkers, removeHalfMade, type WorkerInfo } from '../worker/create.ts';
+import { createWorkers, listWorkers, removeHalfMade, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
+import { basesOf, ensureBase, isFromBase, pruneBases, type BaseInfo } from '../worker/base.ts';
+import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
 import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
@@ -68,9 +70,12 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
     await releaseOrphans(root, config, report, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
-    if (missing.length) {
-      report.info(`Creating ${missing.join(', ')} from ${config.image}…`);
-      const created = await createWorkers(ctx, missing, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
+    // The base: built once, rebuilt when what went into it changed (even with no worker to create).
+    const hasBase = basesOf(await listInstances(ctx.rt, config.project)).length > 0;
+    const base = missing.length || hasBase ? await readyBase(ctx, existing, report) : null;
+    if (missing.length && base) {
+      report.info(`Creating ${missing.join(', ')} from ${base.name}…`);
+      const created = await createWorkers(ctx, missing, base, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
       for (const w of created.created) report.ok(`${w.name} ready`);
       for (const f of created.failed) {
         report.fail(`${f.name}: ${errorMessage(f.error)}`);
@@ -126,6 +131,24 @@ export async function up(root: string, config: Config, options: UpOptions, repor
   } finally {
     release();
   }
+}
+
+/**
+ * The project's current base, built when missing or outdated (saying why, with setup_script's
+ * output as it runs); older bases that no worker uses are removed.
+ */
+export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], report: Pick<Reporter, 'info' | 'ok'>): Promise<BaseInfo> {
+  const { base, built } = await ensureBase(ctx, {
+    building: (reason, name) => report.info(`Building the project's base ${name} (${reason})…`),
+    progress: (s) => report.info(`  ${c.dim('base')} ${SYMBOLS.arrow} ${s}`),
+  });
+  if (built) {
+    report.ok(`Base ${base.name} ready`);
+    const older = existing.filter((w) => !isFromBase(w, base)).map((w) => w.name);
+    if (older.length) report.info(`${older.join(', ')} keep their work on the older base; \`isollm worker reset <name>\` makes one again from the new base (its work is saved first).`);
+  }
+  for (const name of await pruneBases(ctx, base.name)) report.info(`Removed the old base ${name}: no worker uses it.`);
+  return base;
 }
 
 /** Tasks claimed by workers that no longer exist (a crash, a deleted container) go back to the queue. */

@@ -29,6 +29,14 @@ export function initArgs(image: string, name: string, config: Record<string, str
   return ['init', image, name, ...(storage ? ['--storage', storage] : []), ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
 }
 
+/**
+ * `copy` of a (stopped) instance without its snapshots: on a copy-on-write pool (btrfs, zfs) a
+ * clone of its filesystem, elsewhere a full copy. `config` adds or replaces keys on the copy.
+ */
+export function copyArgs(source: string, name: string, config: Record<string, string> = {}): string[] {
+  return ['copy', source, name, '--instance-only', ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
+}
+
 /** isollm's own copy-on-write pool (btrfs on a loop file), made by `isollm setup` where it can be. */
 export const FAST_POOL = 'isollm';
 

@@ -4,6 +4,7 @@ import { $ } from 'zx';
 import { UserError } from '../cli/errors.ts';
 import {
   configSetArgs,
+  copyArgs,
   deleteArgs,
   deviceAddArgs,
   execArgs,
@@ -100,6 +101,29 @@ export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<voi
   }
 }
 
+export type CopySpec = {
+  /** The instance copied (stopped, so its filesystem is consistent). */
+  source: string;
+  name: string;
+  config?: Record<string, string>;
+  /** Devices added to the copy (it keeps the source's own). */
+  devices?: Record<string, Device>;
+};
+
+/** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
+export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
+  await mustRun(rt, copyArgs(spec.source, spec.name, spec.config), LIFECYCLE_TIMEOUT_MS);
+  try {
+    for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
+      await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+    }
+    await mustRun(rt, startArgs(spec.name), LIFECYCLE_TIMEOUT_MS);
+  } catch (err) {
+    await runClient(rt, deleteArgs(spec.name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
+    throw err;
+  }
+}
+
 export async function startInstance(rt: Runtime, name: string): Promise<void> {
   await mustRun(rt, startArgs(name), LIFECYCLE_TIMEOUT_MS);
 }
@@ -147,6 +171,21 @@ export async function execIn(rt: Runtime, name: string, command: string[], optio
 
 function isClientFailure(stderr: string): boolean {
   return /^Error: (Instance not found|Failed to|LXD unix socket|The incus daemon|You don't have|Instance is not running|Get "http)/m.test(stderr) || /not accessible|permission denied/.test(stderr);
+}
+
+/**
+ * execIn that hands each line of stdout to `onLine` as it comes, for long commands whose progress a
+ * user watches (setup_script). Returns the whole result as execIn does.
+ */
+export async function execStream(rt: Runtime, name: string, command: string[], options: ExecOptions & { timeout?: number }, onLine: (line: string) => void): Promise<ExecResult> {
+  const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
+  const args = execArgs(name, command, options);
+  const p = $({ quiet: true, nothrow: true, timeout, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  for await (const line of p) onLine(line);
+  const r = await p;
+  if (r.exitCode === null) throw new UserError(`\`${rt.bin} exec ${name}\` gave no answer within ${timeout / 1000}s.`);
+  if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) throw runtimeError(rt, `exec ${name}`, r.stderr);
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
 }
 
 /** execIn that throws (with the command's stderr) unless the command exits 0; returns stdout. */

@@ -1,39 +1,14 @@
-// Workers: one container each, created from the plan in plan.ts through the runtime gateway (lib/runtime/client.ts).
-import { hubOwner } from '../hub/hub.ts';
-import { grantHubAccess, hostUidOf } from '../hub/access.ts';
+// Workers: one container each, a copy of the project's base (lib/worker/base.ts) given its own
+// identity, created from the plan in plan.ts and base-plan.ts through the runtime gateway.
 import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import type { StatePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
-import {
-  createSnapshot,
-  deleteInstance,
-  execIn,
-  execOk,
-  launchInstance,
-  listInstances,
-  pushText,
-  listStoragePools,
-  FAST_POOL,
-  addDevice,
-  isIdmapUnsupported,
-  setInstanceConfig,
-  waitForExec,
-  type Instance,
-  type Runtime,
-} from '../runtime/client.ts';
-import { AGENT_DIR, DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
-import {
-  baseFiles,
-  CLEAN_SNAPSHOT,
-  containerName,
-  HUB_MOUNT,
-  workerConfigKeys,
-  workerDevices,
-  hubDevice,
-  hubPushUrl,
-  type PushFile,
-} from './plan.ts';
+import { addDevice, copyInstance, deleteInstance, execOk, listInstances, pushText, setInstanceConfig, waitForExec, type Instance, type Runtime } from '../runtime/client.ts';
+import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
+import type { BaseInfo } from './base.ts';
+import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
+import { containerName, hubPushUrl, workerDevices, workerEnvFile, type PushFile } from './plan.ts';
 
 /** The queue server opens and closes each worker's socket (its identity on the queue). */
 export type QueueLink = {
@@ -58,14 +33,24 @@ export const DEV_GID_KEY = 'user.isollm.dev-gid';
 export const READY_KEY = 'user.isollm.ready';
 /** setup_script may install packages: give it time. */
 export const SETUP_SCRIPT_TIMEOUT_MS = 30 * 60_000;
-const CLONE_TIMEOUT_MS = 10 * 60_000;
+/** One fetch of what the hub got since the base was built. */
+const FETCH_TIMEOUT_MS = 5 * 60_000;
 
 /** exec options that run as dev in the project clone. */
 export function asDev(worker: WorkerInfo, cwd = PROJECT_DIR) {
   return { user: worker.devUid, group: worker.devGid, cwd, env: { HOME: DEV_HOME, USER: 'dev', LOGNAME: 'dev' } };
 }
 
-export type WorkerInfo = { name: string; container: string; instance: Instance; devUid: number; devGid: number; ready: boolean };
+export type WorkerInfo = {
+  name: string;
+  container: string;
+  instance: Instance;
+  devUid: number;
+  devGid: number;
+  ready: boolean;
+  /** The base it was copied from (null: made before bases). */
+  base: string | null;
+};
 
 /** The project's workers, from one runtime call (listed by tag, not by name). */
 export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Promise<WorkerInfo[]> {
@@ -79,6 +64,7 @@ export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Pr
       devUid: Number(i.config[DEV_UID_KEY] ?? 1000),
       devGid: Number(i.config[DEV_GID_KEY] ?? 1000),
       ready: i.config[READY_KEY] === 'true',
+      base: i.config[FROM_BASE_KEY] ?? null,
     }))
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
@@ -96,37 +82,40 @@ export async function findWorker(ctx: Pick<WorkerContext, 'rt' | 'config'>, name
 export type Progress = (worker: string, step: string) => void;
 
 /**
- * Create one worker: launch, dev user, hub mount, queue proxy, setup_script, clone, identity,
- * helpers, clean snapshot. Any failure rolls the container back (and closes its socket).
+ * Each worker's copy of the base's clone: its git identity, its push URL (fetches read the
+ * read-only hub mount; pushes go through the ref policy on this worker's own socket), one fetch,
+ * the base branch. Constant text; the values come in as arguments.
  */
-export async function createWorker(ctx: WorkerContext, worker: string, progress: Progress = () => {}, storage?: string): Promise<WorkerInfo> {
+const IDENTITY_SCRIPT =
+  'git config --global user.name "$1" && git config --global user.email "$2" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3"';
+
+/**
+ * Create one worker as a copy of the project's base, given its own identity: name and tags, its
+ * queue socket (proxy device) and ports, hostname (its name: the base has no /etc/hostname),
+ * settings, git identity; its clone is brought up to date with one fetch. Its clean state is the
+ * base itself (reset copies it again), so no snapshot is taken. Any failure rolls it back.
+ */
+export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}): Promise<void> {
   const { config, rt } = ctx;
   const container = containerName(config.project, worker);
   const socket = await ctx.queue.openSocket(worker);
   try {
-    progress(worker, 'launching');
-    const devices = workerDevices(config, socket, worker);
-    await launchInstance(rt, { name: container, image: config.image, config: workerConfigKeys(config, worker), devices, storage });
+    progress(worker, `copying ${base.name}`);
+    await copyInstance(rt, { source: base.name, name: container, config: workerCopyConfig(config, worker, base.name) });
     await waitForExec(rt, container);
-    progress(worker, 'creating user dev');
-    const dev = await ensureDevUser(ctx, container);
-    await setInstanceConfig(rt, container, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });
-    progress(worker, 'mounting the hub');
-    await mountHub(ctx, container, dev);
-    if (config.setup_script) {
-      progress(worker, 'running setup_script');
-      const output = await runSetupScript(ctx, container, worker);
-      for (const line of output.split('\n').filter(Boolean)) progress(worker, `  │ ${line}`);
-    }
-    progress(worker, 'installing helpers');
-    await pushFiles(ctx, container, baseFiles(config, worker), dev);
-    progress(worker, 'cloning');
-    await cloneProject(ctx, container, worker, dev);
-    progress(worker, 'snapshot');
-    // Marked before the snapshot, so a reset to it keeps the mark.
+    progress(worker, 'identity, queue, git fetch');
+    const env = workerEnvFile(config, worker);
+    const dev = { user: base.devUid, group: base.devGid, cwd: PROJECT_DIR, env: { HOME: DEV_HOME, USER: 'dev' }, timeout: FETCH_TIMEOUT_MS };
+    await Promise.all([
+      // Added to the running copy: a proxy device takes about a second to start (measured on LXD
+      // 5.0), which the other steps overlap. One at a time: each add rewrites the instance's config.
+      (async () => {
+        for (const [name, device] of Object.entries(workerDevices(config, socket, worker))) await addDevice(rt, container, name, device);
+      })(),
+      pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
+      execOk(rt, container, ['sh', '-c', IDENTITY_SCRIPT, 'sh', worker, `${worker}@isollm.local`, config.git.base_branch, hubPushUrl(config)], dev),
+    ]);
     await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });
-    await createSnapshot(rt, container, CLEAN_SNAPSHOT);
-    return { name: worker, container, instance: (await listInstances(rt, config.project)).find((i) => i.name === container)!, devUid: dev.uid, devGid: dev.gid, ready: true };
   } catch (err) {
     progress(worker, 'rolling back');
     await deleteInstance(rt, container).catch(() => undefined);
@@ -135,83 +124,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, progress:
   }
 }
 
-
 type Dev = { uid: number; gid: number };
-
-/**
- * The hub at /repo.git, read-only, readable by dev: an idmapped mount (shift=true) where the runtime can do it,
- * else a plain mount shared with dev's host uid through ACLs (lib/hub/access.ts).
- */
-async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
-  const { rt, config } = ctx;
-  try {
-    await addDevice(rt, container, 'hub', hubDevice(config, true));
-    await joinHubGroup(ctx, container, dev);
-  } catch (err) {
-    if (!isIdmapUnsupported(err)) throw err;
-    const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
-    await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
-    await addDevice(rt, container, 'hub', hubDevice(config, false));
-  }
-}
-
-/**
- * With an idmapped mount the hub shows its host owner. When dev has another uid (uid 1000 is
- * `ubuntu` on ubuntu images; isollm run as root), dev joins the hub's group, which git keeps writable.
- */
-async function joinHubGroup(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
-  const { rt } = ctx;
-  const hub = hubOwner(ctx.config.git.hub);
-  if (dev.uid === hub.uid) return;
-  const group = await execIn(rt, container, ['getent', 'group', String(hub.gid)]);
-  let groupName = group.stdout.split(':')[0];
-  if (group.exitCode !== 0 || !groupName) {
-    groupName = 'isollm-hub';
-    await execOk(rt, container, ['groupadd', '--gid', String(hub.gid), groupName]);
-  }
-  await execOk(rt, container, ['usermod', '--append', '--groups', groupName, 'dev']);
-}
-
-
-
-/**
- * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
- * with shift=true the hub is dev's own; otherwise (uid 1000 is `ubuntu` on ubuntu images, uid 0 when
- * isollm runs as root) dev joins the group that owns the hub, which is group-writable.
- */
-async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev> {
-  const { rt } = ctx;
-  const hub = hubOwner(ctx.config.git.hub);
-  const exists = await execIn(rt, container, ['id', '-u', 'dev']);
-  if (exists.exitCode !== 0) {
-    const uidFree = hub.uid >= 1000 && (await execIn(rt, container, ['getent', 'passwd', String(hub.uid)])).exitCode !== 0;
-    await execOk(rt, container, ['useradd', '--create-home', '--shell', '/bin/bash', '--user-group', ...(uidFree ? ['--uid', String(hub.uid)] : []), 'dev']);
-  }
-  const uid = Number((await execOk(rt, container, ['id', '-u', 'dev'])).trim());
-  const gid = Number((await execOk(rt, container, ['id', '-g', 'dev'])).trim());
-  await pushText(rt, container, '/etc/sudoers.d/isollm-dev', 'dev ALL=(ALL) NOPASSWD:ALL\n', { uid: 0, gid: 0, mode: 0o440 });
-  // The hub belongs to a host uid, which git calls dubious ownership; it is ours.
-  await execOk(rt, container, ['git', 'config', '--system', '--add', 'safe.directory', HUB_MOUNT]);
-  return { uid, gid };
-}
-
-/** Run setup_script as root; returns its output. A script without a `#!` line runs with sh. */
-async function runSetupScript(ctx: WorkerContext, container: string, worker: string): Promise<string> {
-  const target = '/root/isollm-setup.sh';
-  const script = ctx.config.setup_script!;
-  await pushText(ctx.rt, container, target, script, { uid: 0, gid: 0, mode: 0o700 });
-  const command = script.startsWith('#!') ? [target] : ['sh', target];
-  // One stream, in order: the client can drop the tail of a second stream when the command exits
-  // (seen under load). The sh -c text is constant; the command comes in as arguments.
-  const merged = ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...command];
-  const r = await execIn(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS });
-  if (r.exitCode !== 0) {
-    throw new UserError(`setup_script failed in ${worker} (exit ${r.exitCode}); the worker was rolled back. Its output:`, {
-      detail: (r.stdout + r.stderr).trim(),
-    });
-  }
-  return (r.stdout + r.stderr).trim();
-}
 
 export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: string, files: PushFile[], dev: Dev): Promise<void> {
   const dirs = [...new Set(files.map((f) => f.path.slice(0, f.path.lastIndexOf('/'))))];
@@ -226,25 +139,13 @@ export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: strin
   }
 }
 
-async function cloneProject(ctx: WorkerContext, container: string, worker: string, dev: Dev): Promise<void> {
-  const { rt, config } = ctx;
-  const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
-  await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
-  await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
-  // Fetches read the mounted hub; pushes go through the ref policy on this worker's own socket.
-  await execOk(rt, container, ['git', '-C', PROJECT_DIR, 'config', 'remote.origin.pushurl', hubPushUrl(config)], asDev);
-  await execOk(rt, container, ['git', 'config', '--global', 'user.name', worker], asDev);
-  await execOk(rt, container, ['git', 'config', '--global', 'user.email', `${worker}@isollm.local`], asDev);
-}
-
-/** Create workers in parallel; reports every failure, keeps the ones that worked. */
-export async function createWorkers(ctx: WorkerContext, names: string[], progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[] }> {
-  // isollm's copy-on-write pool where setup made one: clones and snapshots in a blink.
-  const storage = (await listStoragePools(ctx.rt)).includes(FAST_POOL) ? FAST_POOL : undefined;
-  const results = await Promise.allSettled(names.map((n) => createWorker(ctx, n, progress, storage)));
-  const created: WorkerInfo[] = [];
+/** Create workers from `base` in parallel; reports every failure, keeps the ones that worked. */
+export async function createWorkers(ctx: WorkerContext, names: string[], base: BaseInfo, progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[] }> {
+  const results = await Promise.allSettled(names.map((n) => createWorker(ctx, n, base, progress)));
   const failed: { name: string; error: unknown }[] = [];
-  results.forEach((r, i) => (r.status === 'fulfilled' ? created.push(r.value) : failed.push({ name: names[i], error: r.reason })));
+  results.forEach((r, i) => r.status === 'rejected' && failed.push({ name: names[i], error: r.reason }));
+  const made = new Set(names.filter((_, i) => results[i].status === 'fulfilled'));
+  const created = made.size ? (await listWorkers(ctx)).filter((w) => made.has(w.name)) : [];
   return { created, failed };
 }
 

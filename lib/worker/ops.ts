@@ -1,12 +1,13 @@
-// What happens to an existing worker: start, stop, reset to its clean snapshot, remove — always
-// giving its task back to the queue first, and never dropping unsaved work unless told to.
+// What happens to an existing worker: start, stop, reset (copied again from the current base),
+// remove — always giving its task back to the queue first, and never dropping unsaved work unless
+// told to.
 import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
-import { connectRuntime, deleteInstance, execIn, restoreSnapshot, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
-import { CLEAN_SNAPSHOT } from './plan.ts';
-import { queueLink, type WorkerContext, type WorkerInfo } from './create.ts';
+import { connectRuntime, deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
+import { createWorker, queueLink, type Progress, type WorkerContext, type WorkerInfo } from './create.ts';
+import { ensureBase, findCurrentBase, isFromBase, pruneBases, type BaseHooks } from './base.ts';
 import { inspectWorkers, salvageWorker, stopAgents } from './salvage.ts';
 import { renderSalvageResults } from './salvage-report.ts';
 export { asDev } from './create.ts';
@@ -64,15 +65,22 @@ export async function stopWorker(ctx: WorkerContext, worker: WorkerInfo): Promis
   await stopInstance(ctx.rt, worker.container);
 }
 
-/** Back to the clean snapshot: the task goes back to the queue, the clone to the base branch. */
-export async function resetWorker(ctx: WorkerContext, worker: WorkerInfo, options: { force: boolean }): Promise<{ released: string[]; saved: string[] }> {
+export type ResetOptions = { force: boolean } & BaseHooks & { workerProgress?: Progress };
+
+/**
+ * Back to a clean state: the work is saved to the hub, the task goes back to the queue, and the
+ * worker is copied again from the current base (built first when what goes into it changed, before
+ * anything else changes): the clean state of the base it came from, or of the new one.
+ */
+export async function resetWorker(ctx: WorkerContext, worker: WorkerInfo, options: ResetOptions): Promise<{ released: string[]; saved: string[]; remadeFrom: string | null }> {
+  // Not options.force: that drops unsaved work; it never forces a rebuild.
+  const { base } = await ensureBase(ctx, { building: options.building, progress: options.progress });
   const saved = await saveWork(ctx, worker, options.force);
   const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
-  await restoreSnapshot(ctx.rt, worker.container, CLEAN_SNAPSHOT);
-  await ctx.queue.openSocket(worker.name);
-  await startInstance(ctx.rt, worker.container).catch(() => undefined); // restore may leave it stopped
-  await waitForExec(ctx.rt, worker.container);
-  return { released, saved };
+  await deleteInstance(ctx.rt, worker.container);
+  await createWorker(ctx, worker.name, base, options.workerProgress);
+  await pruneBases(ctx, base.name);
+  return { released, saved, remadeFrom: isFromBase(worker, base) ? null : base.name };
 }
 
 /** Delete the container and its queue socket, after giving its task back. */
@@ -81,5 +89,7 @@ export async function removeWorker(ctx: WorkerContext, worker: WorkerInfo, optio
   const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
   await deleteInstance(ctx.rt, worker.container);
   await ctx.queue.closeSocket(worker.name).catch(() => undefined);
+  // The base it came from may be used by no one now.
+  await pruneBases(ctx, (await findCurrentBase(ctx).catch(() => null))?.name ?? null);
   return { released, saved };
 }

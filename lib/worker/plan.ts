@@ -8,7 +8,6 @@ import { MAX_INSTANCE_NAME } from '../config/schema.ts';
 import { GIT_PATH } from '../hub/smart-http.ts';
 import { stateHookFiles, withHookFiles } from '../agent/hooks.ts';
 
-export const CLEAN_SNAPSHOT = 'isollm-clean';
 export const HUB_MOUNT = '/repo.git';
 export const WORKER_ENV_FILE = '/etc/isollm/worker.env';
 export const BIN_DIR = '/usr/local/bin';
@@ -118,17 +117,20 @@ export function workerEnv(config: Config, worker: string): Record<string, string
 
 export type PushFile = { path: string; content: string; mode: number; owner: 'root' | 'dev' };
 
-/** Files every worker gets at creation: settings, the helper scripts. */
-export function baseFiles(config: Config, worker: string): PushFile[] {
+/** This worker's settings file: the one file that differs between workers. */
+export function workerEnvFile(config: Config, worker: string): PushFile {
+  return { path: WORKER_ENV_FILE, content: envFile(workerEnv(config, worker), 'worker settings'), mode: 0o644, owner: 'root' };
+}
+
+/** The helper scripts, the same in every worker: installed once in the base. */
+export function helperFiles(): PushFile[] {
   const script = (name: string): PushFile => ({ path: `${BIN_DIR}/${name}`, content: fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), mode: 0o755, owner: 'root' });
-  return [
-    { path: WORKER_ENV_FILE, content: envFile(workerEnv(config, worker), 'worker settings'), mode: 0o644, owner: 'root' },
-    script('isollm-task'),
-    script('isollm-agent'),
-    script('isollm-loop'),
-    script('isollm-state'),
-    script('isollm-demo-agent'),
-  ];
+  return [script('isollm-task'), script('isollm-agent'), script('isollm-loop'), script('isollm-state'), script('isollm-demo-agent')];
+}
+
+/** Settings and helpers, as `up` pushes them again (so a newer isollm reaches existing workers). */
+export function baseFiles(config: Config, worker: string): PushFile[] {
+  return [workerEnvFile(config, worker), ...helperFiles()];
 }
 
 /**

@@ -70,7 +70,7 @@ async function makeProject(tag: string, extraEnv: NodeJS.ProcessEnv = {}): Promi
     sh: (worker, script) => ok(['worker', 'exec', worker, '--', 'sh', '-ec', script]),
     tasks: () => (JSON.parse(ok(['task', 'list', '--json'])) as Task[]).sort((a, b) => a.title.localeCompare(b.title)),
     hubRefs: () => git(hub, 'for-each-ref', '--format=%(refname) %(objectname)'),
-    containers: async () => Object.fromEntries((await listInstances(rt!, name)).map((i) => [i.worker ?? i.name, i.status])),
+    containers: async () => Object.fromEntries((await listInstances(rt!, name)).filter((i) => i.worker).map((i) => [i.worker, i.status])),
     cleanup: async () => {
       for (const i of await listInstances(rt!, name).catch(() => [])) await deleteInstance(rt!, i.name).catch(() => undefined);
       runCli(['queue', 'stop'], { cwd: root, env });

@@ -126,7 +126,7 @@ function loopCount(worker: string): number {
   return Number(isollm(['worker', 'exec', worker, '--', 'sh', '-c', script]).trim());
 }
 
-const created = async () => new Map((await listInstances(rt!, project)).map((i) => [i.worker, i.createdAt?.toISOString()]));
+const created = async () => new Map((await listInstances(rt!, project)).filter((i) => i.worker).map((i) => [i.worker, i.createdAt?.toISOString()]));
 
 describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
   let port = 0;

@@ -1,6 +1,6 @@
 // Workers on real containers, through the CLI as a user runs it: `worker add -n 2` in parallel, what
 // each worker holds (dev, hub, clone, identity, queue identity), reset, remove, list, exec, shell,
-// setup_script (once; rolled back on failure), two projects side by side, a project name at the
+// setup_script (once, in the base; rolled back on failure), two projects side by side, a project name at the
 // length limit, and isollm run by a non-root user in the runtime's group.
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
 import { spawn, spawnSync } from 'node:child_process';
@@ -134,11 +134,12 @@ describe.skipIf(!rt)('workers on real containers', () => {
   it('creates two workers in parallel and lists them with their fields', async () => {
     expect(added.a.stderr).toContain('2 of 2 created');
     expect(added.a.code).toBe(0);
-    // Both were launching before either got past its launch: created in parallel.
+    // One base, built once; both workers were being copied from it before either got further.
     const lines = added.a.stderr.split('\n');
-    const firstUser = lines.findIndex((l) => l.includes('creating user dev'));
-    expect(lines.findIndex((l) => l.includes('worker-1 → launching'))).toBeLessThan(firstUser);
-    expect(lines.findIndex((l) => l.includes('worker-2 → launching'))).toBeLessThan(firstUser);
+    expect(lines.filter((l) => l.includes("Building the project's base")).length).toBe(1);
+    const firstIdentity = lines.findIndex((l) => l.includes('identity, queue, git fetch'));
+    expect(lines.findIndex((l) => l.includes('worker-1 → copying'))).toBeLessThan(firstIdentity);
+    expect(lines.findIndex((l) => l.includes('worker-2 → copying'))).toBeLessThan(firstIdentity);
 
     const r = await cli(a.root, 'worker', 'list', '--json');
     expect(r.code).toBe(0);
@@ -219,10 +220,12 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(missing.stderr).toContain('No worker "worker-9"');
   });
 
-  it('ran setup_script once, before the clean snapshot was taken', async () => {
+  it('ran setup_script once, in the base, with its output shown as it ran', async () => {
+    expect(added.a.stderr.split('\n').filter((l) => l.includes('│ doing-setup')).length).toBe(1);
     for (const worker of ['worker-1', 'worker-2']) {
       expect((await exec(worker, 'cat', '/etc/e2e-setup-marker')).stdout).toBe('ran\n');
-      expect((await listSnapshots(runtime, `${a.project}-${worker}`)).map((s) => s.name)).toEqual(['isollm-clean']);
+      // Its clean state is the base itself: no snapshot per worker.
+      expect(await listSnapshots(runtime, `${a.project}-${worker}`)).toEqual([]);
     }
   });
 
@@ -242,18 +245,18 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect((await taskJson(b.root, task.stdout.trim())).history[0].changed_by).toBe('worker-1');
     expect((await cli(a.root, 'task', 'list', '--json')).stdout).not.toContain('only in b');
     expect((await cli(b.root, 'worker', 'exec', 'worker-2', '--', 'true')).code).toBe(1);
-  });
+  }, 120_000);
 
-  it('rolls a worker back when setup_script fails, and prints its output', async () => {
+  it('rolls the base back when setup_script fails, makes no worker, and prints its output', async () => {
     expect(added.c.code).toBe(1);
-    expect(added.c.stderr).toContain('setup_script failed in worker-1 (exit 3)');
+    expect(added.c.stderr).toContain("setup_script failed in the project's base (exit 3)");
     expect(added.c.stderr).toContain('doing-setup');
     expect(added.c.stderr).toContain('bad-thing');
     expect(await listInstances(runtime, c.project)).toEqual([]);
     expect(fs.existsSync(path.join(c.root, '.isollm/sockets/worker-1.sock'))).toBe(false);
   });
 
-  it('reset saves uncommitted work to the hub first, then restores the snapshot and releases the task', async () => {
+  it('reset saves uncommitted work to the hub first, then copies the base again and releases the task', async () => {
     const taskId = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout)[1].task.id;
     expect((await exec('worker-2', 'touch', 'scratch.txt', '/home/dev/outside.txt')).code).toBe(0);
 
@@ -262,7 +265,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     const saved = new RegExp(`worker-2 +1 uncommitted file committed → (isollm/${taskId})`).exec(reset.stderr)?.[1];
     expect(saved, reset.stderr).toBeTruthy();
     expect(git(a.hub, '-c', 'safe.directory=*', 'show', '--name-only', '--format=%s', saved!).split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^isollm salvage: worker-2 /), 'scratch.txt']));
-    expect(reset.stderr).toContain(`worker-2 is back to its clean snapshot; released ${taskId}.`);
+    expect(reset.stderr).toContain(`worker-2 is back to the clean state of its base; released ${taskId}.`);
     expect(reset.code).toBe(0);
     const after = await exec('worker-2', 'sh', '-c', 'ls -A /home/dev; git branch --show-current; cat /etc/e2e-setup-marker');
     expect(after.stdout).not.toContain('outside.txt');
@@ -295,11 +298,12 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(removed.stderr).toContain('Removed worker-1.');
     expect(removed.code).toBe(0);
     expect(touched.code).toBe(0);
-    expect((await listInstances(runtime, a.project)).map((i) => i.name)).toEqual([`${a.project}-worker-2`]);
+    expect((await listInstances(runtime, a.project)).filter((i) => i.worker).map((i) => i.name)).toEqual([`${a.project}-worker-2`]);
     expect(fs.readdirSync(sockets)).toEqual(['worker-2.sock']);
     expect((await cli(a.root, 'worker', 'rm', 'worker-2', '--force')).code).toBe(0);
     expect(hubBranches(a.hub).filter((b) => b.startsWith('isollm/salvage/'))).toEqual([]);
-    expect(await listInstances(runtime, a.project)).toEqual([]);
+    // No worker left: only the current base stays, for the next `worker add`.
+    expect((await listInstances(runtime, a.project)).map((i) => i.config['user.isollm.role'])).toEqual(['base']);
     expect(fs.readdirSync(sockets)).toEqual([]);
   }, 120_000);
 });
@@ -348,7 +352,7 @@ describe.skipIf(!rt || !asRoot)('workers as a non-root user in the runtime group
   it('removes its workers and their sockets', async () => {
     const removed = await Promise.all(['worker-1', 'worker-2'].map((w) => cliAs('worker', 'remove', w, '--force')));
     expect(removed.map((r) => r.code)).toEqual([0, 0]);
-    expect(await listInstances(runtime, nonRoot.project)).toEqual([]);
+    expect((await listInstances(runtime, nonRoot.project)).filter((i) => i.worker)).toEqual([]);
     expect(fs.readdirSync(path.join(nonRoot.root, '.isollm', 'sockets'))).toEqual([]);
   }, 120_000);
 });

@@ -1,0 +1,95 @@
+// The project's base as data: what went into it (its key), its name, its tags, and the tags of a
+// worker copied from it. lib/worker/base.ts builds it through the runtime gateway.
+import crypto from 'node:crypto';
+import type { Config } from '../config/load.ts';
+import { PROJECT_KEY } from '../runtime/argv.ts';
+import { agentInstall } from '../agent/install.ts';
+import { helperFiles, workerConfigKeys, type PushFile } from './plan.ts';
+
+/** `base` on a base, `worker` on a worker copied from one. */
+export const ROLE_KEY = 'user.isollm.role';
+/** On a finished base (and so on every copy of it): the key of what went into it. Absent while it is built. */
+export const BASE_KEY = 'user.isollm.base-key';
+/** The inputs behind the key, one short hash each, so a rebuild can say what changed. */
+export const BASE_INPUTS_KEY = 'user.isollm.base-inputs';
+/** On a worker: the base container it was copied from. */
+export const FROM_BASE_KEY = 'user.isollm.base';
+/** Bumped when the way a base is built changes, so bases built the old way are rebuilt. */
+export const BASE_FORMAT = '1';
+const MAX_INSTANCE_NAME = 63;
+
+/** Everything a base is made of; anything else (worker names, limits, ports, base branch) is per worker. */
+export type BaseSources = {
+  /** The image's fingerprint (or its reference when it is not local yet). */
+  image: string;
+  hub: string;
+  hubOwner: { uid: number; gid: number };
+  setupScript: string | null;
+  agentInstall: string | null;
+  helpers: PushFile[];
+};
+
+/** The base's sources from the config: only what is the same for every worker. */
+export function baseSources(config: Config, image: string, hubOwner: { uid: number; gid: number }): BaseSources {
+  return {
+    image,
+    hub: config.git.hub,
+    hubOwner,
+    setupScript: config.setup_script ?? null,
+    agentInstall: agentInstall(config.agent).script,
+    helpers: helperFiles(),
+  };
+}
+
+export const INPUT_NAMES = ['format', 'image', 'hub', 'setup_script', 'agent_install', 'helpers'] as const;
+export type BaseInputs = Record<(typeof INPUT_NAMES)[number], string>;
+
+const hash = (text: string, length = 12) => crypto.createHash('sha256').update(text).digest('hex').slice(0, length);
+
+export function baseInputs(s: BaseSources): BaseInputs {
+  return {
+    format: BASE_FORMAT,
+    image: hash(s.image),
+    hub: hash(`${s.hub}\0${s.hubOwner.uid}:${s.hubOwner.gid}`),
+    setup_script: hash(s.setupScript ?? ''),
+    agent_install: hash(s.agentInstall ?? ''),
+    helpers: hash(s.helpers.map((f) => `${f.path}\0${f.mode}\0${f.owner}\0${f.content}`).join('\0')),
+  };
+}
+
+/** One key for all inputs, in a fixed order. */
+export function baseKey(inputs: BaseInputs): string {
+  return hash(INPUT_NAMES.map((n) => `${n}=${inputs[n]}`).join('\n'), 16);
+}
+
+/** Which inputs differ from those recorded on an older base (all of them when nothing readable was recorded). */
+export function changedInputs(recorded: string | undefined, now: BaseInputs): string[] {
+  let old: Partial<BaseInputs> = {};
+  try {
+    old = JSON.parse(recorded ?? '{}') as Partial<BaseInputs>;
+  } catch {
+    // An unreadable record: say everything changed.
+  }
+  return INPUT_NAMES.filter((n) => old[n] !== now[n]);
+}
+
+/** `<project>-base-<id>`, the project cut short where needed to fit the runtime's 63 characters. */
+export function baseName(project: string, id: string): string {
+  const suffix = `-base-${id}`;
+  return `${project.slice(0, MAX_INSTANCE_NAME - suffix.length).replace(/-+$/, '')}${suffix}`;
+}
+
+/** Tags of a base while it is built: the project's (so listing and clean-up find it), role base. */
+export function baseLaunchConfig(config: Config): Record<string, string> {
+  return { [PROJECT_KEY]: config.project, [ROLE_KEY]: 'base' };
+}
+
+/** Set when the base is finished: its key and inputs. Copies inherit them. */
+export function baseReadyConfig(key: string, inputs: BaseInputs): Record<string, string> {
+  return { [BASE_KEY]: key, [BASE_INPUTS_KEY]: JSON.stringify(inputs) };
+}
+
+/** A worker copied from `base`: its own tags and limits, and where it came from. */
+export function workerCopyConfig(config: Config, worker: string, base: string): Record<string, string> {
+  return { ...workerConfigKeys(config, worker), [ROLE_KEY]: 'worker', [FROM_BASE_KEY]: base };
+}

@@ -1,0 +1,247 @@
+// The project's base: one container holding everything that is the same for every worker (dev
+// user, hub mount, setup_script, the agent CLI, helpers, a clone of the hub), built once and kept
+// stopped. Workers are copies of it (lib/worker/create.ts). Its key says what went into it; a base
+// whose key is not the current one is replaced by the next build and removed once no worker uses it.
+import crypto from 'node:crypto';
+import { hubOwner } from '../hub/hub.ts';
+import { grantHubAccess, hostUidOf } from '../hub/access.ts';
+import { agentInstall } from '../agent/install.ts';
+import { AGENT_DIR, DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
+import { UserError } from '../cli/errors.ts';
+import {
+  addDevice,
+  deleteInstance,
+  execIn,
+  execOk,
+  execStream,
+  FAST_POOL,
+  isIdmapUnsupported,
+  launchInstance,
+  listInstances,
+  listStoragePools,
+  lookupImage,
+  pushText,
+  setInstanceConfig,
+  stopInstance,
+  waitForExec,
+  type Instance,
+} from '../runtime/client.ts';
+import { WORKER_KEY } from '../runtime/argv.ts';
+import { BASE_INPUTS_KEY, BASE_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
+import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
+import { helperFiles, HUB_MOUNT, hubDevice, WORKER_ENV_FILE } from './plan.ts';
+
+const CLONE_TIMEOUT_MS = 10 * 60_000;
+
+export type BaseInfo = {
+  name: string;
+  /** Null while it is being built (or when a build was interrupted). */
+  key: string | null;
+  inputs: string | undefined;
+  createdAt: Date | null;
+  devUid: number;
+  devGid: number;
+};
+
+/** The project's bases among its instances, newest first. */
+export function basesOf(instances: Instance[]): BaseInfo[] {
+  return instances
+    .filter((i) => i.config[ROLE_KEY] === 'base' && !i.config[WORKER_KEY])
+    .map((i) => ({
+      name: i.name,
+      key: i.config[BASE_KEY] || null,
+      inputs: i.config[BASE_INPUTS_KEY],
+      createdAt: i.createdAt,
+      devUid: Number(i.config[DEV_UID_KEY] ?? 1000),
+      devGid: Number(i.config[DEV_GID_KEY] ?? 1000),
+    }))
+    .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+}
+
+/** What the base would be made of now, and its key. The hub must exist (its owner is an input). */
+export async function currentBaseKey(ctx: Pick<WorkerContext, 'rt' | 'config'>, imageFingerprint?: string): Promise<{ key: string; inputs: BaseInputs }> {
+  const { config } = ctx;
+  const image = imageFingerprint ?? (await lookupImage(ctx.rt, config.image))?.fingerprint ?? config.image;
+  const inputs = baseInputs(baseSources(config, image, hubOwner(config.git.hub)));
+  return { key: baseKey(inputs), inputs };
+}
+
+export type BaseHooks = {
+  /** Called before a build with why it is needed ("no base yet", "setup_script changed"…). */
+  building?(reason: string, name: string): void;
+  /** Each step of the build, and each line setup_script and the agent install print. */
+  progress?(step: string): void;
+};
+
+/**
+ * The project's current base: the newest finished one whose key is the current key, else a new one
+ * built now (also when `force`). Bases left half-made by an interrupted build are removed first.
+ */
+export async function ensureBase(ctx: WorkerContext, options: { force?: boolean } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
+  const bases = basesOf(await listInstances(ctx.rt, ctx.config.project));
+  for (const half of bases.filter((b) => !b.key)) await deleteInstance(ctx.rt, half.name);
+  const finished = bases.filter((b) => b.key);
+  const { key, inputs } = await currentBaseKey(ctx);
+  const current = finished.find((b) => b.key === key);
+  if (current && !options.force) return { base: current, built: false };
+  const reason = options.force ? 'rebuild asked for' : finished.length ? `${changedInputs(finished[0].inputs, inputs).join(', ') || 'its inputs'} changed` : 'no base yet';
+  const name = baseName(ctx.config.project, crypto.randomBytes(3).toString('hex'));
+  options.building?.(reason, name);
+  return { base: await buildBase(ctx, name, options.progress ?? (() => {})), built: true };
+}
+
+/** Is this worker a copy of `base`? Workers made before bases existed, or from an older base, are not. */
+export function isFromBase(worker: { instance: Instance }, base: BaseInfo): boolean {
+  return worker.instance.config[FROM_BASE_KEY] === base.name;
+}
+
+/**
+ * Remove the project's bases that no worker was copied from, except `keep` (the current one).
+ * Returns their names.
+ */
+export async function pruneBases(ctx: Pick<WorkerContext, 'rt' | 'config'>, keep: string | null): Promise<string[]> {
+  const instances = await listInstances(ctx.rt, ctx.config.project);
+  const used = new Set(instances.filter((i) => i.worker).map((i) => i.config[FROM_BASE_KEY]));
+  const unused = basesOf(instances).filter((b) => b.key && b.name !== keep && !used.has(b.name));
+  for (const b of unused) await deleteInstance(ctx.rt, b.name);
+  return unused.map((b) => b.name);
+}
+
+/** The newest finished base with the current key, or null (none built yet, or the key changed). */
+export async function findCurrentBase(ctx: Pick<WorkerContext, 'rt' | 'config'>): Promise<BaseInfo | null> {
+  const { key } = await currentBaseKey(ctx);
+  return basesOf(await listInstances(ctx.rt, ctx.config.project)).find((b) => b.key === key) ?? null;
+}
+
+/**
+ * Build a base: launch, dev user, hub mount, setup_script, the agent CLI, helpers, a clone of the
+ * hub; then stop it (a stopped container copies consistently) and record its key. Any failure
+ * deletes it.
+ */
+async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void): Promise<BaseInfo> {
+  const { rt, config } = ctx;
+  // isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
+  const storage = (await listStoragePools(rt)).includes(FAST_POOL) ? FAST_POOL : undefined;
+  try {
+    progress('launching');
+    await launchInstance(rt, { name, image: config.image, config: baseLaunchConfig(config), storage });
+    await waitForExec(rt, name);
+    progress('creating user dev');
+    const dev = await ensureDevUser(ctx, name);
+    await setInstanceConfig(rt, name, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });
+    progress('mounting the hub');
+    await mountHub(ctx, name, dev);
+    // Without /etc/hostname every copy keeps the hostname the runtime gives it: its own name.
+    await execOk(rt, name, ['rm', '-f', '/etc/hostname']);
+    if (config.setup_script) {
+      progress('running setup_script');
+      await runScript(ctx, name, 'setup_script', config.setup_script, progress);
+    }
+    const install = agentInstall(config.agent).script;
+    if (install) {
+      progress(`installing the ${config.agent.preset} CLI`);
+      await runScript(ctx, name, 'the agent install', install, progress);
+    }
+    progress('installing helpers');
+    await execOk(rt, name, ['mkdir', '-p', WORKER_ENV_FILE.slice(0, WORKER_ENV_FILE.lastIndexOf('/'))]);
+    await pushFiles(ctx, name, helperFiles(), dev);
+    progress('cloning the hub');
+    await cloneHub(ctx, name, dev);
+    progress('stopping');
+    await stopInstance(rt, name, true);
+    // The key of the image it was really made from (a remote image is local only once launched).
+    const fingerprint = (await listInstances(rt, config.project)).find((i) => i.name === name)?.config['volatile.base_image'];
+    const { key, inputs } = await currentBaseKey(ctx, fingerprint);
+    await setInstanceConfig(rt, name, baseReadyConfig(key, inputs));
+    const base = basesOf(await listInstances(rt, config.project)).find((b) => b.name === name);
+    if (!base) throw new UserError(`The base ${name} vanished while it was built. Run \`isollm up\` again.`);
+    return base;
+  } catch (err) {
+    progress('rolling back');
+    await deleteInstance(rt, name).catch(() => undefined);
+    throw err;
+  }
+}
+
+type Dev = { uid: number; gid: number };
+
+/**
+ * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
+ * with shift=true the hub is dev's own; otherwise (uid 1000 is `ubuntu` on ubuntu images, uid 0 when
+ * isollm runs as root) dev joins the group that owns the hub, which is group-writable.
+ */
+async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev> {
+  const { rt } = ctx;
+  const hub = hubOwner(ctx.config.git.hub);
+  const exists = await execIn(rt, container, ['id', '-u', 'dev']);
+  if (exists.exitCode !== 0) {
+    const uidFree = hub.uid >= 1000 && (await execIn(rt, container, ['getent', 'passwd', String(hub.uid)])).exitCode !== 0;
+    await execOk(rt, container, ['useradd', '--create-home', '--shell', '/bin/bash', '--user-group', ...(uidFree ? ['--uid', String(hub.uid)] : []), 'dev']);
+  }
+  const uid = Number((await execOk(rt, container, ['id', '-u', 'dev'])).trim());
+  const gid = Number((await execOk(rt, container, ['id', '-g', 'dev'])).trim());
+  await pushText(rt, container, '/etc/sudoers.d/isollm-dev', 'dev ALL=(ALL) NOPASSWD:ALL\n', { uid: 0, gid: 0, mode: 0o440 });
+  // The hub belongs to a host uid, which git calls dubious ownership; it is ours.
+  await execOk(rt, container, ['git', 'config', '--system', '--add', 'safe.directory', HUB_MOUNT]);
+  return { uid, gid };
+}
+
+/**
+ * The hub at /repo.git, read-only, readable by dev: an idmapped mount (shift=true) where the runtime
+ * can do it, else a plain mount shared with dev's host uid through ACLs (lib/hub/access.ts). Copies
+ * keep the device, and share the base's id map, so the same grant serves every worker.
+ */
+async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+  const { rt, config } = ctx;
+  try {
+    await addDevice(rt, container, 'hub', hubDevice(config, true));
+    await joinHubGroup(ctx, container, dev);
+  } catch (err) {
+    if (!isIdmapUnsupported(err)) throw err;
+    const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
+    await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
+    await addDevice(rt, container, 'hub', hubDevice(config, false));
+  }
+}
+
+/**
+ * With an idmapped mount the hub shows its host owner. When dev has another uid (uid 1000 is
+ * `ubuntu` on ubuntu images; isollm run as root), dev joins the hub's group, which git keeps writable.
+ */
+async function joinHubGroup(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+  const { rt } = ctx;
+  const hub = hubOwner(ctx.config.git.hub);
+  if (dev.uid === hub.uid) return;
+  const group = await execIn(rt, container, ['getent', 'group', String(hub.gid)]);
+  let groupName = group.stdout.split(':')[0];
+  if (group.exitCode !== 0 || !groupName) {
+    groupName = 'isollm-hub';
+    await execOk(rt, container, ['groupadd', '--gid', String(hub.gid), groupName]);
+  }
+  await execOk(rt, container, ['usermod', '--append', '--groups', groupName, 'dev']);
+}
+
+/** Run a script as root, each line of its output passed on as it comes. A script without `#!` runs with sh. */
+async function runScript(ctx: WorkerContext, container: string, what: string, script: string, progress: (step: string) => void): Promise<void> {
+  const target = '/root/isollm-setup.sh';
+  await pushText(ctx.rt, container, target, script, { uid: 0, gid: 0, mode: 0o700 });
+  const command = script.startsWith('#!') ? [target] : ['sh', target];
+  // One stream, in order: the client can drop the tail of a second stream when the command exits
+  // (seen under load). The sh -c text is constant; the command comes in as arguments.
+  const merged = ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...command];
+  const r = await execStream(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS }, (line) => progress(`  │ ${line}`));
+  await execIn(ctx.rt, container, ['rm', '-f', target]);
+  if (r.exitCode !== 0) {
+    throw new UserError(`${what} failed in the project's base (exit ${r.exitCode}); no worker was made from it. Its output:`, {
+      detail: (r.stdout + r.stderr).trim(),
+    });
+  }
+}
+
+/** The hub cloned as dev; each worker brings it up to date with one fetch. */
+async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+  const { rt, config } = ctx;
+  const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
+  await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
+  await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+}

@@ -1,0 +1,176 @@
+// The project's base on real containers, through the CLI: built once (setup_script's output shown),
+// later workers copied from it without running setup_script, each with its own identity (hostname,
+// queue socket, settings, git identity) and brought up to date by one fetch; a changed setup_script
+// rebuilds it exactly once while older workers keep their work; reset moves a worker onto the new
+// base after saving its work; an old base goes once no worker uses it; `worker rebuild` forces one.
+// Needs `npm run test-env` (skips visibly without it; CI requires it).
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { freePort, git, NODE, ROOT } from '../helpers.ts';
+import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
+
+const rt = await e2eRuntime('base');
+const ISOLLM = path.join(ROOT, 'scripts', 'isollm.mts');
+const CLI_TIMEOUT_MS = 180_000;
+const id = crypto.randomBytes(3).toString('hex');
+
+type Result = { code: number; stdout: string; stderr: string };
+
+function run(args: string[], cwd: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    delete env.INIT_CWD;
+    const child = spawn(NODE, [ISOLLM, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: CLI_TIMEOUT_MS });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const setup = (version: string) => `setup_script: |\n  echo building-${version}\n  echo ${version} >> /etc/e2e-base-marker\n`;
+const count = (text: string, needle: string) => text.split('\n').filter((l) => l.includes(needle)).length;
+
+describe.skipIf(!rt)('the project base on real containers', () => {
+  const runtime = rt!;
+  const work = rt ? fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-e2e-base-')) : '';
+  const project = `e2e-base-${id}`;
+  const root = path.join(work, 'project');
+  const hub = path.join(work, 'hub.git');
+  let yaml = '';
+  const cli = (...args: string[]) => run(args, root);
+  const exec = (worker: string, ...command: string[]) => cli('worker', 'exec', worker, '--', ...command);
+  const bases = async () => (await listInstances(runtime, project)).filter((i) => i.config['user.isollm.role'] === 'base').map((i) => i.name).sort();
+  const baseOf = async (worker: string) => (await listInstances(runtime, project)).find((i) => i.worker === worker)?.config['user.isollm.base'];
+  let first = '';
+
+  beforeAll(async () => {
+    fs.mkdirSync(root, { recursive: true });
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# e2e base\n');
+    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
+    yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${hub}\n`;
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + setup('v1'));
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+  });
+
+  afterAll(async () => {
+    for (const i of await listInstances(runtime, project).catch(() => [])) await deleteInstance(runtime, i.name).catch(() => undefined);
+    await cli('queue', 'stop');
+    fs.rmSync(work, { recursive: true, force: true });
+  }, CLI_TIMEOUT_MS);
+
+  it('builds the base on the first `worker add`, showing setup_script’s output', async () => {
+    const r = await cli('worker', 'add');
+    expect(r.code, r.stderr).toBe(0);
+    expect(count(r.stderr, "Building the project's base")).toBe(1);
+    expect(r.stderr).toMatch(/Building the project's base \S+ \(no base yet\)/);
+    expect(r.stderr).toContain('│ building-v1');
+    [first] = await bases();
+    expect(first).toMatch(new RegExp(`^${project}-base-[0-9a-f]{6}$`));
+    expect(await baseOf('worker-1')).toBe(first);
+    // The base is kept stopped: a consistent source for copies.
+    expect((await listInstances(runtime, project)).find((i) => i.name === first)?.status).toBe('Stopped');
+  }, CLI_TIMEOUT_MS);
+
+  it('copies later workers from it without running setup_script, up to date with the hub', async () => {
+    // The hub moves on after the base was built: the new workers fetch it.
+    fs.writeFileSync(path.join(root, 'later.txt'), 'later\n');
+    git(root, 'add', 'later.txt');
+    git(root, 'commit', '-qm', 'later');
+    expect((await cli('sync', 'push')).code).toBe(0);
+    const r = await cli('worker', 'add', '-n', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('Building');
+    expect(r.stderr).not.toContain('setup_script');
+    expect(r.stderr).toContain(`worker-2 → copying ${first}`);
+    expect(r.stderr).toContain(`worker-3 → copying ${first}`);
+    for (const w of ['worker-2', 'worker-3']) {
+      expect(await baseOf(w)).toBe(first);
+      const head = await exec(w, 'git', 'log', '-1', '--format=%s %D');
+      expect(head.stdout).toBe('later HEAD -> main, origin/main, origin/HEAD\n');
+    }
+  }, CLI_TIMEOUT_MS);
+
+  it("gives every copy its own identity: hostname, settings, git identity, queue socket", async () => {
+    for (const w of ['worker-1', 'worker-2', 'worker-3']) {
+      const container = `${project}-${w}`;
+      const r = await exec(w, 'sh', '-c', 'hostname; grep ISOLLM_WORKER= /etc/isollm/worker.env; git config user.name; git config user.email; cat /etc/e2e-base-marker; git status --short');
+      expect(r.stdout).toBe(`${container}\nISOLLM_WORKER=${w}\n${w}\n${w}@isollm.local\nv1\n`);
+      const queue = (await listInstances(runtime, project)).find((i) => i.worker === w)?.devices.queue;
+      expect(queue?.connect).toBe(`unix:${path.join(root, '.isollm', 'sockets', `${w}.sock`)}`);
+      // The queue knows who asked from the socket the request came through.
+      const task = await exec(w, 'isollm-task', 'add', `from ${w}`);
+      expect(task.code, task.stderr).toBe(0);
+      const shown = JSON.parse((await cli('task', 'show', task.stdout.trim(), '--json')).stdout);
+      expect(shown.history[0].changed_by).toBe(w);
+    }
+  }, CLI_TIMEOUT_MS);
+
+  it('rebuilds exactly once when setup_script changes; older workers keep their work', async () => {
+    expect((await exec('worker-1', 'sh', '-c', 'echo mine > wip.txt')).code).toBe(0);
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + setup('v2'));
+    const r = await cli('worker', 'add');
+    expect(r.code, r.stderr).toBe(0);
+    expect(count(r.stderr, "Building the project's base")).toBe(1);
+    expect(r.stderr).toMatch(/Building the project's base \S+ \(setup_script changed\)/);
+    expect(r.stderr).toContain('│ building-v2');
+    expect(r.stderr).toContain('worker-1, worker-2, worker-3 keep their work on the older base');
+    const all = await bases();
+    expect(all).toHaveLength(2);
+    const second = all.find((b) => b !== first)!;
+    expect(await baseOf('worker-4')).toBe(second);
+    expect((await exec('worker-4', 'cat', '/etc/e2e-base-marker')).stdout).toBe('v2\n');
+    expect((await exec('worker-1', 'cat', 'wip.txt')).stdout).toBe('mine\n');
+    // The key is unchanged now: no second rebuild.
+    const again = await cli('worker', 'add');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain('Building');
+    expect(await baseOf('worker-5')).toBe(second);
+  }, CLI_TIMEOUT_MS);
+
+  it('reset saves the work, then makes the worker again from the new base; the old base goes with its last worker', async () => {
+    const [, second] = [first, (await bases()).find((b) => b !== first)!];
+    const reset = await cli('worker', 'reset', 'worker-1');
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stderr).toMatch(/worker-1 +1 uncommitted file committed → isollm\/salvage\/worker-1-\S+/);
+    expect(reset.stderr).toContain(`worker-1 is made again from the new base ${second}.`);
+    expect(await baseOf('worker-1')).toBe(second);
+    const after = await exec('worker-1', 'sh', '-c', 'cat /etc/e2e-base-marker; ls; hostname');
+    expect(after.stdout).toBe(`v2\nREADME.md\nisollm.yaml\nlater.txt\n${project}-worker-1\n`);
+    expect(git(hub, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/isollm/salvage')).toMatch(/^isollm\/salvage\/worker-1-/);
+    expect(await bases()).toContain(first); // worker-2 and worker-3 still use it
+
+    expect((await cli('worker', 'remove', 'worker-2', '--force')).code).toBe(0);
+    const last = await cli('worker', 'reset', 'worker-3', '--force');
+    expect(last.code, last.stderr).toBe(0);
+    expect(await bases(), last.stderr).toEqual([second]);
+    // A reset of a worker already on the current base copies that base again: its clean state.
+    expect((await exec('worker-4', 'touch', 'scratch.txt')).code).toBe(0);
+    const clean = await cli('worker', 'reset', 'worker-4', '--force');
+    expect(clean.stderr).toContain('worker-4 is back to the clean state of its base.');
+    expect((await exec("worker-4", "ls")).stdout).toBe("README.md\nisollm.yaml\nlater.txt\n");
+  }, CLI_TIMEOUT_MS);
+
+  it('`worker rebuild` builds a new base even when nothing changed', async () => {
+    const [before] = await bases();
+    const r = await cli('worker', 'rebuild');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Building the project's base \S+ \(rebuild asked for\)/);
+    expect(r.stderr).toContain('│ building-v2');
+    const now = await bases();
+    expect(now).toHaveLength(2);
+    expect(now).toContain(before); // still used by its workers
+    const added = await cli('worker', 'add');
+    expect(added.stderr).not.toContain('Building');
+    expect(await baseOf('worker-2')).toBe(now.find((b) => b !== before));
+  }, CLI_TIMEOUT_MS);
+});
