@@ -58,7 +58,7 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     git(root, 'add', '.');
     git(root, 'commit', '-qm', 'initial');
     isollm(['worker', 'add'], TIMEOUT_MS);
-    const [worker] = await listInstances(rt!, project);
+    const [worker] = (await listInstances(rt!, project)).filter((i) => i.worker);
     // What a user's setup_script (or agent.install) would put there: claude, one native binary.
     const binary = path.join(agentClisDir(), 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe');
     await pushFile(rt!, worker.name, binary, '/usr/local/bin/claude', { uid: 0, gid: 0, mode: 0o755 });

@@ -209,7 +209,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(refs()).toBe(before);
     expect(git(a.hub, 'rev-parse', 'main')).toBe(mainBefore);
     expect((await taskJson(a.root, taskId)).task).toMatchObject({ status: 'in_progress', claimed_by: 'worker-2' });
-  });
+  }, 120_000);
 
   it('passes the exit code of `worker exec` through; `worker shell -c` runs as dev in the project', async () => {
     expect((await exec('worker-1', 'sh', '-c', 'exit 7')).code).toBe(7);
