@@ -72,7 +72,10 @@ describe('isollm-agent', () => {
     try {
       const [pid, start] = fs.readFileSync(path.join(dir, 'agent.pid'), 'utf8').trim().split(' ');
       expect(Number(pid)).not.toBe(process.pid);
-      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x0030\x00');
+      // The detached child execs setsid, then sleep: until it has, its cmdline is still the shell's.
+      const cmdline = () => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      for (const until = Date.now() + 5000; cmdline() !== 'sleep\x0030\x00' && Date.now() < until; ) spawnSync('sleep', ['0.05']);
+      expect(cmdline()).toBe('sleep\x0030\x00');
       expect(start).toMatch(/^\d+$/);
       const again = bg();
       expect(again.stdout).toBe(`isollm-agent: already running (pid ${pid})\n`);
