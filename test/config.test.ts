@@ -68,7 +68,9 @@ const BAD: [string, string, string[]][] = [
   ['limits memory unit', 'limits:\n  memory: 4G\n', ['isollm.yaml:2: limits.memory: must be a size like 4GiB or 512MiB, or a share like 50% (got "4G")']],
   ['multiplexer kind', 'multiplexer:\n  kind: screen\n', ['isollm.yaml:2: multiplexer.kind: must be one of auto, zellij, tmux, none (got "screen")']],
   ['layout', 'multiplexer:\n  layout: diagonal\n', ['isollm.yaml:2: multiplexer.layout: must be one of auto, horizontal, vertical, grid (got "diagonal")']],
-  ['dashboard yes (YAML 1.2 string)', 'multiplexer:\n  dashboard: yes\n', ['isollm.yaml:2: multiplexer.dashboard: must be true or false (got "yes")']],
+  ['dashboard yes (YAML 1.2 string)', 'multiplexer:\n  dashboard: yes\n', ['isollm.yaml:2: multiplexer.dashboard: must be true, false or every_tab (got "yes")']],
+  ['panes per tab', 'multiplexer:\n  max_panes_per_tab: 0\n', ['isollm.yaml:2: multiplexer.max_panes_per_tab: must be a whole number from 1 to 32 (got 0)']],
+  ['template empty', 'multiplexer:\n  template: ""\n', ['isollm.yaml:2: multiplexer.template: must be a non-empty string (got "")']],
   ['dashboard size', 'multiplexer:\n  dashboard_size: 95%\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got "95%")']],
   ['dashboard rows', 'multiplexer:\n  dashboard_size: 0\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got 0)']],
   ['dashboard size word', 'multiplexer:\n  dashboard_size: tall\n', ['isollm.yaml:2: multiplexer.dashboard_size: must be auto, a percentage from 5% to 90%, or a number of rows from 1 to 100 (got "tall")']],
@@ -123,7 +125,7 @@ describe('parseConfig resolves a good config', () => {
     const { config, explicit } = resolveConfig(text, ROOT);
     expect(config.project).toBe('App-2');
     expect(config.workers).toBe(8);
-    expect(config.multiplexer).toEqual({ kind: 'tmux', layout: 'auto', dashboard: true, dashboard_size: 'auto' });
+    expect(config.multiplexer).toEqual({ kind: 'tmux', layout: 'auto', dashboard: true, dashboard_size: 'auto', max_panes_per_tab: 6, template: null, tmux_conf: null });
     expect(config.ports).toEqual(['3000', '8080:80']);
     expect(config.agent.loop).toEqual({ poll_interval: 10, give_up_after: 600 });
     expect(config.git.hub).toBe(path.join(os.homedir(), '.isollm', 'App-2.git'));

@@ -168,6 +168,45 @@ describe('real tmux', () => {
     }
   });
 
+  test('multiplexer.tmux_conf is sourced into the session: its options and key bindings are in effect, isollm`s pane options still hold', async () => {
+    const dir = tmpDir();
+    const conf = path.join(dir, 'my tmux.conf');
+    fs.writeFileSync(conf, 'set -g status-left "[from my conf]"\nbind-key F12 display-message "hello from my conf"\nset -g remain-on-exit off\nset -g pane-border-status off\n');
+    socket = `isollm-test-${process.pid}-${++counter}`;
+    const mux = createTmux({ server: { socketName: socket, configFile: '/dev/null' }, conf });
+    await mux.createDetached(makePlan(2));
+    expect(tmux('show-options', '-gv', 'status-left').stdout.trim()).toBe('[from my conf]');
+    expect(tmux('list-keys', '-T', 'prefix', 'F12').stdout).toContain('hello from my conf');
+    expect(tmux('show-options', '-wv', '-t', '=isollm-test:', 'remain-on-exit').stdout.trim()).toBe('on');
+    expect(tmux('show-options', '-wv', '-t', '=isollm-test:', 'pane-border-status').stdout.trim()).toBe('top');
+  });
+
+  test('a tmux_conf tmux refuses: a UserError with tmux`s file:line, and no half session left', async () => {
+    const dir = tmpDir();
+    const conf = path.join(dir, 'tmux.conf');
+    fs.writeFileSync(conf, 'set -g status-left ok\nno-such-command here\n');
+    socket = `isollm-test-${process.pid}-${++counter}`;
+    const mux = createTmux({ server: { socketName: socket, configFile: '/dev/null' }, conf });
+    const err = await mux.createDetached(makePlan(1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).detail).toContain(`${conf}:2`);
+    expect(await mux.exists('isollm-test')).toBe(false);
+  });
+
+  test('max_panes_per_tab and the dashboard in every window', async () => {
+    const mux = newMux();
+    const plan = makePlan(5, 'auto', { maxPerTab: 2 });
+    plan.dashboard!.everyTab = true;
+    await mux.createDetached(plan);
+    const perWindow: Record<string, string[]> = {};
+    for (const p of geometry()) (perWindow[p.window] ??= []).push(p.title);
+    expect(perWindow).toEqual({
+      'agents-1': ['dashboard', 'worker-1', 'worker-2'],
+      'agents-2': ['dashboard', 'worker-3', 'worker-4'],
+      'agents-3': ['dashboard', 'worker-5'],
+    });
+  });
+
   test('argv reaches the program untouched: no shell in between', async () => {
     const mux = newMux();
     const nasty = ['a b', '$HOME', "it's", '`id`', '"q"', '*', 'x;y'];

@@ -76,61 +76,115 @@ function rowLengths(area: Node): number[] {
   return area.children.map(row);
 }
 
+/** Every tab: properties zellij knows, its panes checked; returns the command panes of each tab. */
+function checkLayout(doc: Node[]): { tabs: Node[]; panes: Node[][] } {
+  expect(doc.map((d) => d.name)).toEqual(['layout']);
+  const tabs = doc[0].children.filter((c) => c.name === 'tab');
+  expect(tabs.length, 'tabs only at the top').toBe(doc[0].children.length);
+  const panes = tabs.map((tab) => {
+    for (const key of Object.keys(tab.properties)) expect(['name', 'focus', 'cwd', 'split_direction', 'hide_floating_panes']).toContain(key);
+    const found: Node[] = [];
+    for (const pane of tab.children) checkPane(pane, found);
+    return found;
+  });
+  return { tabs, panes };
+}
+
+const WORKER_COUNTS = [1, 2, 3, 4, 5, 6, 7, 8, 13, 32];
+
 describe.each(LAYOUTS)('layout %s', (layout) => {
-  test.each([1, 2, 3, 4, 5, 6, 32])('%i workers', (n) => {
+  test.each(WORKER_COUNTS)('%i workers', (n) => {
     const plan = makePlan(n, layout);
     const text = formatZellijLayout(plan);
     expect(text, 'KDL v1 booleans, not v2 #true').not.toMatch(/#(true|false|null)\b/);
-    const doc = parseBack(text);
-    expect(doc.map((d) => d.name)).toEqual(['layout']);
-    const [dashboard, area, bar] = doc[0].children;
-    expect(doc[0].children).toHaveLength(3);
-    const commandPanes: Node[] = [];
-    for (const pane of doc[0].children) checkPane(pane, commandPanes);
+    const { tabs, panes } = checkLayout(parseBack(text));
 
-    // dashboard on top, sized, running its argv
-    expect(dashboard.properties).toMatchObject({ name: 'dashboard', size: '15%' });
-    expect(argv(dashboard)).toEqual(plan.dashboard!.command);
-    // compact bar at the bottom
-    expect(bar.properties).toEqual({ size: 1, borderless: true });
+    // at most 6 workers a tab, spread evenly over the fewest tabs, named agents / agents 1, 2, …
+    const shares = panes.map((p) => p.filter((x) => x.properties.name !== 'dashboard').length);
+    expect(shares.length).toBe(Math.ceil(n / 6));
+    expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+    expect(tabs.map((t) => t.properties.name)).toEqual(tabs.length === 1 ? ['agents'] : tabs.map((_, i) => `agents ${i + 1}`));
+    expect(tabs.map((t) => t.properties.focus === true)).toEqual(tabs.map((_, i) => i === 0));
 
-    // one pane per worker, in order, each running its own argv with the project cwd
-    const workers = commandPanes.filter((p) => p.properties.name !== 'dashboard');
+    tabs.forEach((tab, i) => {
+      const [first, area, bar] = tab.children;
+      const hasDashboard = i === 0;
+      expect(tab.children).toHaveLength(hasDashboard ? 3 : 2);
+      if (hasDashboard) {
+        // dashboard on top, sized, running its argv
+        expect(first.properties).toMatchObject({ name: 'dashboard', size: '15%' });
+        expect(argv(first)).toEqual(plan.dashboard!.command);
+      }
+      const workerArea = hasDashboard ? area : first;
+      // compact bar at the bottom
+      expect((hasDashboard ? bar : area).properties).toEqual({ size: 1, borderless: true });
+      const rows = rowLengths(workerArea);
+      const k = shares[i];
+      expect(rows.reduce((a, b) => a + b, 0)).toBe(k);
+      if (layout === 'horizontal' || (layout === 'auto' && k <= 2)) expect(rows).toEqual([k]);
+      else if (layout === 'vertical') expect(rows).toEqual(Array(k).fill(1));
+      else expect(Math.max(...rows)).toBe(gridColumns(k));
+      // focus on the tab's first worker only
+      const workers = panes[i].filter((p) => p.properties.name !== 'dashboard');
+      expect(panes[i].filter((p) => p.properties.focus === true)).toEqual([workers[0]]);
+    });
+
+    // one pane per worker, in order over the tabs, each running its own argv with the project cwd
+    const workers = panes.flat().filter((p) => p.properties.name !== 'dashboard');
     expect(workers.map((p) => p.properties.name)).toEqual(plan.workers.map((w) => w.name));
     workers.forEach((p, i) => {
       expect(argv(p)).toEqual(plan.workers[i].command);
       expect(p.properties.cwd).toBe('/home/me/demo');
     });
-    // focus on the first worker only
-    expect(commandPanes.filter((p) => p.properties.focus === true).map((p) => p.properties.name)).toEqual(['worker-1']);
-
-    const rows = rowLengths(area);
-    expect(rows.reduce((a, b) => a + b, 0)).toBe(n);
-    if (layout === 'horizontal' || (layout === 'auto' && n <= 2)) expect(rows).toEqual([n]);
-    else if (layout === 'vertical') expect(rows).toEqual(Array(n).fill(1));
-    else expect(Math.max(...rows)).toBe(gridColumns(n));
   });
 });
 
-describe('golden files', () => {
-  const cases = LAYOUTS.flatMap((layout) => [1, 2, 3, 4].map((n) => [layout, n] as const));
-  test.each(cases)('%s with %i workers', (layout, n) => {
-    const file = path.join(GOLDEN, `${layout}-${n}.kdl`);
-    const text = formatZellijLayout(makePlan(n, layout));
+test('max_panes_per_tab and the dashboard on every tab', () => {
+  const plan = makePlan(8, 'auto');
+  plan.maxPerTab = 3;
+  plan.dashboard!.everyTab = true;
+  const { tabs, panes } = checkLayout(parseBack(formatZellijLayout(plan)));
+  expect(tabs.map((t) => t.properties.name)).toEqual(['agents 1', 'agents 2', 'agents 3']);
+  expect(panes.map((p) => p.map((x) => x.properties.name))).toEqual([
+    ['dashboard', 'worker-1', 'worker-2', 'worker-3'],
+    ['dashboard', 'worker-4', 'worker-5', 'worker-6'],
+    ['dashboard', 'worker-7', 'worker-8'],
+  ]);
+  for (const p of panes) expect(argv(p[0])).toEqual(plan.dashboard!.command);
+});
+
+describe('golden files: the default template', () => {
+  const variants: Array<[string, MuxPlan]> = [
+    ...LAYOUTS.flatMap((layout) => [1, 3, 6, 8, 32].map((n): [string, MuxPlan] => [`${layout}-${n}`, makePlan(n, layout)])),
+    ['every-tab-8', { ...makePlan(8, 'auto'), dashboard: { ...makePlan(8, 'auto').dashboard!, everyTab: true } }],
+    ['no-dashboard-3', makePlan(3, 'auto', false)],
+    ['rows-dashboard-8', { ...makePlan(8, 'grid'), dashboard: { ...makePlan(8, 'grid').dashboard!, size: '16' } }],
+  ];
+  test.each(variants)('%s', (name, plan) => {
+    const file = path.join(GOLDEN, `${name}.kdl`);
+    const text = formatZellijLayout(plan);
     if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, text);
     expect(text).toBe(fs.readFileSync(file, 'utf8'));
+    // parsed back: zellij's grammar node by node, and every pane's argv exactly
+    const { panes } = checkLayout(parseBack(text));
+    const commands = panes.flat().map(argv);
+    expect(commands).toEqual(panes.flat().map((p) => (p.properties.name === 'dashboard' ? plan.dashboard!.command : plan.workers.find((w) => w.name === p.properties.name)!.command)));
+    expect(commands.filter((c) => c[0] === 'lxc')).toHaveLength(plan.workers.length);
+  });
+  test('no stray golden files', () => {
+    expect(fs.readdirSync(GOLDEN).sort()).toEqual(variants.map(([name]) => `${name}.kdl`).sort());
   });
 });
 
 test('without a dashboard, the workers take the screen', () => {
   const doc = parseBack(formatZellijLayout(makePlan(2, 'auto', false)));
-  expect(doc[0].children).toHaveLength(2);
-  expect(doc[0].children[0].properties.split_direction).toBe('vertical');
+  expect(doc[0].children[0].children).toHaveLength(2);
+  expect(doc[0].children[0].children[0].properties.split_direction).toBe('vertical');
 });
 
 test('a dashboard size in rows is an integer, its frame added (8 rows of text: 10); one-word commands get no empty args', () => {
   const plan = { ...makePlan(1, 'auto'), dashboard: { command: ['top'], size: '8' } };
-  const [dashboard] = parseBack(formatZellijLayout(plan))[0].children;
+  const [dashboard] = parseBack(formatZellijLayout(plan))[0].children[0].children;
   expect(dashboard.properties.size).toBe(8 + ZELLIJ_FRAME_ROWS);
   expect(dashboard.children).toEqual([]);
 });
@@ -139,7 +193,7 @@ test('awkward strings survive the round trip', () => {
   const nasty = ['sh', '-c', 'echo "$X" \\ \'q\'\n\ttab', 'ünï'];
   const plan = { ...makePlan(1, 'auto'), cwd: '/tmp/a "b"\\c', workers: [{ name: 'w.1_x', command: nasty }] };
   const panes: Node[] = [];
-  for (const p of parseBack(formatZellijLayout(plan))[0].children) checkPane(p, panes);
+  for (const p of parseBack(formatZellijLayout(plan))[0].children[0].children) checkPane(p, panes);
   const worker = panes.find((p) => p.properties.name === 'w.1_x')!;
   expect(argv(worker)).toEqual(nasty);
   expect(worker.properties.cwd).toBe('/tmp/a "b"\\c');

@@ -38,9 +38,12 @@ export function muxPlan(rt: Runtime, config: Config, root: string, workers: Work
   return {
     session: sessionName(config.project),
     cwd: root,
-    dashboard: config.multiplexer.dashboard ? { command: dashboardCommand(root), size: resolveDashboardSize(config.multiplexer.dashboard_size, fullViewLines(workers.length)) } : null,
+    dashboard: config.multiplexer.dashboard
+      ? { command: dashboardCommand(root), size: resolveDashboardSize(config.multiplexer.dashboard_size, fullViewLines(workers.length)), everyTab: config.multiplexer.dashboard === 'every_tab' }
+      : null,
     workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w) })),
     layout: config.multiplexer.layout,
+    maxPerTab: config.multiplexer.max_panes_per_tab,
   };
 }
 

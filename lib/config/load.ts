@@ -71,9 +71,16 @@ export type Config = {
   multiplexer: {
     kind: MultiplexerKind;
     layout: Layout;
-    dashboard: boolean;
+    /** The status pane: on the first tab (true), on every tab, or none. */
+    dashboard: boolean | 'every_tab';
     /** Height of the dashboard pane: `auto` (as tall as its content, within a cap), `15%`, or rows (`8`). */
     dashboard_size: string | number;
+    /** Workers per zellij tab / tmux window; more are spread evenly over several. */
+    max_panes_per_tab: number;
+    /** A zellij layout template of the user's (path relative to the project); null = isollm's own. */
+    template: string | null;
+    /** A tmux config file sourced into the session (path relative to the project). */
+    tmux_conf: string | null;
   };
   runtime: { kind: RuntimeKind };
   notify: {
@@ -126,7 +133,7 @@ export function defaults(project: string): Config {
     queue: { port: DEFAULT_PORT, url: null },
     ports: [],
     limits: { cpu: null, memory: null },
-    multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto' },
+    multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto', max_panes_per_tab: 6, template: null, tmux_conf: null },
     runtime: { kind: 'auto' },
     notify: { command: null },
     land: { strategy: 'merge', test: [], max_attempts: 3, batch: 1, timeout: 1800, auto: false },

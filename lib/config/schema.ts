@@ -178,8 +178,11 @@ export const SCHEMA: Schema = {
   multiplexer: {
     kind: oneOf(MULTIPLEXER_KINDS),
     layout: oneOf(LAYOUTS),
-    dashboard: bool,
+    dashboard: (v) => (v === true || v === false || v === 'every_tab' ? undefined : 'must be true, false or every_tab'),
     dashboard_size: dashboardSize,
+    max_panes_per_tab: intRange(1, MAX_WORKERS),
+    template: text,
+    tmux_conf: text,
   },
   runtime: {
     kind: oneOf(RUNTIME_KINDS),

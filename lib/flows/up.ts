@@ -1,6 +1,6 @@
 // `isollm up`: from a repository with a backlog to N agents at work, each step reported, nothing
 // duplicated when run again.
-import type { Config, MultiplexerKind } from '../config/load.ts';
+import { resolveHome, type Config, type MultiplexerKind } from '../config/load.ts';
 import { UserError, errorMessage } from '../cli/errors.ts';
 import { ensureHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
@@ -39,13 +39,15 @@ export async function up(root: string, config: Config, options: UpOptions, repor
   const want = options.count ?? config.workers;
   const kind = options.multiplexer ?? config.multiplexer.kind;
 
+  // Before anything starts: a missing multiplexer, or a layout template / tmux_conf that is wrong, stops here.
+  const projectFile = (p: string | null) => (p === null ? null : resolveHome(p, root));
+  const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts, template: projectFile(config.multiplexer.template), tmuxConf: projectFile(config.multiplexer.tmux_conf) });
   for (const line of await checkStaleness(root, config, { force: options.force })) report.warn(line);
   const release = acquireLock(paths, 'up');
   try {
     await report.step('Queue', () => ensureQueue(root, config));
     await report.step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
-    const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts });
     if (hint) report.warn(hint);
 
     // Workers: keep running ones, start stopped ones, create the missing ones in parallel.

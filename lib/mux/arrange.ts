@@ -4,6 +4,9 @@ import { MAX_WORKERS } from '../config/schema.ts';
 import { UserError } from '../cli/errors.ts';
 import { DASHBOARD_TITLE, type MuxPlan } from './types.ts';
 
+/** Workers per zellij tab or tmux window unless `multiplexer.max_panes_per_tab` says otherwise. */
+export const DEFAULT_MAX_PANES_PER_TAB = 6;
+
 /** Columns of the grid layout: ceil(√n). */
 export function gridColumns(n: number): number {
   return Math.ceil(Math.sqrt(n));
@@ -74,6 +77,7 @@ export function checkPlan(plan: MuxPlan): void {
     seen.add(w.name);
     checkArgv(w.command, `worker ${w.name}`);
   }
+  if (plan.maxPerTab !== undefined && !(Number.isInteger(plan.maxPerTab) && plan.maxPerTab >= 1)) throw new UserError(`multiplexer.max_panes_per_tab must be a whole number from 1, not ${plan.maxPerTab}.`);
   if (plan.dashboard) {
     checkArgv(plan.dashboard.command, DASHBOARD_TITLE);
     parseDashboardSize(plan.dashboard.size);

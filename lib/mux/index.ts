@@ -1,9 +1,10 @@
 // lib/mux: one interface over zellij and tmux. Callers import from here.
 export type { Multiplexer, MuxKind, MuxPlan, PaneInfo, PaneSpec } from './types.ts';
 export { DASHBOARD_TITLE } from './types.ts';
-export { arrangeRows, checkPlan, DASHBOARD_MAX_ROWS, gridColumns, parseDashboardSize, resolveDashboardSize } from './arrange.ts';
+export { arrangeRows, checkPlan, DASHBOARD_MAX_ROWS, DEFAULT_MAX_PANES_PER_TAB, gridColumns, parseDashboardSize, resolveDashboardSize } from './arrange.ts';
 export { sessionName, zellijSessionName, zellijSocketDir, zellijNameProblem } from './session-name.ts';
-export { buildZellijLayout, formatZellijLayout, writeZellijLayout } from './zellij-layout.ts';
+export { buildZellijLayout, defaultZellijTemplate, formatZellijLayout, writeZellijLayout } from './zellij-layout.ts';
+export { DEFAULT_ZELLIJ_TEMPLATE, parseZellijTemplate, readZellijTemplate, type ZellijTemplate } from './zellij-template.ts';
 export { createZellij, parseZellijPanes, parseZellijSessions, zellijArgs, type ZellijOptions } from './zellij.ts';
 export { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, tmuxServerArgs, TMUX_WORKERS_PER_WINDOW, type TmuxServer } from './tmux-commands.ts';
 export { createTmux, type TmuxOptions } from './tmux.ts';

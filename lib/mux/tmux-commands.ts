@@ -10,11 +10,11 @@
 //   - every size is a percentage of the pane being split, so all rows and columns come out even.
 // Everything goes to the server in one invocation (commands separated by ';'): the server runs the
 // list before it reaps any child, so `remain-on-exit` is in place even for a command that exits at once.
-import { arrangeRows, chunkEvenly, parseDashboardSize } from './arrange.ts';
+import { arrangeRows, chunkEvenly, DEFAULT_MAX_PANES_PER_TAB, parseDashboardSize } from './arrange.ts';
 import { quoteArgv } from '../cli/shell-quote.ts';
 import { DASHBOARD_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
 
-export const TMUX_WORKERS_PER_WINDOW = 6;
+export const TMUX_WORKERS_PER_WINDOW = DEFAULT_MAX_PANES_PER_TAB;
 /** Size of a detached session until a client attaches (tmux then rescales the panes to the terminal). */
 export const TMUX_DETACHED_SIZE = { columns: 240, rows: 64 } as const;
 /** Pane option holding the worker name: programs may rewrite pane_title with escape sequences, user options they cannot. */
@@ -22,7 +22,7 @@ export const TITLE_OPTION = '@isollm_title';
 // The worker's name, then what its agent does (@isollm_state, set by the dashboard; see titles.ts).
 const BORDER_FORMAT = ` #{?${TITLE_OPTION},#{${TITLE_OPTION}}#{?@isollm_state, #{@isollm_state},},#{pane_title}} `;
 
-/** Which tmux server: `-L name` (a socket in tmux's dir), `-S path`, and an optional config file (`-f /dev/null` in tests). */
+/** Which tmux server: `-L name` (a socket in tmux's dir), `-S path`, and an optional config file for a new server (`-f /dev/null` in tests). */
 export type TmuxServer = { socketName?: string; socketPath?: string; configFile?: string };
 
 export function tmuxServerArgs(server: TmuxServer = {}): string[] {
@@ -55,20 +55,26 @@ export const sessionTarget = (session: string) => `=${session}`;
 const windowTarget = (session: string, window: string) => `=${session}:=${window}`;
 
 /** Window names: `agents`, or `agents-1`, `agents-2`, … when the workers need more than one window. */
-export function tmuxWindowNames(workers: number): string[] {
-  const windows = Math.ceil(workers / TMUX_WORKERS_PER_WINDOW);
+export function tmuxWindowNames(workers: number, perWindow = TMUX_WORKERS_PER_WINDOW): string[] {
+  const windows = Math.ceil(workers / perWindow);
   return windows === 1 ? ['agents'] : Array.from({ length: windows }, (_, i) => `agents-${i + 1}`);
 }
 
 const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)}%`;
 
-/** The tmux command list (without the `tmux` binary and server flags) that builds the plan's session. */
-export function buildTmuxCreate(plan: MuxPlan): string[][] {
+/**
+ * The tmux command list (without the `tmux` binary and server flags) that builds the plan's session.
+ * `sourceFile` (multiplexer.tmux_conf) is sourced right after the session exists, before isollm's own
+ * window options, so the user's key bindings and status line apply and the pane options isollm relies
+ * on still hold.
+ */
+export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string } = {}): string[][] {
   const commands: string[][] = [];
-  const names = tmuxWindowNames(plan.workers.length);
-  chunkEvenly(plan.workers, TMUX_WORKERS_PER_WINDOW).forEach((workers, index) => {
+  const perWindow = plan.maxPerTab ?? TMUX_WORKERS_PER_WINDOW;
+  const names = tmuxWindowNames(plan.workers.length, perWindow);
+  chunkEvenly(plan.workers, perWindow).forEach((workers, index) => {
     const target = windowTarget(plan.session, names[index]);
-    const dashboard = index === 0 ? plan.dashboard : null;
+    const dashboard = index === 0 || plan.dashboard?.everyTab ? plan.dashboard : null;
     const label = (title: string) => {
       commands.push(['set-option', '-p', '-t', target, TITLE_OPTION, title], ['select-pane', '-t', target, '-T', title]);
     };
@@ -82,6 +88,7 @@ export function buildTmuxCreate(plan: MuxPlan): string[][] {
       index === 0
         ? ['new-session', '-d', '-s', plan.session, ...where, '-x', String(TMUX_DETACHED_SIZE.columns), '-y', String(TMUX_DETACHED_SIZE.rows), '--', ...tmuxPaneCommand(first.command)]
         : ['new-window', '-d', '-t', `${sessionTarget(plan.session)}:`, ...where, '--', ...tmuxPaneCommand(first.command)],
+      ...(index === 0 && options.sourceFile ? [['source-file', options.sourceFile]] : []),
       ['set-option', '-w', '-t', target, 'remain-on-exit', 'on'],
       ['set-option', '-w', '-t', target, 'pane-border-status', 'top'],
       ['set-option', '-w', '-t', target, 'pane-border-format', BORDER_FORMAT],

@@ -14,7 +14,13 @@ export const TMUX_TIMEOUT = '20s';
 /** Argv panes (3.0), `-l N%` sizes (3.1). */
 export const TMUX_MIN_VERSION: [number, number] = [3, 1];
 
-export type TmuxOptions = { server?: TmuxServer; bin?: string; env?: NodeJS.ProcessEnv };
+export type TmuxOptions = {
+  server?: TmuxServer;
+  bin?: string;
+  env?: NodeJS.ProcessEnv;
+  /** A tmux config file sourced into the session (multiplexer.tmux_conf), absolute. */
+  conf?: string;
+};
 
 /** The socket a server listens on, as tmux computes it (for telling whether $TMUX is the same server). */
 export function tmuxSocketPath(server: TmuxServer = {}, env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
@@ -40,10 +46,11 @@ export function createTmux(options: TmuxOptions = {}): Multiplexer {
         throw new UserError(`tmux ${version.join('.')} is too old: isollm needs tmux ≥ ${TMUX_MIN_VERSION.join('.')}. Install a newer tmux, or zellij.`);
       }
       if (await exists(plan.session)) throw new UserError(`tmux session ${plan.session} is already running. Attach with \`tmux attach -t ${plan.session}\`, or stop it with \`isollm down\`.`);
-      const r = await run(joinTmuxCommands(buildTmuxCreate(plan)));
+      const r = await run(joinTmuxCommands(buildTmuxCreate(plan, { sourceFile: options.conf })));
       if (r.exitCode !== 0) {
         await run(['kill-session', '-t', sessionTarget(plan.session)]); // do not leave half a session behind
-        throw new UserError(`tmux could not create session ${plan.session}.`, { detail: r.stderr.trim() });
+        // tmux reports a failing source-file (multiplexer.tmux_conf) as FILE:LINE on stdout.
+        throw new UserError(`tmux could not create session ${plan.session}.`, { detail: [r.stderr.trim(), r.stdout.trim()].filter(Boolean).join('\n') });
       }
     },
     async attach(session: string) {

@@ -10,9 +10,11 @@ export type MuxPlan = {
   /** Working directory for every pane (the project root on the host). */
   cwd: string;
   /** The status pane on top; `size` is a percentage ("15%") or a number of rows of text ("8"), kept when the window is resized. */
-  dashboard: { command: string[]; size: string } | null;
+  dashboard: { command: string[]; size: string; /** In every tab (window), not only the first. */ everyTab?: boolean } | null;
   workers: PaneSpec[];
   layout: Layout;
+  /** At most this many workers per zellij tab or tmux window (default 6); more are spread evenly over several. */
+  maxPerTab?: number;
 };
 
 /** A pane as the backend reports it. `command` is the backend's own rendering of the start command. */

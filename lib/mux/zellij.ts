@@ -8,6 +8,7 @@ import { zellijNameProblem, zellijSocketDir } from './session-name.ts';
 import { zellijTitleArgs } from './titles.ts';
 import type { Multiplexer, MuxPlan, PaneInfo } from './types.ts';
 import { writeZellijLayout } from './zellij-layout.ts';
+import type { ZellijTemplate } from './zellij-template.ts';
 
 /** Every zellij call but attach (which runs as long as the user stays). */
 export const ZELLIJ_TIMEOUT = '20s';
@@ -62,7 +63,13 @@ function outsideZellij(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return clean;
 }
 
-export type ZellijOptions = { layoutDir: string; bin?: string; env?: NodeJS.ProcessEnv };
+export type ZellijOptions = {
+  layoutDir: string;
+  bin?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The layout template (read and checked already); isollm's own when absent. */
+  template?: ZellijTemplate;
+};
 
 export function createZellij(options: ZellijOptions): Multiplexer {
   const bin = options.bin ?? 'zellij';
@@ -85,7 +92,7 @@ export function createZellij(options: ZellijOptions): Multiplexer {
       if (problem) throw new UserError(`zellij session name "${plan.session}" is not valid: ${problem}. Use a shorter project name or multiplexer.kind: tmux.`);
       if (await exists(plan.session)) throw new UserError(`zellij session ${plan.session} is already running. Attach with \`zellij attach ${plan.session}\`, or stop it with \`isollm down\`.`);
       await run(zellijArgs.delete(plan.session)); // fails when there is no dead session to clear: fine
-      const layout = writeZellijLayout(plan, options.layoutDir);
+      const layout = writeZellijLayout(plan, options.layoutDir, options.template);
       const r = await run(zellijArgs.create(layout, plan.session));
       if (r.exitCode !== 0) throw new UserError(`zellij could not create session ${plan.session} from ${layout}.`, { detail: r.stderr.trim() || r.stdout.trim() });
     },

@@ -39,7 +39,7 @@ export async function e2eRuntime(suite: string): Promise<Runtime | null> {
 }
 
 /** isollm.yaml for an e2e project: the test image, a private hub and port, no multiplexer. */
-export function e2eConfigYaml(options: { project: string; hub: string; port: number; agent: Record<string, unknown> }): string {
+export function e2eConfigYaml(options: { project: string; hub: string; port: number; agent: Record<string, unknown>; multiplexer?: Record<string, unknown> }): string {
   return YAML.stringify({
     project: options.project,
     workers: 2,
@@ -47,6 +47,6 @@ export function e2eConfigYaml(options: { project: string; hub: string; port: num
     git: { base_branch: 'main', hub: options.hub },
     agent: options.agent,
     queue: { port: options.port },
-    multiplexer: { kind: 'none' },
+    multiplexer: { kind: 'none', ...options.multiplexer },
   });
 }

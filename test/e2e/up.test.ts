@@ -20,6 +20,7 @@ const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-up-'));
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
 const tmuxDir = path.join(work, 'tmux');
+const tmuxConf = path.join(work, 'my tmux.conf');
 // A private tmux server (TMUX_TMPDIR), never the user's; the demo agent works at once and, in
 // interactive mode, stays in its pane until `down`.
 const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined, ISOLLM_DEMO_DELAY: '0', ISOLLM_DEMO_IDLE: '900' };
@@ -49,7 +50,8 @@ function tmux(...args: string[]) {
 
 function writeConfig(mode: 'loop' | 'interactive', port: number) {
   const agent = { preset: 'custom', command: 'isollm-demo-agent', mode, env: ['ISOLLM_DEMO_DELAY', 'ISOLLM_DEMO_IDLE'], loop: { poll_interval: 1 } };
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), e2eConfigYaml({ project, hub, port, agent }));
+  // The user's tmux config, sourced into the session (multiplexer.tmux_conf; --multiplexer picks tmux).
+  fs.writeFileSync(path.join(root, 'isollm.yaml'), e2eConfigYaml({ project, hub, port, agent, multiplexer: { tmux_conf: tmuxConf } }));
 }
 
 function addTask(title: string, priority: string, depends: string[] = []): string {
@@ -135,6 +137,7 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     port = await freePort();
     fs.mkdirSync(root);
     fs.mkdirSync(tmuxDir);
+    fs.writeFileSync(tmuxConf, 'set -g status-left "[e2e conf]"\nbind-key F12 display-message "e2e binding"\n');
     git(root, 'init', '-q', '-b', 'main');
     fs.writeFileSync(path.join(root, 'README.md'), '# e2e up\n');
     fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
@@ -225,6 +228,8 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     const r = cli(['up', '-n', '3', '--multiplexer', 'tmux', '--detach'], UP_TIMEOUT_MS);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`Watch them: tmux attach -t ${session}`);
+    expect(tmux('show-options', '-gv', 'status-left').stdout.trim()).toBe('[e2e conf]');
+    expect(tmux('list-keys', '-T', 'prefix', 'F12').stdout).toContain('e2e binding');
     const panes = () => tmux('list-panes', '-t', session, '-F', '#{pane_id} #{pane_pid} #{pane_dead} #{pane_start_command}').stdout.trim().split('\n');
     const first = panes();
     expect(first).toHaveLength(4);
