@@ -2,8 +2,9 @@
 //
 // Panes are built by splitting, not by `select-layout tiled`, so the dashboard stays a strip on top
 // and the worker area follows the same rows-of-columns arrangement as the zellij layouts:
-//   - a window holds at most TMUX_WORKERS_PER_WINDOW workers, spread evenly over the fewest windows
-//     (8 workers → 4 + 4); the first window also has the dashboard strip;
+//   - a window holds at most plan.maxPerTab (multiplexer.max_panes_per_tab, 6) workers, spread
+//     evenly over the fewest windows (8 workers → 4 + 4); the first window (or, with everyTab, each)
+//     also has the dashboard strip, its height set again by a window-resized hook;
 //   - the first pane of each row starts with the row's LAST worker; the row is then filled right to
 //     left (`split-window -h -b`), rows bottom-up (`select-pane {up-of}`), so the pane left active in
 //     every window is its first worker;
