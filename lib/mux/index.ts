@@ -1,4 +1,7 @@
-// lib/mux: one interface over zellij and tmux. Callers import from here.
+// lib/mux: one interface over zellij and tmux. A plan (plain data: session, dashboard, workers,
+// arrangement, panes per tab) goes in; tmux gets one command list built from it (with the user's
+// tmux_conf sourced), zellij a layout made from a KDL v1 template whose placeholder nodes are filled
+// (templates/zellij-layout.kdl or multiplexer.template). Callers import from here.
 export type { Multiplexer, MuxKind, MuxPlan, PaneInfo, PaneSpec } from './types.ts';
 export { DASHBOARD_TITLE } from './types.ts';
 export { arrangeRows, checkPlan, DASHBOARD_MAX_ROWS, DEFAULT_MAX_PANES_PER_TAB, gridColumns, parseDashboardSize, resolveDashboardSize } from './arrange.ts';
