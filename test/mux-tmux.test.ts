@@ -50,6 +50,7 @@ describe('builders and parsers', () => {
     expect(tmuxCommandLine(resize)).toBe("'resize-pane' '-t' '=isollm-test:=agents.{top}' '-y' '12'");
     expect(() => tmuxCommandLine(["it's"])).toThrow(/quote/);
     expect(buildTmuxCreate(makePlan(3, 'auto', { dashboard: null })).some((c) => c[0] === 'set-hook')).toBe(false);
+    expect(buildTmuxCreate(makePlan(3), { windowHooks: false }).some((c) => c[0] === 'set-hook')).toBe(false); // tmux < 3.2
   });
   test('windows: at most 6 workers each, spread evenly', () => {
     expect(tmuxWindowNames(6)).toEqual(['agents']);

@@ -69,7 +69,7 @@ const percent = (part: number, whole: number) => `${Math.round((100 * part) / wh
  * window options, so the user's key bindings and status line apply and the pane options isollm relies
  * on still hold.
  */
-export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string } = {}): string[][] {
+export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string; /** Window hooks (`set-hook -w`) need tmux ≥ 3.2. */ windowHooks?: boolean } = {}): string[][] {
   const commands: string[][] = [];
   const perWindow = plan.maxPerTab ?? TMUX_WORKERS_PER_WINDOW;
   const names = tmuxWindowNames(plan.workers.length, perWindow);
@@ -106,7 +106,7 @@ export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string } 
       const resize = ['resize-pane', '-t', `${target}.{top}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)];
       // tmux takes rows from the top pane first when the window shrinks (a client attaching at 50 rows
       // left a 4-row dashboard of a 64-row session): set the height again after every resize.
-      commands.push(resize, ['set-hook', '-w', '-t', target, 'window-resized', tmuxCommandLine(resize)]);
+      commands.push(resize, ...(options.windowHooks === false ? [] : [['set-hook', '-w', '-t', target, 'window-resized', tmuxCommandLine(resize)]]));
     }
     // One full-width pane per row, top to bottom; the new pane gets the share of the rows below.
     for (let r = 1; r < rows.length; r++) split('-v', percent(rows.length - r, rows.length - r + 1), lastOfRow(r), false);

@@ -46,7 +46,9 @@ export function createTmux(options: TmuxOptions = {}): Multiplexer {
         throw new UserError(`tmux ${version.join('.')} is too old: isollm needs tmux ≥ ${TMUX_MIN_VERSION.join('.')}. Install a newer tmux, or zellij.`);
       }
       if (await exists(plan.session)) throw new UserError(`tmux session ${plan.session} is already running. Attach with \`tmux attach -t ${plan.session}\`, or stop it with \`isollm down\`.`);
-      const r = await run(joinTmuxCommands(buildTmuxCreate(plan, { sourceFile: options.conf })));
+      // Before 3.2 there are no window hooks: the dashboard then keeps its height only until a resize.
+      const windowHooks = !version || version[0] > 3 || (version[0] === 3 && version[1] >= 2);
+      const r = await run(joinTmuxCommands(buildTmuxCreate(plan, { sourceFile: options.conf, windowHooks })));
       if (r.exitCode !== 0) {
         await run(['kill-session', '-t', sessionTarget(plan.session)]); // do not leave half a session behind
         // tmux reports a failing source-file (multiplexer.tmux_conf) as FILE:LINE on stdout.
