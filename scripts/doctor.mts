@@ -12,7 +12,7 @@ export const SPEC: CommandSpec = {
 };
 
 export function formatCheck(check: Check): string {
-  const symbol = check.status === 'ok' ? c.green(SYMBOLS.ok) : check.status === 'fail' ? c.red(SYMBOLS.fail) : c.dim(SYMBOLS.stopped);
+  const symbol = { ok: c.green(SYMBOLS.ok), fail: c.red(SYMBOLS.fail), warn: c.yellow(SYMBOLS.warn), skip: c.dim(SYMBOLS.stopped) }[check.status];
   return `${symbol} ${check.title}: ${check.detail}${check.fix ? ` ${SYMBOLS.arrow} ${check.fix}` : ''}`;
 }
 

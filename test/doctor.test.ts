@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkMultiplexer, parseGitVersion, portInUse } from '../lib/flows/doctor.ts';
+import { checkCredentials, checkMultiplexer, parseGitVersion, portInUse } from '../lib/flows/doctor.ts';
+import { defaults } from '../lib/config/load.ts';
 import { findOnPath } from '../lib/runtime/detect.ts';
 import { gitRepo, runCli, tmpDir } from './helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './e2e/runtime-available.ts';
@@ -28,6 +29,43 @@ describe('doctor decisions', () => {
     expect(await portInUse(port)).toBe(true);
     await new Promise((resolve) => server.close(resolve));
     expect(await portInUse(port)).toBe(false);
+  });
+});
+
+describe('doctor: agent credentials', () => {
+  type Agent = ReturnType<typeof defaults>['agent'];
+  const agent = (preset: string, env: string[] = []) => ({ ...defaults('demo').agent, preset, env }) as Agent;
+
+  it('warns (never fails) when a preset gets none of its usual variables, and says how else to log in', () => {
+    for (const env of [[], ['SOMETHING_ELSE']]) {
+      const c = checkCredentials(agent('codex', env), {});
+      expect(c).toMatchObject({ status: 'warn', required: false, detail: 'codex usually reads OPENAI_API_KEY or CODEX_API_KEY; agent.env passes none' });
+      expect(c.fix).toContain('codex login --device-auth');
+    }
+    expect(checkCredentials(agent('gemini'), {}).fix).toContain('Login with Google');
+    expect(checkCredentials(agent('opencode'), {}).fix).toContain('opencode auth login');
+    expect(checkCredentials(agent('claude'), {}).fix).toContain('/login');
+  });
+
+  it('warns when agent.env names the variable but the host does not set it; ok when it does', () => {
+    const named = agent('claude', ['ANTHROPIC_API_KEY']);
+    expect(checkCredentials(named, { ANTHROPIC_API_KEY: '' })).toMatchObject({ status: 'warn', detail: 'agent.env names ANTHROPIC_API_KEY, which is not set here' });
+    const set = checkCredentials(named, { ANTHROPIC_API_KEY: 'sk-secret-value' });
+    expect(set).toMatchObject({ status: 'ok', detail: 'claude gets ANTHROPIC_API_KEY (from agent.env)' });
+    expect(JSON.stringify(set)).not.toContain('sk-secret-value');
+  });
+
+  it('skips a custom agent', () => {
+    expect(checkCredentials(agent('custom'), {}).status).toBe('skip');
+  });
+
+  it('prints the warning and still exits 0', () => {
+    if (!rt) return;
+    const repo = gitRepo();
+    fs.writeFileSync(path.join(repo, 'isollm.yaml'), `project: demo\nimage: ${TEST_IMAGE}\nagent:\n  preset: codex\n`);
+    const r = runCli(['doctor'], { cwd: repo, env: { OPENAI_API_KEY: undefined, CODEX_API_KEY: undefined } });
+    expect(r.stdout).toMatch(/^! agent credentials: codex usually reads OPENAI_API_KEY or CODEX_API_KEY; agent.env passes none → add one to agent.env and set it on the host, or log in inside a worker: .*codex login --device-auth/m);
+    expect(r.code, r.stdout).toBe(0);
   });
 });
 
@@ -71,7 +109,7 @@ describe('isollm doctor on this machine', () => {
       }
       const json = JSON.parse(runCli(['doctor', '--json'], { cwd: repo }).stdout);
       expect(json.project).toBe(repo);
-      expect(json.checks.map((c: { id: string }) => c.id)).toEqual(['config', 'git', 'runtime', 'daemon', 'permission', 'storage', 'multiplexer', 'image', 'queue-port']);
+      expect(json.checks.map((c: { id: string }) => c.id)).toEqual(['config', 'git', 'runtime', 'daemon', 'permission', 'storage', 'multiplexer', 'image', 'queue-port', 'credentials']);
     } finally {
       server.close();
     }

@@ -132,6 +132,39 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   },
 };
 
+/**
+ * How each preset's agent usually gets its credentials: the host variables it reads (any one is
+ * enough), and the other way in when none is passed. `doctor` warns when none of them is passed.
+ */
+export type PresetCredentials = { env: string[]; login: string };
+
+export const PRESET_CREDENTIALS: Record<Exclude<Config['agent']['preset'], 'custom'>, PresetCredentials> = {
+  claude: {
+    env: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'],
+    login: 'or log in inside a worker: `isollm worker shell worker-1`, run `claude` and use /login (a subscription token from `claude setup-token` works as CLAUDE_CODE_OAUTH_TOKEN)',
+  },
+  codex: { env: ['OPENAI_API_KEY', 'CODEX_API_KEY'], login: 'or log in inside a worker: `isollm worker shell worker-1`, then `codex login --device-auth`' },
+  aider: { env: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY'], login: '(aider has no login of its own: it needs a provider key)' },
+  gemini: { env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], login: 'or log in inside a worker: `isollm worker shell worker-1`, run `gemini` and choose "Login with Google"' },
+  opencode: {
+    env: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY'],
+    login: 'or log in inside a worker: `isollm worker shell worker-1`, then `opencode auth login`',
+  },
+};
+
+export type CredentialCheck = { passed: string[]; unset: string[]; usual: string[]; login: string } | null;
+
+/**
+ * Which of the preset's usual credential variables reach the agent: named in `agent.env` and set
+ * on the host. Null for a custom agent (isollm cannot know what it reads).
+ */
+export function credentialCheck(agent: Config['agent'], hostEnv: NodeJS.ProcessEnv): CredentialCheck {
+  if (agent.preset === 'custom') return null;
+  const { env: usual, login } = PRESET_CREDENTIALS[agent.preset];
+  const named = usual.filter((n) => agent.env.includes(n));
+  return { passed: named.filter((n) => hostEnv[n]), unset: named.filter((n) => !hostEnv[n]), usual, login };
+}
+
 export type AgentPlan = {
   /** argv of the agent in interactive mode. */
   interactive: string[];

@@ -5,17 +5,20 @@ import { $ } from 'zx';
 import { loadConfig, type Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
+import { credentialCheck } from '../agent/presets.ts';
 import { listStoragePools, lookupImage } from '../runtime/client.ts';
 import { classifyFailure, daemonFix, findOnPath, findRuntime, missingClientError, permissionFix, pingRuntime, type Runtime } from '../runtime/detect.ts';
 
 export const MIN_GIT = [2, 38] as const;
 export const TOOL_TIMEOUT_MS = 10_000;
 
-export type CheckStatus = 'ok' | 'fail' | 'skip';
+/** `warn`: works, but probably not as the user means (never fails the run). */
+export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
 export type Check = { id: string; title: string; status: CheckStatus; detail: string; fix?: string; required: boolean };
 
 const ok = (id: string, title: string, detail: string): Check => ({ id, title, status: 'ok', detail, required: true });
 const bad = (id: string, title: string, detail: string, fix: string, required = true): Check => ({ id, title, status: 'fail', detail, fix, required });
+const warning = (id: string, title: string, detail: string, fix: string): Check => ({ id, title, status: 'warn', detail, fix, required: false });
 const skip = (id: string, title: string, detail: string): Check => ({ id, title, status: 'skip', detail, required: false });
 
 /** `git version 2.39.5` → [2, 39, 5]. */
@@ -98,6 +101,19 @@ export function checkMultiplexer(kind: Config['multiplexer']['kind']): Check {
   return tmux ? ok('multiplexer', title, 'tmux (zellij not found)') : bad('multiplexer', title, 'neither zellij nor tmux found', fix);
 }
 
+/** Whether the preset's usual credential variable reaches the agent; a warning only (it may log in another way). */
+export function checkCredentials(agent: Config['agent'], hostEnv: NodeJS.ProcessEnv = process.env): Check {
+  const title = 'agent credentials';
+  const c = credentialCheck(agent, hostEnv);
+  if (!c) return skip('credentials', title, 'skipped: a custom agent (isollm does not know what it reads)');
+  if (c.passed.length) return ok('credentials', title, `${agent.preset} gets ${c.passed.join(', ')} (from agent.env)`);
+  const usual = c.usual.join(' or ');
+  if (c.unset.length) {
+    return warning('credentials', title, `agent.env names ${c.unset.join(', ')}, which is not set here`, `export it before \`isollm up\`, ${c.login}`);
+  }
+  return warning('credentials', title, `${agent.preset} usually reads ${usual}; agent.env passes none`, `add one to agent.env and set it on the host, ${c.login}`);
+}
+
 /** True when something listens on 127.0.0.1:port. */
 export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -147,6 +163,7 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
   if (root && config) {
     checks.push(await checkImage(runtime.rt, config.image));
     checks.push(await checkQueuePort(root, config));
+    checks.push(checkCredentials(config.agent));
   } else {
     const why = root ? 'skipped: isollm.yaml is invalid' : 'skipped: not in an isollm project (no isollm.yaml here or above)';
     checks.push(skip('image', 'configured image', why), skip('queue-port', 'queue port', why));

@@ -48,11 +48,19 @@ const READY_POLL_MS = 250;
 
 export type RunResult = { stdout: string; stderr: string; exitCode: number };
 
+/**
+ * How a child's stdin is wired, the one rule for every call: no input or empty input → /dev/null
+ * (EOF at once: `init` reads YAML from a non-TTY stdin until EOF, and zx leaves the pipe of an empty
+ * `input` open, so `file push -` of an empty file would wait forever); other input → a pipe written
+ * and closed.
+ */
+export function stdinOptions(input?: string): { stdio: ['ignore', 'pipe', 'pipe'] } | { input: string } {
+  return input ? { input } : { stdio: ['ignore', 'pipe', 'pipe'] };
+}
+
 /** Run the client with `args`; non-zero exits come back as values (callers decide). A timeout throws. */
 export async function runClient(rt: Runtime, args: string[], options: { input?: string; timeout: number }): Promise<RunResult> {
-  // No input: stdin is /dev/null. `init` reads YAML from a non-TTY stdin until EOF, so an open pipe hangs it.
-  const stdin = options.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] } : { input: options.input };
-  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdin })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdinOptions(options.input) })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   if (r.exitCode === null) {
     throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${options.timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
   }
