@@ -10,7 +10,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { deleteInstance, execIn, findRuntime, listInstances, type Runtime } from '../lib/runtime/client.ts';
+import { deleteInstance, execIn, listInstances, type Runtime } from '../lib/runtime/client.ts';
+import { connectRuntime, RUNTIME_ENV } from '../lib/runtime/choose.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
 
@@ -65,8 +66,9 @@ async function timeUp(rt: Runtime, root: string, project: string, n: number): Pr
   return { up, agents: performance.now() - t0 };
 }
 
-const rt = findRuntime('auto');
-if (!rt) throw new Error('no lxc or incus client installed: run `npm run test-env` first');
+// The same rule as the CLI, and the CLI runs it spawns told the outcome.
+const rt = await connectRuntime({ image: IMAGE });
+process.env[RUNTIME_ENV] = rt.kind;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const rows: string[][] = [];
 for (const n of SIZES) {

@@ -9,7 +9,7 @@ export const SPEC: CommandSpec = {
   name: 'isollm setup',
   summary: 'install and initialise the container runtime (LXD or Incus) and the image',
   flags: {
-    runtime: { type: 'string', choices: RUNTIME_KINDS.filter((k) => k !== 'auto'), description: 'runtime to install (default: the installed one, else config runtime.kind, else lxd)' },
+    runtime: { type: 'string', choices: RUNTIME_KINDS.filter((k) => k !== 'auto'), description: 'runtime to set up (default: the one every command would use, see `isollm doctor`; with neither installed, lxd)' },
     image: { type: 'string', value: 'ALIAS', description: 'image to make available (default: the configured image)' },
     yes: { type: 'boolean', short: 'y', description: 'do not ask before changing the system' },
     json: { type: 'boolean', description: 'print the steps as JSON' },
@@ -23,20 +23,20 @@ export const main: Main = async (argv) => {
   const runtimeFlag = flagString(p, 'runtime');
   const root = findProjectRoot(startDir(flagString(p, 'project')));
   const config = root ? loadConfig(root) : null;
-  const kind = config?.runtime.kind;
-  const runtime = (runtimeFlag ?? (kind && kind !== 'auto' ? kind : undefined)) as RuntimeName | undefined;
   const image = flagString(p, 'image') ?? config?.image ?? DEFAULT_IMAGE;
   const yes = flagBool(p, 'yes');
 
-  const results = await setupHost({
-    runtime,
+  const result = await setupHost({
+    runtime: runtimeFlag as RuntimeName | undefined,
+    kind: config?.runtime.kind,
+    project: config?.project,
     image,
     log: info,
     confirm: confirmPlan(yes),
   });
 
-  if (flagBool(p, 'json')) return printJson(results);
-  const done = results.filter((r) => r.status === 'done');
+  if (flagBool(p, 'json')) return printJson(result);
+  const done = result.steps.filter((r) => r.status === 'done');
   if (done.length === 0) out('Nothing to do: the host is ready.');
   else out(`Done: ${done.map((r) => r.title + (r.note ? ` (${r.note})` : '')).join('; ')}.`);
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The test environment CI needs (real containers, tmux): the same code as `isollm setup`, with the
 // test image and the host tools the e2e tests use. Quick when already done.
-import { formatDuration, info, type Main, out, runIfEntry } from 'isollm/cli';
+import { formatDuration, info, type Main, out, runIfEntry, UserError } from 'isollm/cli';
 import { setupHost } from 'isollm/runtime';
 
 /** The image alias the e2e tests launch from. */
@@ -9,15 +9,19 @@ export const TEST_IMAGE = 'isollm-test';
 
 export const main: Main = async () => {
   const started = Date.now();
-  const results = await setupHost({
-    runtime: process.env.ISOLLM_TEST_RUNTIME === 'incus' ? 'incus' : 'lxd',
+  // ISOLLM_TEST_RUNTIME (or ISOLLM_RUNTIME) forces one; else the rule every command and the test
+  // harness use, so the image lands where the tests will look for it.
+  const forced = process.env.ISOLLM_TEST_RUNTIME;
+  if (forced !== undefined && forced !== 'lxd' && forced !== 'incus') throw new UserError(`ISOLLM_TEST_RUNTIME must be lxd or incus, not ${JSON.stringify(forced)}.`);
+  const result = await setupHost({
+    kind: forced,
     image: TEST_IMAGE,
     tools: ['tmux', 'debootstrap'],
     log: info,
     confirm: async () => true,
   });
-  const done = results.filter((r) => r.status === 'done').length;
-  out(`test environment ready in ${formatDuration(Date.now() - started)} (${done ? `${done} step(s) done` : 'nothing to do'})`);
+  const done = result.steps.filter((r) => r.status === 'done').length;
+  out(`test environment (${result.runtime}) ready in ${formatDuration(Date.now() - started)} (${done ? `${done} step(s) done` : 'nothing to do'})`);
 };
 
 runIfEntry(import.meta.url, main);

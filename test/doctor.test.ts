@@ -79,7 +79,7 @@ describe('isollm doctor on this machine', () => {
     if (findOnPath('tmux') && !findOnPath('zellij')) expect(lines).toContain('✓ multiplexer: tmux (zellij not found)');
     if (rt) {
       const name = rt.kind === 'lxd' ? 'LXD' : 'Incus';
-      expect(lines).toContain(`✓ container runtime: ${name} (\`${rt.bin}\`)`);
+      expect(lines.find((l) => l.startsWith(`✓ container runtime: ${name} (\`${rt.bin}\`): `)), lines.join('\n')).toBeDefined();
       expect(lines.find((l) => l.startsWith(`✓ ${name} daemon: answers (server `))).toBeDefined();
       expect(lines).toContain(`✓ ${name} permission: this user may use it`);
       expect(lines.some((l) => /^✓ storage pool: \S/.test(l)), lines.join('\n')).toBe(true);

@@ -13,7 +13,7 @@ import {
   snapshotRestoreArgs,
   stopArgs,
 } from '../lib/runtime/argv.ts';
-import { classifyFailure, detectRuntime, findRuntime, RUNTIMES, runtimeError } from '../lib/runtime/detect.ts';
+import { classifyFailure, detectRuntime, missingClientError, RUNTIMES, runtimeError } from '../lib/runtime/detect.ts';
 import { tmpDir } from './helpers.ts';
 
 const lxd = RUNTIMES.lxd;
@@ -77,16 +77,11 @@ describe('runtime detection', () => {
     return dir;
   }
 
-  it('prefers incus, falls back to lxc, and obeys an explicit kind', () => {
-    expect(detectRuntime('auto', fakePath('lxc', 'incus')).kind).toBe('incus');
-    expect(detectRuntime('auto', fakePath('lxc')).bin).toBe('lxc');
+  it('finds a named client, and says how to install a missing one (which one to use: runtime-choose)', () => {
     expect(detectRuntime('lxd', fakePath('lxc', 'incus')).kind).toBe('lxd');
-  });
-
-  it('says how to install a missing client', () => {
-    expect(() => detectRuntime('auto', fakePath())).toThrow('Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.');
+    expect(detectRuntime('incus', fakePath('incus')).bin).toBe('incus');
     expect(() => detectRuntime('incus', fakePath('lxc'))).toThrow('The `incus` client is not installed. Run `isollm setup --runtime incus` to install it.');
-    expect(findRuntime('auto', fakePath())).toBeNull();
+    expect(missingClientError('auto').message).toBe('Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.');
   });
 
   // LXD: stderr captured from LXD 5.0.2 here. Incus: the messages its client builds (client/connection.go).

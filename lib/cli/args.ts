@@ -34,6 +34,7 @@ export type CommandSpec = {
 export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
   project: { type: 'string', value: 'DIR', description: 'the project (default: nearest isollm.yaml from the current directory up)' },
   debug: { type: 'boolean', description: 'print stack traces and child-process details on errors' },
+  runtime: { type: 'string', choices: ['lxd', 'incus'], description: 'container runtime to use (default: runtime.kind, else auto; `isollm doctor` says which and why)' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
   version: { type: 'boolean', short: 'v', description: "print isollm's version" },
 };

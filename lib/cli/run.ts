@@ -2,7 +2,7 @@
 import process from 'node:process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EXIT, UserError } from './errors.ts';
+import { EXIT, UsageError, UserError } from './errors.ts';
 import { ce, info, out, SYMBOLS } from './ui.ts';
 import { formatHelp, parseCommand, type CommandSpec, type Parsed } from './args.ts';
 import { packageVersion } from './package-files.ts';
@@ -37,10 +37,25 @@ export async function run(main: Main, args: string[]): Promise<void> {
   const dashDash = args.indexOf('--');
   const debug = (dashDash === -1 ? args : args.slice(0, dashDash)).includes('--debug') || Boolean(process.env.ISOLLM_DEBUG);
   try {
+    applyRuntimeFlag(args);
     const code = await main(args);
     process.exitCode = code ?? EXIT.ok;
   } catch (err) {
     process.exitCode = reportError(err, debug);
+  }
+}
+
+/** Where `--runtime` goes: the runtime layer reads it, and every isollm this process starts inherits it. */
+export const RUNTIME_ENV = 'ISOLLM_RUNTIME';
+
+/** `--runtime lxd|incus` anywhere before `--`, for every command (the one rule for it is in lib/runtime/choose.ts). */
+export function applyRuntimeFlag(args: string[], env: NodeJS.ProcessEnv = process.env): void {
+  const end = args.includes('--') ? args.indexOf('--') : args.length;
+  for (let i = 0; i < end; i++) {
+    const value = args[i] === '--runtime' ? args[i + 1] : args[i].startsWith('--runtime=') ? args[i].slice('--runtime='.length) : undefined;
+    if (value === undefined) continue;
+    if (value !== 'lxd' && value !== 'incus') throw new UsageError(`--runtime must be one of lxd, incus (got ${JSON.stringify(value)})`);
+    env[RUNTIME_ENV] = value;
   }
 }
 

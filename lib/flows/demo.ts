@@ -11,7 +11,7 @@ import { finished, watchTasks } from './demo-watch.ts';
 import { stepPrinter } from './down.ts';
 import { UserError } from '../cli/errors.ts';
 import { PACKAGE_ROOT } from '../cli/package-files.ts';
-import { chooseRuntime, setupHost } from '../runtime/host-setup.ts';
+import { setupHost } from '../runtime/host-setup.ts';
 import { findOnPath, type Multiplexer } from '../mux/index.ts';
 import { sessionTarget } from '../mux/tmux-commands.ts';
 import { queueClient } from '../queue/daemon.ts';
@@ -49,8 +49,8 @@ export type DemoResult = { root: string; tasks: Task[]; session: string | null }
 /** Every line it shows goes to `report`, as it happens. */
 export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoResult> {
   report.info(ce.bold('1/4 Host: container runtime and image'));
-  const results = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: o.confirm });
-  if (results.some((r) => r.status === 'done' && r.title.includes(' group'))) {
+  const setup = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: o.confirm });
+  if (setup.steps.some((r) => r.status === 'done' && r.title.includes(' group'))) {
     throw new UserError('You were just added to the runtime group: log in again (or run `newgrp lxd`), then run `npm run demo` again.', { exitCode: 0 });
   }
 
@@ -59,7 +59,7 @@ export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoRes
     report.info('A previous demo is there: removing it to start over.');
     await removeDemo(o.dir, stepPrinter(report));
   }
-  const config: DemoConfigOptions = { name: o.name, image: o.image, runtime: chooseRuntime(o.runtime).kind, workers: o.workers, port: await pickPort(), delay: o.delay };
+  const config: DemoConfigOptions = { name: o.name, image: o.image, runtime: setup.runtime, workers: o.workers, port: await pickPort(), delay: o.delay };
   const root = await createSampleRepo(o.dir, config);
   const projectConfig = loadConfig(root);
   const backlog = await addBacklog(root, projectConfig);

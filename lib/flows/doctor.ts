@@ -6,8 +6,9 @@ import { loadConfig, type Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
-import { listStoragePools, lookupImage } from '../runtime/client.ts';
-import { classifyFailure, daemonFix, findOnPath, findRuntime, missingClientError, permissionFix, pingRuntime, type Runtime } from '../runtime/detect.ts';
+import { listStoragePools, lookupImage, pingRuntime } from '../runtime/client.ts';
+import { resolveRuntime, runtimeLabel, type ResolveOptions } from '../runtime/choose.ts';
+import { classifyFailure, daemonFix, findOnPath, missingClientError, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
 
 export const MIN_GIT = [2, 38] as const;
 export const TOOL_TIMEOUT_MS = 10_000;
@@ -39,22 +40,28 @@ export async function checkGit(): Promise<Check> {
   return good ? ok('git', title, `${version} (≥ ${MIN_GIT.join('.')})`) : bad('git', title, `${version} is older than ${MIN_GIT.join('.')} (merge-tree --write-tree)`, fix);
 }
 
-/** Client, daemon, permission and storage pool: four lines, later ones skipped when an earlier one fails. */
-export async function checkRuntime(kind: Config['runtime']['kind']): Promise<{ checks: Check[]; rt: Runtime | null }> {
-  const rt = findRuntime(kind);
+/**
+ * Which runtime (by the rule every command uses, and why), then client, daemon, permission and
+ * storage pool: later lines skipped when an earlier one fails.
+ */
+export async function checkRuntime(options: ResolveOptions): Promise<{ checks: Check[]; rt: Runtime | null }> {
+  const choice = await resolveRuntime(options);
+  const installed = choice.kind !== null && findOnPath(RUNTIMES[choice.kind].bin, options.envPath) !== null;
+  const rt = installed && choice.kind ? RUNTIMES[choice.kind] : null;
   if (!rt) {
+    const what = choice.kind ? `${runtimeLabel(choice.kind)} chosen (${choice.reason}) but \`${RUNTIMES[choice.kind].bin}\` is not installed` : 'no `incus` or `lxc` client found';
     return {
       rt: null,
       checks: [
-        bad('runtime', 'container runtime', 'no `incus` or `lxc` client found', missingClientError(kind).message.replace(/^.*\. /, '')),
+        bad('runtime', 'container runtime', what, missingClientError(choice.kind ?? 'auto').message.replace(/^.*\. /, '')),
         skip('daemon', 'runtime daemon', 'skipped: no client'),
         skip('permission', 'runtime permission', 'skipped: no client'),
         skip('storage', 'storage pool', 'skipped: no client'),
       ],
     };
   }
-  const name = rt.kind === 'lxd' ? 'LXD' : 'Incus';
-  const checks: Check[] = [ok('runtime', 'container runtime', `${name} (\`${rt.bin}\`)`)];
+  const name = runtimeLabel(rt.kind);
+  const checks: Check[] = [ok('runtime', 'container runtime', `${name} (\`${rt.bin}\`): ${choice.reason}`)];
   try {
     const { serverVersion } = await pingRuntime(rt);
     checks.push(ok('daemon', `${name} daemon`, `answers (server ${serverVersion})`));
@@ -157,7 +164,7 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
     }
   }
   checks.push(await checkGit());
-  const runtime = await checkRuntime(config?.runtime.kind ?? 'auto');
+  const runtime = await checkRuntime({ kind: config?.runtime.kind ?? 'auto', project: config?.project, image: config?.image });
   checks.push(...runtime.checks);
   checks.push(checkMultiplexer(config?.multiplexer.kind ?? 'auto'));
   if (root && config) {

@@ -25,7 +25,7 @@ import {
   type PushOptions,
 } from './argv.ts';
 import { findImage, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
-import { runtimeError, type Runtime } from './detect.ts';
+import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
@@ -72,6 +72,19 @@ async function mustRun(rt: Runtime, args: string[], timeout: number, input?: str
   const r = await runClient(rt, args, { timeout, input });
   if (r.exitCode !== 0) throw runtimeError(rt, args.slice(0, 3).join(' '), r.stderr);
   return r.stdout;
+}
+
+/** Check the daemon answers and lets us in; throws the matching UserError otherwise. */
+export async function pingRuntime(rt: Runtime, timeout = PING_TIMEOUT_MS): Promise<{ serverVersion: string }> {
+  let r: RunResult;
+  try {
+    r = await runClient(rt, queryArgs('/1.0'), { timeout });
+  } catch {
+    throw daemonError(rt, `no answer within ${timeout / 1000}s`);
+  }
+  if (r.exitCode !== 0) throw runtimeError(rt, 'query /1.0', r.stderr);
+  const info = JSON.parse(r.stdout) as { environment?: { server_version?: string } };
+  return { serverVersion: info.environment?.server_version ?? 'unknown' };
 }
 
 export async function queryApi(rt: Runtime, apiPath: string): Promise<string> {

@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import process from 'node:process';
-import { $ } from 'zx';
 import { UserError } from '../cli/errors.ts';
 import { findOnPath } from '../cli/which.ts';
 
@@ -29,25 +28,11 @@ export const RUNTIMES: Record<RuntimeName, Runtime> = {
 /** How long the daemon gets to answer a trivial query before we call it unresponsive. */
 export const PING_TIMEOUT_MS = 10_000;
 
-/** The runtime to use: `kind` when given, else the one whose client is installed (Incus first). */
-export function detectRuntime(kind: 'auto' | RuntimeName = 'auto', envPath?: string): Runtime {
-  if (kind !== 'auto') {
-    const rt = RUNTIMES[kind];
-    if (!findOnPath(rt.bin, envPath)) throw missingClientError(kind);
-    return rt;
-  }
-  // Incus first: LXD's images server no longer serves LXD, so Incus is the better-kept choice.
-  for (const rt of [RUNTIMES.incus, RUNTIMES.lxd]) if (findOnPath(rt.bin, envPath)) return rt;
-  throw missingClientError('auto');
-}
-
-/** The runtime that would be used, or null when no client is installed (no error). */
-export function findRuntime(kind: 'auto' | RuntimeName = 'auto', envPath?: string): Runtime | null {
-  try {
-    return detectRuntime(kind, envPath);
-  } catch {
-    return null;
-  }
+/** The runtime of that name, when its client is installed (which one to use: choose.ts). */
+export function detectRuntime(kind: RuntimeName, envPath?: string): Runtime {
+  const rt = RUNTIMES[kind];
+  if (!findOnPath(rt.bin, envPath)) throw missingClientError(kind);
+  return rt;
 }
 
 export function missingClientError(kind: 'auto' | RuntimeName): UserError {
@@ -103,22 +88,4 @@ export function runtimeError(rt: Runtime, what: string, stderr: string, cause?: 
   if (failure === 'permission') return permissionError(rt, undefined, detail);
   const first = stderr.trim().split('\n').find((l) => l.trim()) ?? 'no error output';
   return new UserError(`${rt.bin} ${what} failed: ${first.replace(/^Error:\s*/, '')}`, { detail, cause });
-}
-
-/** Check the daemon answers and lets us in; throws the matching UserError otherwise. */
-export async function pingRuntime(rt: Runtime): Promise<{ serverVersion: string }> {
-  const r = await $({ quiet: true, nothrow: true, timeout: PING_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} query /1.0`;
-  if (r.exitCode !== 0) {
-    if (r.exitCode === null) throw daemonError(rt, `no answer within ${PING_TIMEOUT_MS / 1000}s`);
-    throw runtimeError(rt, 'query /1.0', r.stderr);
-  }
-  const info = JSON.parse(r.stdout) as { environment?: { server_version?: string } };
-  return { serverVersion: info.environment?.server_version ?? 'unknown' };
-}
-
-/** The runtime for a command: detected (or forced by config), checked to answer. */
-export async function connectRuntime(kind: 'auto' | RuntimeName = 'auto'): Promise<Runtime> {
-  const rt = detectRuntime(kind);
-  await pingRuntime(rt);
-  return rt;
 }

@@ -20,8 +20,9 @@ import {
   userInGroup,
 } from './host-daemon.ts';
 import { buildImage, cachedImage, importImage, isCached } from './image-build.ts';
-import { FAST_POOL, hasStoragePool, listStoragePools, lookupImage, parseImageRef, runClient } from './client.ts';
-import { classifyFailure, findOnPath, pingRuntime, RUNTIMES, type Runtime, type RuntimeName } from './detect.ts';
+import { FAST_POOL, hasStoragePool, listStoragePools, lookupImage, parseImageRef, pingRuntime, runClient } from './client.ts';
+import { resolveRuntime, runtimeLabel, type RuntimeKind } from './choose.ts';
+import { classifyFailure, findOnPath, RUNTIMES, type Runtime, type RuntimeName } from './detect.ts';
 
 /** How long we wait for a remote image server before building the image locally instead. */
 export const REMOTE_IMAGE_TIMEOUT_MS = 20_000;
@@ -30,7 +31,12 @@ export const REMOTE_COPY_TIMEOUT_MS = 10 * 60_000;
 export type StepResult = { title: string; status: 'done' | 'already'; note?: string; ms?: number };
 
 export type SetupOptions = {
+  /** A runtime the caller forces (else the rule every command uses: `--runtime`, `kind`, auto). */
   runtime?: RuntimeName;
+  /** `runtime.kind` from isollm.yaml. */
+  kind?: RuntimeKind;
+  /** The project, when setup runs in one: its containers count in the auto rule. */
+  project?: string;
   /** Image ref to make available locally (e.g. `isollm-test` or `images:debian/12`). */
   image: string;
   /** Called once before the first change, with what is about to happen; false cancels. */
@@ -43,15 +49,22 @@ export type SetupOptions = {
 
 type Step = { title: string; check: () => Promise<boolean>; run: () => Promise<string | void>; plan: string };
 
-/** The runtime setup works on: the flag, else the installed one, else LXD (Debian main archive). */
-export function chooseRuntime(flag?: RuntimeName): Runtime {
-  if (flag) return RUNTIMES[flag];
-  if (findOnPath('incus')) return RUNTIMES.incus;
-  return RUNTIMES.lxd;
+/**
+ * The runtime setup works on: the one every command would use (choose.ts); with neither installed,
+ * LXD, which comes from Debian's main archive.
+ */
+export async function setupRuntime(options: Pick<SetupOptions, 'runtime' | 'kind' | 'project' | 'image'>): Promise<{ kind: RuntimeName; reason: string }> {
+  const choice = await resolveRuntime({ kind: options.runtime ?? options.kind, project: options.project, image: options.image });
+  if (choice.kind) return { kind: choice.kind, reason: choice.reason };
+  return { kind: 'lxd', reason: "neither is installed; LXD comes from Debian's main archive" };
 }
 
-export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
-  let rt = chooseRuntime(options.runtime);
+export type SetupResult = { runtime: RuntimeName; reason: string; steps: StepResult[] };
+
+export async function setupHost(options: SetupOptions): Promise<SetupResult> {
+  const chosen = await setupRuntime(options);
+  options.log(`runtime: ${runtimeLabel(chosen.kind)} (${chosen.reason})`);
+  let rt: Runtime = RUNTIMES[chosen.kind];
   const { id, codename, like } = readOsRelease();
   const debianLike = id === 'debian' || id === 'ubuntu' || like.includes('debian');
   const user = os.userInfo().username;
@@ -174,7 +187,7 @@ export async function setupHost(options: SetupOptions): Promise<StepResult[]> {
     results.push({ title: step.title, status: 'done', note, ms });
     options.log(`✓ ${step.title}${note ? `: ${note}` : ''} (${formatDuration(ms)})`);
   }
-  return results;
+  return { runtime: chosen.kind, reason: chosen.reason, steps: results };
 }
 
 function imageStep(rt: () => Runtime, options: SetupOptions): Step {

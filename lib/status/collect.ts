@@ -12,7 +12,8 @@ import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
 import type { Summary } from '../queue/types.ts';
-import { detectRuntime, type Runtime } from '../runtime/client.ts';
+import { connectRuntime } from '../runtime/choose.ts';
+import type { Runtime } from '../runtime/client.ts';
 import { readSession } from '../project/session.ts';
 import { taskPrefix, withHostObjects } from '../hub/sync.ts';
 import { listWorkers } from '../worker/create.ts';
@@ -87,7 +88,7 @@ export type RuntimeWorker = { name: string; container: string; status: string; i
 
 /** Where each part of the model comes from; tests replace one to simulate a failure. */
 export type StatusSources = {
-  runtime: () => Runtime;
+  runtime: () => Runtime | Promise<Runtime>;
   workers: (rt: Runtime) => Promise<RuntimeWorker[]>;
   summary: () => Promise<Summary>;
   /** Agent states per worker (queue extension); an older or external server without it: []. */
@@ -99,7 +100,7 @@ export type StatusSources = {
 
 export function defaultSources(root: string, config: Config): StatusSources {
   return {
-    runtime: () => detectRuntime(config.runtime.kind),
+    runtime: () => connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image }),
     workers: async (rt) =>
       (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4 })),
     summary: async () => {
@@ -165,7 +166,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
   let rt: Runtime | null = null;
   const [workersR, summaryR, syncR, muxR, agentsR] = await Promise.allSettled([
     (async () => {
-      rt = src.runtime();
+      rt = await src.runtime();
       return src.workers(rt);
     })(),
     src.summary(),

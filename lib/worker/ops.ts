@@ -5,7 +5,8 @@ import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
-import { connectRuntime, deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
+import { connectRuntime } from '../runtime/choose.ts';
+import { deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
 import { createWorker, queueLink, type Progress, type WorkerContext, type WorkerInfo } from './create.ts';
 import { ensureBase, findCurrentBase, isFromBase, pruneBases, type BaseHooks } from './base.ts';
 import { inspectWorkers, salvageWorker, stopAgents } from './salvage.ts';
@@ -14,7 +15,7 @@ export { asDev } from './create.ts';
 
 /** Everything a worker command needs, from the project root. */
 export async function workerContext(root: string, config: Config): Promise<WorkerContext> {
-  const rt = await connectRuntime(config.runtime.kind);
+  const rt = await connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image });
   return { config, root, paths: statePaths(root), rt, queue: queueLink(root, config) };
 }
 

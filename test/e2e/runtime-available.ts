@@ -1,7 +1,9 @@
 // Whether e2e tests can use real containers here. In CI (CI or ISOLLM_E2E=1) a missing runtime or
 // test image fails the run; elsewhere the e2e tests skip with a visible reason.
 import YAML from 'yaml';
-import { lookupImage, pingRuntime, findRuntime, type Runtime } from '../../lib/runtime/client.ts';
+import { lookupImage, pingRuntime, RUNTIMES, type Runtime } from '../../lib/runtime/client.ts';
+import { resolveRuntime, RUNTIME_ENV } from '../../lib/runtime/choose.ts';
+import { findOnPath } from '../../lib/runtime/detect.ts';
 import { errorMessage } from '../../lib/cli/errors.ts';
 
 /** The image `npm run test-env` builds and imports. */
@@ -11,18 +13,23 @@ export const E2E_REQUIRED = process.env.ISOLLM_E2E === '1' || process.env.CI ===
 
 let probe: Promise<{ rt: Runtime | null; reason: string }> | undefined;
 
+/** ISOLLM_TEST_RUNTIME forces one; else the rule every command uses (`npm run test-env` uses it too). */
 async function probeRuntime(): Promise<{ rt: Runtime | null; reason: string }> {
   if (process.env.ISOLLM_E2E === '0') return { rt: null, reason: 'ISOLLM_E2E=0' };
-  const kind = (process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined) ?? 'auto';
-  const rt = findRuntime(kind);
-  if (!rt) return { rt: null, reason: kind === 'auto' ? 'no lxc or incus client installed' : `no ${kind} client installed` };
+  const forced = process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined;
   try {
+    const choice = await resolveRuntime({ kind: forced, image: TEST_IMAGE });
+    if (!choice.kind) return { rt: null, reason: choice.reason };
+    const rt = RUNTIMES[choice.kind];
+    if (!findOnPath(rt.bin)) return { rt: null, reason: `no ${choice.kind} client installed (${choice.reason})` };
     await pingRuntime(rt);
-    if (!(await lookupImage(rt, TEST_IMAGE))) return { rt: null, reason: `image ${TEST_IMAGE} is missing` };
+    if (!(await lookupImage(rt, TEST_IMAGE))) return { rt: null, reason: `image ${TEST_IMAGE} is missing in ${choice.kind}` };
+    // Every CLI the tests spawn inherits this: they all talk to the runtime the tests check.
+    process.env[RUNTIME_ENV] = rt.kind;
+    return { rt, reason: '' };
   } catch (err) {
     return { rt: null, reason: errorMessage(err) };
   }
-  return { rt, reason: '' };
 }
 
 /**

@@ -35,7 +35,8 @@ describe('isollm setup', () => {
     onTestFinished(() => void spawnSync(rt!.bin, ['image', 'alias', 'delete', alias]));
     const first = runCli(['setup', '--runtime', rt!.kind, '--image', alias, '--yes', '--json'], { cwd: tmpDir(), timeout: 300_000 });
     expect(first.code).toBe(0);
-    const steps = JSON.parse(first.stdout) as { title: string; status: string; note?: string }[];
+    const { runtime, steps } = JSON.parse(first.stdout) as { runtime: string; steps: { title: string; status: string; note?: string }[] };
+    expect(runtime).toBe(rt!.kind);
     expect(steps.filter((s) => s.status === 'done')).toEqual([expect.objectContaining({ title: `image ${alias}`, note: expect.stringContaining(`imported as ${alias}`) })]);
     expect(await lookupImage(rt!, alias)).not.toBeNull();
 

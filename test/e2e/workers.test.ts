@@ -78,7 +78,7 @@ const nonRoot = {
 /** `isollm <args>` as the throwaway user, with a clean environment (its HOME, no INIT_CWD). */
 function cliAs(...args: string[]): Promise<Result> {
   const { user, home, root } = nonRoot;
-  return run('runuser', ['-u', user, '--', 'env', '-i', `HOME=${home}`, `USER=${user}`, `PATH=${process.env.PATH}`, 'NO_COLOR=1', NODE, ISOLLM, ...args], { cwd: root });
+  return run('runuser', ['-u', user, '--', 'env', '-i', `HOME=${home}`, `USER=${user}`, `PATH=${process.env.PATH}`, 'NO_COLOR=1', `ISOLLM_RUNTIME=${rt!.kind}`, NODE, ISOLLM, ...args], { cwd: root });
 }
 
 /** Create the user (in the runtime's group, home 0750) and its project, then start `worker add`. */
