@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { cidrOverlap, installPlan, pickSubnet, preseedYaml } from '../lib/runtime/host-daemon.ts';
+import { BRIDGES, cidrOverlap, installPlan, pickSubnet, preseedYaml, subnetCandidates } from '../lib/runtime/host-daemon.ts';
 import { cachedImage, imageCacheDir, metadataYaml, RECIPE, recipeKey } from '../lib/runtime/image-build.ts';
 
 describe('host setup decisions', () => {
@@ -15,7 +15,7 @@ describe('host setup decisions', () => {
   });
 
   it('writes a preseed with a dir pool, an IPv4-only bridge and a default profile', () => {
-    const preseed = YAML.parse(preseedYaml('10.1.2.1/24'));
+    const preseed = YAML.parse(preseedYaml('lxd', '10.1.2.1/24'));
     expect(preseed.storage_pools).toEqual([{ name: 'default', driver: 'dir' }]);
     expect(preseed.networks[0]).toEqual({ name: 'isollmbr0', type: 'bridge', config: { 'ipv4.address': '10.1.2.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none' } });
     expect(preseed.profiles[0].devices.root).toEqual({ path: '/', pool: 'default', type: 'disk' });
@@ -27,7 +27,25 @@ describe('host setup decisions', () => {
     expect(cidrOverlap('10.147.83.1/24', '10.147.84.0/24')).toBe(false);
     const routes = JSON.stringify([{ dst: 'default' }, { dst: '192.0.2.0/24' }, { dst: '10.0.0.0/8' }]);
     expect(pickSubnet(routes)).toBe('172.30.213.1/24');
+    expect(pickSubnet(JSON.stringify([]))).toBe('10.147.83.1/24');
+    expect(pickSubnet(JSON.stringify([{ dst: '10.147.83.0/24' }]))).toBe(subnetCandidates('lxd')[1]);
     expect(() => pickSubnet(JSON.stringify([{ dst: '0.0.0.0/0' }]))).toThrow(/in use on this host/);
+  });
+
+  it('gives LXD and Incus their own bridge name and subnet, so both can be set up on one machine', () => {
+    expect(BRIDGES.lxd).not.toBe(BRIDGES.incus);
+    for (const name of Object.values(BRIDGES)) expect(name.length).toBeLessThanOrEqual(15);
+    const lxd = subnetCandidates('lxd');
+    const incus = subnetCandidates('incus');
+    expect(new Set(lxd).size).toBe(lxd.length);
+    expect(lxd.filter((c) => incus.some((i) => cidrOverlap(c, i)))).toEqual([]);
+    for (const c of [...lxd, ...incus]) expect(c).toMatch(/^(10\.\d+|172\.30|192\.168)\.\d+\.1\/24$/);
+    // LXD's bridge up (its route present): Incus still gets its own first choice, and vice versa.
+    const lxdRoute = JSON.stringify([{ dst: lxd[0].replace('.1/24', '.0/24') }]);
+    expect(pickSubnet(lxdRoute, incus)).toBe(incus[0]);
+    const preseed = YAML.parse(preseedYaml('incus', incus[0]));
+    expect(preseed.networks[0].name).toBe('isollmincbr0');
+    expect(preseed.profiles[0].devices.eth0.network).toBe('isollmincbr0');
   });
 
   it('keys the image cache by the recipe, under an overridable directory', () => {

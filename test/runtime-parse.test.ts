@@ -46,6 +46,6 @@ describe('runtime JSON parsers (captured LXD output)', () => {
 
   it('reads storage pools and networks', () => {
     expect(parseStoragePools(fixture('lxd-storage-pools.json'))).toEqual(['default']);
-    expect(parseNetworks(fixture('lxd-networks.json')).find((n) => n.name === 'isollmbr0')).toEqual({ name: 'isollmbr0', managed: true, type: 'bridge' });
+    expect(parseNetworks(fixture('lxd-networks.json')).find((n) => n.name === 'isollmbr0')).toEqual({ name: 'isollmbr0', managed: true, type: 'bridge', ipv4: '10.147.83.1/24' });
   });
 });

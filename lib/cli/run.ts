@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, UsageError, UserError } from './errors.ts';
 import { ce, info, out, SYMBOLS } from './ui.ts';
-import { formatHelp, parseCommand, type CommandSpec, type Parsed } from './args.ts';
+import { firstWord, formatHelp, parseCommand, type CommandSpec, type Parsed } from './args.ts';
 import { packageVersion } from './package-files.ts';
 
 export type Main = (argv: string[]) => Promise<number | void>;
@@ -24,10 +24,18 @@ export function entryArgs(moduleUrl: string, argv = process.argv): string[] | nu
 /** Run `main` when this module is the entry point. */
 export function runIfEntry(moduleUrl: string, main: Main): void {
   const args = entryArgs(moduleUrl);
-  if (args) void run(main, args);
+  if (args) void run(main, args, commandLabel(moduleUrl, args));
 }
 
-export async function run(main: Main, args: string[]): Promise<void> {
+/** What the user ran, for an error that reaches the top: `isollm setup` (the dispatcher: its command). */
+export function commandLabel(moduleUrl: string, args: string[]): string {
+  const name = path.basename(fileURLToPath(moduleUrl)).replace(/\.(m?[jt]s)$/, '');
+  if (name !== 'isollm') return `isollm ${name}`;
+  const word = firstWord(args);
+  return word === -1 ? 'isollm' : `isollm ${args[word]}`;
+}
+
+export async function run(main: Main, args: string[], label = 'isollm'): Promise<void> {
   // `isollm task list | head`: the reader went away; stop quietly instead of crashing on EPIPE.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -41,7 +49,7 @@ export async function run(main: Main, args: string[]): Promise<void> {
     const code = await main(args);
     process.exitCode = code ?? EXIT.ok;
   } catch (err) {
-    process.exitCode = reportError(err, debug);
+    process.exitCode = reportError(err, debug, label);
   }
 }
 
@@ -60,7 +68,7 @@ export function applyRuntimeFlag(args: string[], env: NodeJS.ProcessEnv = proces
 }
 
 /** Print an error as one line (details and stack only where they help) and return its exit code. */
-export function reportError(err: unknown, debug: boolean): number {
+export function reportError(err: unknown, debug: boolean, label = 'isollm'): number {
   if (err instanceof UserError) {
     if (err.exitCode === EXIT.ok) {
       info(err.message);
@@ -82,7 +90,8 @@ export function reportError(err: unknown, debug: boolean): number {
     if (debug) info(String(sys.stack ?? err));
     return EXIT.failure;
   }
-  info(`${ce.red(SYMBOLS.fail)} unexpected error: ${message.split('\n')[0]}${debug ? '' : ' (run with --debug for details)'}`);
+  // A bug or an output isollm did not expect: one line saying what was running, never a bare parser message.
+  info(`${ce.red(SYMBOLS.fail)} ${label} stopped on an unexpected error: ${message.split('\n')[0] || err?.constructor?.name || 'no message'} (${debug ? 'stack below' : 'run it again with --debug for details'})`);
   if (debug) info(String((err as Error)?.stack ?? err));
   return EXIT.failure;
 }

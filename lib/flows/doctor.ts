@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
-import { listStoragePools, lookupImage, pingRuntime } from '../runtime/client.ts';
+import { listStoragePools, lookupImage, parseImageRef, pingRuntime } from '../runtime/client.ts';
 import { resolveRuntime, runtimeLabel, type ResolveOptions } from '../runtime/choose.ts';
 import { classifyFailure, daemonFix, findOnPath, missingClientError, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
 
@@ -91,8 +91,11 @@ export async function checkRuntime(options: ResolveOptions): Promise<{ checks: C
 export async function checkImage(rt: Runtime | null, image: string): Promise<Check> {
   if (!rt) return skip('image', `image ${image}`, 'skipped: no runtime to ask');
   const found = await lookupImage(rt, image).catch(() => null);
+  const { remote, alias } = parseImageRef(image);
+  // A `remote:alias` that setup satisfied locally: say which local image up and worker add launch.
+  const used = found && remote ? `; up and worker add use the local ${found.aliases.includes(alias) ? `image ${alias}` : 'copy'}, no image server is asked` : '';
   return found
-    ? ok('image', `image ${image}`, `present locally (${found.fingerprint.slice(0, 12)})`)
+    ? ok('image', `image ${image}`, `present locally (${found.fingerprint.slice(0, 12)})${used}`)
     : bad('image', `image ${image}`, 'not present locally', `run \`isollm setup\` (copies it, or builds it locally when no image server is reachable)`);
 }
 

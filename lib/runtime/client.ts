@@ -24,14 +24,14 @@ import {
   type ExecOptions,
   type PushOptions,
 } from './argv.ts';
-import { findImage, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
+import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
 export { execPaneArgs, FAST_POOL, PROJECT_KEY, WORKER_KEY } from './argv.ts';
 export type { Image, Instance, Network, Snapshot } from './parse.ts';
-export { parseImageRef } from './parse.ts';
+export { parseImageRef };
 
 /** Reads of state (list, query). */
 export const QUERY_TIMEOUT_MS = 30_000;
@@ -83,17 +83,38 @@ export async function pingRuntime(rt: Runtime, timeout = PING_TIMEOUT_MS): Promi
     throw daemonError(rt, `no answer within ${timeout / 1000}s`);
   }
   if (r.exitCode !== 0) throw runtimeError(rt, 'query /1.0', r.stderr);
-  const info = JSON.parse(r.stdout) as { environment?: { server_version?: string } };
-  return { serverVersion: info.environment?.server_version ?? 'unknown' };
+  let version: string | undefined;
+  try {
+    version = (JSON.parse(r.stdout) as { environment?: { server_version?: string } }).environment?.server_version;
+  } catch {
+    // A daemon that answers is enough here; its version is only shown.
+  }
+  return { serverVersion: version ?? 'unknown' };
 }
 
 export async function queryApi(rt: Runtime, apiPath: string): Promise<string> {
   return mustRun(rt, queryArgs(apiPath), QUERY_TIMEOUT_MS);
 }
 
+/**
+ * Run a read and parse its output. Output a parser cannot read is a one-line error naming the call
+ * (never a bare "Unexpected end of JSON input"); the output itself goes in the detail.
+ */
+async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T): Promise<T> {
+  const output = await mustRun(rt, args, QUERY_TIMEOUT_MS);
+  try {
+    return parse(output);
+  } catch (err) {
+    const what = output.trim() ? `${output.length} bytes isollm cannot read: ${(err as Error).message}` : 'nothing';
+    throw new UserError(`\`${rt.bin} ${args.join(' ')}\` printed ${what}. Is this ${rt.kind === 'lxd' ? 'LXD' : 'Incus'} version supported? (--debug shows the output)`, {
+      cause: new Error(`output of ${rt.bin} ${args.join(' ')}:\n${output.slice(0, 4000)}`, { cause: err }),
+    });
+  }
+}
+
 /** Every instance tagged with this project (one call), or every instance when no project is given. */
 export async function listInstances(rt: Runtime, project?: string): Promise<Instance[]> {
-  return parseInstanceList(await mustRun(rt, listArgs(project), QUERY_TIMEOUT_MS), project);
+  return read(rt, listArgs(project), (out) => parseInstanceList(out, project));
 }
 
 export type LaunchSpec = {
@@ -110,7 +131,8 @@ export type LaunchSpec = {
  * so a failed launch leaves nothing behind.
  */
 export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
-  await mustRun(rt, initArgs(spec.image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
+  const { image } = await launchImage(rt, spec.image);
+  await mustRun(rt, initArgs(image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
   try {
     for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
       await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
@@ -237,7 +259,7 @@ export async function restoreSnapshot(rt: Runtime, name: string, snapshot: strin
 }
 
 export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot[]> {
-  return parseSnapshots(await queryApi(rt, snapshotsPath(name)));
+  return read(rt, queryArgs(snapshotsPath(name)), parseSnapshots);
 }
 
 /** Poll until a trivial exec succeeds (init has brought up enough of the container). */
@@ -257,7 +279,7 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
 }
 
 export async function listImages(rt: Runtime): Promise<Image[]> {
-  return parseImages(await queryApi(rt, IMAGES_PATH));
+  return read(rt, queryArgs(IMAGES_PATH), parseImages);
 }
 
 /** The local image `ref` names (a local alias, or a copy cached from `remote:alias`), or null. */
@@ -265,8 +287,21 @@ export async function lookupImage(rt: Runtime, ref: string): Promise<Image | nul
   return findImage(await listImages(rt), ref);
 }
 
+/**
+ * What `init` is given for `ref`: the local image when there is one (setup copied it, or built it
+ * under the alias after `remote:`, when the server was unreachable), so no image server is asked;
+ * else `ref` itself. `local` names the local image used, or null.
+ */
+export async function launchImage(rt: Runtime, ref: string): Promise<{ image: string; local: string | null }> {
+  const found = await lookupImage(rt, ref);
+  if (!found) return { image: ref, local: null };
+  const { alias } = parseImageRef(ref);
+  const local = found.aliases.includes(alias) ? alias : found.fingerprint.slice(0, 12);
+  return { image: found.aliases.includes(alias) ? alias : found.fingerprint, local };
+}
+
 export async function listStoragePools(rt: Runtime): Promise<string[]> {
-  return parseStoragePools(await queryApi(rt, STORAGE_POOLS_PATH));
+  return read(rt, queryArgs(STORAGE_POOLS_PATH), parseStoragePools);
 }
 
 /** True when the daemon has at least one storage pool (containers cannot be created without one). */
@@ -275,7 +310,7 @@ export async function hasStoragePool(rt: Runtime): Promise<boolean> {
 }
 
 export async function listNetworks(rt: Runtime): Promise<Network[]> {
-  return parseNetworks(await queryApi(rt, NETWORKS_PATH));
+  return read(rt, queryArgs(NETWORKS_PATH), parseNetworks);
 }
 
 /** The client binary, for commands run in panes (`lxc exec …` / `incus exec …`). */

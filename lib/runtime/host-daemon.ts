@@ -9,15 +9,15 @@ import process from 'node:process';
 import { $ } from 'zx';
 import { addSuite, findMainSource, readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
-import { findOnPath, type Runtime } from './detect.ts';
+import { findOnPath, type Runtime, type RuntimeName } from './detect.ts';
 import { preseedCommand, waitReadyCommand } from './argv.ts';
 
 export const APT_TIMEOUT_MS = 15 * 60_000;
 export const DAEMON_READY_TIMEOUT_S = 60;
 export const PRESEED_TIMEOUT_MS = 120_000;
 
-/** The bridge setup creates; the name says who made it. */
-export const BRIDGE = 'isollmbr0';
+/** The bridge setup creates, one name per runtime so LXD and Incus can live side by side; the name says who made it. */
+export const BRIDGES: Record<RuntimeName, string> = { lxd: 'isollmbr0', incus: 'isollmincbr0' };
 export const POOL = 'default';
 
 export function isRoot(): boolean {
@@ -29,8 +29,21 @@ export function sudo(): string[] {
   return isRoot() ? [] : ['sudo'];
 }
 
-/** Private /24s for the bridge, tried in order (LXD's `auto` needs tools these hosts lack). */
-export const BRIDGE_SUBNETS = ['10.147.83.1/24', '10.203.71.1/24', '172.30.213.1/24', '192.168.213.1/24'];
+/**
+ * Private /24s for a runtime's bridge, tried in order (LXD's `auto` needs tools these hosts lack):
+ * a spread over 10.0.0.0/8 that starts at a different place for each runtime, then one in
+ * 172.16.0.0/12 and one in 192.168.0.0/16. The same host routes always give the same pick.
+ */
+export function subnetCandidates(kind: RuntimeName): string[] {
+  let seed = kind === 'lxd' ? 147 * 256 + 83 : 163 * 256 + 41;
+  const tens: string[] = [];
+  for (let i = 0; i < 48; i++) {
+    tens.push(`10.${Math.floor(seed / 256) % 256}.${seed % 256}.1/24`);
+    seed = (seed * 75 + 74) % 65537;
+  }
+  const third = kind === 'lxd' ? 213 : 214;
+  return [...tens, `172.30.${third}.1/24`, `192.168.${third}.1/24`];
+}
 
 function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
@@ -46,10 +59,10 @@ export function cidrOverlap(a: string, b: string): boolean {
 }
 
 /** The first candidate subnet no host route overlaps (`ip -j route` output; `default` ignored). */
-export function pickSubnet(routesJson: string, candidates = BRIDGE_SUBNETS): string {
+export function pickSubnet(routesJson: string, candidates = subnetCandidates('lxd')): string {
   const routes = (JSON.parse(routesJson || '[]') as { dst: string }[]).map((r) => r.dst).filter((d) => /^\d+\.\d+\.\d+\.\d+/.test(d));
   const free = candidates.find((c) => !routes.some((r) => cidrOverlap(c, r)));
-  if (!free) throw new UserError(`Every candidate bridge subnet (${candidates.join(', ')}) is in use on this host; initialise ${BRIDGE} by hand.`);
+  if (!free) throw new UserError(`Every candidate bridge subnet (${candidates.length}, from ${candidates[0]}) is in use on this host; create the bridge by hand (see README, Troubleshooting the container runtime).`);
   return free;
 }
 
@@ -59,10 +72,11 @@ export async function hostRoutes(): Promise<string> {
 }
 
 /** The preseed setup applies when the daemon has no storage pool: a dir pool, a NAT bridge with no IPv6, a default profile. */
-export function preseedYaml(subnet = BRIDGE_SUBNETS[0]): string {
+export function preseedYaml(kind: RuntimeName, subnet: string): string {
+  const bridge = BRIDGES[kind];
   return [
     'networks:',
-    `- name: ${BRIDGE}`,
+    `- name: ${bridge}`,
     '  type: bridge',
     '  config:',
     `    ipv4.address: ${subnet}`,
@@ -80,7 +94,7 @@ export function preseedYaml(subnet = BRIDGE_SUBNETS[0]): string {
     '      type: disk',
     '    eth0:',
     '      name: eth0',
-    `      network: ${BRIDGE}`,
+    `      network: ${bridge}`,
     '      type: nic',
     '',
   ].join('\n');
@@ -189,8 +203,13 @@ export async function addUserToGroup(group: string, user = os.userInfo().usernam
   await $({ quiet: true })`${sudo()} usermod -aG ${group} ${user}`;
 }
 
-export async function applyPreseed(rt: Runtime, yaml?: string): Promise<void> {
-  yaml ??= preseedYaml(pickSubnet(await hostRoutes()));
+/** The preseed for this runtime, with a subnet no host route uses now (so not the other runtime's bridge). */
+export async function hostPreseed(kind: RuntimeName): Promise<{ yaml: string; bridge: string; subnet: string }> {
+  const subnet = pickSubnet(await hostRoutes(), subnetCandidates(kind));
+  return { yaml: preseedYaml(kind, subnet), bridge: BRIDGES[kind], subnet };
+}
+
+export async function applyPreseed(rt: Runtime, yaml: string): Promise<void> {
   const [bin, ...args] = preseedCommand(rt);
   const r = await $({ quiet: true, nothrow: true, input: yaml, timeout: PRESEED_TIMEOUT_MS })`${sudo()} ${bin} ${args}`;
   if (r.exitCode !== 0) throw new UserError(`Initialising ${rt.kind} failed: ${r.stderr.trim().split('\n')[0]}`, { detail: r.stderr });

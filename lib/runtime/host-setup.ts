@@ -15,7 +15,7 @@ import {
   installPlan,
   isRoot,
   manualSteps,
-  preseedYaml,
+  hostPreseed,
   startDaemon,
   userInGroup,
 } from './host-daemon.ts';
@@ -69,6 +69,7 @@ export async function setupHost(options: SetupOptions): Promise<SetupResult> {
   const debianLike = id === 'debian' || id === 'ubuntu' || like.includes('debian');
   const user = os.userInfo().username;
   const plan = installPlan(rt.kind, codename);
+  const preseed = await hostPreseed(rt.kind);
 
   // Before the new group applies to this login, talk to the daemon through sudo.
   const reachable = async (): Promise<'ok' | 'daemon' | 'permission'> => {
@@ -141,11 +142,13 @@ export async function setupHost(options: SetupOptions): Promise<SetupResult> {
     },
     {
       title: 'storage pool and network',
-      plan: `initialise ${rt.kind} with this preseed:\n${preseedYaml().trimEnd().replace(/^/gm, '    ')}`,
+      plan: `initialise ${rt.kind} with this preseed:\n${preseed.yaml.trimEnd().replace(/^/gm, '    ')}`,
       check: async () => hasStoragePool(rt),
       run: async () => {
-        await applyPreseed(rt);
-        return 'dir pool "default", bridge isollmbr0';
+        // Routes are read again: the plan may be minutes old (apt-get, daemon start).
+        const now = await hostPreseed(rt.kind);
+        await applyPreseed(rt, now.yaml);
+        return `dir pool "default", bridge ${now.bridge} (${now.subnet})`;
       },
     },
     {

@@ -1,6 +1,18 @@
 // Pure parsers of the clients' JSON (`list --format json`, `query /1.0/...`), tested on captured output.
 import { PROJECT_KEY, WORKER_KEY } from './argv.ts';
 
+/**
+ * A JSON list from a client. Incus prints nothing (not `[]`) for an empty collection, e.g. `incus
+ * query /1.0/storage-pools` before any pool exists, where LXD prints `[]`; `null` counts as empty too.
+ */
+export function parseList<T>(text: string): T[] {
+  if (text.trim() === '') return [];
+  const value = JSON.parse(text) as T[] | null;
+  if (value === null) return [];
+  if (!Array.isArray(value)) throw new Error(`expected a JSON list, got ${typeof value}`);
+  return value;
+}
+
 export type InstanceStatus = 'Running' | 'Stopped' | 'Frozen' | 'Error' | string;
 
 export type Instance = {
@@ -53,7 +65,7 @@ export function parseInstance(raw: RawInstance): Instance {
 
 /** `list --format json` → instances; filtered by project tag again (the client filter is a prefix match on some versions). */
 export function parseInstanceList(json: string, project?: string): Instance[] {
-  const raw = JSON.parse(json) as RawInstance[];
+  const raw = parseList<RawInstance>(json);
   return raw.map(parseInstance).filter((i) => project === undefined || i.project === project);
 }
 
@@ -61,7 +73,7 @@ export type Snapshot = { name: string; createdAt: Date | null; stateful: boolean
 
 /** `query /1.0/instances/N/snapshots?recursion=1` → snapshots (names without the `N/` prefix). */
 export function parseSnapshots(json: string): Snapshot[] {
-  const raw = JSON.parse(json) as { name: string; created_at?: string; stateful?: boolean }[];
+  const raw = parseList<{ name: string; created_at?: string; stateful?: boolean }>(json);
   return raw.map((s) => ({
     name: s.name.includes('/') ? s.name.slice(s.name.lastIndexOf('/') + 1) : s.name,
     createdAt: s.created_at ? new Date(s.created_at) : null,
@@ -80,13 +92,13 @@ export type Image = {
 
 /** `query /1.0/images?recursion=1` or `image list --format json` → images. */
 export function parseImages(json: string): Image[] {
-  const raw = JSON.parse(json) as {
+  const raw = parseList<{
     fingerprint: string;
     aliases?: { name: string }[] | null;
     properties?: Record<string, string>;
     update_source?: { alias?: string } | null;
     size?: number;
-  }[];
+  }>(json);
   return raw.map((i) => ({
     fingerprint: i.fingerprint,
     aliases: (i.aliases ?? []).map((a) => a.name),
@@ -118,13 +130,15 @@ export function findImage(images: Image[], ref: string): Image | null {
 
 /** `query /1.0/storage-pools` → pool names (the API lists URLs). */
 export function parseStoragePools(json: string): string[] {
-  const raw = JSON.parse(json) as string[];
+  const raw = parseList<string>(json);
   return raw.map((url) => decodeURIComponent(url.slice(url.lastIndexOf('/') + 1)));
 }
 
-export type Network = { name: string; managed: boolean; type: string };
+export type Network = { name: string; managed: boolean; type: string; ipv4: string | null };
 
+/** `query /1.0/networks?recursion=1` → networks, with a managed bridge's IPv4 address (`10.1.2.1/24`). */
 export function parseNetworks(json: string): Network[] {
-  const raw = JSON.parse(json) as { name: string; managed: boolean; type: string }[];
-  return raw.map((n) => ({ name: n.name, managed: n.managed, type: n.type }));
+  const raw = parseList<{ name: string; managed: boolean; type: string; config?: Record<string, string> | null }>(json);
+  const ipv4 = (a?: string) => (a && a !== 'none' ? a : null);
+  return raw.map((n) => ({ name: n.name, managed: n.managed, type: n.type, ipv4: ipv4(n.config?.['ipv4.address']) }));
 }
