@@ -2,13 +2,12 @@
 // isollm worker add|list|shell|exec|logs|start|stop|reset|remove|rebuild: the containers the agents
 // live in, and the project's base they are copied from.
 import process from 'node:process';
-import { $ } from 'zx';
 import { c, terminalReporter, type CommandSpec, errorMessage, expectPositionals, fail, flagBool, flagNumber, flagString, formatAge, formatDuration, info, type Main, ok, out, parse, type Parsed, printJson, runIfEntry, SYMBOLS, table, UsageError, UserError, warn } from 'isollm/cli';
 import { loadConfig, MAX_WORKERS } from 'isollm/config';
 import { ensureHub } from 'isollm/hub';
 import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
-import { execArgs, execIn, execPaneArgs } from 'isollm/runtime';
+import { execArgs, execIn, execPaneArgs, runClientInteractive } from 'isollm/runtime';
 import { AGENT_DIR } from 'isollm/agent';
 import { asDev, checkWorkerName, createWorkers, ensureBase, findWorker, isFromBase, listWorkers, nextWorkerNames, pruneBases, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
 import { readyBase } from 'isollm/flows';
@@ -199,8 +198,7 @@ async function interactive(ctx: Awaited<ReturnType<typeof workerContext>>, worke
   if (worker.instance.status !== 'Running') throw new UserError(`${worker.name} is ${worker.instance.status.toLowerCase()}. Start it with \`isollm worker start ${worker.name}\`.`);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const args = tty ? execPaneArgs(worker.container, command, asDev(worker)) : execArgs(worker.container, command, asDev(worker));
-  const r = await $({ stdio: 'inherit', nothrow: true, verbose: false })`${ctx.rt.bin} ${args}`;
-  return r.exitCode ?? 1;
+  return runClientInteractive(ctx.rt, args);
 }
 
 runIfEntry(import.meta.url, main);

@@ -67,6 +67,24 @@ export async function runClient(rt: Runtime, args: string[], options: { input?: 
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
 }
 
+/**
+ * The client with the terminal passed through (`worker shell`, `worker exec`): its exit code, or 1
+ * when it was killed. A pane that runs the client builds its argv with `execPaneArgs` instead.
+ */
+export async function runClientInteractive(rt: Runtime, args: string[]): Promise<number> {
+  const r = await $({ stdio: 'inherit', nothrow: true, verbose: false })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  return r.exitCode ?? 1;
+}
+
+/**
+ * A daemon-side command of setup (`lxd init --preseed`, `incus admin waitready`): the same stdin
+ * rule as the client's calls; non-zero exits come back as values, a timeout as exitCode null.
+ */
+export async function runAdmin(argv: string[], options: { input?: string; timeout: number; prefix?: string[] }): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdinOptions(options.input) })`${options.prefix ?? []} ${argv}`;
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+}
+
 /** Run the client and throw the matching one-line UserError on failure. */
 async function mustRun(rt: Runtime, args: string[], timeout: number, input?: string): Promise<string> {
   const r = await runClient(rt, args, { timeout, input });

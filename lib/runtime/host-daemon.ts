@@ -11,6 +11,7 @@ import { addSuite, findMainSource, readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
 import { findOnPath, type Runtime, type RuntimeName } from './detect.ts';
 import { preseedCommand, waitReadyCommand } from './argv.ts';
+import { runAdmin } from './client.ts';
 
 export const APT_TIMEOUT_MS = 15 * 60_000;
 export const DAEMON_READY_TIMEOUT_S = 60;
@@ -184,7 +185,7 @@ export async function startDaemon(rt: Runtime): Promise<string> {
     child.unref();
   }
   const [bin, ...args] = waitReadyCommand(rt, DAEMON_READY_TIMEOUT_S);
-  const r = await $({ quiet: true, nothrow: true, timeout: (DAEMON_READY_TIMEOUT_S + 5) * 1000 })`${sudo()} ${bin} ${args}`;
+  const r = await runAdmin([bin, ...args], { prefix: sudo(), timeout: (DAEMON_READY_TIMEOUT_S + 5) * 1000 });
   if (r.exitCode !== 0) throw new UserError(`The ${rt.kind} daemon did not become ready within ${DAEMON_READY_TIMEOUT_S}s; see ${daemonLog(rt)}.`, { detail: r.stderr });
   return hasSystemd() ? 'started with systemctl' : `started (group ${daemonGroup(rt)}, log ${daemonLog(rt)})`;
 }
@@ -211,6 +212,6 @@ export async function hostPreseed(kind: RuntimeName): Promise<{ yaml: string; br
 
 export async function applyPreseed(rt: Runtime, yaml: string): Promise<void> {
   const [bin, ...args] = preseedCommand(rt);
-  const r = await $({ quiet: true, nothrow: true, input: yaml, timeout: PRESEED_TIMEOUT_MS })`${sudo()} ${bin} ${args}`;
+  const r = await runAdmin([bin, ...args], { prefix: sudo(), input: yaml, timeout: PRESEED_TIMEOUT_MS });
   if (r.exitCode !== 0) throw new UserError(`Initialising ${rt.kind} failed: ${r.stderr.trim().split('\n')[0]}`, { detail: r.stderr });
 }

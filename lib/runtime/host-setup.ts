@@ -219,9 +219,9 @@ function imageStep(rt: () => Runtime, options: SetupOptions): Step {
 
 /** Copy `remote:alias` into the local store; false when the server cannot be reached in time. */
 async function copyRemoteImage(rt: Runtime, image: string, alias: string): Promise<boolean> {
-  const probe = await $({ quiet: true, nothrow: true, timeout: REMOTE_IMAGE_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image info ${image}`;
-  if (probe.exitCode !== 0) return false;
-  const r = await $({ quiet: true, nothrow: true, timeout: REMOTE_COPY_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image copy ${image} local: --alias ${alias}`;
+  const probe = await runClient(rt, ['image', 'info', image], { timeout: REMOTE_IMAGE_TIMEOUT_MS }).catch(() => null);
+  if (probe?.exitCode !== 0) return false;
+  const r = await runClient(rt, ['image', 'copy', image, 'local:', '--alias', alias], { timeout: REMOTE_COPY_TIMEOUT_MS });
   return r.exitCode === 0;
 }
 

@@ -9,6 +9,7 @@ import { $ } from 'zx';
 import { readMirror, readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
 import type { Runtime } from './detect.ts';
+import { runClient } from './client.ts';
 
 /** debootstrap fetches ~150 packages: minutes on a slow mirror. */
 export const DEBOOTSTRAP_TIMEOUT_MS = 15 * 60_000;
@@ -104,12 +105,12 @@ export async function buildImage(image: CachedImage, recipe: Recipe = RECIPE, lo
 
 /** Import the cached tarballs under `alias`. */
 export async function importImage(rt: Runtime, image: CachedImage, alias: string): Promise<void> {
-  const r = await $({ quiet: true, nothrow: true, timeout: IMPORT_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image import ${image.meta} ${image.rootfs} --alias ${alias}`;
+  const r = await runClient(rt, ['image', 'import', image.meta, image.rootfs, '--alias', alias], { timeout: IMPORT_TIMEOUT_MS });
   if (r.exitCode === 0) return;
   // The same tarballs are already imported under another alias (e.g. isollm-test and the demo's
   // image): the runtime refuses a second import, so name the existing image instead.
   if (/same fingerprint already exists/i.test(r.stderr)) {
-    const a = await $({ quiet: true, nothrow: true, timeout: IMPORT_TIMEOUT_MS })`${rt.prefix ?? []} ${rt.bin} image alias create ${alias} ${await imageFingerprint(image)}`;
+    const a = await runClient(rt, ['image', 'alias', 'create', alias, await imageFingerprint(image)], { timeout: IMPORT_TIMEOUT_MS });
     if (a.exitCode === 0) return;
     throw new UserError(`${rt.bin} image alias create ${alias} failed: ${a.stderr.trim().split('\n')[0]}`, { detail: a.stderr });
   }
