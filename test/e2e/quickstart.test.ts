@@ -6,6 +6,7 @@
 // launch from that. Deviations, because no model account exists and other tests run beside it: the
 // agent is the scripted demo agent (loop mode) and the queue port a free one.
 // Runs on the runtime the harness chose (ISOLLM_TEST_RUNTIME=incus for Incus).
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,7 +24,11 @@ const root = path.join(work, `qs-${crypto.randomBytes(3).toString('hex')}`);
 const STEP_MS = 120_000;
 const UP_MS = 300_000;
 
-const cli = (args: string[], timeout = STEP_MS) => runCli(args, { cwd: root, timeout });
+// `up` picks tmux here (multiplexer auto): a private tmux server, never the user's.
+const tmuxDir = path.join(work, 'tmux');
+fs.mkdirSync(tmuxDir);
+const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined };
+const cli = (args: string[], timeout = STEP_MS) => runCli(args, { cwd: root, timeout, env: ENV });
 function isollm(args: string[], timeout?: number): { stdout: string; stderr: string } {
   const r = cli(args, timeout);
   if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
@@ -38,6 +43,7 @@ describe.skipIf(!rt)('the quick start, to the letter (real containers, no image 
     if (project) for (const i of await listInstances(rt!, project).catch(() => [])) await deleteInstance(rt!, i.name).catch(() => undefined);
     if (fs.existsSync(path.join(root, 'isollm.yaml'))) cli(['queue', 'stop']);
     if (hub) fs.rmSync(hub, { recursive: true, force: true });
+    spawnSync('tmux', ['kill-server'], { env: { ...process.env, TMUX_TMPDIR: tmuxDir } });
     fs.rmSync(work, { recursive: true, force: true });
   }, STEP_MS);
 
@@ -73,7 +79,7 @@ describe.skipIf(!rt)('the quick start, to the letter (real containers, no image 
     isollm(['queue', 'start']);
     const id = (JSON.parse(isollm(['task', 'add', 'Fix the login form validation', '-p', 'high', '--json']).stdout) as { id: string }).id;
     const started = Date.now();
-    const up = runCli(['up'], { cwd: root, timeout: UP_MS, env: { ISOLLM_DEMO_DELAY: '0' } });
+    const up = runCli(['up'], { cwd: root, timeout: UP_MS, env: { ...ENV, ISOLLM_DEMO_DELAY: '0' } });
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).not.toMatch(/Failed getting remote image|no such host/);
     expect((await listInstances(rt!, project)).length).toBe(config.workers ?? 3);
