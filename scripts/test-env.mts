@@ -12,7 +12,7 @@ export const main: Main = async () => {
   // ISOLLM_TEST_RUNTIME (or ISOLLM_RUNTIME) forces one; else the rule every command and the test
   // harness use, so the image lands where the tests will look for it.
   const forced = process.env.ISOLLM_TEST_RUNTIME;
-  if (forced !== undefined && forced !== 'lxd' && forced !== 'incus') throw new UserError(`ISOLLM_TEST_RUNTIME must be lxd or incus, not ${JSON.stringify(forced)}.`);
+  if (forced !== undefined && forced !== 'lxd' && forced !== 'incus') throw new UserError(`ISOLLM_TEST_RUNTIME is lxd or incus, not ${JSON.stringify(forced)}.`);
   const result = await setupHost({
     kind: forced,
     image: TEST_IMAGE,
