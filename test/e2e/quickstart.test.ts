@@ -97,7 +97,7 @@ describe.skipIf(!rt)('the quick start, to the letter (real containers, no image 
     git(root, 'merge', '-q', '--no-edit', `isollm/${id}`);
     expect(fs.readFileSync(path.join(root, 'notes', `${id}.md`), 'utf8')).toContain('Fix the login form validation');
 
-    isollm(['down', '--yes'], STEP_MS);
+    isollm(['down', '--yes'], UP_MS);
     expect((await listInstances(rt!, project)).every((i) => i.status === 'Stopped')).toBe(true);
   }, 600_000 + 2 * UP_MS);
 });
