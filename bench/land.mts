@@ -15,7 +15,7 @@ import { land } from '../lib/land/land.ts';
 import { openTester, removeStaleLanders } from '../lib/land/tester.ts';
 import { QueueClient } from '../lib/queue/client.ts';
 import { startServer } from '../lib/queue/server.ts';
-import { connectRuntime } from '../lib/runtime/client.ts';
+import { connectRuntime } from '../lib/runtime/choose.ts';
 import { maxRunsOneBad } from '../lib/land/train.ts';
 import { initRepo } from '../test/support/repo.ts';
 
@@ -55,7 +55,7 @@ async function once(batch: number) {
       git(clone, 'push', '-q', 'origin', `HEAD:refs/heads/isollm/${t.id}`);
       await worker.done(t.id);
     }
-    const rt = await connectRuntime(config.runtime.kind);
+    const rt = await connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image });
     const t0 = performance.now();
     const report = await land(root, config, { batch }, { queue: host, openTester: (progress) => openTester(rt, config, progress) });
     const seconds = (performance.now() - t0) / 1000;

@@ -31,7 +31,7 @@ export const main: Main = async (argv) => {
   const queue = queueClient(root, config);
   const deps = {
     queue,
-    openTester: async (progress: (line: string) => void) => openTester(await connectRuntime(config.runtime.kind), config, progress),
+    openTester: async (progress: (line: string) => void) => openTester(await connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image }), config, progress),
     event: (e: Parameters<typeof eventLines>[0]) => eventLines(e).forEach((line) => info(line)),
   };
   const options = { ids: p.positionals.length ? p.positionals : undefined, dryRun: flagBool(p, 'dry-run'), batch: flagNumber(p, 'batch') };
