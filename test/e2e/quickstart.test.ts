@@ -82,7 +82,7 @@ describe.skipIf(!rt)('the quick start, to the letter (real containers, no image 
     const up = runCli(['up'], { cwd: root, timeout: UP_MS, env: { ...ENV, ISOLLM_DEMO_DELAY: '0' } });
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).not.toMatch(/Failed getting remote image|no such host/);
-    expect((await listInstances(rt!, project)).length).toBe(config.workers ?? 3);
+    expect((await listInstances(rt!, project)).filter((i) => i.worker).length).toBe(config.workers ?? 3);
 
     let status = '';
     while (Date.now() - started < UP_MS) {
