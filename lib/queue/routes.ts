@@ -93,8 +93,9 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
   if (sub.length === 2 && id === 'next' && action === 'claim') {
     return only(req, ['POST'], async () => {
       // A task whose parents' branches conflict is blocked with the files named; take the next one.
+      // On its own socket a worker gets back the task it holds (preparing it again changes nothing).
       for (;;) {
-        const task = claimNext(store, project, agent);
+        const task = claimNext(store, project, agent, { resume: req.worker !== null });
         if (!task) return { status: 204 };
         const started = await prepare(store, admin, project, task);
         if (started) return { status: 200, body: started };

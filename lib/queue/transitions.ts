@@ -34,9 +34,18 @@ export function claimTask(store: Store, project: string, agent: string, id: stri
   });
 }
 
-/** isollm extension: claim the best ready task (priority, age, insertion), or null. */
-export function claimNext(store: Store, project: string, agent: string): Task | null {
+/**
+ * isollm extension: claim the best ready task (priority, age, insertion), or null. With `resume` (a
+ * worker asking on its own socket) a task this agent already holds is given back instead: a worker
+ * works on one task at a time, and a claim whose answer was lost (the queue killed mid-reply) is
+ * retried without leaving that first task in progress with nobody on it.
+ */
+export function claimNext(store: Store, project: string, agent: string, options: { resume?: boolean } = {}): Task | null {
   return store.tx(() => {
+    if (options.resume) {
+      const held = store.get(`SELECT * FROM tasks WHERE project = ? AND status = 'in_progress' AND claimed_by = ? ORDER BY claimed_at, seq LIMIT 1`, project, agent);
+      if (held) return toTask(held);
+    }
     const at = now();
     const task = updated(
       store,
