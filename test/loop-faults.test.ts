@@ -1,0 +1,161 @@
+// templates/isollm-loop (dash, with the real isollm-task and isollm-agent) against the real queue
+// server on the host, under the faults the soak (bench/soak.mts) found it did not survive: the queue
+// and the hub away while a task is held, git's lock left by a killed agent, a killed loop's agent still
+// at work. The hub is a bare repository; "away" is it moved aside.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startServer } from '../lib/queue/server.ts';
+import { freePort, git, ROOT, tmpDir } from './helpers.ts';
+import { call, projectApi } from './queue-helpers.ts';
+
+const TEMPLATES = path.join(ROOT, 'templates');
+const PROJECT = 'loopy';
+
+/** A host stand-in for a worker: its clone of the hub, its home with the agent's argv, a queue. */
+async function worker(agentScript: string) {
+  const dir = tmpDir('isollm-loop-');
+  const hub = path.join(dir, 'hub.git');
+  const seed = path.join(dir, 'seed');
+  const clone = path.join(dir, 'project');
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(path.join(home, '.isollm'), { recursive: true });
+  fs.mkdirSync(seed);
+  git(seed, 'init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(seed, 'README.md'), '# loop\n');
+  git(seed, 'add', '.');
+  git(seed, 'commit', '-qm', 'base');
+  git(dir, 'clone', '-q', '--bare', seed, hub);
+  git(dir, 'clone', '-q', hub, clone);
+  const agent = path.join(dir, 'agent.sh');
+  fs.writeFileSync(agent, agentScript, { mode: 0o755 });
+  fs.writeFileSync(path.join(home, '.isollm', 'headless.argv'), `${agent}\n`);
+  const port = await freePort();
+  const db = path.join(dir, 'queue.db');
+  let server = await startServer({ dbFile: db, port, socketsDir: path.join(dir, 'sockets') });
+  onTestFinished(() => server.close());
+  const env = {
+    PATH: `${TEMPLATES}:${process.env.PATH}`,
+    HOME: home,
+    MARK: dir,
+    GIT_AUTHOR_NAME: 'w', GIT_AUTHOR_EMAIL: 'w@localhost', GIT_COMMITTER_NAME: 'w', GIT_COMMITTER_EMAIL: 'w@localhost',
+    ISOLLM_PROJECT: PROJECT,
+    ISOLLM_AGENT: 'worker-1',
+    ISOLLM_QUEUE_URL: `http://127.0.0.1:${port}`,
+    ISOLLM_PROJECT_DIR: clone,
+    ISOLLM_POLL_INTERVAL: '1',
+    ISOLLM_RETRY_MAX: '1',
+  };
+  const loops: ChildProcess[] = [];
+  onTestFinished(() => {
+    for (const l of loops) if (l.pid) try { process.kill(-l.pid, 'SIGKILL'); } catch { /* gone */ }
+  });
+  return {
+    dir, hub, clone,
+    api: () => projectApi(server, PROJECT),
+    /** The loop as `isollm-agent background` starts it: leading its own process group. */
+    startLoop(extra: Record<string, string> = {}): { pid: number; exited: Promise<number>; log: () => string } {
+      const child = spawn('dash', [path.join(TEMPLATES, 'isollm-loop')], { env: { ...env, ...extra }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (out += d));
+      loops.push(child);
+      // On exit, not close: an orphaned agent may hold the pipes open. Its output has a moment to arrive.
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      const exited = new Promise<number>((resolve) => child.on('exit', (code) => void Promise.race([closed, sleep(300)]).then(() => resolve(code ?? -1))));
+      return { pid: child.pid!, exited, log: () => out };
+    },
+    async stopQueue() { await server.close(); },
+    async startQueue() { server = await startServer({ dbFile: db, port, socketsDir: path.join(dir, 'sockets') }); },
+  };
+}
+
+async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const taskStatus = async (w: Awaited<ReturnType<typeof worker>>, id: string) => (await w.api().call('GET', `/tasks/${id}`)).json;
+
+describe('isollm-loop under faults', () => {
+  it('keeps a held task and its commits while the queue and the hub are away, then pushes and finishes it', async () => {
+    // The agent commits, says so, and waits for the test to take the queue and the hub away.
+    const w = await worker('#!/bin/sh\necho one > one.txt && git add one.txt && git commit -qm one\ntouch "$MARK/committed"\nwhile [ ! -e "$MARK/go" ]; do sleep 0.1; done\n');
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'survive' } })).json.id;
+    const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2' });
+    await until('the agent to commit', () => fs.existsSync(path.join(w.dir, 'committed')));
+    const commit = git(w.clone, 'rev-parse', 'HEAD');
+    await w.stopQueue();
+    fs.renameSync(w.hub, `${w.hub}.away`);
+    fs.writeFileSync(path.join(w.dir, 'go'), '');
+    await sleep(3000); // the loop's push, and its calls to the queue, fail meanwhile
+    fs.renameSync(`${w.hub}.away`, w.hub);
+    await w.startQueue();
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(await taskStatus(w, id)).toMatchObject({ status: 'done' });
+    expect(git(w.hub, 'rev-parse', `isollm/${id}`)).toBe(commit);
+    expect(loop.log()).toContain('retrying');
+  }, 40_000);
+
+  it('a worker asking for the next task on its socket gets back the one it holds (a lost answer is retried safely)', async () => {
+    const w = await worker('#!/bin/sh\nexit 0\n');
+    const server = await startServer({ dbFile: path.join(tmpDir(), 'q.db'), port: 0, socketsDir: path.join(w.dir, 'sockets2') });
+    onTestFinished(() => server.close());
+    const api = projectApi(server, PROJECT);
+    const a = (await api.call('POST', '/tasks', { body: { title: 'a', priority: 0 } })).json.id;
+    const b = (await api.call('POST', '/tasks', { body: { title: 'b', priority: 1 } })).json.id;
+    const sock = (await server.addSocket('worker-1')).path;
+    const next = () => call({ unix: sock }, 'POST', `/v1/projects/${PROJECT}/tasks/next/claim`);
+    expect((await next()).json).toMatchObject({ id: a, claimed_by: 'worker-1' });
+    expect((await next()).json).toMatchObject({ id: a, claimed_by: 'worker-1' });
+    const history = (await api.call('GET', `/tasks/${a}/history`)).json as { action: string }[];
+    expect(history.filter((h) => h.action === 'claim')).toHaveLength(1);
+    await call({ unix: sock }, 'POST', `/v1/projects/${PROJECT}/tasks/${a}/done`);
+    expect((await next()).json).toMatchObject({ id: b });
+    // Over TCP (the host, other agents) claim-next still hands out one more task per call.
+    expect((await api.call('POST', '/tasks', { body: { title: 'c' } })).status).toBe(201);
+    expect((await api.call('POST', '/tasks/next/claim', { agent: 'worker-1' })).json.title).toBe('c');
+  });
+
+  it('clears the git lock an agent killed mid-commit left, so the next task is not blocked', async () => {
+    // First task: the agent dies leaving .git/index.lock, as kill -9 in `git commit` does. Second: works.
+    const w = await worker('#!/bin/sh\nif [ ! -e "$MARK/once" ]; then touch "$MARK/once" .git/index.lock; exit 137; fi\necho two > two.txt && git add two.txt && git commit -qm two\n');
+    const first = (await w.api().call('POST', '/tasks', { body: { title: 'dies', priority: 0 } })).json.id;
+    const second = (await w.api().call('POST', '/tasks', { body: { title: 'works', priority: 1 } })).json.id;
+    const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(await taskStatus(w, first)).toMatchObject({ status: 'blocked', block_reason: 'the agent exited with status 137' });
+    expect(await taskStatus(w, second), loop.log()).toMatchObject({ status: 'done' });
+    expect(loop.log()).toContain('removed a stale .git/index.lock');
+  }, 30_000);
+
+  it('a loop started after one was killed -9 first stops the agent that one left working in the clone', async () => {
+    const w = await worker('#!/bin/sh\n[ -e "$MARK/agent.pid" ] && exit 0\necho $$ > "$MARK/agent.pid"\nexec sleep 60\n');
+    await w.api().call('POST', '/tasks', { body: { title: 'long' } });
+    const first = w.startLoop();
+    await until('the agent to start', () => fs.existsSync(path.join(w.dir, 'agent.pid')));
+    const agentPid = Number(fs.readFileSync(path.join(w.dir, 'agent.pid'), 'utf8'));
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+    expect(alive(agentPid)).toBe(true);
+    const second = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '1' });
+    await until('the orphaned agent to be stopped', () => !alive(agentPid), 10_000);
+    expect(await second.exited, second.log()).toBe(0);
+    expect(second.log()).toContain('stopped what the previous isollm-loop');
+  }, 30_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie waiting for its reaper counts as gone.
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
