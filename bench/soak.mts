@@ -50,7 +50,7 @@ for (const k of KINDS) if (!FAULT_KINDS.includes(k)) (console.error(`soak: unkno
 /** Faults of one kind at most, per run (bounded count); each fault is bounded in time by its own timeout. */
 const MAX_PER_KIND = intArg('max-per-kind', Math.max(2, Math.round(MINUTES * 1.5)));
 /** The last part of the run is fault-free: the system must recover and settle by itself. */
-const SETTLE_MS = 90_000;
+const SETTLE_MS = Math.min(90_000, MINUTES * 60_000 * 0.3);
 
 /** mulberry32: small, seeded, good enough to replay a run. */
 function rng(seed: number): () => number {
@@ -401,7 +401,7 @@ try {
   const faultEnd = started + Math.max(30_000, MINUTES * 60_000 - SETTLE_MS);
   const deadline = started + MINUTES * 60_000;
   while (Date.now() < faultEnd && !(await settled())) {
-    await sleep(between(3000, 12000));
+    await sleep(between(2000, 8000));
     // The least used kinds first (in a seeded order), so a short run still sees every kind.
     const used = (k: FaultKind) => faults.filter((f) => f.kind === k).length;
     const least = Math.min(...KINDS.map(used));
