@@ -15,7 +15,8 @@ import { loadConfig } from '../lib/config/load.ts';
 import { statePaths } from '../lib/project/root.ts';
 import { queueClient } from '../lib/queue/daemon.ts';
 import type { AuditEntry, Task } from '../lib/queue/types.ts';
-import { deleteInstance, execIn, findRuntime, listInstances, startInstance, stopInstance, type Runtime } from '../lib/runtime/client.ts';
+import { deleteInstance, execIn, listInstances, startInstance, stopInstance, type Runtime } from '../lib/runtime/client.ts';
+import { connectRuntime } from '../lib/runtime/choose.ts';
 import { runClient } from '../lib/runtime/client.ts';
 import { freePort } from '../test/support/net.ts';
 
@@ -97,12 +98,13 @@ function git(cwd: string, ...args: string[]): Promise<Result> {
 // ---------------------------------------------------------------------------------------------------
 // The project
 
-const rtFound = findRuntime('auto');
-if (!rtFound) {
-  console.error('soak: no lxc or incus client here. Run `npm run test-env` first.');
+let rt: Runtime;
+try {
+  rt = await connectRuntime({ image: 'isollm-test' });
+} catch (err) {
+  console.error(`soak: ${(err as Error).message} Run \`npm run test-env\` first.`);
   process.exit(2);
 }
-const rt: Runtime = rtFound;
 const work = fs.mkdtempSync('/tmp/isollm-soak-');
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
