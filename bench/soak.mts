@@ -171,6 +171,15 @@ async function up(): Promise<Result> {
   return r;
 }
 
+/** kill -9; a process already gone is no error. */
+function signal(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 type Fault = { kind: FaultKind; target: string; at: number; endedAt: number; note: string };
 const faults: Fault[] = [];
 
@@ -194,7 +203,7 @@ async function inject(kind: FaultKind): Promise<void> {
     case 'queue-kill': {
       target = 'queue';
       const pid = Number(fs.readFileSync(statePaths(root).queuePid, 'utf8').trim());
-      process.kill(pid, 'SIGKILL');
+      signal(pid);
       await sleep(between(1000, 8000));
       const r = await isollm(['queue', 'start']);
       note = `pid ${pid}; restart exit ${r.code}`;
@@ -217,7 +226,7 @@ async function inject(kind: FaultKind): Promise<void> {
       let pid = 0;
       const p = isollm(['up', '--multiplexer', 'none'], { onSpawn: (n) => (pid = n) });
       await sleep(between(500, 6000));
-      if (pid) process.kill(pid, 'SIGKILL');
+      if (pid) signal(pid); // it may have finished already: then this fault is just one more `up`
       await p;
       await up();
       break;
