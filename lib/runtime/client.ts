@@ -151,13 +151,18 @@ export type LaunchSpec = {
 export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
   const { image } = await launchImage(rt, spec.image);
   await mustRun(rt, initArgs(image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
+  await equipAndStart(rt, spec.name, spec.devices);
+}
+
+/** Add devices to a just-created instance and start it; on any failure the instance is deleted. */
+async function equipAndStart(rt: Runtime, name: string, devices: Record<string, Device> = {}): Promise<void> {
   try {
-    for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
-      await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+    for (const [deviceName, device] of Object.entries(devices)) {
+      await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
     }
-    await mustRun(rt, startArgs(spec.name), LIFECYCLE_TIMEOUT_MS);
+    await mustRun(rt, startArgs(name), LIFECYCLE_TIMEOUT_MS);
   } catch (err) {
-    await runClient(rt, deleteArgs(spec.name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
+    await runClient(rt, deleteArgs(name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
     throw err;
   }
 }
@@ -174,15 +179,7 @@ export type CopySpec = {
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
   await mustRun(rt, copyArgs(spec.source, spec.name, spec.config), LIFECYCLE_TIMEOUT_MS);
-  try {
-    for (const [deviceName, device] of Object.entries(spec.devices ?? {})) {
-      await mustRun(rt, deviceAddArgs(spec.name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
-    }
-    await mustRun(rt, startArgs(spec.name), LIFECYCLE_TIMEOUT_MS);
-  } catch (err) {
-    await runClient(rt, deleteArgs(spec.name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
-    throw err;
-  }
+  await equipAndStart(rt, spec.name, spec.devices);
 }
 
 export async function startInstance(rt: Runtime, name: string): Promise<void> {
