@@ -7,17 +7,17 @@ describe('planAgent', () => {
   it('gives claude its sandbox flag, IS_SANDBOX and a headless prompt', () => {
     const plan = planAgent(defaults('demo').agent);
     expect(plan.interactive).toEqual(['claude', '--dangerously-skip-permissions']);
-    expect(plan.headless).toEqual(['claude', '--dangerously-skip-permissions', '-p', PROMPT_PLACEHOLDER]);
+    expect(plan.headless).toEqual(['claude', '--dangerously-skip-permissions', '-p', '--output-format', 'stream-json', '--verbose', PROMPT_PLACEHOLDER]);
     expect(plan.env).toEqual({ IS_SANDBOX: '1' });
     expect(plan.instructionsPath).toBe('/home/dev/.claude/CLAUDE.md');
   });
 
   it.each([
-    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox'], ['codex', 'exec', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER], '/home/dev/.codex/AGENTS.md'],
+    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox'], ['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER], '/home/dev/.codex/AGENTS.md'],
     // No --yes-always interactively: it would decline every shell command instead of asking you.
     ['aider', ['aider', '--read', '/home/dev/.isollm/AGENTS.md'], ['aider', '--yes-always', '--no-suggest-shell-commands', '--read', '/home/dev/.isollm/AGENTS.md', '--message', PROMPT_PLACEHOLDER], '/home/dev/.isollm/AGENTS.md'],
-    ['gemini', ['gemini', '--yolo'], ['gemini', '--yolo', '-p', PROMPT_PLACEHOLDER], '/home/dev/.gemini/GEMINI.md'],
-    ['opencode', ['opencode'], ['opencode', 'run', '--auto', PROMPT_PLACEHOLDER], '/home/dev/.config/opencode/AGENTS.md'],
+    ['gemini', ['gemini', '--yolo'], ['gemini', '--yolo', '--output-format', 'stream-json', '-p', PROMPT_PLACEHOLDER], '/home/dev/.gemini/GEMINI.md'],
+    ['opencode', ['opencode'], ['opencode', 'run', '--auto', '--format', 'json', PROMPT_PLACEHOLDER], '/home/dev/.config/opencode/AGENTS.md'],
   ] as const)('%s preset', (preset, interactive, headless, instructions) => {
     const plan = planAgent({ ...defaults('demo').agent, preset });
     expect(plan.interactive).toEqual(interactive);

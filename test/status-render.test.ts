@@ -21,6 +21,7 @@ function model(): StatusModel {
     tasks: { open: 4, in_progress: 3, blocked: 1, done: 7, ready: 2, total: 15 },
     sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 4 },
     land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false },
+    usage: { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 },
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
@@ -36,6 +37,7 @@ function idle(): StatusModel {
   m.workers = null;
   m.tasks = null;
   m.land = null;
+  m.usage = null;
   m.sync = { hub: '/home/me/.isollm/demo.git', present: false, base_branch: 'main', ahead: null, behind: null, task_branches: 0 };
   m.services.queue = { mode: 'embedded', running: false, url: 'http://127.0.0.1:7432', pid: null };
   m.services.multiplexer = { kind: null, session: null, running: false };
@@ -152,6 +154,17 @@ describe('status renderings', () => {
       '          multiplexer  ● tmux session isollm-demo',
       '          runtime      lxd (lxc)',
     ]);
+  });
+
+  it('full: the agents\' recorded runs, summed, on the Tasks line (none: nothing said)', () => {
+    const m = model();
+    m.usage = { runs: 3, tokens_in: 2468, tokens_out: 112, cost_usd: 0.012112, duration_ms: 9000, turns: 4 };
+    expect(renderFull(m, { width: Infinity, color: false })[8]).toBe(
+      'Tasks     2 ready · 3 in progress · 1 blocked · 7 done (4 open, 15 total) · land: 2 to go, 5 landed in 24 h, 1 handed back · agents: 3 runs, 2468 tokens in, 112 out, $0.0121',
+    );
+    m.usage = { ...m.usage, runs: 1, cost_usd: 0 };
+    expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/· agents: 1 run, 2468 tokens in, 112 out$/);
+    expect(checkAgainstSchema(m)).toEqual([]);
   });
 
   it('full: nothing running shows each error with its hint', () => {

@@ -18,11 +18,17 @@ export const PROMPT_PLACEHOLDER = '{prompt}';
 /** A file the preset's CLI reads from its home (settings, trust, credentials), written at every launch. */
 export type HomeFile = { path: string; content: string; mode: number };
 
+/** Machine-readable headless output isollm can read: one per CLI (none: only exit status and duration). */
+export const OUTPUT_FORMATS = ['claude', 'codex', 'gemini', 'opencode'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
 type Preset = {
   command: string;
   interactive: string[];
   /** Headless args with PROMPT_PLACEHOLDER: the prompt goes there only (not on stdin as well). */
   headless: string[];
+  /** The machine-readable output the headless argv asks for (lib/agent/results.ts reads it). */
+  output?: OutputFormat;
   env?: Record<string, string>;
   /** Where the agent reads user-level instructions (outside the project tree). */
   instructions: string;
@@ -47,7 +53,8 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   claude: {
     command: 'claude',
     interactive: ['--dangerously-skip-permissions'],
-    headless: ['--dangerously-skip-permissions', '-p', PROMPT_PLACEHOLDER],
+    headless: ['--dangerously-skip-permissions', '-p', '--output-format', 'stream-json', '--verbose', PROMPT_PLACEHOLDER],
+    output: 'claude',
     env: { IS_SANDBOX: '1' },
     instructions: `${DEV_HOME}/.claude/CLAUDE.md`,
     credentials: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'],
@@ -75,7 +82,8 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   codex: {
     command: 'codex',
     interactive: ['--dangerously-bypass-approvals-and-sandbox'],
-    headless: ['exec', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER],
+    headless: ['exec', '--json', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER],
+    output: 'codex',
     instructions: `${DEV_HOME}/.codex/AGENTS.md`,
     credentials: ['CODEX_API_KEY', 'OPENAI_API_KEY'],
     baseUrl: 'OPENAI_BASE_URL',
@@ -110,7 +118,8 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   gemini: {
     command: 'gemini',
     interactive: ['--yolo'],
-    headless: ['--yolo', '-p', PROMPT_PLACEHOLDER],
+    headless: ['--yolo', '--output-format', 'stream-json', '-p', PROMPT_PLACEHOLDER],
+    output: 'gemini',
     instructions: `${DEV_HOME}/.gemini/GEMINI.md`,
     credentials: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
     baseUrl: 'GOOGLE_GEMINI_BASE_URL',
@@ -124,7 +133,8 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   opencode: {
     command: 'opencode',
     interactive: [],
-    headless: ['run', '--auto', PROMPT_PLACEHOLDER],
+    headless: ['run', '--auto', '--format', 'json', PROMPT_PLACEHOLDER],
+    output: 'opencode',
     env: { OPENCODE_PERMISSION: '{"*":"allow"}' },
     instructions: `${DEV_HOME}/.config/opencode/AGENTS.md`,
     credentials: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'OPENCODE_API_KEY'],
@@ -172,6 +182,8 @@ export type AgentPlan = {
   headless: string[];
   /** Fixed environment of the preset (not secrets). */
   env: Record<string, string>;
+  /** The headless argv's machine-readable output, or null (a custom agent, aider). */
+  output: OutputFormat | null;
   instructionsPath: string;
   /** Instructions for an agent that cannot run shell commands itself. */
   noShell: boolean;
@@ -184,6 +196,11 @@ export function presetVariables(preset: Config['agent']['preset']): { credential
   return { credentials: PRESETS[preset].credentials, baseUrl: PRESETS[preset].baseUrl };
 }
 
+/** The machine-readable output of the preset's headless argv (null: a custom agent, aider). */
+export function presetOutput(preset: Config['agent']['preset']): OutputFormat | null {
+  return preset === 'custom' ? null : PRESETS[preset].output ?? null;
+}
+
 /** Resolve the configured agent into argv arrays. `agent.command` overrides a preset's command. */
 export function planAgent(agent: Config['agent']): AgentPlan {
   if (agent.preset === 'custom') {
@@ -193,6 +210,7 @@ export function planAgent(agent: Config['agent']): AgentPlan {
       // A custom agent gets the prompt on stdin and in ISOLLM_TASK_PROMPT; args stay as configured.
       headless: [agent.command, ...agent.args],
       env: { ISOLLM_INSTRUCTIONS: `${AGENT_DIR}/AGENTS.md` },
+      output: null,
       instructionsPath: `${AGENT_DIR}/AGENTS.md`,
       noShell: false,
       homeFiles: () => [],
@@ -204,6 +222,7 @@ export function planAgent(agent: Config['agent']): AgentPlan {
     interactive: [command, ...preset.interactive, ...agent.args],
     headless: [command, ...preset.headless, ...agent.args],
     env: { ...preset.env },
+    output: preset.output ?? null,
     instructionsPath: preset.instructions,
     noShell: preset.noShell ?? false,
     homeFiles: preset.homeFiles ?? (() => []),

@@ -1,7 +1,7 @@
 // How the CLI shows tasks: priority names, claimers, ages, list rows and the detail view.
 import { UsageError } from '../cli/errors.ts';
 import { c, formatAge, table } from '../cli/ui.ts';
-import { PRIORITY_NAMES, type AuditEntry, type Dependency, type Task } from './types.ts';
+import { PRIORITY_NAMES, type AgentResult, type AuditEntry, type Dependency, type Task } from './types.ts';
 
 /** `critical|high|normal|low|lowest` or 0..4 → 0..4. */
 export function parsePriority(value: string, flag = '--priority'): number {
@@ -47,6 +47,24 @@ export function taskRows(tasks: Task[], now = Date.now()): string[] {
   return table(rows);
 }
 
+/** What the agent CLI reported about a run; fields it did not report are not shown. */
+export function agentRunLines(r: AgentResult): string[] {
+  const lines: string[] = [];
+  const field = (k: string, v: string | undefined) => v !== undefined && lines.push(`  ${c.dim(k.padEnd(10))} ${v}`);
+  field('worker', `${r.worker}${r.format ? ` (${r.format})` : ''}, at ${r.recorded_at}`);
+  field('exit', String(r.exit_status));
+  field('duration', `${(r.duration_ms / 1000).toFixed(1)} s`);
+  field('turns', r.turns?.toString());
+  field('tokens', r.tokens_in !== undefined || r.tokens_out !== undefined ? `${r.tokens_in ?? '?'} in, ${r.tokens_out ?? '?'} out` : undefined);
+  field('cost', r.cost_usd !== undefined ? `$${r.cost_usd.toFixed(4)}` : undefined);
+  if (r.last_message) {
+    const [first, ...more] = r.last_message.split('\n');
+    field('said', first);
+    for (const l of more) lines.push(`  ${' '.repeat(10)} ${l}`);
+  }
+  return lines;
+}
+
 export type TaskDetail = { task: Task; deps: (Dependency & { task?: Task })[]; dependents: (Dependency & { task?: Task })[]; history: AuditEntry[] };
 
 export function detailLines(d: TaskDetail, now = Date.now()): string[] {
@@ -65,6 +83,7 @@ export function detailLines(d: TaskDetail, now = Date.now()): string[] {
   field('updated', t.updated_at);
   if (t.description) lines.push('', ...t.description.split('\n').map((l) => `  ${l}`));
   if (t.land_failure) lines.push('', c.bold('Last landing failure'), ...t.land_failure.split('\n').map((l) => `  ${l}`));
+  if (t.result) lines.push('', c.bold('Last agent run'), ...agentRunLines(t.result));
   const related = (title: string, items: TaskDetail['deps'], key: 'parent_id' | 'child_id') => {
     if (!items.length) return;
     lines.push('', c.bold(title));

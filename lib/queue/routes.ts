@@ -5,6 +5,7 @@ import { addDep, listDependents, listDeps, removeDep } from './deps.ts';
 import { stateEvent, taskEvent, type Emit, FinishTracker } from './events.ts';
 import { auditLog, taskHistory } from './history.ts';
 import { markLanded, orderedParents, parseLanded, reopenTask, setBasedOn } from './landing.ts';
+import { parseRunInput, recordRun } from './results.ts';
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
 import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
@@ -135,6 +136,8 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
         });
       case 'done':
         return only(req, ['POST'], () => ({ status: 200, body: completeTask(store, project, agent, id) }));
+      case 'result':
+        return only(req, ['POST'], () => ({ status: 200, body: recordRun(store, project, agent, req.worker !== null, id, parseRunInput(bodyObject(req))) }));
       case 'release':
         return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true', releaseNote(req)) }));
       case 'block':

@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS agent_states (
   worker TEXT PRIMARY KEY, state TEXT NOT NULL, since TEXT NOT NULL, updated_at TEXT NOT NULL,
   detail TEXT, until TEXT, exit_status INTEGER, source TEXT
 );
+-- isollm extension: every headless agent run the loop recorded (lib/queue/results.ts); the last one
+-- per task is also on the task (agent_result).
+CREATE TABLE IF NOT EXISTS agent_runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, task_id TEXT NOT NULL, worker TEXT NOT NULL,
+  format TEXT, exit_status INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_in INTEGER, tokens_out INTEGER,
+  cost_usd REAL, turns INTEGER, last_message TEXT, recorded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agent_runs_task ON agent_runs (project, task_id, seq);
 -- Worker sockets the server should listen on; re-created at every start.
 CREATE TABLE IF NOT EXISTS sockets (worker TEXT PRIMARY KEY, created_at TEXT NOT NULL);
 `;
@@ -55,6 +63,7 @@ const LATER_COLUMNS: Record<string, string> = {
   landed_at: 'TEXT',
   land_attempts: 'INTEGER NOT NULL DEFAULT 0',
   land_failure: 'TEXT',
+  agent_result: 'TEXT',
 };
 
 /** Ordering everywhere: priority, then age, then insertion (seq) so ties are stable. */
@@ -204,6 +213,7 @@ export function toTask(row: Row): Task {
   }
   // Left out until the lander has tried, so a never-landed task keeps airyra's shape.
   if (task.land_attempts === 0) delete task.land_attempts;
+  if (typeof row.agent_result === 'string') task.result = JSON.parse(row.agent_result);
   return task as Task;
 }
 

@@ -1,5 +1,6 @@
 // Task records: create, read (lists in a stable order), edit, delete, and the dashboard summary.
 import { landedClause } from './landing.ts';
+import { agentUsage } from './results.ts';
 import { now, READY, Store, TASK_ORDER, toTask } from './store.ts';
 import { errors, QueueError, STATUSES, type Page, type Status, type Summary, type Task } from './types.ts';
 
@@ -102,5 +103,5 @@ export function summarize(store: Store, project: string): Summary {
     since, project,
   );
   const landing = { unlanded: Number(land?.unlanded ?? 0), landed_24h: Number(land?.landed_24h ?? 0), handed_back: Number(land?.handed_back ?? 0) };
-  return { project, counts, total, ready, in_progress: inProgress, landing };
+  return { project, counts, total, ready, in_progress: inProgress, landing, agent_usage: agentUsage(store, project) };
 }

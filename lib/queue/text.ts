@@ -1,5 +1,6 @@
 // isollm extension: `Accept: text/plain` answers in `key: value` lines, so a POSIX sh client
 // (the worker helper) needs no JSON parser.
+import { resultLine } from './results.ts';
 import type { Task } from './types.ts';
 
 const oneLine = (v: unknown) => String(v).replace(/\s*[\r\n]+\s*/g, ' ');
@@ -13,6 +14,7 @@ export function taskText(task: Task): string {
   for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'based_on', 'landed_commit', 'landed_at', 'land_attempts', 'created_at', 'updated_at'] as const) {
     if (task[key] !== undefined) lines.push(`${key}: ${oneLine(task[key])}`);
   }
+  if (task.result) lines.push(`result: ${resultLine(task.result)}`);
   // A failed landing is work for the next agent: sh clients read only the description, so it goes
   // there (after the task's own text), newlines kept.
   const failure = task.land_failure === undefined ? undefined : `Landing this task failed; fix it on this branch:\n${task.land_failure}`;

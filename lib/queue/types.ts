@@ -33,9 +33,32 @@ export type Task = {
   land_attempts?: number;
   /** isollm extension: why the last landing failed (conflicting files or the test's output tail). */
   land_failure?: string;
+  /** isollm extension: what the agent CLI reported about the last headless run on this task. */
+  result?: AgentResult;
   created_at: string;
   updated_at: string;
 };
+
+/**
+ * isollm extension: one headless run of the agent on a task, as the loop records it. Exit status and
+ * duration are the loop's; the rest is what the CLI reported (absent when it did not say).
+ */
+export type AgentResult = {
+  worker: string;
+  /** The CLI's output format read (claude, codex, gemini, opencode); absent for a custom agent. */
+  format?: string;
+  exit_status: number;
+  duration_ms: number;
+  tokens_in?: number;
+  tokens_out?: number;
+  cost_usd?: number;
+  turns?: number;
+  last_message?: string;
+  recorded_at: string;
+};
+
+/** isollm extension: agent runs of a project, summed. Token and cost sums cover the runs that reported them. */
+export type AgentUsage = { runs: number; tokens_in: number; tokens_out: number; cost_usd: number; duration_ms: number; turns: number };
 
 export type AuditEntry = {
   id: number;
@@ -62,6 +85,8 @@ export type Summary = {
   in_progress: Task[];
   /** The merge train: done and not landed; landed in the last 24 hours; handed back and not landed since. */
   landing: { unlanded: number; landed_24h: number; handed_back: number };
+  /** Every recorded agent run of the project, summed. */
+  agent_usage: AgentUsage;
 };
 
 export const ERROR_STATUS = {

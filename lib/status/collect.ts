@@ -11,7 +11,7 @@ import { landerPid } from '../land/service.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
-import type { Summary } from '../queue/types.ts';
+import type { AgentUsage, Summary } from '../queue/types.ts';
 import { connectRuntime } from '../runtime/choose.ts';
 import type { Runtime } from '../runtime/client.ts';
 import { readSession } from '../project/session.ts';
@@ -76,6 +76,8 @@ export type StatusModel = {
   sync: SyncSummary | null;
   /** null when the queue did not answer. */
   land: LandSummary | null;
+  /** The agents' recorded headless runs, summed (lib/queue/results.ts); null when the queue did not answer. */
+  usage: AgentUsage | null;
   services: {
     queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
     multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
@@ -197,6 +199,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     workers: withAgents(joinWorkers(runtimeWorkers, session?.workers ?? [], summary, config.git.branch_prefix, now), agentsR.status === 'fulfilled' ? agentsR.value : [], now),
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
+    usage: summary ? (summary.agent_usage ?? { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 }) : null,
     land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null } : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },

@@ -190,7 +190,7 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
   lines.push(
     label(paint, 'Tasks') +
       (t
-        ? `${t.ready} ready · ${t.in_progress} in progress · ${t.blocked} blocked · ${t.done} done ${paint('dim', `(${t.open} open, ${t.total} total)`)}${trainWords(m.land, paint)}`
+        ? `${t.ready} ready · ${t.in_progress} in progress · ${t.blocked} blocked · ${t.done} done ${paint('dim', `(${t.open} open, ${t.total} total)`)}${trainWords(m.land, paint)}${usageWords(m.usage)}`
         : bad(m.errors.queue ?? 'the queue did not answer')),
   );
 
@@ -228,6 +228,13 @@ function trainWords(l: StatusModel['land'], paint: Paint): string {
   if (!l || !(l.unlanded || l.landed_24h || l.handed_back || l.landing_now)) return '';
   const now = l.landing_now ? `, ${paint('green', SYMBOLS.running)} landing now` : '';
   return ` · land: ${l.unlanded} to go, ${l.landed_24h} landed in 24 h, ${l.handed_back} handed back${now}`;
+}
+
+/** The agents' recorded runs on the Tasks line: ` · agents: 3 runs, 2468 tokens in, 112 out, $0.0121`. */
+function usageWords(u: StatusModel['usage']): string {
+  if (!u || !u.runs) return '';
+  const cost = u.cost_usd ? `, $${u.cost_usd.toFixed(4)}` : '';
+  return ` · agents: ${u.runs} run${u.runs === 1 ? '' : 's'}, ${u.tokens_in} tokens in, ${u.tokens_out} out${cost}`;
 }
 
 /** HH:MM:SS of an ISO time, local. */

@@ -96,6 +96,18 @@ export const STATUS_SCHEMA: Schema = {
       'the merge train; null when the queue did not answer',
       true,
     ),
+    usage: obj(
+      {
+        runs: { ...count, description: 'headless agent runs recorded on tasks (loop mode)' },
+        tokens_in: { ...count, description: 'prompt tokens, cached ones included, as the CLIs reported them' },
+        tokens_out: count,
+        cost_usd: { type: 'number', minimum: 0, description: 'what the CLIs reported as cost (claude, opencode); 0 when none did' },
+        duration_ms: count,
+        turns: count,
+      },
+      "the agents' runs, summed (runs that did not report a figure add nothing to it); null when the queue did not answer",
+      true,
+    ),
     services: obj({
       queue: obj({ mode: { type: 'string', enum: ['embedded', 'external'] }, running: { type: 'boolean' }, url: str(), pid: { type: ['integer', 'null'] } }),
       multiplexer: obj({

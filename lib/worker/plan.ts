@@ -2,7 +2,7 @@
 // container. create.ts carries the plan out through the runtime gateway (lib/runtime/client.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
+import { AGENT_DIR, DEV_HOME, envFile, linesFile, planAgent, presetOutput, PROJECT_DIR, readContext, renderInstructions, TEMPLATES } from '../agent/presets.ts';
 import type { Config } from '../config/load.ts';
 import { MAX_INSTANCE_NAME } from '../config/schema.ts';
 import { GIT_PATH } from '../hub/smart-http.ts';
@@ -103,6 +103,7 @@ export function workerConfigKeys(config: Config, worker: string): Record<string,
 
 /** This worker's settings, read by isollm-task, isollm-agent and isollm-loop inside the container. */
 export function workerEnv(config: Config, worker: string): Record<string, string> {
+  const output = presetOutput(config.agent.preset);
   return {
     ISOLLM_PROJECT: config.project,
     ISOLLM_WORKER: worker,
@@ -112,6 +113,8 @@ export function workerEnv(config: Config, worker: string): Record<string, string
     ISOLLM_PROJECT_DIR: PROJECT_DIR,
     ISOLLM_POLL_INTERVAL: String(config.agent.loop.poll_interval),
     ISOLLM_GIVE_UP_AFTER: String(config.agent.loop.give_up_after),
+    // The loop sends the headless run's output in this format to the queue, which reads it.
+    ...(output ? { ISOLLM_AGENT_OUTPUT: output } : {}),
   };
 }
 

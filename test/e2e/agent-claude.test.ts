@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDevice, deleteInstance, listInstances, pushFile } from '../../lib/runtime/client.ts';
 import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
-import { occurrences, startModelServer, type ModelServer } from '../support/model-server.ts';
+import { occurrences, startModelServer, USAGE, type ModelServer } from '../support/model-server.ts';
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
@@ -77,7 +77,7 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     const id = (JSON.parse(isollm(['task', 'add', `Write the greeting ${TASK}`, '-D', 'Put a greeting in GREETING.md.', '--json'])) as { id: string }).id;
     const started = Date.now();
     isollm(['up'], TIMEOUT_MS);
-    let task: { status: string; block_reason?: string } = { status: 'open' };
+    let task: { status: string; block_reason?: string; result?: Record<string, unknown> } = { status: 'open' };
     while (Date.now() - started < 180_000) {
       task = (JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: typeof task }).task;
       if (task.status === 'done' || task.status === 'blocked') break;
@@ -101,6 +101,20 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     expect(model.some((r) => r.raw.includes(CONTEXT) && r.raw.includes('already claimed one task'))).toBe(true);
     // The Write tool's result came back in the conversation (the second turn).
     expect(model.some((r) => r.raw.includes('"tool_result"'))).toBe(true);
+
+    // What claude reported (stream-json) is on the task: every turn's usage as the stand-in gave it.
+    const result = task.result as { turns: number; tokens_in: number; tokens_out: number; cost_usd: number; exit_status: number; duration_ms: number; last_message: string; worker: string; format: string };
+    console.log(`claude's run on the task: ${JSON.stringify(result)}`);
+    expect(result).toMatchObject({ worker: 'worker-1', format: 'claude', exit_status: 0, last_message: 'I wrote GREETING.md.' });
+    expect(result.turns).toBeGreaterThanOrEqual(2);
+    expect([result.tokens_in, result.tokens_out]).toEqual([USAGE.input * result.turns, USAGE.output * result.turns]);
+    expect(result.cost_usd).toBeGreaterThan(0);
+    expect(result.duration_ms).toBeGreaterThan(0);
+    expect(isollm(['task', 'show', id])).toMatch(new RegExp(`Last agent run[\\s\\S]*tokens +${result.tokens_in} in, ${result.tokens_out} out[\\s\\S]*said +I wrote GREETING.md.`));
+    const status = JSON.parse(isollm(['status', '--json'])) as { usage: Record<string, number> };
+    expect(status.usage).toMatchObject({ runs: 1, tokens_in: result.tokens_in, tokens_out: result.tokens_out, cost_usd: result.cost_usd, turns: result.turns });
+    // The loop logged it for the human.
+    expect(log).toContain(`agent run on ${id}: exit 0`);
   }, TIMEOUT_MS);
 });
 

@@ -177,6 +177,8 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
         child.on('close', (status) => { clearTimeout(timer); resolve(status); });
       });
       console.log(`${preset} loop: exit ${code} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${server.requests.length} requests`);
+      // ISOLLM_CAPTURE_DIR=dir: keep the CLI's output (how test/fixtures/agent-output was made).
+      if (process.env.ISOLLM_CAPTURE_DIR) fs.writeFileSync(path.join(process.env.ISOLLM_CAPTURE_DIR, `${preset}.jsonl`), stdout);
       expect({ code, stderr: code === 0 ? '' : stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
       expect(stdout).toContain(ANSWER);
       checkRequests(server, c, taskMarker, contextMarker);
