@@ -7,7 +7,7 @@ describe('host setup decisions', () => {
   it('installs LXD from main and Incus from bookworm-backports, with the bridge tools', () => {
     expect(installPlan('lxd', 'bookworm')).toEqual({ packages: ['lxd', 'dnsmasq-base', 'iptables'], aptArgs: [], addSuite: null });
     expect(installPlan('incus', 'bookworm')).toEqual({
-      packages: ['incus', 'dnsmasq-base', 'iptables'],
+      packages: ['incus-base', 'dnsmasq-base', 'iptables'],
       aptArgs: ['-t', 'bookworm-backports'],
       addSuite: 'bookworm-backports',
     });

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { execIn, pushText, RUNTIMES, stdinOptions, type Runtime } from '../lib/runtime/client.ts';
+import { execIn, hasStoragePool, listInstances, listSnapshots, listStoragePools, lookupImage, pingRuntime, pushText, runClient, runtimeError, RUNTIMES, stdinOptions, type Runtime } from '../lib/runtime/client.ts';
+import { UserError } from '../lib/cli/errors.ts';
 import { tmpDir } from './helpers.ts';
 
 /** A stand-in for `lxc`: records its argv and copies its stdin (until EOF) to files in `dir`. */
@@ -48,5 +49,62 @@ describe('runtime gateway: stdin of pushes and execs', () => {
     expect(stdinOptions(undefined)).toEqual({ stdio: ['ignore', 'pipe', 'pipe'] });
     expect(stdinOptions('')).toEqual({ stdio: ['ignore', 'pipe', 'pipe'] });
     expect(stdinOptions('x')).toEqual({ input: 'x' });
+  });
+});
+
+/** A stand-in `incus` that answers with one captured output (stdout, stderr, exit code). */
+function replay(dir: string, answer: { stdout?: string; stderr?: string; exitCode?: number }): Runtime {
+  const stub = path.join(dir, 'replay');
+  fs.writeFileSync(`${stub}.out`, answer.stdout ?? '');
+  fs.writeFileSync(`${stub}.err`, answer.stderr ?? '');
+  fs.writeFileSync(stub, `#!/bin/sh\ncat "$0.out"\ncat "$0.err" >&2\nexit ${answer.exitCode ?? 0}\n`, { mode: 0o755 });
+  return { ...RUNTIMES.incus, prefix: [stub] };
+}
+
+const fixtures = path.join(import.meta.dirname, 'fixtures', 'runtime');
+const captured = (name: string) => fs.readFileSync(path.join(fixtures, name), 'utf8');
+// Incus 6.0.4's error outputs, captured on this machine (image server and resolver names replaced).
+const incusErrors = JSON.parse(captured('incus-errors.json')) as Record<string, { stdout: string; stderr: string; exitCode: number }>;
+
+describe('runtime gateway on captured Incus output', () => {
+  it('a fresh daemon with no storage pool prints nothing: no pools, not a JSON error', async () => {
+    const rt = replay(tmpDir(), { stdout: captured('incus-storage-pools-none.txt') });
+    expect(await listStoragePools(rt)).toEqual([]);
+    expect(await hasStoragePool(rt)).toBe(false);
+    expect(await listStoragePools(replay(tmpDir(), { stdout: captured('incus-storage-pools.json') }))).toEqual(['default', 'isollm']);
+  });
+
+  it('no images, no instances: empty lists', async () => {
+    expect(await lookupImage(replay(tmpDir(), { stdout: captured('incus-images-none.json') }), 'isollm-test')).toBeNull();
+    expect(await listInstances(replay(tmpDir(), { stdout: captured('incus-list-none.json') }), 'fx-demo')).toEqual([]);
+  });
+
+  it('a daemon that is not started is told as such, with the fix', async () => {
+    const rt = replay(tmpDir(), incusErrors['incus query /1.0 (daemon not started)']);
+    await expect(pingRuntime(rt)).rejects.toThrow(/^The Incus daemon does not answer \(`incus query \/1\.0` failed\)\. To start it, run `(isollm setup|sudo systemctl start incus)`\.$/);
+  });
+
+  it('exec: a stopped or missing instance is a runtime failure; a missing command is the command’s exit code', async () => {
+    const stopped = replay(tmpDir(), incusErrors['incus exec fx-demo-worker-2 --force-noninteractive -- true (stopped)']);
+    await expect(execIn(stopped, 'fx-demo-worker-2', ['true'])).rejects.toThrow(/^incus exec fx-demo-worker-2 failed: Instance is not running$/);
+    const missing = replay(tmpDir(), incusErrors['incus exec nope --force-noninteractive -- true']);
+    await expect(execIn(missing, 'nope', ['true'])).rejects.toThrow(/^incus exec nope failed: Failed to fetch instance "nope" in project "default": Instance not found$/);
+    const r = await execIn(replay(tmpDir(), incusErrors['incus exec fx-demo-worker-2 --force-noninteractive -- nosuchcmd']), 'fx-demo-worker-2', ['nosuchcmd']);
+    expect(r.exitCode).toBe(127);
+  });
+
+  it('a failed read or launch is one line naming the call', async () => {
+    const snaps = replay(tmpDir(), incusErrors['incus query /1.0/instances/nope/snapshots?recursion=1']);
+    await expect(listSnapshots(snaps, 'nope')).rejects.toThrow(/^incus query \/1\.0\/instances\/nope\/snapshots\?recursion=1 failed: Failed to fetch instance "nope" in project "default": Instance not found$/);
+    const info = replay(tmpDir(), incusErrors['incus image info images:debian/12 (no image server)']);
+    const err = await runClient(info, ['image', 'info', 'images:debian/12'], { timeout: 5_000 }).then((r) => runtimeError(info, 'image info images:debian/12', r.stderr));
+    expect(err.message).toBe('incus image info images:debian/12 failed: Failed getting image: Failed parsing stream: Get "https://IMAGE-SERVER/streams/v1/index.json": lookup IMAGE-SERVER on RESOLVER:53: no such host');
+  });
+
+  it('output a parser cannot read is a one-line error naming the call, not a bare JSON message', async () => {
+    const rt = replay(tmpDir(), { stdout: '{"truncated": ' });
+    const err = (await listInstances(rt, 'fx-demo').catch((e: unknown) => e)) as UserError;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toMatch(/^`incus list user\.isollm\.project=fx-demo --format json` printed 14 bytes isollm cannot read: .*\(--debug shows the output\)$/);
   });
 });

@@ -101,13 +101,17 @@ export function preseedYaml(kind: RuntimeName, subnet: string): string {
   ].join('\n');
 }
 
-/** Debian packages for a runtime, and the apt-get arguments (Incus comes from bookworm-backports). */
+/**
+ * Debian packages for a runtime, and the apt-get arguments (Incus comes from bookworm-backports).
+ * Incus: `incus-base` is the container-only daemon (with the client); the `incus` package adds
+ * QEMU and its firmware for VMs (~35 more packages), which isollm never uses.
+ */
 export function installPlan(kind: Runtime['kind'], codename: string): { packages: string[]; aptArgs: string[]; addSuite: string | null } {
   // The bridge needs dnsmasq and a firewall tool (only recommended by the packages, so named here).
   const bridgeTools = ['dnsmasq-base', 'iptables'];
   if (kind === 'lxd') return { packages: ['lxd', ...bridgeTools], aptArgs: [], addSuite: null };
-  if (codename === 'bookworm') return { packages: ['incus', ...bridgeTools], aptArgs: ['-t', 'bookworm-backports'], addSuite: 'bookworm-backports' };
-  return { packages: ['incus', ...bridgeTools], aptArgs: [], addSuite: null };
+  if (codename === 'bookworm') return { packages: ['incus-base', ...bridgeTools], aptArgs: ['-t', 'bookworm-backports'], addSuite: 'bookworm-backports' };
+  return { packages: ['incus-base', ...bridgeTools], aptArgs: [], addSuite: null };
 }
 
 export function manualSteps(kind: Runtime['kind']): string {
