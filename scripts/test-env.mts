@@ -15,6 +15,7 @@ export const main: Main = async () => {
   if (forced !== undefined && forced !== 'lxd' && forced !== 'incus') throw new UserError(`ISOLLM_TEST_RUNTIME is lxd or incus, not ${JSON.stringify(forced)}.`);
   const result = await setupHost({
     kind: forced,
+    kindFrom: 'ISOLLM_TEST_RUNTIME',
     image: TEST_IMAGE,
     tools: ['tmux', 'debootstrap'],
     log: info,

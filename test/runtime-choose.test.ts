@@ -84,6 +84,23 @@ describe('resolveRuntime: overrides, then config, then auto', () => {
 
   it('runtime.kind names one: that one, without asking any daemon', async () => {
     expect(await resolveRuntime({ kind: 'lxd', env: {}, envPath: fakePath('lxc', 'incus'), probe: noProbe })).toEqual({ kind: 'lxd', reason: 'runtime.kind is lxd', source: 'config' });
+    // The harness and test-env force theirs the same way, and say where it came from.
+    expect(await resolveRuntime({ kind: 'incus', kindFrom: 'ISOLLM_TEST_RUNTIME', env: {}, envPath: fakePath('lxc'), probe: noProbe })).toEqual({ kind: 'incus', reason: 'ISOLLM_TEST_RUNTIME is incus', source: 'config' });
+  });
+
+  it('every combination of both installed gives one answer whatever order the probes come in', () => {
+    const options: S[] = [{}, { hasImage: true }, { containers: 1 }, { containers: 1, hasImage: true }, { answers: false }];
+    for (const lxd of options) {
+      for (const incus of options) {
+        const a = decideRuntime([st('lxd', lxd), st('incus', incus)], 'x');
+        const b = decideRuntime([st('incus', incus), st('lxd', lxd)], 'x');
+        expect(b, JSON.stringify({ lxd, incus })).toEqual(a);
+        expect(a.kind).not.toBeNull();
+        // Containers decide first: a runtime that answers and holds them is never passed over.
+        const holders = ([['lxd', lxd], ['incus', incus]] as [RuntimeName, S][]).filter(([, s]) => s.containers && s.answers !== false);
+        if (holders.length === 1) expect(a.kind).toBe(holders[0][0]);
+      }
+    }
   });
 
   it('auto with one client installed asks no daemon; with both, probes each with the project and image', async () => {

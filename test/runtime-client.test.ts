@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { execIn, hasStoragePool, listInstances, listSnapshots, listStoragePools, lookupImage, pingRuntime, pushText, runClient, runtimeError, RUNTIMES, stdinOptions, type Runtime } from '../lib/runtime/client.ts';
+import { deleteInstance, execIn, hasStoragePool, listInstances, listSnapshots, listStoragePools, lookupImage, pingRuntime, pushText, runClient, runtimeError, RUNTIMES, stdinOptions, type Runtime } from '../lib/runtime/client.ts';
 import { UserError } from '../lib/cli/errors.ts';
 import { tmpDir } from './helpers.ts';
 
@@ -88,14 +88,16 @@ describe('runtime gateway on captured Incus output', () => {
     const stopped = replay(tmpDir(), incusErrors['incus exec fx-demo-worker-2 --force-noninteractive -- true (stopped)']);
     await expect(execIn(stopped, 'fx-demo-worker-2', ['true'])).rejects.toThrow(/^incus exec fx-demo-worker-2 failed: Instance is not running$/);
     const missing = replay(tmpDir(), incusErrors['incus exec nope --force-noninteractive -- true']);
-    await expect(execIn(missing, 'nope', ['true'])).rejects.toThrow(/^incus exec nope failed: Failed to fetch instance "nope" in project "default": Instance not found$/);
+    await expect(execIn(missing, 'nope', ['true'])).rejects.toThrow(/^incus exec nope failed: Instance not found$/);
     const r = await execIn(replay(tmpDir(), incusErrors['incus exec fx-demo-worker-2 --force-noninteractive -- nosuchcmd']), 'fx-demo-worker-2', ['nosuchcmd']);
     expect(r.exitCode).toBe(127);
   });
 
   it('a failed read or launch is one line naming the call', async () => {
     const snaps = replay(tmpDir(), incusErrors['incus query /1.0/instances/nope/snapshots?recursion=1']);
-    await expect(listSnapshots(snaps, 'nope')).rejects.toThrow(/^incus query \/1\.0\/instances\/nope\/snapshots\?recursion=1 failed: Failed to fetch instance "nope" in project "default": Instance not found$/);
+    await expect(listSnapshots(snaps, 'nope')).rejects.toThrow(/^incus query \/1\.0\/instances\/nope\/snapshots\?recursion=1 failed: Instance not found$/);
+    const del = replay(tmpDir(), incusErrors['incus delete nope --force']);
+    await expect(deleteInstance(del, 'nope')).rejects.toThrow(/^incus delete nope --force failed: Instance not found$/);
     const info = replay(tmpDir(), incusErrors['incus image info images:debian/12 (no image server)']);
     const err = await runClient(info, ['image', 'info', 'images:debian/12'], { timeout: 5_000 }).then((r) => runtimeError(info, 'image info images:debian/12', r.stderr));
     expect(err.message).toBe('incus image info images:debian/12 failed: Failed getting image: Failed parsing stream: Get "https://IMAGE-SERVER/streams/v1/index.json": lookup IMAGE-SERVER on RESOLVER:53: no such host');

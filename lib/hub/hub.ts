@@ -63,8 +63,8 @@ export async function requireHub(root: string, config: Config): Promise<string> 
  *
  * Permissions: `--shared=group` (core.sharedRepository=group) makes every file group-writable and
  * every directory setgid, whoever writes it. A worker's `dev` user reaches the hub through an
- * idmapped disk device (shift=true), which keeps host uids and gids: dev can push when its uid is the
- * hub owner's (the usual desktop case: both 1000) or when it is in the hub's group (see hubOwner).
+ * idmapped disk device (shift=true), which keeps host uids and gids: dev reads it as its own when its
+ * uid is the hub owner's (the usual desktop case: both 1000), else through an ACL (lib/worker/base.ts).
  * Not "all"/0777: that would let every local user rewrite the project's branches.
  */
 export async function ensureHub(root: string, config: Config): Promise<{ hub: string; created: boolean }> {

@@ -63,6 +63,8 @@ export function decideRuntime(states: RuntimeState[], image?: string, preference
 export type ResolveOptions = {
   /** `runtime.kind` from isollm.yaml, or a kind the caller forces (default auto). */
   kind?: RuntimeKind;
+  /** Where `kind` came from, for the reason (default `runtime.kind`; the harness: ISOLLM_TEST_RUNTIME). */
+  kindFrom?: string;
   /** This project's name: its containers decide. */
   project?: string;
   /** Its image reference: where it is decides next. */
@@ -110,7 +112,7 @@ export async function resolveRuntime(options: ResolveOptions = {}): Promise<Reso
   const forced = runtimeOverride(options.env);
   if (forced) return { kind: forced, reason: `--runtime ${forced} (${RUNTIME_ENV})`, source: 'override' };
   const kind = options.kind ?? 'auto';
-  if (kind !== 'auto') return { kind, reason: `runtime.kind is ${kind}`, source: 'config' };
+  if (kind !== 'auto') return { kind, reason: `${options.kindFrom ?? 'runtime.kind'} is ${kind}`, source: 'config' };
   // Daemons are asked only when both clients are installed: with one there is nothing to decide.
   const installed = (Object.keys(RUNTIMES) as RuntimeName[]).filter((k) => findOnPath(RUNTIMES[k].bin, options.envPath));
   const probe = options.probe ?? probeRuntime;

@@ -86,6 +86,16 @@ export function runtimeError(rt: Runtime, what: string, stderr: string, cause?: 
   const detail = stderr.trim() || undefined;
   if (failure === 'daemon') return daemonError(rt, detail);
   if (failure === 'permission') return permissionError(rt, undefined, detail);
-  const first = stderr.trim().split('\n').find((l) => l.trim()) ?? 'no error output';
-  return new UserError(`${rt.bin} ${what} failed: ${first.replace(/^Error:\s*/, '')}`, { detail, cause });
+  return new UserError(`${rt.bin} ${what} failed: ${clientMessage(stderr)}`, { detail, cause });
+}
+
+/**
+ * The client's error in one line, the same for both: Incus wraps a missing instance in the call's
+ * context (`Failed to fetch instance "w" in project "default": Instance not found`, also under
+ * `Failed checking instance exists "local:w": …`) where LXD says `Instance not found`; the whole
+ * text stays in the error's detail.
+ */
+export function clientMessage(stderr: string): string {
+  const first = (stderr.trim().split('\n').find((l) => l.trim()) ?? 'no error output').replace(/^Error:\s*/, '');
+  return /^Failed (to fetch|checking) instance .*: Instance not found$/.test(first) ? 'Instance not found' : first;
 }

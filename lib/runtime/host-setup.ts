@@ -35,6 +35,8 @@ export type SetupOptions = {
   runtime?: RuntimeName;
   /** `runtime.kind` from isollm.yaml. */
   kind?: RuntimeKind;
+  /** Where `kind` came from (default `runtime.kind`). */
+  kindFrom?: string;
   /** The project, when setup runs in one: its containers count in the auto rule. */
   project?: string;
   /** Image ref to make available locally (e.g. `isollm-test` or `images:debian/12`). */
@@ -53,8 +55,8 @@ type Step = { title: string; check: () => Promise<boolean>; run: () => Promise<s
  * The runtime setup works on: the one every command would use (choose.ts); with neither installed,
  * LXD, which comes from Debian's main archive.
  */
-export async function setupRuntime(options: Pick<SetupOptions, 'runtime' | 'kind' | 'project' | 'image'>): Promise<{ kind: RuntimeName; reason: string }> {
-  const choice = await resolveRuntime({ kind: options.runtime ?? options.kind, project: options.project, image: options.image });
+export async function setupRuntime(options: Pick<SetupOptions, 'runtime' | 'kind' | 'kindFrom' | 'project' | 'image'>): Promise<{ kind: RuntimeName; reason: string }> {
+  const choice = await resolveRuntime({ kind: options.runtime ?? options.kind, kindFrom: options.runtime ? '--runtime' : options.kindFrom, project: options.project, image: options.image });
   if (choice.kind) return { kind: choice.kind, reason: choice.reason };
   return { kind: 'lxd', reason: "neither is installed; LXD comes from Debian's main archive" };
 }

@@ -168,7 +168,7 @@ type Dev = { uid: number; gid: number };
 /**
  * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
  * with shift=true the hub is dev's own; otherwise (uid 1000 is `ubuntu` on ubuntu images, uid 0 when
- * isollm runs as root) dev joins the group that owns the hub, which is group-writable.
+ * isollm runs as root) dev's uid gets read access by ACL (mountHub).
  */
 async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev> {
   const { rt } = ctx;
@@ -195,30 +195,26 @@ async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promis
   const { rt, config } = ctx;
   try {
     await addDevice(rt, container, 'hub', hubDevice(config, true));
-    await joinHubGroup(ctx, container, dev);
   } catch (err) {
     if (!isIdmapUnsupported(err)) throw err;
     const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
     await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
     await addDevice(rt, container, 'hub', hubDevice(config, false));
+    return;
   }
+  await shareShiftedHub(ctx, dev);
 }
 
 /**
- * With an idmapped mount the hub shows its host owner. When dev has another uid (uid 1000 is
- * `ubuntu` on ubuntu images; isollm run as root), dev joins the hub's group, which git keeps writable.
+ * With an idmapped mount the hub shows its host owner, and dev's uid is the same number on both
+ * sides. When dev is not the hub's owner (isollm run as root; uid 1000 taken in the image), the hub's
+ * group does not help: `exec --user --group` starts dev's processes with no supplementary groups, and
+ * what the queue writes into the hub (task start branches, pushes; umask 077) is not world-readable.
+ * So dev's uid gets read access by ACL, as in the fallback (Incus with idmapped mounts, run as root).
  */
-async function joinHubGroup(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
-  const { rt } = ctx;
-  const hub = hubOwner(ctx.config.git.hub);
-  if (dev.uid === hub.uid) return;
-  const group = await execIn(rt, container, ['getent', 'group', String(hub.gid)]);
-  let groupName = group.stdout.split(':')[0];
-  if (group.exitCode !== 0 || !groupName) {
-    groupName = 'isollm-hub';
-    await execOk(rt, container, ['groupadd', '--gid', String(hub.gid), groupName]);
-  }
-  await execOk(rt, container, ['usermod', '--append', '--groups', groupName, 'dev']);
+async function shareShiftedHub(ctx: WorkerContext, dev: Dev): Promise<void> {
+  if (dev.uid === hubOwner(ctx.config.git.hub).uid) return;
+  await grantHubAccess(ctx.config.git.hub, dev.uid);
 }
 
 /** Run a script as root, each line of its output passed on as it comes. A script without `#!` runs with sh. */

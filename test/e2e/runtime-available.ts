@@ -18,7 +18,7 @@ async function probeRuntime(): Promise<{ rt: Runtime | null; reason: string }> {
   if (process.env.ISOLLM_E2E === '0') return { rt: null, reason: 'ISOLLM_E2E=0' };
   const forced = process.env.ISOLLM_TEST_RUNTIME as 'lxd' | 'incus' | undefined;
   try {
-    const choice = await resolveRuntime({ kind: forced, image: TEST_IMAGE });
+    const choice = await resolveRuntime({ kind: forced, kindFrom: 'ISOLLM_TEST_RUNTIME', image: TEST_IMAGE });
     if (!choice.kind) return { rt: null, reason: choice.reason };
     const rt = RUNTIMES[choice.kind];
     if (!findOnPath(rt.bin)) return { rt: null, reason: `no ${choice.kind} client installed (${choice.reason})` };

@@ -154,7 +154,11 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const dead = spawnSync(process.execPath, [probe], { env: { ...env, [dirVar]: path.join(work, 'no-daemon') }, encoding: 'utf8' });
     expect(dead.stdout).toMatch(/daemon does not answer/);
     if (process.getuid?.() !== 0) return; // only root can become another user here
-    const refused = spawnSync(process.execPath, [probe], { env, uid: 65534, gid: 65534, encoding: 'utf8' });
+    // A home of its own: the client keeps its config there (Incus writes ~/.config/incus as the first caller).
+    const otherHome = path.join(work, 'home-nobody');
+    fs.mkdirSync(otherHome);
+    fs.chownSync(otherHome, 65534, 65534);
+    const refused = spawnSync(process.execPath, [probe], { env: { ...env, HOME: otherHome }, uid: 65534, gid: 65534, encoding: 'utf8' });
     expect(refused.stdout).toMatch(/^User \S+ may not talk to the (LXD|Incus) daemon .*usermod -aG/);
   });
 
