@@ -106,7 +106,7 @@ describe.skipIf(!rt)('agent state on real containers', () => {
     const other = hit.name === 'worker-1' ? 'worker-2' : 'worker-1';
     expect(hit.agent).toMatchObject({ source: 'loop', detail: `usage limit; released ${limited}` });
     expect(hit.agent!.resumes_in_seconds).toBeGreaterThan(LIMIT_S - 20);
-    expect(Date.parse(hit.agent!.until!) - Date.parse(hit.agent!.since)).toBeGreaterThanOrEqual((LIMIT_S - 1) * 1000);
+    expect(Date.parse(hit.agent!.until!) - Date.parse(hit.agent!.since)).toBeGreaterThanOrEqual((LIMIT_S - 10) * 1000); // the loop records the state a moment after the agent's message, later under load
     expect(isollm(['status'])).toMatch(new RegExp(`${hit.name} .*‖ limited until \\d\\d:\\d\\d \\(in \\d+s\\)`));
     // Released with a note saying why, never blocked; the other worker does it and the rest meanwhile.
     await until('all done', () => [limited, ...more].every((id) => task(id).status === 'done'), 120_000);

@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNTIME_ENV } from '../../lib/runtime/choose.ts';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { git } from '../helpers.ts';
 import { freePort } from '../support/net.ts';
@@ -17,7 +18,9 @@ const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-pkg-'));
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
 const SLOW_MS = 300_000;
-const ENV = { ISOLLM_DEMO_DELAY: '0', ...(process.env.ISOLLM_TEST_RUNTIME ? { ISOLLM_TEST_RUNTIME: process.env.ISOLLM_TEST_RUNTIME } : {}) };
+// The package runs with a clean environment: it gets the harness's runtime explicitly (with both LXD and
+// Incus installed, its own choice could be the other one).
+const ENV = { ISOLLM_DEMO_DELAY: '0', ...(rt ? { [RUNTIME_ENV]: rt.kind } : {}) };
 
 describe.skipIf(!rt)('the installed package runs up on real containers', () => {
   let bin = '';
