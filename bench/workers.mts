@@ -31,7 +31,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-bench-workers-'));
 const root = path.join(dir, 'project');
 initRepo(root);
 const project = `bench-wk-${process.pid}`;
-fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: ${project}\nimage: ${IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\n`);
+fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: ${project}\nimage: ${IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(dir, 'hub.git')}\nagent:\n  install: false\n`);
 
 const ctx = await workerContext(root, loadConfig(root));
 await ensureHub(root, ctx.config);

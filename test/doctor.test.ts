@@ -109,7 +109,7 @@ describe('isollm doctor on this machine', () => {
       }
       const json = JSON.parse(runCli(['doctor', '--json'], { cwd: repo }).stdout);
       expect(json.project).toBe(repo);
-      expect(json.checks.map((c: { id: string }) => c.id)).toEqual(['config', 'git', 'runtime', 'daemon', 'permission', 'storage', 'multiplexer', 'image', 'queue-port', 'credentials']);
+      expect(json.checks.map((c: { id: string }) => c.id)).toEqual(['config', 'git', 'runtime', 'daemon', 'permission', 'storage', 'multiplexer', 'image', 'queue-port', 'credentials', 'agent-install']);
     } finally {
       server.close();
     }

@@ -1,18 +1,129 @@
-// Installing the agent's CLI. It runs once, as root, in the project's base container (after
-// setup_script), never per worker: every worker is a copy of the base. Its text is part of the
-// base's key, so changing what is installed rebuilds the base on the next `up`.
+// Installing the agent's CLI (`agent.install`, on by default for the npm presets). It runs once, as
+// root, in the project's base container (after setup_script), never per worker: every worker is a
+// copy of the base. Two ways:
+// - from the host (`agent.install_from`: a directory where the CLI is installed by npm, e.g.
+//   `npm install --prefix DIR @anthropic-ai/claude-code@2.1.332`): the CLI's native build is pushed
+//   into the base, so the base needs no network and no node (claude, codex, opencode ship one);
+// - else from the npm registry, inside the base: npm (and node from the image's apt sources when the
+//   image has none), at the version isollm was tested with.
+// The script's text (with the pushed files' sizes and times) is part of the base's key, so a new
+// version or another cached copy rebuilds the base on the next `up`.
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
 import type { Config } from '../config/load.ts';
+
+/** A host file pushed into the base before the script runs. */
+export type InstallFile = { host: string; path: string; mode: number };
 
 export type AgentInstall = {
   /** A shell script run as root in the base (sh unless it has a `#!` line), or null: nothing to install. */
   script: string | null;
+  /** Host files pushed into the base first (the CLI's native build, from `agent.install_from`). */
+  files: InstallFile[];
+  /** How the CLI gets into the base, for `isollm doctor` and the build's progress. */
+  how: string;
+  /** Something the user should know (doctor warns): the CLI is not where install_from says, … */
+  warning?: string;
 };
 
+type NpmPreset = 'claude' | 'codex' | 'gemini' | 'opencode';
+
 /**
- * What installs the configured agent's CLI in the base. The preset's own install commands go here
- * (e.g. `npm install -g @anthropic-ai/claude-code@<pinned>`); until a preset has them, the user's
- * setup_script installs the CLI.
+ * The npm package of each npm preset at the version its preset was verified with (the same pins as
+ * test/fixtures/agent-clis), and where its native build lies in an npm install of it.
  */
-export function agentInstall(_agent: Config['agent']): AgentInstall {
-  return { script: null };
+export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; command: string; native?: (arch: string) => { root: string; bin: string } | null }> = {
+  // claude's install step puts its platform's native binary in place of bin/claude.exe.
+  claude: { name: '@anthropic-ai/claude-code', version: '2.1.332', command: 'claude', native: () => ({ root: '@anthropic-ai/claude-code/bin', bin: 'claude.exe' }) },
+  // codex's launcher (node) only runs the native build of its platform package: bin/codex, with
+  // bin/codex-code-mode-host (its code-mode tool) next to it, and its resources.
+  codex: {
+    name: '@openai/codex',
+    version: '0.171.0',
+    command: 'codex',
+    native: (arch) => {
+      const triple = arch === 'x64' ? 'x86_64-unknown-linux-musl' : arch === 'arm64' ? 'aarch64-unknown-linux-musl' : null;
+      return triple ? { root: `@openai/codex-linux-${arch}/vendor/${triple}`, bin: 'bin/codex' } : null;
+    },
+  },
+  // gemini is JavaScript only: it needs node (20 or newer) in the image.
+  gemini: { name: '@google/gemini-cli', version: '0.61.0', command: 'gemini' },
+  opencode: { name: 'opencode-ai', version: '1.18.33', command: 'opencode', native: () => ({ root: 'opencode-ai/bin', bin: 'opencode.exe' }) },
+};
+
+/** Where a pushed CLI lives in the base. */
+export const AGENT_OPT = '/opt/isollm-agent';
+
+const npmPreset = (preset: Config['agent']['preset']): preset is NpmPreset => preset in AGENT_PACKAGES;
+
+/** Every file under `dir` (recursively), relative to it. */
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+/**
+ * What installs the configured agent's CLI in the base (`install_from` is absolute: the config
+ * resolved it against the project). Nothing for a custom agent, for aider (a Python package: its CLI comes
+ * from setup_script), or with `agent.install: false`.
+ */
+export function agentInstall(agent: Config['agent'], arch: string = process.arch): AgentInstall {
+  if (!agent.install) return { script: null, files: [], how: `agent.install is off: setup_script (or the image) provides ${agent.command ?? agent.preset}` };
+  if (!npmPreset(agent.preset)) {
+    const how = agent.preset === 'aider'
+      ? 'aider is a Python package isollm does not install: put e.g. `pipx install aider-chat` in setup_script'
+      : 'a custom agent: setup_script (or the image) provides it';
+    return { script: null, files: [], how };
+  }
+  const pkg = AGENT_PACKAGES[agent.preset];
+  const spec = `${pkg.name}@${pkg.version}`;
+  let warning: string | undefined;
+  if (agent.install_from) {
+    const from = agent.install_from;
+    const native = pkg.native?.(arch);
+    const dir = native && path.join(from, 'node_modules', native.root);
+    if (native && dir && fs.existsSync(path.join(dir, native.bin))) {
+      const target = `${AGENT_OPT}/${agent.preset}`;
+      const files = filesUnder(dir).map((f): InstallFile => {
+        const host = path.join(dir, f);
+        return { host, path: `${target}/${f}`, mode: fs.statSync(host).mode & 0o777 };
+      });
+      const stamp = files.map((f) => {
+        const st = fs.statSync(f.host);
+        return `#   ${f.path} (${st.size} bytes, ${st.mtime.toISOString()})`;
+      });
+      const script = [
+        '#!/bin/sh',
+        `# isollm: the ${pkg.command} CLI pushed from ${dir}:`,
+        ...stamp,
+        'set -eu',
+        `ln -sf ${target}/${native.bin} /usr/local/bin/${pkg.command}`,
+        `${pkg.command} --version`,
+        '',
+      ].join('\n');
+      return { script, files, how: `${pkg.command} pushed into the base from ${dir} (no network needed)` };
+    }
+    warning = native
+      ? `agent.install_from ${from} has no ${native.root}/${native.bin}; install it there with \`npm install --prefix ${from} ${spec}\``
+      : `${pkg.command} has no native build isollm can push (it needs node 20+ in the image); it is installed from the npm registry instead`;
+  }
+  const script = [
+    '#!/bin/sh',
+    `# isollm: the ${pkg.command} CLI (${spec}) from the npm registry.`,
+    'set -u',
+    `fail() { echo "isollm: could not install ${pkg.command}: $1. Without network in the base, install it with setup_script, or point agent.install_from at a host directory where it is installed (npm install --prefix DIR ${spec}), or set agent.install: false." >&2; exit 1; }`,
+    `if command -v ${pkg.command} >/dev/null 2>&1; then echo "${pkg.command} is already installed: $(command -v ${pkg.command})"; exit 0; fi`,
+    'if ! command -v npm >/dev/null 2>&1; then',
+    '  export DEBIAN_FRONTEND=noninteractive',
+    '  apt-get update -q || fail "apt-get update failed"',
+    '  apt-get install -y -q --no-install-recommends nodejs npm || fail "node and npm are not in the image and apt-get could not install them"',
+    'fi',
+    `npm install -g --no-audit --no-fund ${spec} || fail "npm install -g ${spec} failed"`,
+    `${pkg.command} --version || fail "${pkg.command} does not start"`,
+    '',
+  ].join('\n');
+  return { script, files: [], how: `${spec} installed from the npm registry when the base is built (the base needs network)`, ...(warning ? { warning } : {}) };
 }

@@ -53,6 +53,10 @@ export type Config = {
     mode: AgentMode;
     /** Project context for the instructions: inline text, or a path (relative to the project) to a file. */
     context: string | null;
+    /** Install the preset's CLI in the project's base (lib/agent/install.ts). */
+    install: boolean;
+    /** Absolute path of a host directory where the CLI is installed by npm: its native build is pushed. */
+    install_from: string | null;
     loop: {
       /** Seconds between polls while no task is ready. */
       poll_interval: number;
@@ -128,6 +132,8 @@ export function defaults(project: string): Config {
       env: [],
       mode: 'interactive',
       context: null,
+      install: true,
+      install_from: null,
       loop: { poll_interval: 10, give_up_after: 0 },
     },
     queue: { port: DEFAULT_PORT, url: null },
@@ -214,6 +220,7 @@ export function resolveConfig(text: string, root: string): ResolvedConfig {
   const project = typeof values.project === 'string' ? values.project : toProjectName(path.basename(path.resolve(root)));
   const config = merge(defaults(project), values) as Config;
   if (walk.explicit.has('git.hub')) config.git.hub = resolveHome(config.git.hub, root);
+  if (config.agent.install_from) config.agent.install_from = resolveHome(config.agent.install_from, root);
   checkAcrossKeys(config, walk);
   if (walk.problems.length) throw new ConfigError(walk.problems.sort((a, b) => a.line - b.line));
   return { config, explicit: walk.explicit };

@@ -161,6 +161,8 @@ export const SCHEMA: Schema = {
     env: listOf(envName, 'environment variable names'),
     mode: oneOf(AGENT_MODES),
     context: text,
+    install: bool,
+    install_from: text,
     loop: {
       poll_interval: intRange(1, 3600),
       give_up_after: intRange(0, 7 * 86_400),

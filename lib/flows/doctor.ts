@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
+import { agentInstall } from '../agent/install.ts';
 import { listStoragePools, lookupImage, parseImageRef, pingRuntime } from '../runtime/client.ts';
 import { resolveRuntime, runtimeLabel, type ResolveOptions } from '../runtime/choose.ts';
 import { classifyFailure, daemonFix, findOnPath, missingClientError, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
@@ -125,6 +126,15 @@ export function checkCredentials(agent: Config['agent'], hostEnv: NodeJS.Process
 }
 
 /** True when something listens on 127.0.0.1:port. */
+/** How the agent's CLI gets into the base (agent.install), per preset; a warning when it will not get there as configured. */
+export function checkAgentInstall(agent: Config['agent']): Check {
+  const title = 'agent CLI install';
+  const install = agentInstall(agent);
+  if (install.warning) return warning('agent-install', title, install.warning, 'fix agent.install_from, or remove it to install from the npm registry');
+  if (!install.script) return skip('agent-install', title, install.how);
+  return ok('agent-install', title, install.how);
+}
+
 export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -174,6 +184,7 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
     checks.push(await checkImage(runtime.rt, config.image));
     checks.push(await checkQueuePort(root, config));
     checks.push(checkCredentials(config.agent));
+    checks.push(checkAgentInstall(config.agent));
   } else {
     const why = root ? 'skipped: isollm.yaml is invalid' : 'skipped: not in an isollm project (no isollm.yaml here or above)';
     checks.push(skip('image', 'configured image', why), skip('queue-port', 'queue port', why));

@@ -20,6 +20,7 @@ import {
   listInstances,
   listStoragePools,
   lookupImage,
+  pushFile,
   pushText,
   setInstanceConfig,
   stopInstance,
@@ -137,10 +138,14 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
       progress('running setup_script');
       await runScript(ctx, name, 'setup_script', config.setup_script, progress);
     }
-    const install = agentInstall(config.agent).script;
-    if (install) {
-      progress(`installing the ${config.agent.preset} CLI`);
-      await runScript(ctx, name, 'the agent install', install, progress);
+    const install = agentInstall(config.agent);
+    if (install.script) {
+      progress(`installing the ${config.agent.preset} CLI: ${install.how}`);
+      for (const f of install.files) {
+        await execOk(rt, name, ['mkdir', '-p', f.path.slice(0, f.path.lastIndexOf('/'))]);
+        await pushFile(rt, name, f.host, f.path, { uid: 0, gid: 0, mode: f.mode });
+      }
+      await runScript(ctx, name, 'the agent install', install.script, progress);
     }
     progress('installing helpers');
     await execOk(rt, name, ['mkdir', '-p', WORKER_ENV_FILE.slice(0, WORKER_ENV_FILE.lastIndexOf('/'))]);

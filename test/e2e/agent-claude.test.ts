@@ -2,12 +2,13 @@
 // the Messages API (streaming) with one tool_use of claude's own Write tool, then a final answer; the
 // container reaches it at 127.0.0.1 through a proxy device (workers have no network). The loop claims
 // the task, claude writes the file, the loop commits, pushes and marks the task done.
-// The claude binary (one native executable) is pushed into the worker from the CLI cache.
+// agent.install puts claude (one native executable) into the project's base from the CLI cache
+// (agent.install_from), so every worker has it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDevice, deleteInstance, listInstances, pushFile } from '../../lib/runtime/client.ts';
+import { addDevice, deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
 import { occurrences, startModelServer, USAGE, type ModelServer } from '../support/model-server.ts';
 import { freePort, git, runCli } from '../helpers.ts';
@@ -52,16 +53,14 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
       project,
       hub,
       port: await freePort(),
-      agent: { preset: 'claude', mode: 'loop', env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL'], context: CONTEXT, loop: { poll_interval: 1 } },
+      // agent.install from the CLI cache: claude's native binary pushed into the base (no network there).
+      agent: { preset: 'claude', mode: 'loop', env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL'], context: CONTEXT, loop: { poll_interval: 1 }, install: true, install_from: agentClisDir() },
     }).replace('workers: 2', 'workers: 1');
     fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
     git(root, 'add', '.');
     git(root, 'commit', '-qm', 'initial');
     isollm(['worker', 'add'], TIMEOUT_MS);
     const [worker] = (await listInstances(rt!, project)).filter((i) => i.worker);
-    // What a user's setup_script (or agent.install) would put there: claude, one native binary.
-    const binary = path.join(agentClisDir(), 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe');
-    await pushFile(rt!, worker.name, binary, '/usr/local/bin/claude', { uid: 0, gid: 0, mode: 0o755 });
     await addDevice(rt!, worker.name, 'model', { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${port}`, connect: `tcp:127.0.0.1:${port}` });
   }, TIMEOUT_MS);
 
@@ -75,6 +74,8 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
 
   it('claims the task, claude writes the file with its own tool, the loop commits, pushes and marks it done', async () => {
     const id = (JSON.parse(isollm(['task', 'add', `Write the greeting ${TASK}`, '-D', 'Put a greeting in GREETING.md.', '--json'])) as { id: string }).id;
+    // In the worker because the base has it: agent.install pushed and linked it.
+    expect(isollm(['worker', 'exec', 'worker-1', '--', 'sh', '-c', 'readlink /usr/local/bin/claude; claude --version'])).toMatch(/^\/opt\/isollm-agent\/claude\/claude\.exe\n2\.1\.332 /);
     const started = Date.now();
     isollm(['up'], TIMEOUT_MS);
     let task: { status: string; block_reason?: string; result?: Record<string, unknown> } = { status: 'open' };

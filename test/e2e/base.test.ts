@@ -56,7 +56,7 @@ describe.skipIf(!rt)('the project base on real containers', () => {
     git(root, 'init', '-q', '-b', 'main');
     fs.writeFileSync(path.join(root, 'README.md'), '# e2e base\n');
     fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
-    yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${hub}\n`;
+    yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${hub}\nagent:\n  install: false\n`;
     fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + setup('v1'));
     git(root, 'add', '.');
     git(root, 'commit', '-qm', 'initial');

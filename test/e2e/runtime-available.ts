@@ -52,7 +52,8 @@ export function e2eConfigYaml(options: { project: string; hub: string; port: num
     workers: 2,
     image: TEST_IMAGE,
     git: { base_branch: 'main', hub: options.hub },
-    agent: options.agent,
+    // No agent CLI from the registry (workers have no network here) unless a test asks for it.
+    agent: { install: false, ...options.agent },
     queue: { port: options.port },
     multiplexer: { kind: 'none', ...options.multiplexer },
   });

@@ -91,7 +91,7 @@ async function startNonRoot(runtime: Runtime): Promise<Result> {
   fs.chmodSync(nonRoot.home, 0o750);
   const probe = spawnSync('runuser', ['-u', user, '--', NODE, '--version'], { encoding: 'utf8' });
   if (probe.status !== 0) throw new Error(`${user} cannot run ${NODE} (${probe.stderr.trim()}): its directories must be readable by others.`);
-  nonRoot.root = makeProject(path.join(nonRoot.home, 'project'), `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\n`);
+  nonRoot.root = makeProject(path.join(nonRoot.home, 'project'), `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\nagent:\n  install: false\n`);
   spawnSync('chown', ['-R', `${user}:${user}`, nonRoot.root]);
   nonRoot.hub = path.join(nonRoot.home, '.isollm', `${project}.git`); // the default git.hub
   return cliAs('worker', 'add');
@@ -116,7 +116,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
   beforeAll(async () => {
     for (const p of [a, b, c]) {
       const setup = p === c ? SETUP_BAD : SETUP_OK;
-      makeProject(p.root, `project: ${p.project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${p.hub}\n${setup}`);
+      makeProject(p.root, `project: ${p.project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${p.hub}\nagent:\n  install: false\n${setup}`);
     }
     // All three at once, as a user with several projects might; a's two workers in parallel.
     if (asRoot) nonRoot.firstAdd = startNonRoot(runtime);

@@ -1,0 +1,114 @@
+// agent.install: what installs the preset's CLI in the project's base. The registry script is run
+// for real (sh) against stand-in npm/apt-get commands; the push from agent.install_from is checked on
+// a directory laid out as npm lays out the real packages (the real push into a real base is in
+// test/e2e/agent-claude.test.ts and agent-codex.test.ts).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AGENT_OPT, AGENT_PACKAGES, agentInstall } from '../lib/agent/install.ts';
+import { defaults, parseConfig, type Config } from '../lib/config/load.ts';
+import { checkAgentInstall } from '../lib/flows/doctor.ts';
+import { ROOT, tmpDir } from './helpers.ts';
+
+const agent = (a: Partial<Config['agent']>): Config['agent'] => ({ ...defaults('p').agent, ...a });
+
+/** Run `script` with only `bin` on PATH; the stand-ins log their argv to `calls`. */
+function runScript(script: string, bin: string): { code: number | null; out: string; calls: string } {
+  const file = path.join(bin, '..', 'install.sh');
+  fs.writeFileSync(file, script);
+  const r = spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: bin, CALLS: path.join(bin, '..', 'calls') } });
+  const callsFile = path.join(bin, '..', 'calls');
+  return { code: r.status, out: r.stdout + r.stderr, calls: fs.existsSync(callsFile) ? fs.readFileSync(callsFile, 'utf8') : '' };
+}
+
+function fake(bin: string, name: string, body: string): void {
+  fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >> "$CALLS"\n${body}\n`, { mode: 0o755 });
+}
+
+describe('agent.install', () => {
+  it('pins each npm preset at the version the real-CLI tests install (test/fixtures/agent-clis)', () => {
+    const pinned = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'agent-clis', 'package.json'), 'utf8')).dependencies;
+    expect(Object.fromEntries(Object.values(AGENT_PACKAGES).map((p) => [p.name, p.version]))).toEqual(pinned);
+  });
+
+  it('is on by default; off, for aider and for a custom agent nothing is installed', () => {
+    expect(parseConfig('agent:\n  preset: codex\n', '/x').agent).toMatchObject({ install: true, install_from: null });
+    expect(parseConfig('agent:\n  install_from: cache/clis\n', '/x').agent.install_from).toBe('/x/cache/clis');
+    expect(() => parseConfig('agent:\n  install: yes please\n', '/x')).toThrow(/agent\.install.*true or false/);
+    expect(agentInstall(agent({ preset: 'claude', install: false }))).toMatchObject({ script: null, files: [] });
+    expect(agentInstall(agent({ preset: 'aider' }))).toMatchObject({ script: null, how: expect.stringContaining('pipx install aider-chat') });
+    expect(agentInstall(agent({ preset: 'custom', command: 'bot' })).script).toBeNull();
+  });
+
+  it('from the registry: npm (and node from apt when the image has none) at the pinned version, then --version', () => {
+    const { script, files } = agentInstall(agent({ preset: 'codex' }));
+    expect(files).toEqual([]);
+    const dir = tmpDir();
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fake(bin, 'apt-get', 'exit 0');
+    // npm "installs" codex: a codex command appears.
+    fake(bin, 'npm', `printf '#!/bin/sh\\necho codex-cli 0.171.0\\n' > "${bin}/codex"; /bin/chmod 755 "${bin}/codex"`);
+    const r = runScript(script!, bin);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.calls).toBe('npm install -g --no-audit --no-fund @openai/codex@0.171.0\n');
+    expect(r.out).toContain('codex-cli 0.171.0');
+    // Already there (setup_script or the image): left alone.
+    fs.rmSync(path.join(dir, 'calls'));
+    expect(runScript(script!, bin)).toMatchObject({ code: 0, calls: '', out: expect.stringContaining('codex is already installed') });
+  });
+
+  it('from the registry without network: one clear line and a failed build, not a base without the CLI', () => {
+    const { script } = agentInstall(agent({ preset: 'claude' }));
+    const dir = tmpDir();
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    // No npm in the image, and apt cannot fetch node.
+    fake(bin, 'apt-get', '[ "$1" = update ] && exit 0; echo "E: Unable to locate package nodejs" >&2; exit 100');
+    const r = runScript(script!, bin);
+    expect(r.code).toBe(1);
+    expect(r.calls).toBe('apt-get update -q\napt-get install -y -q --no-install-recommends nodejs npm\n');
+    expect(r.out).toMatch(/^isollm: could not install claude: node and npm are not in the image and apt-get could not install them\. .*agent\.install_from.*npm install --prefix DIR @anthropic-ai\/claude-code@2\.1\.332.*agent\.install: false\.$/m);
+  });
+
+  it('from agent.install_from: the native build pushed, linked onto PATH; the base key follows the files', () => {
+    const from = tmpDir();
+    const nm = path.join(from, 'node_modules');
+    const put = (rel: string, content: string) => {
+      fs.mkdirSync(path.dirname(path.join(nm, rel)), { recursive: true });
+      fs.writeFileSync(path.join(nm, rel), content, { mode: 0o755 });
+    };
+    put('@anthropic-ai/claude-code/bin/claude.exe', 'ELF claude');
+    put('@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex', 'ELF codex');
+    put('@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex-code-mode-host', 'ELF host');
+    put('@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex-path/rg', 'ELF rg');
+
+    const claude = agentInstall(agent({ preset: 'claude', install_from: from }), 'x64');
+    expect(claude.files).toEqual([{ host: path.join(nm, '@anthropic-ai/claude-code/bin/claude.exe'), path: `${AGENT_OPT}/claude/claude.exe`, mode: 0o755 }]);
+    expect(claude.script).toContain(`ln -sf ${AGENT_OPT}/claude/claude.exe /usr/local/bin/claude\nclaude --version\n`);
+    expect(claude.warning).toBeUndefined();
+    expect(checkAgentInstall(agent({ preset: 'claude', install_from: from }))).toMatchObject({ status: 'ok', detail: expect.stringContaining('pushed into the base') });
+
+    const codex = agentInstall(agent({ preset: 'codex', install_from: from }), 'x64');
+    expect(codex.files.map((f) => f.path)).toEqual(['bin/codex', 'bin/codex-code-mode-host', 'codex-path/rg'].map((f) => `${AGENT_OPT}/codex/${f}`));
+    expect(codex.script).toContain(`ln -sf ${AGENT_OPT}/codex/bin/codex /usr/local/bin/codex`);
+
+    // Another copy of the CLI (a new version) changes the script, so the base is rebuilt.
+    fs.writeFileSync(path.join(nm, '@anthropic-ai/claude-code/bin/claude.exe'), 'ELF claude, a newer one');
+    expect(agentInstall(agent({ preset: 'claude', install_from: from }), 'x64').script).not.toBe(claude.script);
+
+    // Not there: the registry, and doctor says what is wrong.
+    const opencode = agentInstall(agent({ preset: 'opencode', install_from: from }));
+    expect(opencode.files).toEqual([]);
+    expect(opencode.script).toContain('npm install -g --no-audit --no-fund opencode-ai@1.18.33');
+    expect(checkAgentInstall(agent({ preset: 'opencode', install_from: from }))).toMatchObject({
+      status: 'warn',
+      detail: `agent.install_from ${from} has no opencode-ai/bin/opencode.exe; install it there with \`npm install --prefix ${from} opencode-ai@1.18.33\``,
+    });
+    // gemini is JavaScript only: nothing to push.
+    expect(checkAgentInstall(agent({ preset: 'gemini', install_from: from }))).toMatchObject({ status: 'warn', detail: expect.stringContaining('needs node 20+') });
+    expect(checkAgentInstall(agent({ preset: 'gemini' }))).toMatchObject({ status: 'ok', detail: expect.stringContaining('@google/gemini-cli@0.61.0 installed from the npm registry') });
+    expect(checkAgentInstall(agent({ preset: 'aider' }))).toMatchObject({ status: 'skip' });
+  });
+});
