@@ -277,7 +277,8 @@ describe.skipIf(!rt)('workers on real containers', () => {
 
   it('replaces a worker whose creation was interrupted (tagged, never marked ready)', async () => {
     const half = `${a.project}-worker-9`;
-    spawnSync('lxc', ['init', 'isollm-test', half, '-c', `user.isollm.project=${a.project}`, '-c', 'user.isollm.worker=worker-9'], { stdio: 'ignore' });
+    const init = spawnSync(runtime.bin, ['init', TEST_IMAGE, half, '-c', `user.isollm.project=${a.project}`, '-c', 'user.isollm.worker=worker-9'], { encoding: 'utf8' });
+    expect(init.status, init.stderr).toBe(0);
     const listed = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout) as { name: string; state: string }[];
     expect(listed.find((w) => w.name === 'worker-9')?.state).toBe('half-made');
     const added = await cli(a.root, 'worker', 'add', 'worker-9');
