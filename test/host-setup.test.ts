@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import YAML from 'yaml';
 import { BRIDGES, cidrOverlap, installPlan, pickSubnet, preseedYaml, subnetCandidates } from '../lib/runtime/host-daemon.ts';
 import { cachedImage, imageCacheDir, metadataYaml, RECIPE, recipeKey } from '../lib/runtime/image-build.ts';
@@ -59,5 +60,21 @@ describe('host setup decisions', () => {
   it('writes image metadata LXD accepts', () => {
     const meta = YAML.parse(metadataYaml(RECIPE, 'k1', new Date(1_700_000_000_000)));
     expect(meta).toMatchObject({ architecture: 'x86_64', creation_date: 1_700_000_000, properties: { os: 'debian', release: 'bookworm', 'isollm.recipe': 'k1' } });
+  });
+});
+
+describe('inotify instances for many containers', () => {
+  it('reads the limit, and raises it to what the runtime packages ship', async () => {
+    const { INOTIFY_INSTANCES, inotifyInstances, raiseInotifyInstances } = await import('../lib/runtime/host-daemon.ts');
+    const { tmpDir } = await import('./helpers.ts');
+    expect(INOTIFY_INSTANCES).toBe(1024); // /etc/sysctl.d/10-{lxd,incus}-inotify.conf
+    const file = `${tmpDir()}/max_user_instances`;
+    expect(inotifyInstances(file)).toBeNull();
+    fs.writeFileSync(file, '128\n');
+    expect(inotifyInstances(file)).toBe(128);
+    if (process.getuid?.() !== 0) return; // raising goes through sudo for other users
+    await raiseInotifyInstances(file);
+    expect(fs.readFileSync(file, 'utf8')).toBe('1024\n');
+    expect(inotifyInstances(file)).toBe(1024);
   });
 });

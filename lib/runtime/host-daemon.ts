@@ -147,6 +147,32 @@ export async function enableSuite(suite: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Each container's systemd takes several inotify instances, counted against the host uid its root
+ * maps to, which every unprivileged container of LXD and Incus shares (root's subuid range). The
+ * kernel's default of 128 stops the ~21st container: its systemd exits with "Failed to create control
+ * group inotify object: Too many open files" and the container stops. Both packages raise it to this
+ * in /etc/sysctl.d/10-{lxd,incus}-inotify.conf, which only systemd applies (at boot).
+ */
+export const INOTIFY_INSTANCES = 1024;
+export const INOTIFY_INSTANCES_FILE = '/proc/sys/fs/inotify/max_user_instances';
+
+/** The current per-user inotify instance limit, or null where it cannot be read. */
+export function inotifyInstances(file = INOTIFY_INSTANCES_FILE): number | null {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Raise the limit now (the packages' sysctl.d file keeps it across boots where systemd runs). */
+export async function raiseInotifyInstances(file = INOTIFY_INSTANCES_FILE): Promise<void> {
+  const r = await $({ quiet: true, nothrow: true, input: `${INOTIFY_INSTANCES}\n` })`${sudo()} tee ${file}`;
+  if (r.exitCode !== 0) throw new UserError(`Could not raise fs.inotify.max_user_instances to ${INOTIFY_INSTANCES} (${r.stderr.trim()}); run \`sudo sysctl -w fs.inotify.max_user_instances=${INOTIFY_INSTANCES}\`.`);
+}
+
 export function hasSystemd(): boolean {
   return fs.existsSync('/run/systemd/system');
 }

@@ -16,6 +16,9 @@ import {
   isRoot,
   manualSteps,
   hostPreseed,
+  INOTIFY_INSTANCES,
+  inotifyInstances,
+  raiseInotifyInstances,
   startDaemon,
   userInGroup,
 } from './host-daemon.ts';
@@ -151,6 +154,16 @@ export async function setupHost(options: SetupOptions): Promise<SetupResult> {
         const now = await hostPreseed(rt.kind);
         await applyPreseed(rt, now.yaml);
         return `dir pool "default", bridge ${now.bridge} (${now.subnet})`;
+      },
+    },
+    {
+      title: `inotify instances for many containers (≥ ${INOTIFY_INSTANCES})`,
+      plan: `raise fs.inotify.max_user_instances from ${inotifyInstances()} to ${INOTIFY_INSTANCES}: every container's systemd takes several, and the default stops the ~21st container`,
+      check: async () => (inotifyInstances() ?? INOTIFY_INSTANCES) >= INOTIFY_INSTANCES,
+      run: async () => {
+        const before = inotifyInstances();
+        await raiseInotifyInstances();
+        return `fs.inotify.max_user_instances ${before} → ${INOTIFY_INSTANCES}`;
       },
     },
     {
