@@ -127,7 +127,7 @@ describe('parseConfig resolves a good config', () => {
     expect(config.workers).toBe(8);
     expect(config.multiplexer).toEqual({ kind: 'tmux', layout: 'auto', dashboard: true, dashboard_size: 'auto', max_panes_per_tab: 6, template: null, tmux_conf: null });
     expect(config.ports).toEqual(['3000', '8080:80']);
-    expect(config.agent.loop).toEqual({ poll_interval: 10, give_up_after: 600 });
+    expect(config.agent.loop).toEqual({ poll_interval: 10, give_up_after: 600, max_killed_runs: 3 });
     expect(config.git.hub).toBe(path.join(os.homedir(), '.isollm', 'App-2.git'));
     expect([...explicit].sort()).toEqual(['agent.env', 'agent.loop.give_up_after', 'multiplexer.kind', 'ports', 'project', 'workers']);
   });

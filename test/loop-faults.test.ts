@@ -124,14 +124,56 @@ describe('isollm-loop under faults', () => {
 
   it('clears the git lock an agent killed mid-commit left, so the next task is not blocked', async () => {
     // First task: the agent dies leaving .git/index.lock, as kill -9 in `git commit` does. Second: works.
-    const w = await worker('#!/bin/sh\nif [ ! -e "$MARK/once" ]; then touch "$MARK/once" .git/index.lock; exit 137; fi\necho two > two.txt && git add two.txt && git commit -qm two\n');
+    const w = await worker('#!/bin/sh\nif [ ! -e "$MARK/once" ]; then touch "$MARK/once" .git/index.lock; exit 1; fi\necho two > two.txt && git add two.txt && git commit -qm two\n');
     const first = (await w.api().call('POST', '/tasks', { body: { title: 'dies', priority: 0 } })).json.id;
     const second = (await w.api().call('POST', '/tasks', { body: { title: 'works', priority: 1 } })).json.id;
     const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2' });
     expect(await loop.exited, loop.log()).toBe(0);
-    expect(await taskStatus(w, first)).toMatchObject({ status: 'blocked', block_reason: 'the agent exited with status 137' });
+    expect(await taskStatus(w, first)).toMatchObject({ status: 'blocked', block_reason: 'the agent exited with status 1' });
     expect(await taskStatus(w, second), loop.log()).toMatchObject({ status: 'done' });
     expect(loop.log()).toContain('removed a stale .git/index.lock');
+  }, 30_000);
+
+  it('an agent killed by kill -9 gets its task run again, continuing from the commits it made', async () => {
+    // First run: commits one step, then is killed -9 (for real) on its way to the second; second run
+    // finds the first step on its branch and adds the second.
+    const w = await worker([
+      '#!/bin/sh',
+      'echo run >> "$MARK/runs"',
+      'if [ ! -e one.txt ]; then echo one > one.txt && git add one.txt && git commit -qm one; kill -9 $$; fi',
+      'echo two > two.txt && git add two.txt && git commit -qm two',
+    ].join('\n') + '\n');
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'killed once' } })).json.id;
+    const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(await taskStatus(w, id), loop.log()).toMatchObject({ status: 'done' });
+    expect(fs.readFileSync(path.join(w.dir, 'runs'), 'utf8')).toBe('run\nrun\n');
+    // Both runs' commits are on the task's branch in the hub, the first one's under the second's.
+    expect(git(w.hub, 'log', '--format=%s', `isollm/${id}`).split('\n').slice(0, 2)).toEqual(['two', 'one']);
+    const history = (await w.api().call('GET', `/tasks/${id}/history`)).json as { action: string; field?: string; new_value?: string }[];
+    // Newest first.
+    expect(history.filter((h) => h.field === 'status').map((h) => `${h.action}:${h.new_value}`)).toEqual(['done:done', 'claim:in_progress', 'retry:open', 'claim:in_progress']);
+    expect(history.find((h) => h.field === 'note')?.new_value).toBe('run 1 of at most 3: the agent was killed by signal 9 (exit status 137)');
+    expect(loop.log()).toContain(`gave ${id} back for another run`);
+  }, 30_000);
+
+  it('a task whose agent is killed every time is blocked after agent.loop.max_killed_runs runs, with the reason', async () => {
+    const w = await worker('#!/bin/sh\necho run >> "$MARK/runs"\necho x >> x.txt && git add x.txt && git commit -qm "x"\nkill -KILL $$\n');
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'always killed' } })).json.id;
+    const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2', ISOLLM_MAX_KILLED_RUNS: '2' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(await taskStatus(w, id), loop.log()).toMatchObject({ status: 'blocked', block_reason: '2 runs cut off; last: the agent was killed by signal 9 (exit status 137)' });
+    expect(fs.readFileSync(path.join(w.dir, 'runs'), 'utf8')).toBe('run\nrun\n');
+    // Nothing it committed is lost: both runs' commits are on the branch.
+    expect(git(w.hub, 'rev-list', '--count', `main..isollm/${id}`)).toBe('2');
+    // An unblock gives it fresh runs: the next cut-off run puts it back in the queue, not blocked.
+    await w.api().call('POST', `/tasks/${id}/unblock`);
+    await w.api().call('POST', `/tasks/${id}/claim`, { agent: 'worker-1' });
+    const again = await w.api().call('POST', `/tasks/${id}/retry`, { agent: 'worker-1', body: { note: 'killed', max_runs: 2 } });
+    expect(again.json).toMatchObject({ status: 'open' });
+    // Only the claimer may say its run was cut off.
+    await w.api().call('POST', `/tasks/${id}/claim`, { agent: 'worker-1' });
+    expect((await w.api().call('POST', `/tasks/${id}/retry`, { agent: 'worker-2', body: { note: 'x' } })).status).toBe(403);
   }, 30_000);
 
   it('a loop started after one was killed -9 first stops the agent that one left working in the clone', async () => {

@@ -62,6 +62,8 @@ export type Config = {
       poll_interval: number;
       /** Seconds with nothing ready after which the loop stops (0 = never). */
       give_up_after: number;
+      /** Runs of one task cut off by a signal to the agent (kill -9, out of memory) before the task is blocked. */
+      max_killed_runs: number;
     };
   };
   queue: {
@@ -134,7 +136,7 @@ export function defaults(project: string): Config {
       context: null,
       install: true,
       install_from: null,
-      loop: { poll_interval: 10, give_up_after: 0 },
+      loop: { poll_interval: 10, give_up_after: 0, max_killed_runs: 3 },
     },
     queue: { port: DEFAULT_PORT, url: null },
     ports: [],

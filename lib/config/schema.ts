@@ -166,6 +166,7 @@ export const SCHEMA: Schema = {
     loop: {
       poll_interval: intRange(1, 3600),
       give_up_after: intRange(0, 7 * 86_400),
+      max_killed_runs: intRange(1, 100),
     },
   },
   queue: {

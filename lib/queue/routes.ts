@@ -8,7 +8,7 @@ import { markLanded, orderedParents, parseLanded, reopenTask, setBasedOn } from 
 import { parseRunInput, recordRun } from './results.ts';
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
-import { blockTask, claimNext, claimTask, completeTask, releaseTask, unblockTask } from './transitions.ts';
+import { blockTask, claimNext, claimTask, completeTask, releaseTask, retryTask, unblockTask } from './transitions.ts';
 import { now } from './store.ts';
 import { DEFAULT_PRIORITY, errors, PROJECT_RE, QueueError, STATUSES, WORKER_RE, type Status, type Task } from './types.ts';
 
@@ -52,6 +52,8 @@ export type StartResult = { based_on: string | null } | { conflict: string };
 export const QUEUE_AGENT = 'isollm';
 /** Default land.max_attempts when the lander does not say. */
 const DEFAULT_MAX_ATTEMPTS = 3;
+/** Default max_runs of a retry (a run cut off by no fault of the task) when the worker does not say. */
+const DEFAULT_MAX_RUNS = 3;
 
 const DEFAULT_PER_PAGE = 50;
 const MAX_PER_PAGE = 100;
@@ -140,6 +142,18 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
         return only(req, ['POST'], () => ({ status: 200, body: recordRun(store, project, agent, req.worker !== null, id, parseRunInput(bodyObject(req))) }));
       case 'release':
         return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true', releaseNote(req)) }));
+      case 'retry':
+        return only(req, ['POST'], () => {
+          const body = bodyObject(req, true);
+          const note = releaseNote(req);
+          if (!note) throw errors.validation(['note is required (why the run was cut off)']);
+          // A form sends the number as text.
+          const raw = body.max_runs ?? DEFAULT_MAX_RUNS;
+          const max = typeof raw === 'string' && /^\d{1,6}$/.test(raw) ? Number(raw) : raw;
+          if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw errors.validation(['max_runs must be a whole number of at least 1']);
+          const task = retryTask(store, project, agent, id, note, max);
+          return { status: 200, body: task, newlyBlocked: task.status === 'blocked' };
+        });
       case 'block':
         return only(req, ['POST'], () => {
           const before = store.findTask(project, id)?.status;
@@ -169,7 +183,7 @@ function afterChange(store: Store, admin: Admin, req: Request, project: string, 
   const action = sub.length === 2 ? sub[1] : '';
   const task = reply.body as Task | undefined;
   if (action === 'done' && task) admin.emit(taskEvent('task_done', project, req.agent, task, task.updated_at));
-  if (action === 'block' && task && reply.newlyBlocked) admin.emit(taskEvent('task_blocked', project, req.agent, task, task.updated_at));
+  if ((action === 'block' || action === 'retry') && task && reply.newlyBlocked) admin.emit(taskEvent('task_blocked', project, req.agent, task, task.updated_at));
   const s = summarize(store, project);
   if (admin.finish?.update(project, { ready: s.ready, in_progress: s.counts.in_progress, total: s.total })) {
     const counts = { ...s.counts, ready: s.ready, total: s.total };

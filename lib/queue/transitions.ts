@@ -146,3 +146,46 @@ export function unblockTask(store: Store, project: string, agent: string, id: st
     throw errors.invalidTransition(current.status, 'open');
   });
 }
+
+/** Retries of a task since it was last unblocked (a human looking gives it fresh ones). */
+function retriesSinceUnblock(store: Store, project: string, id: string): number {
+  const row = store.get(
+    `SELECT COUNT(*) AS n FROM audit WHERE project = ? AND task_id = ? AND action = 'retry' AND field = 'status'
+     AND id > COALESCE((SELECT MAX(id) FROM audit WHERE project = ? AND task_id = ? AND action = 'unblock'), 0)`,
+    project, id, project, id,
+  );
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * isollm extension: the run on a task was cut off by no fault of the task (its agent killed by a
+ * signal): in_progress → open for another run, only by the claimer, with `note` in the history. The
+ * `maxRuns`-th such run blocks it instead, with the reason: a task whose agent always gets killed
+ * (out of memory, say) must not go round for ever. Runs are counted from the audit log, since the
+ * last unblock.
+ */
+export function retryTask(store: Store, project: string, agent: string, id: string, note: string, maxRuns: number): Task {
+  return store.tx(() => {
+    const before = store.requireTask(project, id);
+    if (before.status !== 'in_progress') throw errors.invalidTransition(before.status, 'open');
+    if (before.claimed_by !== agent) throw errors.notOwner(before.claimed_by ?? 'unknown');
+    const runs = retriesSinceUnblock(store, project, id) + 1;
+    const blocked = runs >= maxRuns;
+    const status = blocked ? 'blocked' : 'open';
+    const reason = blocked ? `${runs} runs cut off; last: ${note.split('\n')[0]}` : null;
+    const at = now();
+    const task = updated(
+      store,
+      `UPDATE tasks SET status = ?, block_reason = ?, claimed_by = NULL, claimed_at = NULL, updated_at = ?
+       WHERE project = ? AND id = ? AND status = 'in_progress' AND claimed_by = ?`,
+      status, reason, at, project, id, agent,
+    );
+    // Single-writer transaction: the row cannot have changed since the read above.
+    if (!task) throw errors.internal();
+    // The status row says `retry` even when it blocks, so the count above finds every cut-off run.
+    statusAudit(store, project, agent, task, 'retry', 'in_progress', at);
+    store.audit(project, agent, { task_id: id, action: 'retry', field: 'note', new_value: `run ${runs} of at most ${maxRuns}: ${note}` }, at);
+    if (reason) store.audit(project, agent, { task_id: id, action: 'block', field: 'block_reason', new_value: reason }, at);
+    return task;
+  });
+}

@@ -113,6 +113,7 @@ export function workerEnv(config: Config, worker: string): Record<string, string
     ISOLLM_PROJECT_DIR: PROJECT_DIR,
     ISOLLM_POLL_INTERVAL: String(config.agent.loop.poll_interval),
     ISOLLM_GIVE_UP_AFTER: String(config.agent.loop.give_up_after),
+    ISOLLM_MAX_KILLED_RUNS: String(config.agent.loop.max_killed_runs),
     // The loop sends the headless run's output in this format to the queue, which reads it.
     ...(output ? { ISOLLM_AGENT_OUTPUT: output } : {}),
   };
