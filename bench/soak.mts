@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Chaos soak: N workers in loop mode with a scripted agent (bench/soak/agent.sh) work on M tasks that
 // commit in steps, sometimes fail and sometimes depend on others, while a seeded fault injector kills
-// agents, loops, containers, the queue and `isollm up` at random moments. At the end it checks that
+// agents, loops, containers, the queue and `isollm up` at random moments, and fills a worker's disk to
+// the brim and frees it (the workers live on a small pool of the soak's own, with quotas, each with a
+// root disk of WORKER_DISK: filling one fills no other container's). At the end it checks that
 // nothing was lost (see check()) and prints the figures. Exit 1 when a check fails.
 //   npm run soak -- [--workers 2] [--tasks 30] [--minutes 3] [--seed 1] [--faults kind,kind] [--keep]
 import { spawn } from 'node:child_process';
@@ -24,7 +26,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'scripts', 'isollm.mts');
 const AGENT = path.join(ROOT, 'bench', 'soak', 'agent.sh');
 
-const FAULT_KINDS = ['agent-kill', 'loop-kill', 'queue-kill', 'container-stop', 'container-force-restart', 'up-kill', 'down-up'] as const;
+const FAULT_KINDS = ['agent-kill', 'loop-kill', 'queue-kill', 'container-stop', 'container-force-restart', 'up-kill', 'down-up', 'disk-full'] as const;
 type FaultKind = (typeof FAULT_KINDS)[number];
 
 function arg(name: string, fallback: string): string {
@@ -50,6 +52,10 @@ const KINDS = arg('faults', FAULT_KINDS.join(',')).split(',').filter(Boolean) as
 for (const k of KINDS) if (!FAULT_KINDS.includes(k)) (console.error(`soak: unknown fault kind "${k}" (one of ${FAULT_KINDS.join(', ')})`), process.exit(2));
 /** Faults of one kind at most, per run (bounded count); each fault is bounded in time by its own timeout. */
 const MAX_PER_KIND = intArg('max-per-kind', Math.max(2, Math.round(MINUTES * 1.5)));
+/** Each worker's root disk (`limits.disk`) when the disk-full fault is on; the base takes about 0.4 GiB of it. */
+const WORKER_DISK = '1GiB';
+/** The soak's own pool (btrfs on a loop file, quotas on): the disk faults touch no one else's containers. */
+const POOL_SIZE = `${4 + WORKERS}GiB`;
 /** The last part of the run is fault-free: the system must recover and settle by itself. */
 const SETTLE_MS = Math.min(90_000, MINUTES * 60_000 * 0.3);
 
@@ -109,6 +115,7 @@ const work = fs.mkdtempSync('/tmp/isollm-soak-');
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
 const project = `soak-${crypto.randomBytes(3).toString('hex')}`;
+const pool = KINDS.includes('disk-full') ? project : null;
 const isollm = (args: string[], options: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}) => run(process.execPath, [CLI, ...args], { cwd: root, ...options });
 
 async function setup(): Promise<void> {
@@ -124,7 +131,12 @@ async function setup(): Promise<void> {
     agent: { preset: 'custom', command: 'sh', args: ['.soak/agent.sh'], mode: 'loop', env: ['SOAK_STEP_DELAY'], loop: { poll_interval: 1 } },
     queue: { port: await freePort() },
     multiplexer: { kind: 'none' },
+    ...(pool ? { limits: { disk: WORKER_DISK }, runtime: { pool } } : {}),
   };
+  if (pool) {
+    const r = await runClient(rt, ['storage', 'create', pool, 'btrfs', `size=${POOL_SIZE}`], { timeout: 120_000 });
+    if (r.exitCode !== 0) throw new Error(`${rt.bin} storage create ${pool}: ${r.stderr.trim()}`);
+  }
   fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
   for (const args of [['init', '-q', '-b', 'main'], ['add', '.'], ['-c', 'user.name=soak', '-c', 'user.email=soak@localhost', 'commit', '-qm', 'soak base']]) {
     const r = await git(root, ...args);
@@ -160,6 +172,14 @@ async function containers(): Promise<{ worker: string; name: string; status: str
 
 /** Kill -9 every process in the container whose command line contains `pattern` (no pgrep in the image). */
 const KILL_SCRIPT = 'n=0; for f in /proc/[0-9]*/cmdline; do p=${f#/proc/}; p=${p%/cmdline}; [ "$p" = $$ ] && continue; case "$(tr "\\0" " " <"$f" 2>/dev/null)" in *"$1"*) kill -9 "$p" 2>/dev/null && n=$((n+1)) ;; esac; done; echo $n';
+/** Fill the disk to the brim; prints whether a 64 KiB write fails then (it should). */
+const FILL_SCRIPT = [
+  'dd if=/dev/zero of=/var/tmp/soak-fill-1 bs=1M 2>/dev/null; sync',
+  'dd if=/dev/zero of=/var/tmp/soak-fill-2 bs=4k 2>/dev/null; sync',
+  'dd if=/dev/zero of=/var/tmp/soak-fill-3 bs=4k 2>/dev/null',
+  'n=$(du -sm /var/tmp/soak-fill-1 | cut -f1)',
+  'if head -c 65536 /dev/zero 2>/dev/null >/var/tmp/soak-probe; then echo "filled ${n} MiB, yet a write still fits"; else echo "filled ${n} MiB, full"; fi; rm -f /var/tmp/soak-probe',
+].join('\n');
 async function killIn(container: string, pattern: string): Promise<number> {
   const r = await execIn(rt, container, ['sh', '-c', KILL_SCRIPT, 'kill', pattern], { timeout: 30_000 }).catch(() => ({ stdout: '0' }));
   return Number(r.stdout.trim()) || 0;
@@ -231,6 +251,16 @@ async function inject(kind: FaultKind): Promise<void> {
       await up();
       break;
     }
+    case 'disk-full': {
+      if (!c) return;
+      // As root, outside the clone (so no `git add -A` takes it): 1 MiB blocks, then 4 KiB ones for
+      // the rest, twice (btrfs settles its quota accounting at sync, which can free a little).
+      const filled = await execIn(rt, c.name, ['sh', '-c', FILL_SCRIPT], { timeout: 120_000 }).catch((err) => ({ stdout: `fill: ${(err as Error).message}` }));
+      note = filled.stdout.trim();
+      await sleep(between(15_000, 40_000));
+      await execIn(rt, c.name, ['rm', '-f', '/var/tmp/soak-fill-1', '/var/tmp/soak-fill-2', '/var/tmp/soak-fill-3'], { timeout: 60_000 }).catch((err) => (note += `; free: ${(err as Error).message}`));
+      break;
+    }
     case 'down-up': {
       target = 'down';
       const r = await isollm(['down'], { timeoutMs: 300_000 });
@@ -258,7 +288,8 @@ async function readJournals(): Promise<Journal> {
     for (const line of r.stdout.split('\n')) {
       const f = line.split(' ');
       if (f[0] === 'start') j.starts.push({ task: f[1], run: `${f[2]}/${f[3]}`, at: Number(f[4]) });
-      if (f[0] === 'commit' && f[5]) j.commits.push({ task: f[1], run: `${f[2]}/${f[3]}`, at: Number(f[4]), sha: f[5] });
+      // A line cut short (the disk was full as it was written) has no whole commit id: not counted.
+      if (f[0] === 'commit' && /^[0-9a-f]{40}$/.test(f[5] ?? '')) j.commits.push({ task: f[1], run: `${f[2]}/${f[3]}`, at: Number(f[4]), sha: f[5] });
     }
   }
   return j;
@@ -345,9 +376,16 @@ async function check(tasks: Task[]): Promise<{ checks: Check[]; figures: Record<
     }
   checks.push({ name: 'no two workers on one task branch at once', ok: overlaps === 0, detail: `${list.length} agent runs, ${overlaps} overlap(s)` });
 
-  // 5. The hub is sound.
+  // 5. The hub is sound, and so is every worker's clone (a full disk, a kill mid-commit must not break it).
   const fsck = await git(hub, 'fsck', '--no-progress');
   checks.push({ name: 'git fsck on the hub', ok: fsck.code === 0, detail: fsck.code === 0 ? 'clean' : fsck.out.trim().split('\n').slice(0, 3).join(' | ') });
+  const broken: string[] = [];
+  const cs = await containers();
+  for (const c of cs) {
+    const r = await execIn(rt, c.name, ['git', '-c', 'safe.directory=*', '-C', '/home/dev/project', 'fsck', '--no-progress'], { timeout: 120_000 }).catch((err) => ({ exitCode: -1, stdout: '', stderr: (err as Error).message }));
+    if (r.exitCode !== 0) broken.push(`${c.worker}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+  }
+  checks.push({ name: "git fsck in every worker's clone", ok: broken.length === 0, detail: broken.length ? broken.join(' | ') : `${cs.length} clean` });
 
   // Recovery: from each fault until work moves again — the next claim or done after the fault's end
   // (by the faulted worker when one was hit). None when everything had settled by then.
@@ -398,6 +436,7 @@ async function cleanup(): Promise<void> {
   await isollm(['down', '--destroy', '--yes'], { timeoutMs: 300_000 });
   for (const i of await listInstances(rt, project)) await deleteInstance(rt, i.name).catch(() => undefined);
   await isollm(['queue', 'stop']);
+  if (pool) await runClient(rt, ['storage', 'delete', pool], { timeout: 120_000 }).catch(() => undefined);
   fs.rmSync(work, { recursive: true, force: true });
 }
 

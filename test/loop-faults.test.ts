@@ -14,13 +14,18 @@ import { call, projectApi } from './queue-helpers.ts';
 const TEMPLATES = path.join(ROOT, 'templates');
 const PROJECT = 'loopy';
 
-/** A host stand-in for a worker: its clone of the hub, its home with the agent's argv, a queue. */
-async function worker(agentScript: string) {
+/**
+ * A host stand-in for a worker: its clone of the hub, its home with the agent's argv, a queue. With
+ * `disk`, the clone and the home are on their own small disk: the loop runs in a mount namespace
+ * where a tmpfs of that size holds them (a full one fails writes with ENOSPC, as a full root disk does).
+ */
+async function worker(agentScript: string, options: { disk?: string } = {}) {
   const dir = tmpDir('isollm-loop-');
   const hub = path.join(dir, 'hub.git');
   const seed = path.join(dir, 'seed');
-  const clone = path.join(dir, 'project');
-  const home = path.join(dir, 'home');
+  const disk = path.join(dir, 'disk');
+  const clone = path.join(disk, 'project');
+  const home = path.join(disk, 'home');
   fs.mkdirSync(path.join(home, '.isollm'), { recursive: true });
   fs.mkdirSync(seed);
   git(seed, 'init', '-q', '-b', 'main');
@@ -57,7 +62,12 @@ async function worker(agentScript: string) {
     api: () => projectApi(server, PROJECT),
     /** The loop as `isollm-agent background` starts it: leading its own process group. */
     startLoop(extra: Record<string, string> = {}): { pid: number; exited: Promise<number>; log: () => string } {
-      const child = spawn('dash', [path.join(TEMPLATES, 'isollm-loop')], { env: { ...env, ...extra }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const loopArgv = ['dash', path.join(TEMPLATES, 'isollm-loop')];
+      // The disk: a tmpfs over `disk`, filled with what was made there (copied aside first).
+      if (options.disk) fs.cpSync(disk, `${disk}.seed`, { recursive: true });
+      const script = 'mount -t tmpfs -o "size=$1" tmpfs "$2" && cp -a "$2.seed/." "$2/" && shift 2 && exec "$@"';
+      const argv = options.disk ? ['unshare', '--mount', '--map-root-user', 'sh', '-c', script, 'sh', options.disk, disk, ...loopArgv] : loopArgv;
+      const child = spawn(argv[0], argv.slice(1), { env: { ...env, ...extra }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
       child.stderr!.on('data', (d) => (out += d));
@@ -175,6 +185,36 @@ describe('isollm-loop under faults', () => {
     await w.api().call('POST', `/tasks/${id}/claim`, { agent: 'worker-1' });
     expect((await w.api().call('POST', `/tasks/${id}/retry`, { agent: 'worker-2', body: { note: 'x' } })).status).toBe(403);
   }, 30_000);
+
+  it('a full disk: the commits fail, the loop waits for space, keeps what was committed, and the task is run again', async () => {
+    // First run: one commit, then the disk is filled to the brim (freed 3 s later, from inside: the
+    // disk exists only in the loop's mount namespace) and the second commit fails. Second run: works.
+    const w = await worker([
+      '#!/bin/sh',
+      'echo run >> "$MARK/runs"',
+      'if [ ! -e "$MARK/filled" ]; then',
+      '  touch "$MARK/filled"',
+      '  echo one > one.txt && git add one.txt && git commit -qm one || exit 5',
+      '  head -c 100000000 /dev/zero > "$HOME/fill" 2>/dev/null',
+      '  (sleep 3; rm -f "$HOME/fill") >/dev/null 2>&1 &',
+      '  echo two > two.txt && git add two.txt && git commit -qm two || exit 4',
+      '  exit 0',
+      'fi',
+      'echo two > two.txt && git add two.txt && git commit -qm two',
+    ].join('\n') + '\n', { disk: '16m' });
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'disk full' } })).json.id;
+    const loop = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '3' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(loop.log()).toContain('the disk is full; waiting for space');
+    expect(await taskStatus(w, id), loop.log()).toMatchObject({ status: 'done' });
+    expect(fs.readFileSync(path.join(w.dir, 'runs'), 'utf8')).toBe('run\nrun\n');
+    const history = (await w.api().call('GET', `/tasks/${id}/history`)).json as { action: string; field?: string; new_value?: string }[];
+    expect(history.find((h) => h.field === 'note')?.new_value).toBe('run 1 of at most 3: the disk was full (the agent exited with status 4)');
+    // Nothing lost, nothing broken: the commit made before the disk filled is on the branch, and the hub is sound.
+    expect(git(w.hub, 'log', '--format=%s', `isollm/${id}`).split('\n')).toContain('one');
+    expect(git(w.hub, 'log', '--format=%s', '-1', `isollm/${id}`)).toBe('two');
+    git(w.hub, 'fsck', '--no-progress');
+  }, 40_000);
 
   it('a loop started after one was killed -9 first stops the agent that one left working in the clone', async () => {
     const w = await worker('#!/bin/sh\n[ -e "$MARK/agent.pid" ] && exit 0\necho $$ > "$MARK/agent.pid"\nexec sleep 60\n');

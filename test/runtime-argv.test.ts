@@ -9,6 +9,7 @@ import {
   filePushArgs,
   initArgs,
   listArgs,
+  rootDiskArgs,
   snapshotCreateArgs,
   snapshotRestoreArgs,
   stopArgs,
@@ -29,6 +30,11 @@ describe('runtime argv builders', () => {
     expect(initArgs('isollm-test', 'demo-worker-1', { 'user.isollm.project': 'demo', 'limits.memory': '2GiB' })).toEqual([
       'init', 'isollm-test', 'demo-worker-1', '--config', 'user.isollm.project=demo', '--config', 'limits.memory=2GiB',
     ]);
+  });
+
+  it("sizes a copy's root disk: its own device set, or the profile's overridden", () => {
+    expect(rootDiskArgs('demo-worker-1', { size: '10GiB' }, true)).toEqual(['config', 'device', 'set', 'demo-worker-1', 'root', 'size=10GiB']);
+    expect(rootDiskArgs('demo-worker-1', { size: '10GiB' }, false)).toEqual(['config', 'device', 'override', 'demo-worker-1', 'root', 'size=10GiB']);
   });
 
   it('copies an instance without its snapshots, with config keys', () => {

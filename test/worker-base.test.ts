@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defaults, MAX_PROJECT_NAME } from '../lib/config/load.ts';
 import { basesOf } from '../lib/worker/base.ts';
@@ -31,13 +32,23 @@ describe('base key', () => {
     const helpers = sources.helpers.map((f, i) => (i === 0 ? { ...f, content: `${f.content}\n# newer\n` } : f));
     expect(baseKey(baseInputs({ ...sources, helpers }))).not.toBe(key);
     expect(baseKey(baseInputs({ ...sources, agentInstall: 'npm install -g some-cli@1.0.0' }))).not.toBe(key);
+    expect(keyOf(configOf((c) => (c.runtime.pool = 'fast')))).not.toBe(key);
+  });
+
+  it('is what it was before runtime.pool existed while no pool is set (bases are not rebuilt for nothing)', () => {
+    const inputs = baseInputs(baseSources(configOf(), 'f00d', owner));
+    const { pool, ...before } = inputs;
+    expect(pool).toBe('');
+    const oldKey = (i: Omit<typeof inputs, 'pool'>) => createHash('sha256').update(INPUT_NAMES.filter((n) => n !== 'pool').map((n) => `${n}=${i[n as keyof typeof i]}`).join('\n')).digest('hex').slice(0, 16);
+    expect(baseKey(inputs)).toBe(oldKey(before));
+    expect(changedInputs(JSON.stringify(before), inputs)).toEqual([]);
   });
 
   it('does not change with what is per worker or per run', () => {
     const key = keyOf();
     const perWorker = configOf((c) => {
       c.workers = 7;
-      c.limits = { cpu: 2, memory: '4GiB' };
+      c.limits = { cpu: 2, memory: '4GiB', disk: null };
       c.ports = ['3000'];
       c.queue.port = 7999;
       c.git.base_branch = 'develop';
@@ -54,8 +65,9 @@ describe('base key', () => {
     expect(changedInputs(JSON.stringify(old), now)).toEqual(['image', 'setup_script']);
     expect(changedInputs(JSON.stringify(old), old)).toEqual([]);
     expect(changedInputs(JSON.stringify({ ...old, format: String(Number(BASE_FORMAT) - 1) }), old)).toEqual(['format']);
-    expect(changedInputs('not json', old)).toEqual([...INPUT_NAMES]);
-    expect(changedInputs(undefined, old)).toEqual([...INPUT_NAMES]);
+    // Everything, but a pool that is not set is no change.
+    expect(changedInputs('not json', old)).toEqual(INPUT_NAMES.filter((n) => n !== 'pool'));
+    expect(changedInputs(undefined, old)).toEqual(INPUT_NAMES.filter((n) => n !== 'pool'));
   });
 });
 
@@ -69,7 +81,7 @@ describe('base plan', () => {
   });
 
   it('tags the base with the project and its role; a worker copy gets its own tags and where it came from', () => {
-    const config = configOf((c) => (c.limits = { cpu: 2, memory: null }));
+    const config = configOf((c) => (c.limits = { cpu: 2, memory: null, disk: null }));
     expect(baseLaunchConfig(config)).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.role': 'base' });
     expect(workerCopyConfig(config, 'worker-3', 'demo-base-a1b2c3')).toEqual({
       'user.isollm.project': 'demo',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../lib/config/load.ts';
-import { agentFiles, checkWorkerName, containerName, hubDevice, isDefaultWorkerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv } from '../lib/worker/plan.ts';
+import { agentFiles, checkWorkerName, containerName, hubDevice, isDefaultWorkerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv, workerRootDisk } from '../lib/worker/plan.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('worker plan', () => {
@@ -20,7 +20,7 @@ describe('worker plan', () => {
     config.git.hub = '/home/u/.isollm/demo.git';
     config.queue.port = 7500;
     config.ports = ['3000'];
-    config.limits = { cpu: 2, memory: '4GiB' };
+    config.limits = { cpu: 2, memory: '4GiB', disk: null };
     const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2');
     expect(devices.hub).toBeUndefined();
     expect(hubDevice(config, true)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', readonly: true, shift: true });
@@ -29,6 +29,10 @@ describe('worker plan', () => {
     expect(devices['port-3000']).toEqual({ type: 'proxy', bind: 'host', listen: 'tcp:127.0.0.1:3001', connect: 'tcp:127.0.0.1:3000' });
     expect(workerConfigKeys(config, 'worker-2')).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.worker': 'worker-2', 'limits.cpu': '2', 'limits.memory': '4GiB' });
     expect(workerEnv(config, 'worker-2').ISOLLM_QUEUE_URL).toBe('http://127.0.0.1:7500');
+    expect(workerRootDisk(config)).toEqual({});
+    config.limits.disk = '10GiB';
+    expect(workerRootDisk(config)).toEqual({ size: '10GiB' });
+    expect(workerEnv(config, 'worker-2').ISOLLM_MAX_KILLED_RUNS).toBe('3');
   });
 
   it('writes secrets only into 0600 files owned by dev', () => {

@@ -73,7 +73,8 @@ export type Config = {
   };
   /** Ports forwarded from the host into each worker: `N` or `HOST:CONTAINER`. */
   ports: string[];
-  limits: { cpu: number | null; memory: string | null };
+  /** Per worker; `disk` is the size of its root disk (the pool must support quotas). */
+  limits: { cpu: number | null; memory: string | null; disk: string | null };
   multiplexer: {
     kind: MultiplexerKind;
     layout: Layout;
@@ -88,7 +89,8 @@ export type Config = {
     /** A tmux config file sourced into the session (path relative to the project). */
     tmux_conf: string | null;
   };
-  runtime: { kind: RuntimeKind };
+  /** `pool`: the storage pool of the base and workers (null: isollm's own `isollm` pool where setup made it, else the profile's). */
+  runtime: { kind: RuntimeKind; pool: string | null };
   notify: {
     /**
      * Run on the host for each event (agent waiting, task done or blocked, worker limited, all work
@@ -140,9 +142,9 @@ export function defaults(project: string): Config {
     },
     queue: { port: DEFAULT_PORT, url: null },
     ports: [],
-    limits: { cpu: null, memory: null },
+    limits: { cpu: null, memory: null, disk: null },
     multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto', max_panes_per_tab: 6, template: null, tmux_conf: null },
-    runtime: { kind: 'auto' },
+    runtime: { kind: 'auto', pool: null },
     notify: { command: null },
     land: { strategy: 'merge', test: [], max_attempts: 3, batch: 1, timeout: 1800, auto: false },
   };

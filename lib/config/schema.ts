@@ -117,6 +117,11 @@ const memory: Check = (v) =>
     ? undefined
     : 'must be a size like 4GiB or 512MiB, or a share like 50%';
 
+const size: Check = (v) => (typeof v === 'string' && /^\d+(\.\d+)?(kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.test(v) ? undefined : 'must be a size like 10GiB or 500MiB');
+
+/** A storage pool name as LXD/Incus take it (no slash, no leading dot or dash). */
+const poolName: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(v) ? undefined : 'must be a storage pool name (letters, digits, - _ .)');
+
 const envName = (v: unknown) => {
   if (typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return undefined;
   if (typeof v === 'string' && v.includes('=')) return 'must be the NAME of a host environment variable, not NAME=value (values are read from the host at launch)';
@@ -177,6 +182,7 @@ export const SCHEMA: Schema = {
   limits: {
     cpu: intRange(1, 1024),
     memory,
+    disk: size,
   },
   multiplexer: {
     kind: oneOf(MULTIPLEXER_KINDS),
@@ -189,6 +195,7 @@ export const SCHEMA: Schema = {
   },
   runtime: {
     kind: oneOf(RUNTIME_KINDS),
+    pool: poolName,
   },
   notify: {
     command: notifyCommand,

@@ -65,6 +65,14 @@ export function deviceAddArgs(name: string, deviceName: string, device: Device):
   return ['config', 'device', 'add', name, deviceName, device.type, ...deviceProps(device)];
 }
 
+/**
+ * Set properties of the instance's root disk: `device set` when the root device is the instance's
+ * own, `device override` when it comes from a profile (which makes it the instance's own).
+ */
+export function rootDiskArgs(name: string, props: Record<string, string>, own: boolean): string[] {
+  return ['config', 'device', own ? 'set' : 'override', name, 'root', ...Object.entries(props).map(([k, v]) => `${k}=${v}`)];
+}
+
 export function startArgs(name: string): string[] {
   return ['start', name];
 }

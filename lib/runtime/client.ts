@@ -7,6 +7,7 @@ import {
   copyArgs,
   deleteArgs,
   deviceAddArgs,
+  rootDiskArgs,
   execArgs,
   filePushArgs,
   IMAGES_PATH,
@@ -155,8 +156,9 @@ export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<voi
 }
 
 /** Add devices to a just-created instance and start it; on any failure the instance is deleted. */
-async function equipAndStart(rt: Runtime, name: string, devices: Record<string, Device> = {}): Promise<void> {
+async function equipAndStart(rt: Runtime, name: string, devices: Record<string, Device> = {}, root?: CopySpec['root']): Promise<void> {
   try {
+    if (root && Object.keys(root.props).length) await mustRun(rt, rootDiskArgs(name, root.props, root.own), LIFECYCLE_TIMEOUT_MS);
     for (const [deviceName, device] of Object.entries(devices)) {
       await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
     }
@@ -174,12 +176,14 @@ export type CopySpec = {
   config?: Record<string, string>;
   /** Devices added to the copy (it keeps the source's own). */
   devices?: Record<string, Device>;
+  /** Properties of the copy's root disk (e.g. `size`), set before it starts; `own`: the source has its own root device, not the profile's. */
+  root?: { props: Record<string, string>; own: boolean };
 };
 
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
   await mustRun(rt, copyArgs(spec.source, spec.name, spec.config), LIFECYCLE_TIMEOUT_MS);
-  await equipAndStart(rt, spec.name, spec.devices);
+  await equipAndStart(rt, spec.name, spec.devices, spec.root);
 }
 
 export async function startInstance(rt: Runtime, name: string): Promise<void> {

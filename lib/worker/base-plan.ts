@@ -27,6 +27,8 @@ export type BaseSources = {
   setupScript: string | null;
   agentInstall: string | null;
   helpers: PushFile[];
+  /** The storage pool the base and its copies live on, when the config names one (`runtime.pool`). */
+  pool: string | null;
 };
 
 /** The base's sources from the config: only what is the same for every worker. */
@@ -38,10 +40,11 @@ export function baseSources(config: Config, image: string, hubOwner: { uid: numb
     setupScript: config.setup_script ?? null,
     agentInstall: agentInstall(config.agent).script,
     helpers: helperFiles(),
+    pool: config.runtime.pool,
   };
 }
 
-export const INPUT_NAMES = ['format', 'image', 'hub', 'setup_script', 'agent_install', 'helpers'] as const;
+export const INPUT_NAMES = ['format', 'image', 'hub', 'setup_script', 'agent_install', 'helpers', 'pool'] as const;
 export type BaseInputs = Record<(typeof INPUT_NAMES)[number], string>;
 
 const hash = (text: string, length = 12) => crypto.createHash('sha256').update(text).digest('hex').slice(0, length);
@@ -54,12 +57,14 @@ export function baseInputs(s: BaseSources): BaseInputs {
     setup_script: hash(s.setupScript ?? ''),
     agent_install: hash(s.agentInstall ?? ''),
     helpers: hash(s.helpers.map((f) => `${f.path}\0${f.mode}\0${f.owner}\0${f.content}`).join('\0')),
+    // Empty when no pool is configured: left out of the key, so bases made before this input keep theirs.
+    pool: s.pool === null ? '' : hash(s.pool),
   };
 }
 
 /** One key for all inputs, in a fixed order. */
 export function baseKey(inputs: BaseInputs): string {
-  return hash(INPUT_NAMES.map((n) => `${n}=${inputs[n]}`).join('\n'), 16);
+  return hash(INPUT_NAMES.filter((n) => inputs[n] !== '').map((n) => `${n}=${inputs[n]}`).join('\n'), 16);
 }
 
 /** Which inputs differ from those recorded on an older base (all of them when nothing readable was recorded). */
@@ -70,7 +75,7 @@ export function changedInputs(recorded: string | undefined, now: BaseInputs): st
   } catch {
     // An unreadable record: say everything changed.
   }
-  return INPUT_NAMES.filter((n) => old[n] !== now[n]);
+  return INPUT_NAMES.filter((n) => (old[n] ?? '') !== now[n]);
 }
 
 /** `<project>-base-<id>`, the project cut short where needed to fit the runtime's 63 characters. */

@@ -42,6 +42,8 @@ export type BaseInfo = {
   createdAt: Date | null;
   devUid: number;
   devGid: number;
+  /** It has its own root disk device (launched on a named pool), not the profile's. */
+  ownRoot: boolean;
 };
 
 /** The project's bases among its instances, newest first. */
@@ -55,6 +57,7 @@ export function basesOf(instances: Instance[]): BaseInfo[] {
       createdAt: i.createdAt,
       devUid: Number(i.config[DEV_UID_KEY] ?? 1000),
       devGid: Number(i.config[DEV_GID_KEY] ?? 1000),
+      ownRoot: 'root' in i.devices,
     }))
     .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
 }
@@ -121,8 +124,12 @@ export async function findCurrentBase(ctx: Pick<WorkerContext, 'rt' | 'config'>)
  */
 async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void): Promise<BaseInfo> {
   const { rt, config } = ctx;
-  // isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
-  const storage = (await listStoragePools(rt)).includes(FAST_POOL) ? FAST_POOL : undefined;
+  // The configured pool; else isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
+  const pools = await listStoragePools(rt);
+  if (config.runtime.pool !== null && !pools.includes(config.runtime.pool)) {
+    throw new UserError(`runtime.pool: there is no storage pool "${config.runtime.pool}" (pools: ${pools.join(', ') || 'none'}; see \`${rt.bin} storage list\`).`);
+  }
+  const storage = config.runtime.pool ?? (pools.includes(FAST_POOL) ? FAST_POOL : undefined);
   try {
     progress('launching');
     await launchInstance(rt, { name, image: config.image, config: baseLaunchConfig(config), storage });

@@ -8,7 +8,7 @@ import { addDevice, copyInstance, deleteInstance, execOk, listInstances, pushTex
 import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
 import type { BaseInfo } from './base.ts';
 import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
-import { containerName, hubPushUrl, workerDevices, workerEnvFile, type PushFile } from './plan.ts';
+import { containerName, hubPushUrl, workerDevices, workerEnvFile, workerRootDisk, type PushFile } from './plan.ts';
 
 /** The queue server opens and closes each worker's socket (its identity on the queue). */
 export type QueueLink = {
@@ -101,7 +101,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
   const socket = await ctx.queue.openSocket(worker);
   try {
     progress(worker, `copying ${base.name}`);
-    await copyInstance(rt, { source: base.name, name: container, config: workerCopyConfig(config, worker, base.name) });
+    await copyInstance(rt, { source: base.name, name: container, config: workerCopyConfig(config, worker, base.name), root: { props: workerRootDisk(config), own: base.ownRoot } });
     await waitForExec(rt, container);
     progress(worker, 'identity, queue, git fetch');
     const env = workerEnvFile(config, worker);

@@ -101,6 +101,11 @@ export function workerConfigKeys(config: Config, worker: string): Record<string,
   return keys;
 }
 
+/** Properties of a worker's root disk: its size (`limits.disk`), when limited. */
+export function workerRootDisk(config: Config): Record<string, string> {
+  return config.limits.disk === null ? {} : { size: config.limits.disk };
+}
+
 /** This worker's settings, read by isollm-task, isollm-agent and isollm-loop inside the container. */
 export function workerEnv(config: Config, worker: string): Record<string, string> {
   const output = presetOutput(config.agent.preset);
