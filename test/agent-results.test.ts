@@ -98,7 +98,7 @@ describe('recording a run on the task (isollm-task result → the queue)', () =>
     expect([other.status, other.json.error.code]).toEqual([403, 'NOT_OWNER']);
 
     const rec = await helper(env, 'result', '--exit', '0', '--duration-ms', '4321', '--format', 'claude', '--output', output);
-    expect(rec).toMatchObject({ code: 0, stdout: 'exit 0, 4.3 s, 2 turn(s), 2468 tokens in, 112 out, $0.0121\n' });
+    expect(rec).toMatchObject({ code: 0, stdout: `exit 0, 4.3 s, 2 turn(s), 2468 tokens in, 112 out, $0.0121\nsaid: ${ANSWER}\n` });
     const task = (await api.call('GET', `/tasks/${id}`)).json;
     expect(task.result).toMatchObject({ worker: 'w1', format: 'claude', exit_status: 0, duration_ms: 4321, tokens_in: 2468, tokens_out: 112, cost_usd: 0.012112, turns: 2, last_message: ANSWER });
     expect(Date.parse(task.result.recorded_at)).not.toBeNaN();

@@ -1,5 +1,6 @@
 // isollm extension: `Accept: text/plain` answers in `key: value` lines, so a POSIX sh client
 // (the worker helper) needs no JSON parser.
+import { truncateMessage } from '../agent/results.ts';
 import { resultLine } from './results.ts';
 import type { Task } from './types.ts';
 
@@ -15,6 +16,8 @@ export function taskText(task: Task): string {
     if (task[key] !== undefined) lines.push(`${key}: ${oneLine(task[key])}`);
   }
   if (task.result) lines.push(`result: ${resultLine(task.result)}`);
+  // The agent's last words, on one line and short (the loop logs them after each run).
+  if (task.result?.last_message) lines.push(`result_message: ${truncateMessage(oneLine(task.result.last_message), 300)}`);
   // A failed landing is work for the next agent: sh clients read only the description, so it goes
   // there (after the task's own text), newlines kept.
   const failure = task.land_failure === undefined ? undefined : `Landing this task failed; fix it on this branch:\n${task.land_failure}`;

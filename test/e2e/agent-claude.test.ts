@@ -116,6 +116,7 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     expect(status.usage).toMatchObject({ runs: 1, tokens_in: result.tokens_in, tokens_out: result.tokens_out, cost_usd: result.cost_usd, turns: result.turns });
     // The loop logged it for the human.
     expect(log).toContain(`agent run on ${id}: exit 0`);
+    expect(log).toContain('the agent said: I wrote GREETING.md.');
   }, TIMEOUT_MS);
 });
 

@@ -15,7 +15,8 @@ import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { defaults, type Config } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis, type AgentCli } from '../support/agent-clis.ts';
-import { occurrences, startModelServer, type ModelRequest, type ModelServer } from '../support/model-server.ts';
+import { occurrences, startModelServer, USAGE, type ModelRequest, type ModelServer } from '../support/model-server.ts';
+import { parseRunOutput } from '../../lib/agent/results.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
 
@@ -183,6 +184,13 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       expect(stdout).toContain(ANSWER);
       checkRequests(server, c, taskMarker, contextMarker);
       expect(fs.existsSync(marker)).toBe(true);
+      // What isollm reads from this CLI's machine-readable output (every stand-in answer: 1234 in, 56 out).
+      const report = parseRunOutput(preset, stdout);
+      console.log(`${preset} loop: reported ${JSON.stringify(report)}`);
+      expect(report.last_message).toBe(ANSWER);
+      expect(report.tokens_in! % USAGE.input).toBe(0);
+      expect(report.tokens_out).toBe((report.tokens_in! / USAGE.input) * USAGE.output);
+      expect(report.tokens_in).toBeGreaterThanOrEqual(2 * USAGE.input);
     } finally {
       await killUserProcesses();
       await server.close();
