@@ -85,7 +85,7 @@ export function taskStartConfig(config: Config): TaskStartConfig {
  * task goes out as it is: the worker then starts from the base, as before.
  */
 export function hubTaskStarts(config: TaskStartConfig, log: (line: string) => void = () => {}) {
-  return async (project: string, task: Task, parents: Task[]): Promise<{ based_on: string | null } | { conflict: string }> => {
+  return async (project: string, task: Task, parents: Task[]): Promise<{ based_on: string | null; start_commit?: string | null } | { conflict: string }> => {
     if (project !== config.project) return { based_on: null };
     try {
       const start = await prepareTaskBranch(config.hub, {
@@ -95,7 +95,7 @@ export function hubTaskStarts(config: TaskStartConfig, log: (line: string) => vo
         parents: parents.map((p) => ({ id: p.id, landed: Boolean(p.landed_commit) })),
       });
       if (start.kind === 'conflict') return { conflict: conflictReason(start) };
-      return { based_on: start.kind === 'created' ? start.basedOn : null };
+      return start.kind === 'created' ? { based_on: start.basedOn, start_commit: start.commit } : { based_on: null };
     } catch (err) {
       log(`cannot prepare the branch of ${task.id}: ${(err as Error).message}`);
       return { based_on: null };

@@ -4,13 +4,13 @@
 import { now, Store, TASK_ORDER, toTask } from './store.ts';
 import { errors, QueueError, type Task } from './types.ts';
 
-/** Record where the task's branch started from (set once, when its branch is made). */
-export function setBasedOn(store: Store, project: string, agent: string, id: string, basedOn: string): Task {
+/** Record where the task's branch started from, described and as a commit (set when its branch is made). */
+export function setBasedOn(store: Store, project: string, agent: string, id: string, basedOn: string, startCommit: string | null = null): Task {
   return store.tx(() => {
     const before = store.requireTask(project, id);
-    if (before.based_on === basedOn) return before;
+    if (before.based_on === basedOn && (startCommit === null || before.start_commit === startCommit)) return before;
     const at = now();
-    store.run('UPDATE tasks SET based_on = ?, updated_at = ? WHERE project = ? AND id = ?', basedOn, at, project, id);
+    store.run('UPDATE tasks SET based_on = ?, start_commit = COALESCE(?, start_commit), updated_at = ? WHERE project = ? AND id = ?', basedOn, startCommit, at, project, id);
     store.audit(project, agent, { task_id: id, action: 'update', field: 'based_on', old_value: before.based_on, new_value: basedOn }, at);
     return store.requireTask(project, id);
   });

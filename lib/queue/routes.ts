@@ -45,8 +45,8 @@ export type Admin = {
   prepareStart?: (project: string, task: Task, parents: Task[]) => Promise<StartResult>;
 };
 
-/** What prepareStart did: the branch is ready (based_on says on what), or the parents conflict. */
-export type StartResult = { based_on: string | null } | { conflict: string };
+/** What prepareStart did: the branch is ready (based_on says on what, start_commit where it was made), or the parents conflict. */
+export type StartResult = { based_on: string | null; start_commit?: string | null } | { conflict: string };
 
 /** Who the queue names in the history for what it does itself (a start that cannot be made). */
 export const QUEUE_AGENT = 'isollm';
@@ -256,7 +256,7 @@ async function prepare(store: Store, admin: Admin, project: string, task: Task):
     blockTask(store, project, QUEUE_AGENT, task.id, result.conflict);
     return null;
   }
-  return result.based_on ? setBasedOn(store, project, QUEUE_AGENT, task.id, result.based_on) : store.requireTask(project, task.id);
+  return result.based_on ? setBasedOn(store, project, QUEUE_AGENT, task.id, result.based_on, result.start_commit ?? null) : store.requireTask(project, task.id);
 }
 
 function only<T extends Reply | Promise<Reply>>(req: Request, methods: string[], handler: () => T): T {

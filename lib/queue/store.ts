@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS sockets (worker TEXT PRIMARY KEY, created_at TEXT NOT
 /** Columns added after the first release: a database made before them gets them at open. */
 const LATER_COLUMNS: Record<string, string> = {
   based_on: 'TEXT',
+  start_commit: 'TEXT',
   landed_commit: 'TEXT',
   landed_at: 'TEXT',
   land_attempts: 'INTEGER NOT NULL DEFAULT 0',
@@ -202,7 +203,7 @@ export class Store {
 }
 
 const TASK_KEYS = ['id', 'parent_id', 'spec_id', 'title', 'description', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason',
-  'based_on', 'landed_commit', 'landed_at', 'land_attempts', 'land_failure', 'created_at', 'updated_at'];
+  'based_on', 'start_commit', 'landed_commit', 'landed_at', 'land_attempts', 'land_failure', 'created_at', 'updated_at'];
 
 /** A task row as the wire shape: null columns left out. */
 export function toTask(row: Row): Task {

@@ -12,7 +12,7 @@ const oneLine = (v: unknown) => String(v).replace(/\s*[\r\n]+\s*/g, ' ');
  */
 export function taskText(task: Task): string {
   const lines: string[] = [];
-  for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'based_on', 'landed_commit', 'landed_at', 'land_attempts', 'created_at', 'updated_at'] as const) {
+  for (const key of ['id', 'title', 'status', 'priority', 'claimed_by', 'claimed_at', 'block_reason', 'parent_id', 'based_on', 'start_commit', 'landed_commit', 'landed_at', 'land_attempts', 'created_at', 'updated_at'] as const) {
     if (task[key] !== undefined) lines.push(`${key}: ${oneLine(task[key])}`);
   }
   if (task.result) lines.push(`result: ${resultLine(task.result)}`);

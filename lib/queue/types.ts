@@ -26,6 +26,8 @@ export type Task = {
   block_reason?: string;
   /** isollm extension: what the task's branch started from (`main@1a2b3c4 + isollm/ar-1@5d6e7f8`). */
   based_on?: string;
+  /** isollm extension: the commit the task's branch was made at (the base's tip, or its parents merged in): what the task's own work is counted from. */
+  start_commit?: string;
   /** isollm extension: the base commit that brought this task's work in, and when. */
   landed_commit?: string;
   landed_at?: string;
