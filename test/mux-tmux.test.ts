@@ -7,7 +7,7 @@ import type { Layout } from '../lib/config/load.ts';
 import { UserError } from '../lib/cli/errors.ts';
 import { buildTmuxCreate, joinTmuxCommands, parseTmuxPanes, parseTmuxVersion, tmuxCommandLine, tmuxPaneCommand, tmuxServerArgs, tmuxWindowNames } from '../lib/mux/tmux-commands.ts';
 import { createTmux, tmuxSocketPath } from '../lib/mux/tmux.ts';
-import type { MuxPlan } from '../lib/mux/types.ts';
+import { LANDER_ROWS, type MuxPlan } from '../lib/mux/types.ts';
 import { tmpDir } from './helpers.ts';
 
 const sh = (script: string) => ['sh', '-c', script];
@@ -44,13 +44,25 @@ describe('builders and parsers', () => {
   });
   test('the dashboard height is set again whenever the window is resized', () => {
     const cmds = buildTmuxCreate(makePlan(3, 'auto', { dashboard: { command: ['x'], size: '12' } }));
-    const resize = ['resize-pane', '-t', '=isollm-test:=agents.{top}', '-y', '12'];
+    const resize = ['resize-pane', '-t', '=isollm-test:=agents.{top-left}', '-y', '12'];
     expect(cmds).toContainEqual(resize);
-    expect(cmds).toContainEqual(['set-hook', '-w', '-t', '=isollm-test:=agents', 'window-resized', "'resize-pane' '-t' '=isollm-test:=agents.{top}' '-y' '12'"]);
-    expect(tmuxCommandLine(resize)).toBe("'resize-pane' '-t' '=isollm-test:=agents.{top}' '-y' '12'");
+    expect(cmds).toContainEqual(['set-hook', '-w', '-t', '=isollm-test:=agents', 'window-resized', "'resize-pane' '-t' '=isollm-test:=agents.{top-left}' '-y' '12'"]);
+    expect(tmuxCommandLine(resize)).toBe("'resize-pane' '-t' '=isollm-test:=agents.{top-left}' '-y' '12'");
     expect(() => tmuxCommandLine(["it's"])).toThrow(/quote/);
     expect(buildTmuxCreate(makePlan(3, 'auto', { dashboard: null })).some((c) => c[0] === 'set-hook')).toBe(false);
     expect(buildTmuxCreate(makePlan(3), { windowHooks: false }).some((c) => c[0] === 'set-hook')).toBe(false); // tmux < 3.2
+  });
+  test('the lander pane: split off the dashboard last, labelled, the focus given back; a worker cannot be called lander', async () => {
+    const cmds = buildTmuxCreate(makePlan(2, 'auto', { lander: { command: ['isollm', 'land', '--follow'] } }));
+    const i = cmds.findIndex((c) => c[0] === 'split-window' && c.includes('--follow'));
+    expect(cmds[i]).toEqual(['split-window', '-h', '-t', '=isollm-test:=agents.{top-left}', '-l', '40%', '-c', '/tmp', '--', 'isollm', 'land', '--follow']);
+    expect(cmds.slice(i + 1, i + 4)).toEqual([
+      ['set-option', '-p', '-t', '=isollm-test:=agents', '@isollm_title', 'lander'],
+      ['select-pane', '-t', '=isollm-test:=agents', '-T', 'lander'],
+      ['select-pane', '-t', '=isollm-test:=agents.{last}'],
+    ]);
+    await expect(createTmux().createDetached(makePlan(1, 'auto', { workers: [{ name: 'lander', command: ['x'] }] }))).rejects.toThrow(/not usable/);
+    expect(buildTmuxCreate(makePlan(2)).flat()).not.toContain('lander');
   });
   test('windows: at most 6 workers each, spread evenly', () => {
     expect(tmuxWindowNames(6)).toEqual(['agents']);
@@ -251,6 +263,38 @@ describe('real tmux', () => {
     expect(perWindow['agents-3']!.map((p) => p.title)).toEqual(['worker-10', 'worker-11', 'worker-12', 'worker-13']);
     for (const panes of Object.values(perWindow)) expect(panes!.filter((p) => p.active)[0].title).toBe(panes![0].title === 'dashboard' ? 'worker-1' : panes![0].title);
     expect((await mux.panes('isollm-test')).map((p) => p.title)).toEqual(['dashboard', ...makePlan(13).workers.map((w) => w.name)]);
+  });
+
+  test('the lander (land.auto): right of the dashboard in the first window`s strip, as tall, 40% wide; focus stays on worker-1; not in other windows', async () => {
+    const mux = newMux();
+    await mux.createDetached(makePlan(4, 'auto', { maxPerTab: 2, dashboard: { command: sh('echo dashboard-up; sleep 60'), size: '9' }, lander: { command: sh('echo lander-up; sleep 60') } }));
+    const g = geometry();
+    expect(g.map((p) => `${p.window}/${p.title}`)).toEqual(['agents-1/dashboard', 'agents-1/lander', 'agents-1/worker-1', 'agents-1/worker-2', 'agents-2/worker-3', 'agents-2/worker-4']);
+    const [dash, lander, w1] = g;
+    expect(await waitForOutput(lander.id, 'lander-up')).toContain('lander-up');
+    expect(lander.top).toBe(dash.top);
+    expect(lander.height).toBe(9);
+    expect(dash.height).toBe(9);
+    expect(lander.left).toBe(dash.left + dash.width + 1);
+    expect(Math.abs(lander.width - 0.4 * 240)).toBeLessThanOrEqual(2);
+    expect(w1.top).toBeGreaterThan(dash.top + dash.height);
+    expect(g.filter((p) => p.window === 'agents-1' && p.active).map((p) => p.title)).toEqual(['worker-1']);
+    expect((await mux.panes('isollm-test')).map((p) => p.title).slice(0, 3)).toEqual(['dashboard', 'lander', 'worker-1']);
+    // The strip keeps its rows when the window is resized (the hook resizes the dashboard; the lander shares its row).
+    tmux('resize-window', '-t', '=isollm-test:=agents-1', '-y', '40');
+    const until = Date.now() + 5000;
+    while (geometry().find((p) => p.title === 'lander')!.height !== 9 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(geometry().find((p) => p.title === 'lander')!.height).toBe(9);
+  });
+
+  test('the lander without a dashboard: a full-width strip of LANDER_ROWS on top', async () => {
+    const mux = newMux();
+    await mux.createDetached(makePlan(2, 'auto', { dashboard: null, lander: { command: sh('sleep 60') } }));
+    const g = geometry();
+    expect(g.map((p) => p.title)).toEqual(['lander', 'worker-1', 'worker-2']);
+    expect(g[0]).toMatchObject({ left: 0, width: 240, height: LANDER_ROWS });
+    expect(g[0].top).toBeLessThan(g[1].top);
+    expect(g.filter((p) => p.active).map((p) => p.title)).toEqual(['worker-1']);
   });
 
   test('a session name tmux would rewrite is refused before tmux runs', async () => {

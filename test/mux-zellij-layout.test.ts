@@ -5,7 +5,8 @@ import { parse, type Node } from 'kdljs';
 import { describe, expect, test } from 'vitest';
 import type { Layout } from '../lib/config/load.ts';
 import { gridColumns } from '../lib/mux/arrange.ts';
-import type { MuxPlan } from '../lib/mux/types.ts';
+import { LANDER_ROWS, type MuxPlan } from '../lib/mux/types.ts';
+import { parseZellijTemplate } from '../lib/mux/zellij-template.ts';
 import { formatZellijLayout, writeZellijLayout, ZELLIJ_FRAME_ROWS } from '../lib/mux/zellij-layout.ts';
 import { tmpDir } from './helpers.ts';
 
@@ -15,6 +16,7 @@ const BOOLEAN_KEYS = new Set(['borderless', 'focus', 'close_on_exit', 'start_sus
 const STRING_KEYS = new Set(['name', 'command', 'edit', 'cwd', 'contents_file', 'default_fg', 'default_bg']);
 const GOLDEN = path.join(import.meta.dirname, 'fixtures', 'zellij');
 const LAYOUTS: Layout[] = ['auto', 'horizontal', 'vertical', 'grid'];
+const LANDER = { command: ['/usr/bin/node', '/opt/isollm/scripts/isollm.mts', 'land', '--follow', '--project', '/home/me/demo'] };
 
 function makePlan(n: number, layout: Layout, dashboard = true): MuxPlan {
   return {
@@ -159,6 +161,8 @@ describe('golden files: the default template', () => {
     ['every-tab-8', { ...makePlan(8, 'auto'), dashboard: { ...makePlan(8, 'auto').dashboard!, everyTab: true } }],
     ['no-dashboard-3', makePlan(3, 'auto', false)],
     ['rows-dashboard-8', { ...makePlan(8, 'grid'), dashboard: { ...makePlan(8, 'grid').dashboard!, size: '16' } }],
+    ['lander-8', { ...makePlan(8, 'auto'), lander: LANDER }],
+    ['lander-no-dashboard-3', { ...makePlan(3, 'auto', false), lander: LANDER }],
   ];
   test.each(variants)('%s', (name, plan) => {
     const file = path.join(GOLDEN, `${name}.kdl`);
@@ -168,11 +172,38 @@ describe('golden files: the default template', () => {
     // parsed back: zellij's grammar node by node, and every pane's argv exactly
     const { panes } = checkLayout(parseBack(text));
     const commands = panes.flat().map(argv);
-    expect(commands).toEqual(panes.flat().map((p) => (p.properties.name === 'dashboard' ? plan.dashboard!.command : plan.workers.find((w) => w.name === p.properties.name)!.command)));
+    const named = (name: unknown) => (name === 'dashboard' ? plan.dashboard!.command : name === 'lander' ? plan.lander!.command : plan.workers.find((w) => w.name === name)!.command);
+    expect(commands).toEqual(panes.flat().map((p) => named(p.properties.name)));
     expect(commands.filter((c) => c[0] === 'lxc')).toHaveLength(plan.workers.length);
   });
   test('no stray golden files', () => {
     expect(fs.readdirSync(GOLDEN).sort()).toEqual(variants.map(([name]) => `${name}.kdl`).sort());
+  });
+});
+
+describe('the lander (land.auto)', () => {
+  test('right of the dashboard in the first tab`s strip (which has the dashboard`s size), 40% wide; not in other tabs; focus stays on worker-1', () => {
+    const plan = { ...makePlan(8, 'auto'), lander: LANDER };
+    plan.dashboard!.everyTab = true;
+    const { tabs, panes } = checkLayout(parseBack(formatZellijLayout(plan)));
+    const strip = tabs[0].children[0];
+    expect(strip.properties).toEqual({ split_direction: 'vertical', size: '15%' });
+    expect(strip.children.map((p) => p.properties.name)).toEqual(['dashboard', 'lander']);
+    expect(strip.children[1].properties.size).toBe('40%');
+    expect(argv(strip.children[1])).toEqual(LANDER.command);
+    expect(panes.map((p) => p.filter((x) => x.properties.name === 'lander').length)).toEqual([1, 0]);
+    expect(panes.map((p) => p.filter((x) => x.properties.name === 'dashboard').length)).toEqual([1, 1]);
+    expect(panes.flat().filter((p) => p.properties.focus === true).map((p) => p.properties.name)).toEqual(['worker-1', 'worker-5']);
+  });
+  test('without a dashboard: its own strip on top, LANDER_ROWS of text', () => {
+    const { tabs } = checkLayout(parseBack(formatZellijLayout({ ...makePlan(3, 'auto', false), lander: LANDER })));
+    expect(tabs[0].children[0].properties).toMatchObject({ name: 'lander', size: LANDER_ROWS + ZELLIJ_FRAME_ROWS });
+  });
+  test('a template without a dashboard placeholder: right before the worker area, wherever that is', () => {
+    const template = parseZellijTemplate('layout {\n  tab name="work" {\n    pane split_direction="vertical" {\n      pane command="htop" close_on_exit=false\n      isollm-workers\n    }\n  }\n}\n', 'mine.kdl');
+    const { tabs } = checkLayout(parseBack(formatZellijLayout({ ...makePlan(2, 'auto', false), lander: LANDER }, template)));
+    const split = tabs[0].children[0];
+    expect(split.children.map((p) => p.properties.name ?? p.properties.command ?? p.properties.split_direction)).toEqual(['htop', 'lander', 'vertical']);
   });
 });
 

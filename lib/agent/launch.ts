@@ -12,6 +12,7 @@ import { asDev, pushFiles, type WorkerInfo } from '../worker/create.ts';
 import type { MuxPlan } from '../mux/index.ts';
 import { resolveDashboardSize, sessionName } from '../mux/index.ts';
 import { fullViewLines } from '../status/render.ts';
+import { landerPaneCommand } from '../land/service.ts';
 
 
 /** The command inside the worker: the agent itself (interactive) or the loop supervisor. */
@@ -42,6 +43,8 @@ export function muxPlan(rt: Runtime, config: Config, root: string, workers: Work
       ? { command: dashboardCommand(root), size: resolveDashboardSize(config.multiplexer.dashboard_size, fullViewLines(workers.length)), everyTab: config.multiplexer.dashboard === 'every_tab' }
       : null,
     workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w) })),
+    // land.auto: the lander runs as a service (lib/land/service.ts); its pane shows it live.
+    lander: config.land.auto ? { command: landerPaneCommand(root) } : null,
     layout: config.multiplexer.layout,
     maxPerTab: config.multiplexer.max_panes_per_tab,
   };

@@ -16,7 +16,7 @@ import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
 import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
-import { pickMultiplexer, type Multiplexer } from '../mux/index.ts';
+import { LANDER_TITLE, pickMultiplexer, type Multiplexer } from '../mux/index.ts';
 
 export type UpOptions = { count?: number; force: boolean; multiplexer?: MultiplexerKind };
 
@@ -96,6 +96,13 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     });
     if (missingSecrets.size) report.warn(`agent.env names ${[...missingSecrets].join(', ')}, not set here: the agents start without them.`);
 
+    // land.auto: the train runs next to the workers, so the base moves forward by itself. Started (or
+    // started again after a crash) before the session, so its pane shows it from the first moment.
+    if (config.land.auto) {
+      const lander = ensureLander(root, paths.dir, config.agent.loop.poll_interval);
+      report.ok(lander.started ? `Lander started (land.auto; pid ${lander.pid}, log ${landerFiles(paths.dir).log})` : `Lander running (pid ${lander.pid})`);
+    }
+
     let reused = false;
     let session: string | null = null;
     if (mux) {
@@ -103,7 +110,9 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       session = plan.session;
       const live = await mux.exists(plan.session);
       const sameWorkers = live && previous?.workers.join() === workers.map((w) => w.name).join();
-      if (sameWorkers) reused = true;
+      // land.auto switched on or off since: the session is made again with (or without) the lander's pane.
+      const sameLander = sameWorkers && (await mux.panes(plan.session)).some((p) => p.title === LANDER_TITLE) === Boolean(plan.lander);
+      if (sameWorkers && sameLander) reused = true;
       else {
         if (live) await mux.kill(plan.session);
         await report.step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
@@ -124,11 +133,6 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       agent: { preset: config.agent.preset, mode: config.agent.mode },
     };
     writeSession(paths, record);
-    // land.auto: the train runs next to the workers, so the base moves forward by itself.
-    if (config.land.auto) {
-      const lander = ensureLander(root, paths.dir, config.agent.loop.poll_interval);
-      report.ok(lander.started ? `Lander started (land.auto; pid ${lander.pid}, log ${landerFiles(paths.dir).log})` : `Lander running (pid ${lander.pid})`);
-    }
     return { config, workers, mux, session, reused, failures };
   } finally {
     release();

@@ -8,6 +8,7 @@ export * from './land.ts';
 export * from './order.ts';
 export * from './tester.ts';
 export * from './train.ts';
+export * from './follow.ts';
 export * from './format.ts';
 export * from './service.ts';
 export * from './watch.ts';

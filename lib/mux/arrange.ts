@@ -2,7 +2,7 @@
 import type { Layout } from '../config/load.ts';
 import { MAX_WORKERS } from '../config/schema.ts';
 import { UserError } from '../cli/errors.ts';
-import { DASHBOARD_TITLE, type MuxPlan } from './types.ts';
+import { DASHBOARD_TITLE, LANDER_TITLE, type MuxPlan } from './types.ts';
 
 /** Workers per zellij tab or tmux window unless `multiplexer.max_panes_per_tab` says otherwise. */
 export const DEFAULT_MAX_PANES_PER_TAB = 6;
@@ -72,7 +72,7 @@ export function checkPlan(plan: MuxPlan): void {
   if (n < 1 || n > MAX_WORKERS) throw new UserError(`A session needs 1 to ${MAX_WORKERS} worker panes, not ${n}. Check \`workers\` in isollm.yaml.`);
   const seen = new Set<string>();
   for (const w of plan.workers) {
-    if (!PANE_NAME.test(w.name) || w.name === DASHBOARD_TITLE) throw new UserError(`Worker pane name "${w.name}" is not usable: letters, digits, '.', '_' and '-' only (and not "${DASHBOARD_TITLE}").`);
+    if (!PANE_NAME.test(w.name) || w.name === DASHBOARD_TITLE || w.name === LANDER_TITLE) throw new UserError(`Worker pane name "${w.name}" is not usable: letters, digits, '.', '_' and '-' only (and not "${DASHBOARD_TITLE}" or "${LANDER_TITLE}").`);
     if (seen.has(w.name)) throw new UserError(`Worker pane name "${w.name}" appears twice.`);
     seen.add(w.name);
     checkArgv(w.command, `worker ${w.name}`);
@@ -82,6 +82,7 @@ export function checkPlan(plan: MuxPlan): void {
     checkArgv(plan.dashboard.command, DASHBOARD_TITLE);
     parseDashboardSize(plan.dashboard.size);
   }
+  if (plan.lander) checkArgv(plan.lander.command, LANDER_TITLE);
 }
 
 function checkArgv(argv: string[], what: string): void {

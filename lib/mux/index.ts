@@ -3,7 +3,7 @@
 // tmux_conf sourced), zellij a layout made from a KDL v1 template whose placeholder nodes are filled
 // (templates/zellij-layout.kdl or multiplexer.template). Callers import from here.
 export type { Multiplexer, MuxKind, MuxPlan, PaneInfo, PaneSpec } from './types.ts';
-export { DASHBOARD_TITLE } from './types.ts';
+export { DASHBOARD_TITLE, LANDER_ROWS, LANDER_SHARE, LANDER_TITLE } from './types.ts';
 export { arrangeRows, checkPlan, DASHBOARD_MAX_ROWS, DEFAULT_MAX_PANES_PER_TAB, gridColumns, parseDashboardSize, resolveDashboardSize } from './arrange.ts';
 export { sessionName, zellijSessionName, zellijSocketDir, zellijNameProblem } from './session-name.ts';
 export { buildZellijLayout, defaultZellijTemplate, formatZellijLayout, writeZellijLayout } from './zellij-layout.ts';

@@ -4,7 +4,9 @@
 // and the worker area follows the same rows-of-columns arrangement as the zellij layouts:
 //   - a window holds at most plan.maxPerTab (multiplexer.max_panes_per_tab, 6) workers, spread
 //     evenly over the fewest windows (8 workers → 4 + 4); the first window (or, with everyTab, each)
-//     also has the dashboard strip, its height set again by a window-resized hook;
+//     also has the dashboard strip, its height set again by a window-resized hook; the lander's pane
+//     (land.auto) goes right of the dashboard in the first window's strip (or is that strip alone),
+//     split off last and the focus given back to the first worker (`{last}`);
 //   - the first pane of each row starts with the row's LAST worker; the row is then filled right to
 //     left (`split-window -h -b`), rows bottom-up (`select-pane {up-of}`), so the pane left active in
 //     every window is its first worker;
@@ -13,7 +15,7 @@
 // list before it reaps any child, so `remain-on-exit` is in place even for a command that exits at once.
 import { arrangeRows, chunkEvenly, DEFAULT_MAX_PANES_PER_TAB, parseDashboardSize } from './arrange.ts';
 import { quoteArgv } from '../cli/shell-quote.ts';
-import { DASHBOARD_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
+import { DASHBOARD_TITLE, LANDER_ROWS, LANDER_SHARE, LANDER_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
 
 export const TMUX_WORKERS_PER_WINDOW = DEFAULT_MAX_PANES_PER_TAB;
 /** Size of a detached session until a client attaches (tmux then rescales the panes to the terminal). */
@@ -76,6 +78,10 @@ export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string; /
   chunkEvenly(plan.workers, perWindow).forEach((workers, index) => {
     const target = windowTarget(plan.session, names[index]);
     const dashboard = index === 0 || plan.dashboard?.everyTab ? plan.dashboard : null;
+    const lander = index === 0 ? (plan.lander ?? null) : null;
+    // The strip on top: the dashboard (the lander right of it), or the lander alone.
+    const top: PaneSpec | null = dashboard ? { name: DASHBOARD_TITLE, command: dashboard.command } : lander ? { name: LANDER_TITLE, command: lander.command } : null;
+    const stripSize = dashboard ? dashboard.size : lander ? String(LANDER_ROWS) : null;
     const label = (title: string) => {
       commands.push(['set-option', '-p', '-t', target, TITLE_OPTION, title], ['select-pane', '-t', target, '-T', title]);
     };
@@ -83,7 +89,7 @@ export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string; /
     const rowStart = rows.map((_, r) => rows.slice(0, r).reduce((a, b) => a + b, 0));
     const lastOfRow = (r: number): PaneSpec => workers[rowStart[r] + rows[r] - 1];
 
-    const first = dashboard ? { name: DASHBOARD_TITLE, command: dashboard.command } : lastOfRow(0);
+    const first = top ?? lastOfRow(0);
     const where = ['-n', names[index], '-c', plan.cwd];
     commands.push(
       index === 0
@@ -100,10 +106,10 @@ export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string; /
       commands.push(['split-window', direction, ...(before ? ['-b'] : []), '-t', target, ...(size ? ['-l', size] : []), '-c', plan.cwd, '--', ...tmuxPaneCommand(w.command)]);
       label(w.name);
     };
-    if (dashboard) {
+    if (stripSize) {
       split('-v', null, lastOfRow(0), false);
-      const size = parseDashboardSize(dashboard.size);
-      const resize = ['resize-pane', '-t', `${target}.{top}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)];
+      const size = parseDashboardSize(stripSize);
+      const resize = ['resize-pane', '-t', `${target}.{top-left}`, '-y', 'percent' in size ? `${size.percent}%` : String(size.rows)];
       // tmux takes rows from the top pane first when the window shrinks (a client attaching at 50 rows
       // left a 4-row dashboard of a 64-row session): set the height again after every resize.
       commands.push(resize, ...(options.windowHooks === false ? [] : [['set-hook', '-w', '-t', target, 'window-resized', tmuxCommandLine(resize)]]));
@@ -114,6 +120,11 @@ export function buildTmuxCreate(plan: MuxPlan, options: { sourceFile?: string; /
     for (let r = rows.length - 1; r >= 0; r--) {
       if (r < rows.length - 1) commands.push(['select-pane', '-t', `${target}.{up-of}`]);
       for (let m = 1; m < rows[r]; m++) split('-h', percent(rows[r] - m, rows[r] - m + 1), workers[rowStart[r] + rows[r] - 1 - m], true);
+    }
+    if (dashboard && lander) {
+      commands.push(['split-window', '-h', '-t', `${target}.{top-left}`, '-l', `${LANDER_SHARE}%`, '-c', plan.cwd, '--', ...tmuxPaneCommand(lander.command)]);
+      label(LANDER_TITLE);
+      commands.push(['select-pane', '-t', `${target}.{last}`]);
     }
   });
   commands.push(['select-window', '-t', windowTarget(plan.session, names[0])]);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { format, type Document, type Node, type Value } from 'kdljs';
 import { writeFileAtomic } from '../project/root.ts';
 import { arrangeRows, checkPlan, chunkEvenly, DEFAULT_MAX_PANES_PER_TAB, parseDashboardSize } from './arrange.ts';
-import { DASHBOARD_TITLE, type MuxPlan, type PaneSpec } from './types.ts';
+import { DASHBOARD_TITLE, LANDER_ROWS, LANDER_SHARE, LANDER_TITLE, type MuxPlan, type PaneSpec } from './types.ts';
 import { DASHBOARD_NODE, DEFAULT_ZELLIJ_TEMPLATE, PASSED_THROUGH, readZellijTemplate, WORKERS_NODE, type ZellijTemplate } from './zellij-template.ts';
 
 /** A framed pane's frame takes its top and bottom row (zellij draws frames inside the pane's size). */
@@ -52,22 +52,53 @@ function workerArea(plan: MuxPlan, workers: PaneSpec[], extra: Record<string, Va
   return area;
 }
 
-function dashboardPane(plan: MuxPlan, extra: Record<string, Value>): Node | null {
-  if (!plan.dashboard) return null;
-  const size = parseDashboardSize(plan.dashboard.size);
-  return commandPane(DASHBOARD_TITLE, plan.dashboard.command, plan.cwd, { size: 'percent' in size ? `${size.percent}%` : size.rows + ZELLIJ_FRAME_ROWS, ...extra });
+const zellijSize = (size: string): Value => {
+  const s = parseDashboardSize(size);
+  return 'percent' in s ? `${s.percent}%` : s.rows + ZELLIJ_FRAME_ROWS;
+};
+
+/**
+ * The strip on top where the dashboard placeholder is: the dashboard (when wanted), with the lander
+ * (when `lander`) right of it; the lander alone when there is no dashboard.
+ */
+function stripPane(plan: MuxPlan, extra: Record<string, Value>, dashboard: boolean, lander: boolean): Node | null {
+  const dash = dashboard && plan.dashboard ? plan.dashboard : null;
+  const land = lander && plan.lander ? plan.lander : null;
+  const { size: sized, ...rest } = extra;
+  if (dash && land) {
+    const panes = [commandPane(DASHBOARD_TITLE, dash.command, plan.cwd, rest), commandPane(LANDER_TITLE, land.command, plan.cwd, { size: `${LANDER_SHARE}%`, ...rest })];
+    return node('pane', { split_direction: 'vertical', size: sized ?? zellijSize(dash.size) }, panes);
+  }
+  if (dash) return commandPane(DASHBOARD_TITLE, dash.command, plan.cwd, { size: zellijSize(dash.size), ...extra });
+  if (land) return commandPane(LANDER_TITLE, land.command, plan.cwd, { size: LANDER_ROWS + ZELLIJ_FRAME_ROWS, ...extra });
+  return null;
 }
 
-/** Copies of `nodes` with the placeholders replaced: workers (when given) and the dashboard (when wanted). */
-function fill(nodes: Node[], plan: MuxPlan, workers: PaneSpec[] | null, dashboard: boolean): Node[] {
+/**
+ * Copies of `nodes` with the placeholders replaced: workers (when given), the dashboard (when wanted)
+ * and the lander (when wanted: next to the dashboard placeholder, or above the workers when the
+ * template has no dashboard placeholder there).
+ */
+function fill(nodes: Node[], plan: MuxPlan, workers: PaneSpec[] | null, dashboard: boolean, lander = false): Node[] {
+  const landerAboveWorkers = lander && !nodes.some(holdsDashboard);
   return nodes.flatMap((n): Node[] => {
-    if (n.name === WORKERS_NODE) return workers ? [workerArea(plan, workers, n.properties)] : [];
+    if (n.name === WORKERS_NODE) {
+      if (!workers) return [];
+      const strip = landerAboveWorkers ? stripPane(plan, {}, false, true) : null;
+      return [...(strip ? [strip] : []), workerArea(plan, workers, n.properties)];
+    }
     if (n.name === DASHBOARD_NODE) {
-      const pane = dashboard ? dashboardPane(plan, n.properties) : null;
+      const pane = stripPane(plan, n.properties, dashboard, lander);
       return pane ? [pane] : [];
     }
-    return [copy(n, fill(n.children, plan, workers, dashboard))];
+    // The lander goes down the branch that holds the workers (or the dashboard beside them).
+    const carries = lander && (holdsDashboard(n) || (landerAboveWorkers && holdsWorkers(n)));
+    return [copy(n, fill(n.children, plan, workers, dashboard, carries))];
   });
+}
+
+function holdsDashboard(n: Node): boolean {
+  return n.name === DASHBOARD_NODE || n.children.some(holdsDashboard);
 }
 
 function holdsWorkers(n: Node): boolean {
@@ -77,7 +108,8 @@ function holdsWorkers(n: Node): boolean {
 /**
  * The layout for a plan: the template's worker tab (or, without tabs, its whole layout) once per share
  * of the workers — at most `plan.maxPerTab` each, spread evenly (8 → 4 + 4) — named `agents 1`, …;
- * the dashboard in the first of them, or in each with `dashboard.everyTab`; the rest as written.
+ * the dashboard in the first of them, or in each with `dashboard.everyTab`; the lander (land.auto)
+ * in the first only, right of the dashboard; the rest as written.
  */
 export function buildZellijLayout(plan: MuxPlan, template: ZellijTemplate = defaultZellijTemplate()): Document {
   checkPlan(plan);
@@ -90,7 +122,7 @@ export function buildZellijLayout(plan: MuxPlan, template: ZellijTemplate = defa
   const tabs = shares.map((workers, i) => {
     const name = `${workerTab.properties.name ?? TAB_NAME}${shares.length > 1 ? ` ${i + 1}` : ''}`;
     const { focus: _focus, ...properties } = workerTab.properties;
-    return node('tab', { ...properties, name, ...(i === 0 ? { focus: true } : {}) }, fill(workerTab.children, plan, workers, i === 0 || everyTab));
+    return node('tab', { ...properties, name, ...(i === 0 ? { focus: true } : {}) }, fill(workerTab.children, plan, workers, i === 0 || everyTab, i === 0 && Boolean(plan.lander)));
   });
   const children: Node[] = [];
   for (const n of top) {

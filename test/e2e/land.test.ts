@@ -3,6 +3,7 @@
 // with land.test inside a container made from the image and setup_script. A chain A → B → C lands in
 // order; two tasks editing the same line: the second is reopened, resolved by the agent, and lands; a
 // task that breaks land.test is handed back, then blocked, and never reaches the base.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { LANDER_KEY } from '../../lib/land/tester.ts';
+import { sessionName } from '../../lib/mux/index.ts';
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
@@ -19,6 +21,25 @@ const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-land-'));
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
 const TIMEOUT_MS = 240_000;
+// A private tmux server (TMUX_TMPDIR) for the lander-pane test, never the user's.
+const tmuxDir = path.join(work, 'tmux');
+const TMUX_ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined };
+function tmux(...args: string[]) {
+  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
+  delete env.TMUX;
+  return spawnSync('tmux', args, { env, encoding: 'utf8' });
+}
+/** Live processes running `isollm land --watch` for this project. */
+function landers(): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      return argv.includes('land') && argv.includes('--watch') && argv.includes(root) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
 const POLL_MS = 1_000;
 
 // The scripted agent: reads the task's prompt on stdin; each change needs what its parent made.
@@ -38,6 +59,7 @@ case $title in
   'break it') date +%s%N >> broken.txt ;;
   'auto X') printf 'X\n' > x.txt ;;
   'auto Y') [ -f x.txt ] || { echo "no x.txt"; exit 4; }; { cat x.txt; printf 'Y\n'; } > y.txt ;;
+  'pane Z') printf 'Z\n' > z.txt ;;
   *) echo "unknown task: $title"; exit 5 ;;
 esac
 `;
@@ -52,7 +74,7 @@ echo "all good"
 type Task = { id: string; title: string; status: string; block_reason?: string; land_attempts?: number; land_failure?: string; landed_commit?: string; based_on?: string };
 
 function cli(args: string[], timeout = TIMEOUT_MS) {
-  return runCli(args, { cwd: root, timeout });
+  return runCli(args, { cwd: root, timeout, env: TMUX_ENV });
 }
 function isollm(args: string[], timeout?: number): string {
   const r = cli(args, timeout);
@@ -98,6 +120,7 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
 
   afterAll(async () => {
     cli(['down', '--destroy', '--yes']);
+    tmux('kill-server');
     for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
     cli(['queue', 'stop']);
     fs.rmSync(work, { recursive: true, force: true });
@@ -182,5 +205,61 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
     expect(down.code, down.stderr).toBe(0);
     expect(down.stderr).toMatch(/✓ Lander stopped/);
     expect(fs.existsSync(path.join(root, '.isollm', 'lander.pid'))).toBe(false);
+  }, 2 * TIMEOUT_MS);
+  it('land.auto in tmux: the lander has its own pane showing the train live; a task lands by itself; a killed lander is started again by `up`, never two; `down` stops it', async () => {
+    const config = YAML.parse(fs.readFileSync(path.join(root, 'isollm.yaml'), 'utf8'));
+    config.land.auto = true;
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
+    fs.mkdirSync(tmuxDir, { recursive: true });
+    const session = sessionName(project);
+    const up = cli(['up', '-n', '1', '--multiplexer', 'tmux', '--detach']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/Lander started \(land\.auto; pid \d+/);
+    const panes = () => tmux('list-panes', '-s', '-t', session, '-F', '#{@isollm_title}\t#{pane_id}\t#{pane_dead}\t#{pane_start_command}').stdout.trim().split('\n').map((l) => l.split('\t'));
+    const before = panes();
+    expect(before.map((p) => p[0])).toEqual(['dashboard', 'lander', 'worker-1']);
+    const [, landerPane, dead, command] = before[1];
+    expect(dead).toBe('0');
+    expect(command).toMatch(/isollm\.mts"? "?land"? "?--follow"? "?--project"? /);
+    const screen = () => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', landerPane).stdout;
+    const waitScreen = async (pattern: RegExp) => {
+      const deadline = Date.now() + TIMEOUT_MS;
+      while (!pattern.test(screen())) {
+        if (Date.now() > deadline) throw new Error(`the lander pane never showed ${pattern}:\n${screen()}`);
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+    };
+    const pid = Number(fs.readFileSync(path.join(root, '.isollm', 'lander.pid'), 'utf8'));
+    await waitScreen(new RegExp(`lander running \\(pid ${pid}\\)`));
+
+    // A task added now is done by the worker's pane and landed by the lander, shown in its pane.
+    const z = addTask('pane Z');
+    await waitScreen(new RegExp(`landed ${z} \\([0-9a-f]{7}\\)`));
+    expect(screen()).toMatch(new RegExp(`${z} integrating onto [0-9a-f]{7}`));
+    expect(screen()).toMatch(/✓ test passed/);
+    expect(getTask(z).landed_commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(hubFile('z.txt')).toBe('Z');
+
+    // The lander crashes: its pane says so; the next `up` starts one again, in the same session and pane.
+    process.kill(pid, 'SIGKILL');
+    await waitScreen(/lander not running/);
+    const again = cli(['up', '-n', '1', '--multiplexer', 'tmux', '--detach']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Lander started/);
+    expect(again.stderr).toContain(`The tmux session ${session} was already running.`);
+    expect(panes()).toEqual(before);
+    const pid2 = Number(fs.readFileSync(path.join(root, '.isollm', 'lander.pid'), 'utf8'));
+    expect(pid2).not.toBe(pid);
+    await waitScreen(new RegExp(`lander running \\(pid ${pid2}\\)`));
+    expect(landers()).toEqual([pid2]);
+    // up once more: the running one is kept.
+    expect(cli(['up', '-n', '1', '--multiplexer', 'tmux', '--detach']).stderr).toContain(`Lander running (pid ${pid2})`);
+    expect(landers()).toEqual([pid2]);
+
+    const down = cli(['down', '--yes']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toMatch(/✓ Lander stopped/);
+    expect(tmux('has-session', '-t', session).status).not.toBe(0);
+    expect(landers()).toEqual([]);
   }, 2 * TIMEOUT_MS);
 });
