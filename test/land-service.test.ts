@@ -38,7 +38,7 @@ function landersOf(root: string): number[] {
   return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
     try {
       const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      return argv.includes('--watch') && argv.includes(root) && argv.includes('land') && alive(Number(d)) ? [Number(d)] : [];
+      return argv[0] === process.execPath && argv[2] === 'land' && argv[3] === '--watch' && argv.includes(root) && alive(Number(d)) ? [Number(d)] : [];
     } catch {
       return [];
     }

@@ -36,9 +36,11 @@ export function landerPid(stateDir: string): number | null {
   return null;
 }
 
+/** `… land --watch …` (the tmux server's argv holds every pane's command: not a lander). */
 function isLander(pid: number): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--watch');
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.includes('--watch') && !/^(tmux|zellij)/.test(path.basename(argv[0]));
   } catch {
     return true; // no /proc: trust the signal probe
   }

@@ -29,12 +29,12 @@ function tmux(...args: string[]) {
   delete env.TMUX;
   return spawnSync('tmux', args, { env, encoding: 'utf8' });
 }
-/** Live processes running `isollm land --watch` for this project. */
+/** Live processes running `isollm land --watch` for this project (node DISPATCHER land --watch …; not the tmux server, whose argv holds every pane's). */
 function landers(): number[] {
   return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
     try {
       const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      return argv.includes('land') && argv.includes('--watch') && argv.includes(root) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'));
+      return argv[0] === process.execPath && argv[2] === 'land' && argv[3] === '--watch' && argv.includes(root) && !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'));
     } catch {
       return false;
     }
