@@ -212,6 +212,8 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
     fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
     fs.mkdirSync(tmuxDir, { recursive: true });
     const session = sessionName(project);
+    // From stopped workers (run alone, the loop started detached by beforeAll's `up` would still hold the worker).
+    expect(cli(['down', '--yes']).code).toBe(0);
     const up = cli(['up', '-n', '1', '--multiplexer', 'tmux', '--detach']);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toMatch(/Lander started \(land\.auto; pid \d+/);
