@@ -41,7 +41,7 @@ describe('isollm land (CLI)', () => {
     expect(git(hub, 'show', `isollm/${b}:a.txt`)).toBe('A');
 
     expect(cli('task', 'list', '--unlanded').stdout).toContain(a);
-    expect(JSON.parse(cli('status', '--json').stdout).land).toEqual({ unlanded: 1, landed_24h: 0, handed_back: 0, landing_now: false });
+    expect(JSON.parse(cli('status', '--json').stdout).land).toEqual({ unlanded: 1, landed_24h: 0, handed_back: 0, landing_now: false, now: null });
     const dry = cli('land', '--dry-run');
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(new RegExp(`Would land onto main@[0-9a-f]{7}, in this order:\\n  1\\. ${a}  A`));
@@ -58,7 +58,7 @@ describe('isollm land (CLI)', () => {
     expect(JSON.parse(cli('task', 'list', '--landed', '--json').stdout).map((t: { id: string }) => t.id)).toEqual([a]);
     expect(cli('task', 'show', a).stdout).toMatch(/landed\s+[0-9a-f]{12} at /);
     expect(cli('land').stdout).toBe('Nothing to land.\n');
-    expect(JSON.parse(cli('status', '--json').stdout).land).toEqual({ unlanded: 0, landed_24h: 1, handed_back: 0, landing_now: false });
+    expect(JSON.parse(cli('status', '--json').stdout).land).toEqual({ unlanded: 0, landed_24h: 1, handed_back: 0, landing_now: false, now: null });
     expect(cli('status').stdout).toMatch(/^Tasks .* · land: 0 to go, 1 landed in 24 h, 0 handed back$/m);
     // sync pull brings the landed work into the user's clean, checked-out base.
     const pull = cli('sync', 'pull');

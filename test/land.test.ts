@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { ensureHub } from '../lib/hub/hub.ts';
 import { hubTaskStarts, taskStartConfig } from '../lib/hub/task-start.ts';
 import { land, type LandEvent } from '../lib/land/land.ts';
+import { landNowFile, readLandNow, type LandNow } from '../lib/land/now.ts';
 import type { Tester } from '../lib/land/tester.ts';
 import { QueueClient } from '../lib/queue/client.ts';
 import { startServer } from '../lib/queue/server.ts';
@@ -264,6 +265,34 @@ describe('isollm land', () => {
     await expect(land(s.root, s.config, {}, { queue: s.host, openTester: tester.open })).rejects.toThrow(/moved while landing.*Run `isollm land` again/);
     expect(hubFile(s.hub, 'pushed.txt')).toBe('p');
     expect(await s.host.listLanded(true)).toEqual([]);
+  });
+});
+
+describe('what the train does now, for `isollm status`', () => {
+  it('while land.test runs, land-now.json names the batch under test; gone when the run ends', async () => {
+    const s = await setup();
+    await s.host.createTask({ title: 'one' });
+    await s.host.createTask({ title: 'two' });
+    const one = await work(s, () => ({ 'one.txt': '1\n' }));
+    const two = await work(s, () => ({ 'two.txt': '2\n' }));
+    const stateDir = path.join(s.root, '.isollm');
+    const seen: (LandNow | null)[] = [];
+    const tester = async (): Promise<Tester> => ({
+      container: 'host-stand-in',
+      async run() {
+        seen.push(readLandNow(stateDir));
+        return { passed: true, exitCode: 0, tail: 'ok', seconds: 0 };
+      },
+      async close() {},
+    });
+    const r = await land(s.root, s.config, { batch: 2 }, { queue: s.host, openTester: tester });
+    expect(r.landed.map((l) => l.id)).toEqual([one.id, two.id]);
+    expect(seen).toEqual([{ step: 'testing', tasks: [one.id, two.id], since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }]);
+    expect(readLandNow(stateDir)).toBeNull();
+    expect(fs.existsSync(landNowFile(stateDir))).toBe(false);
+    // A file left by a run that was killed names a dead pid: not shown.
+    fs.writeFileSync(landNowFile(stateDir), JSON.stringify({ pid: 2 ** 22 + 1, step: 'testing', tasks: ['x'], since: 'then' }));
+    expect(readLandNow(stateDir)).toBeNull();
   });
 });
 

@@ -20,7 +20,7 @@ function model(): StatusModel {
     ],
     tasks: { open: 4, in_progress: 3, blocked: 1, done: 7, ready: 2, total: 15 },
     sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 4 },
-    land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false },
+    land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false, now: null },
     usage: { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 },
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
@@ -165,6 +165,17 @@ describe('status renderings', () => {
     m.usage = { ...m.usage, runs: 1, cost_usd: 0 };
     expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/· agents: 1 run, 2468 tokens in, 112 out$/);
     expect(checkAgainstSchema(m)).toEqual([]);
+  });
+
+  it('the train at work: the step the running land is at, else `landing now`', () => {
+    const tasksLine = (land: Partial<NonNullable<ReturnType<typeof model>['land']>>) => {
+      const m = model();
+      m.land = { ...m.land!, ...land };
+      return renderFull(m, { width: Infinity, color: false }).find((l) => l.startsWith('Tasks'));
+    };
+    expect(tasksLine({ landing_now: true })).toMatch(/, 1 handed back, ● landing now$/);
+    expect(tasksLine({ landing_now: true, now: { step: 'testing', tasks: ['ar-1a2b', 'ar-3c4d'], since: '2026-01-01T00:00:00Z' } })).toMatch(/, 1 handed back, ● testing ar-1a2b, ar-3c4d$/);
+    expect(tasksLine({ landing_now: true, now: { step: 'integrating', tasks: ['ar-1a2b'], since: '2026-01-01T00:00:00Z' } })).toMatch(/● integrating ar-1a2b$/);
   });
 
   it('full: nothing running shows each error with its hint', () => {

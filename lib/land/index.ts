@@ -5,6 +5,7 @@
 // the queue and the hub (land). Task branches start from their parents' work in lib/hub/task-start.
 export * from './integrate.ts';
 export * from './land.ts';
+export * from './now.ts';
 export * from './order.ts';
 export * from './tester.ts';
 export * from './train.ts';

@@ -11,6 +11,7 @@ import { statePaths } from '../project/root.ts';
 import type { QueueClient } from '../queue/client.ts';
 import type { Task } from '../queue/types.ts';
 import { advanceBase, clearScratchRefs, integrate } from './integrate.ts';
+import { clearLandNow, writeLandNow } from './now.ts';
 import { planLanding } from './order.ts';
 import type { Tester } from './tester.ts';
 import { runTrain, type Failure, type TrainEvent } from './train.ts';
@@ -112,7 +113,12 @@ export async function land(root: string, config: Config, options: LandOptions, d
   const byId = new Map<string, Task>(tasks.map((t) => [t.id, t]));
   const items: LandTask[] = plan.queue.map((t) => ({ id: t.id, title: t.title, parents: parents.get(t.id) ?? [], attempts: t.land_attempts ?? 0 }));
   let tester: Tester | null = null;
-  const emit = (e: LandEvent) => deps.event?.(e);
+  const emit = (e: LandEvent) => {
+    // For `isollm status`: the step this run is at.
+    if (e.kind === 'integrating') writeLandNow(paths.dir, { step: 'integrating', tasks: [e.item.id] });
+    if (e.kind === 'testing') writeLandNow(paths.dir, { step: 'testing', tasks: e.items.map((i) => i.id) });
+    deps.event?.(e);
+  };
   try {
     const result = await runTrain(report.from, items, options.batch ?? config.land.batch, {
       integrate: (head, item) => integrate(hub, head, { strategy: config.land.strategy, branch: `${config.git.branch_prefix}${item.id}`, id: item.id, title: item.title }),
@@ -143,6 +149,7 @@ export async function land(root: string, config: Config, options: LandOptions, d
   } finally {
     await (tester as Tester | null)?.close().catch(() => undefined);
     await clearScratchRefs(hub).catch(() => undefined);
+    clearLandNow(paths.dir);
     release();
   }
   return finish(report, started);

@@ -13,6 +13,7 @@ import {
   deleteInstance,
   execIn,
   execOk,
+  execStream,
   FAST_POOL,
   launchInstance,
   listInstances,
@@ -31,6 +32,8 @@ export const LANDER_KEY = 'user.isollm.lander';
 const HOME = '/home/dev';
 const CHECKOUT = `${HOME}/land`;
 const BUNDLE = `${HOME}/.land.bundle`;
+/** Marks a line of the test's own output in the progress (the rest is the tester's). */
+export const TEST_OUTPUT_MARK = '│';
 /** Lines of the test's output kept for progress and for the note on a handed-back task. */
 export const TAIL_LINES = 30;
 const CHECKOUT_SCRIPT = 'set -e; rm -rf "$1"; git init --quiet "$1"; cd "$1"; git fetch --quiet "$2" "$3"; git -c advice.detachedHead=false checkout --quiet --detach "$4"';
@@ -106,11 +109,12 @@ export async function openTester(rt: Runtime, config: Config, progress: TesterPr
       // A fresh checkout of exactly `commit` (the bundle's ref is only a carrier; the id is checked
       // out), in one exec: the script is constant, the values come in as arguments.
       await execOk(rt, container, ['sh', '-c', CHECKOUT_SCRIPT, 'sh', CHECKOUT, BUNDLE, ref, commit], { ...asDev, cwd: HOME, timeout: CHECKOUT_TIMEOUT_MS });
-      const r = await execIn(rt, container, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], {
+      // The test's output goes to the progress as it comes (the lander's pane shows it live).
+      const r = await execStream(rt, container, ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], {
         ...asDev,
         cwd: CHECKOUT,
         timeout: config.land.timeout * 1000,
-      }).catch((err: unknown) => {
+      }, (line) => progress(`${TEST_OUTPUT_MARK} ${line}`)).catch((err: unknown) => {
         // The runtime's timeout: the test hung.
         if (err instanceof UserError && /no answer within/.test(err.message)) return { exitCode: null, stdout: `land.test gave no answer within ${config.land.timeout}s (land.timeout)`, stderr: '' };
         throw err;

@@ -7,6 +7,7 @@ import type { Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { aheadBehind, branchCommit, forEachRef, refDir } from '../hub/git.ts';
 import { inspectHub, requireHub } from '../hub/hub.ts';
+import { readLandNow, type LandNow } from '../land/now.ts';
 import { landerPid } from '../land/service.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
@@ -63,8 +64,8 @@ export type SyncSummary = {
   task_branches: number;
 };
 
-/** The merge train: from the queue, plus whether an `isollm land` holds the project's land lock now. */
-export type LandSummary = { unlanded: number; landed_24h: number; handed_back: number; landing_now: boolean };
+/** The merge train: from the queue, plus whether an `isollm land` holds the project's land lock now, and its step. */
+export type LandSummary = { unlanded: number; landed_24h: number; handed_back: number; landing_now: boolean; now: LandNow | null };
 
 export type StatusModel = {
   version: number;
@@ -200,7 +201,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
     usage: summary ? (summary.agent_usage ?? { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 }) : null,
-    land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null } : null,
+    land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null, now: readLandNow(paths.dir) } : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },
       multiplexer: {

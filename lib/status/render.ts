@@ -223,10 +223,11 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
   return lines;
 }
 
-/** The merge train on the Tasks line (the dashboard's height is fixed): ` · land: 2 to go, 5 landed in 24 h, 1 handed back`. */
+/** The merge train on the Tasks line (the dashboard's height is fixed): ` · land: 2 to go, 5 landed in 24 h, 1 handed back, ● testing ar-1a2b`. */
 function trainWords(l: StatusModel['land'], paint: Paint): string {
-  if (!l || !(l.unlanded || l.landed_24h || l.handed_back || l.landing_now)) return '';
-  const now = l.landing_now ? `, ${paint('green', SYMBOLS.running)} landing now` : '';
+  if (!l || !(l.unlanded || l.landed_24h || l.handed_back || l.landing_now || l.now)) return '';
+  const step = l.now ? `${l.now.step} ${l.now.tasks.join(', ')}` : 'landing now';
+  const now = l.landing_now || l.now ? `, ${paint('green', SYMBOLS.running)} ${step}` : '';
   return ` · land: ${l.unlanded} to go, ${l.landed_24h} landed in 24 h, ${l.handed_back} handed back${now}`;
 }
 

@@ -92,6 +92,15 @@ export const STATUS_SCHEMA: Schema = {
         landed_24h: count,
         handed_back: count,
         landing_now: { type: 'boolean', description: 'an `isollm land` runs now (it holds .isollm/land.lock), or the land.auto lander is up' },
+        now: obj(
+          {
+            step: { type: 'string', enum: ['integrating', 'testing'] },
+            tasks: { type: 'array', items: str(), description: 'the task(s) of that step: one integrating, the batch testing' },
+            since: str('ISO 8601'),
+          },
+          'what the running `isollm land` does at this moment; null when none runs or it is between steps',
+          true,
+        ),
       },
       'the merge train; null when the queue did not answer',
       true,
