@@ -142,6 +142,8 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
     expect(r.test_runs).toBe(3);
     expect(r.stderr).toMatch(/launching the test container/);
     expect(r.stderr).toMatch(/✓ test passed/);
+    // The test's own output, as it ran (streamed into the progress).
+    expect(r.stderr).toMatch(/│ checking the tree\n.*│ all good/s);
     expect([hubFile('a.txt'), hubFile('b.txt'), hubFile('c.txt')]).toEqual(['A', 'A\nB', 'A\nB\nC']);
     expect(git(hub, 'merge-base', '--is-ancestor', before, 'main')).toBe('');
     for (const id of [a, b, c]) expect(getTask(id).landed_commit).toMatch(/^[0-9a-f]{40}$/);
@@ -239,6 +241,7 @@ describe.skipIf(!rt)('isollm land on real containers', () => {
     await waitScreen(new RegExp(`landed ${z} \\([0-9a-f]{7}\\)`));
     expect(screen()).toMatch(new RegExp(`${z} integrating onto [0-9a-f]{7}`));
     expect(screen()).toMatch(/✓ test passed/);
+    expect(screen()).toMatch(/│ all good/);
     expect(getTask(z).landed_commit).toMatch(/^[0-9a-f]{40}$/);
     expect(hubFile('z.txt')).toBe('Z');
 
