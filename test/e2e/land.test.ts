@@ -85,7 +85,7 @@ const addTask = (title: string, depends: string[] = []) => (JSON.parse(isollm(['
 const getTask = (id: string) => (JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: Task }).task;
 const landJson = () => {
   const r = cli(['land', '--json']);
-  if (r.code > 1) throw new Error(`isollm land exited ${r.code}:\n${r.stderr}`);
+  if (r.code > 1 || r.code < 0 || !r.stdout.trim()) throw new Error(`isollm land exited ${r.code}:\n${r.stderr}`);
   return { ...JSON.parse(r.stdout), stderr: r.stderr, code: r.code };
 };
 const hubFile = (p: string) => git(hub, 'show', `main:${p}`);
