@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AGENT_OPT, AGENT_PACKAGES, agentInstall } from '../lib/agent/install.ts';
+import { AGENT_OPT, AGENT_PACKAGES, agentInstall, NODE_FOR_AGENTS } from '../lib/agent/install.ts';
 import { defaults, parseConfig, type Config } from '../lib/config/load.ts';
 import { checkAgentInstall } from '../lib/flows/doctor.ts';
 import { ROOT, tmpDir } from './helpers.ts';
@@ -48,15 +48,34 @@ describe('agent.install', () => {
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
     fake(bin, 'apt-get', 'exit 0');
+    fake(bin, 'node', 'echo 24');
     // npm "installs" codex: a codex command appears.
     fake(bin, 'npm', `printf '#!/bin/sh\\necho codex-cli 0.171.0\\n' > "${bin}/codex"; /bin/chmod 755 "${bin}/codex"`);
     const r = runScript(script!, bin);
     expect(r).toMatchObject({ code: 0 });
-    expect(r.calls).toBe('npm install -g --no-audit --no-fund @openai/codex@0.171.0\n');
+    expect(r.calls).toBe('node -p process.versions.node.split(".")[0]\nnpm install -g --no-audit --no-fund @openai/codex@0.171.0\n');
     expect(r.out).toContain('codex-cli 0.171.0');
     // Already there (setup_script or the image): left alone.
     fs.rmSync(path.join(dir, 'calls'));
     expect(runScript(script!, bin)).toMatchObject({ code: 0, calls: '', out: expect.stringContaining('codex is already installed') });
+  });
+
+  it("from the registry on an image whose node is older than the CLI's engines: node from the registry first", () => {
+    const { script } = agentInstall(agent({ preset: 'claude' }));
+    const dir = tmpDir();
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    // Debian bookworm's node 18; claude needs 22. After `npm install -g node@24` the stand-in node says 24.
+    fake(bin, 'node', `[ -f "${dir}/new-node" ] && echo 24 || echo 18`);
+    fake(bin, 'npm', `case "$*" in *node@${NODE_FOR_AGENTS}*) : > "${dir}/new-node";; *) printf '#!/bin/sh\\necho 2.1.332\\n' > "${bin}/claude"; /bin/chmod 755 "${bin}/claude";; esac`);
+    const r = runScript(script!, bin);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.out).toContain('node 18 is older than the 22 @anthropic-ai/claude-code needs');
+    expect(r.calls.split('\n').filter((l) => l.startsWith('npm'))).toEqual([`npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS}`, 'npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
+    // A node that is new enough is left alone.
+    fs.rmSync(path.join(dir, 'calls'));
+    fs.rmSync(path.join(bin, 'claude'));
+    expect(runScript(script!, bin).calls.split('\n').filter((l) => l.startsWith('npm'))).toEqual(['npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
   });
 
   it('from the registry without network: one clear line and a failed build, not a base without the CLI', () => {

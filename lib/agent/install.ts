@@ -33,24 +33,28 @@ type NpmPreset = 'claude' | 'codex' | 'gemini' | 'opencode';
  * The npm package of each npm preset at the version its preset was verified with (the same pins as
  * test/fixtures/agent-clis), and where its native build lies in an npm install of it.
  */
-export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; command: string; native?: (arch: string) => { root: string; bin: string } | null }> = {
+export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; command: string; node?: number; native?: (arch: string) => { root: string; bin: string } | null }> = {
   // claude's install step puts its platform's native binary in place of bin/claude.exe.
-  claude: { name: '@anthropic-ai/claude-code', version: '2.1.332', command: 'claude', native: () => ({ root: '@anthropic-ai/claude-code/bin', bin: 'claude.exe' }) },
+  claude: { name: '@anthropic-ai/claude-code', version: '2.1.332', command: 'claude', node: 22, native: () => ({ root: '@anthropic-ai/claude-code/bin', bin: 'claude.exe' }) },
   // codex's launcher (node) only runs the native build of its platform package: bin/codex, with
   // bin/codex-code-mode-host (its code-mode tool) next to it, and its resources.
   codex: {
     name: '@openai/codex',
     version: '0.171.0',
     command: 'codex',
+    node: 16,
     native: (arch) => {
       const triple = arch === 'x64' ? 'x86_64-unknown-linux-musl' : arch === 'arm64' ? 'aarch64-unknown-linux-musl' : null;
       return triple ? { root: `@openai/codex-linux-${arch}/vendor/${triple}`, bin: 'bin/codex' } : null;
     },
   },
   // gemini is JavaScript only: it needs node (20 or newer) in the image.
-  gemini: { name: '@google/gemini-cli', version: '0.61.0', command: 'gemini' },
+  gemini: { name: '@google/gemini-cli', version: '0.61.0', command: 'gemini', node: 20 },
   opencode: { name: 'opencode-ai', version: '1.18.33', command: 'opencode', native: () => ({ root: 'opencode-ai/bin', bin: 'opencode.exe' }) },
 };
+
+/** The Node major installed in the base when the image's is older than a CLI needs (as isollm's own). */
+export const NODE_FOR_AGENTS = 24;
 
 /** Where a pushed CLI lives in the base. */
 export const AGENT_OPT = '/opt/isollm-agent';
@@ -121,6 +125,18 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
     '  apt-get update -q || fail "apt-get update failed"',
     '  apt-get install -y -q --no-install-recommends nodejs npm || fail "node and npm are not in the image and apt-get could not install them"',
     'fi',
+    // The package's engines.node: Debian's node (18 on bookworm) is too old for some; the registry's
+    // `node` package (what isollm itself runs on) brings a newer one onto /usr/local/bin.
+    ...(pkg.node
+      ? [
+          `major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=0`,
+          `if [ "$major" -lt ${pkg.node} ]; then`,
+          `  echo "node $major is older than the ${pkg.node} ${pkg.name} needs: installing node@${NODE_FOR_AGENTS} from the npm registry"`,
+          `  npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS} || fail "npm install -g node@${NODE_FOR_AGENTS} failed"`,
+          '  hash -r',
+          'fi',
+        ]
+      : []),
     `npm install -g --no-audit --no-fund ${spec} || fail "npm install -g ${spec} failed"`,
     `${pkg.command} --version || fail "${pkg.command} does not start"`,
     '',
