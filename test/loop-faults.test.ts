@@ -137,6 +137,29 @@ describe('isollm-loop under faults', () => {
     git(w.hub, 'fsck', '--no-progress');
   }, 40_000);
 
+  it('after everything in the worker was killed mid-task (a reboot), a new loop goes on with the task it holds, from the work left', async () => {
+    // First run: leaves work uncommitted and "thinks"; the second finds it and finishes.
+    const w = await worker('#!/bin/sh\ncase $ISOLLM_TASK_PROMPT in *urgent*) echo u > u.txt && git add u.txt && git commit -qm u; exit 0 ;; esac\nif [ -e work.txt ]; then echo more >> work.txt && git add work.txt && git commit -qm more; exit 0; fi\necho first > work.txt\ntouch "$MARK/started"\nexec sleep 60\n');
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'long', priority: 2 } })).json.id;
+    const first = w.startLoop();
+    await until('the agent to start', () => fs.existsSync(path.join(w.dir, 'started')));
+    process.kill(-first.pid, 'SIGKILL'); // the loop, the agent, all at once
+    await first.exited;
+    // A more urgent task came meanwhile: the held one is still finished first.
+    const urgent = (await w.api().call('POST', '/tasks', { body: { title: 'urgent', priority: 0 } })).json.id;
+    const second = w.startLoop({ ISOLLM_GIVE_UP_AFTER: '2' });
+    expect(await second.exited, second.log()).toBe(0);
+    expect(second.log()).toContain(`resuming ${id}, which this worker held when the previous run stopped`);
+    expect(second.log().indexOf(`claimed ${id}`)).toBeLessThan(second.log().indexOf(`claimed ${urgent}`));
+    expect(await taskStatus(w, urgent)).toMatchObject({ status: 'done' });
+    expect(await taskStatus(w, id), second.log()).toMatchObject({ status: 'done', claimed_by: 'worker-1' });
+    const history = (await w.api().call('GET', `/tasks/${id}/history`)).json as { action: string; field: string }[];
+    expect(history.filter((h) => h.field === 'status').map((h) => h.action).reverse()).toEqual(['claim', 'done']);
+    // The interrupted run's work went on the branch first, and the resumed one built on it.
+    expect(git(w.hub, 'log', '--format=%s', `isollm/${id}`).split('\n').slice(0, 2)).toEqual(['more', 'isollm-loop: work left by an interrupted run']);
+    expect(git(w.hub, 'show', `isollm/${id}:work.txt`)).toBe('first\nmore');
+  }, 30_000);
+
   it('a loop started after one was killed -9 first stops the agent that one left working in the clone', async () => {
     const w = await worker('#!/bin/sh\n[ -e "$MARK/agent.pid" ] && exit 0\necho $$ > "$MARK/agent.pid"\nexec sleep 60\n');
     await w.api().call('POST', '/tasks', { body: { title: 'long' } });

@@ -26,6 +26,7 @@ function model(): StatusModel {
     sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 2 },
     land: null,
     usage: null,
+    recovered: null,
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },

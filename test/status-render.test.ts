@@ -22,6 +22,7 @@ function model(): StatusModel {
     sync: { hub: '/home/me/.isollm/demo.git', present: true, base_branch: 'main', ahead: 0, behind: 0, task_branches: 4 },
     land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false, now: null },
     usage: { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 },
+    recovered: null,
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
@@ -165,6 +166,23 @@ describe('status renderings', () => {
     m.usage = { ...m.usage, runs: 1, cost_usd: 0 };
     expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/· agents: 1 run, 2468 tokens in, 112 out$/);
     expect(checkAgainstSchema(m)).toEqual([]);
+  it('full: what the last `up` recovered, in the line under the table (the height stays), and in the schema', () => {
+    const m = model();
+    m.recovered = {
+      at: '2025-03-01T12:01:00.000Z',
+      workers: [
+        { name: 'worker-1', container_started: true, mode: 'interactive', resumed_with: 'claude --continue', task: 'ar-1a2b' },
+        { name: 'worker-2', container_started: false, mode: 'interactive', resumed_with: null, task: null },
+      ],
+    };
+    const lines = renderFull(m, { width: Infinity, color: false });
+    expect(lines).toHaveLength(fullViewLines(4));
+    expect(lines[7]).toBe('recovered 12:01: worker-1 (container started, restarted agent: claude --continue, resumed task ar-1a2b); worker-2 (restarted agent afresh (its CLI has no resume option), held no task)');
+    m.recovered.workers = [{ name: 'worker-3', container_started: true, mode: 'loop', resumed_with: null, task: 'ar-9' }];
+    expect(renderFull(m, { width: Infinity, color: false })[7]).toBe('recovered 12:01: worker-3 (container started, restarted the loop, resumed task ar-9)');
+    expect(checkAgainstSchema(m)).toEqual([]);
+    (m.recovered.workers[0] as any).mode = 'other';
+    expect(checkAgainstSchema(m)).toEqual(['$.recovered.workers[0].mode: "other" is not one of ["loop","interactive"]']);
   });
 
   it('the train at work: the step the running land is at, else `landing now`', () => {

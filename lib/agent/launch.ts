@@ -15,9 +15,13 @@ import { fullViewLines } from '../status/render.ts';
 import { landerPaneCommand } from '../land/service.ts';
 
 
-/** The command inside the worker: the agent itself (interactive) or the loop supervisor. */
-export function agentCommand(config: Config): string[] {
-  return config.agent.mode === 'loop' ? ['isollm-loop'] : ['isollm-agent'];
+/**
+ * The command inside the worker: the agent itself (interactive; `resume`: continuing its last
+ * conversation, after a reboot) or the loop supervisor (which resumes the task it holds by itself).
+ */
+export function agentCommand(config: Config, resume = false): string[] {
+  if (config.agent.mode === 'loop') return ['isollm-loop'];
+  return resume ? ['isollm-agent', 'resume'] : ['isollm-agent'];
 }
 
 function devExec(worker: WorkerInfo) {
@@ -26,8 +30,8 @@ function devExec(worker: WorkerInfo) {
 }
 
 /** argv of a worker's pane: the runtime's exec straight into the container, with a terminal. */
-export function paneCommand(rt: Runtime, config: Config, worker: WorkerInfo): string[] {
-  return [rt.bin, ...execPaneArgs(worker.container, agentCommand(config), devExec(worker))];
+export function paneCommand(rt: Runtime, config: Config, worker: WorkerInfo, resume = false): string[] {
+  return [rt.bin, ...execPaneArgs(worker.container, agentCommand(config, resume), devExec(worker))];
 }
 
 /** The dashboard pane: this isollm's own `status --watch` on this project. */
@@ -35,14 +39,15 @@ export function dashboardCommand(root: string): string[] {
   return [process.execPath, DISPATCHER, 'status', '--watch', '--project', root];
 }
 
-export function muxPlan(rt: Runtime, config: Config, root: string, workers: WorkerInfo[]): MuxPlan {
+/** `resume`: the workers whose agents continue their last conversation. */
+export function muxPlan(rt: Runtime, config: Config, root: string, workers: WorkerInfo[], resume: ReadonlySet<string> = new Set()): MuxPlan {
   return {
     session: sessionName(config.project),
     cwd: root,
     dashboard: config.multiplexer.dashboard
       ? { command: dashboardCommand(root), size: resolveDashboardSize(config.multiplexer.dashboard_size, fullViewLines(workers.length)), everyTab: config.multiplexer.dashboard === 'every_tab' }
       : null,
-    workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w) })),
+    workers: workers.map((w) => ({ name: w.name, command: paneCommand(rt, config, w, resume.has(w.name)) })),
     // land.auto: the lander runs as a service (lib/land/service.ts); its pane shows it live.
     lander: config.land.auto ? { command: landerPaneCommand(root) } : null,
     layout: config.multiplexer.layout,
@@ -61,7 +66,11 @@ export async function prepareAgent(rt: Runtime, config: Config, root: string, wo
   return { missing };
 }
 
-/** Start the agent detached inside the worker (no multiplexer); its output goes to agent.log. */
-export async function startDetachedAgent(rt: Runtime, config: Config, worker: WorkerInfo): Promise<void> {
-  await execOk(rt, worker.container, ['isollm-agent', 'background', ...agentCommand(config)], devExec(worker));
+/**
+ * Start the agent detached inside the worker (no multiplexer); its output goes to agent.log. False
+ * when it was running already (nothing started).
+ */
+export async function startDetachedAgent(rt: Runtime, config: Config, worker: WorkerInfo, resume = false): Promise<boolean> {
+  const out = await execOk(rt, worker.container, ['isollm-agent', 'background', ...agentCommand(config, resume)], devExec(worker));
+  return !/already running/.test(String(out));
 }

@@ -29,6 +29,8 @@ type Preset = {
   headless: string[];
   /** The machine-readable output the headless argv asks for (lib/agent/results.ts reads it). */
   output?: OutputFormat;
+  /** Interactive args that continue the CLI's last conversation (after a reboot), from its --help. */
+  resume?: { before?: string[]; after?: string[] };
   env?: Record<string, string>;
   /** Where the agent reads user-level instructions (outside the project tree). */
   instructions: string;
@@ -55,6 +57,7 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
     interactive: ['--dangerously-skip-permissions'],
     headless: ['--dangerously-skip-permissions', '-p', '--output-format', 'stream-json', '--verbose', PROMPT_PLACEHOLDER],
     output: 'claude',
+    resume: { after: ['--continue'] },
     env: { IS_SANDBOX: '1' },
     instructions: `${DEV_HOME}/.claude/CLAUDE.md`,
     credentials: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'],
@@ -84,6 +87,8 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
     interactive: ['--dangerously-bypass-approvals-and-sandbox'],
     headless: ['exec', '--json', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER],
     output: 'codex',
+    // `codex resume` is a subcommand: it goes before the options.
+    resume: { before: ['resume', '--last'] },
     instructions: `${DEV_HOME}/.codex/AGENTS.md`,
     credentials: ['CODEX_API_KEY', 'OPENAI_API_KEY'],
     baseUrl: 'OPENAI_BASE_URL',
@@ -106,6 +111,7 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   aider: {
     command: 'aider',
     interactive: ['--read', `${AGENT_DIR}/AGENTS.md`],
+    resume: { after: ['--restore-chat-history'] },
     headless: ['--yes-always', '--no-suggest-shell-commands', '--read', `${AGENT_DIR}/AGENTS.md`, '--message', PROMPT_PLACEHOLDER],
     instructions: `${AGENT_DIR}/AGENTS.md`,
     credentials: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'DEEPSEEK_API_KEY', 'OPENROUTER_API_KEY'],
@@ -120,6 +126,7 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
     interactive: ['--yolo'],
     headless: ['--yolo', '--output-format', 'stream-json', '-p', PROMPT_PLACEHOLDER],
     output: 'gemini',
+    resume: { after: ['--resume', 'latest'] },
     instructions: `${DEV_HOME}/.gemini/GEMINI.md`,
     credentials: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
     baseUrl: 'GOOGLE_GEMINI_BASE_URL',
@@ -135,6 +142,7 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
     interactive: [],
     headless: ['run', '--auto', '--format', 'json', PROMPT_PLACEHOLDER],
     output: 'opencode',
+    resume: { after: ['--continue'] },
     env: { OPENCODE_PERMISSION: '{"*":"allow"}' },
     instructions: `${DEV_HOME}/.config/opencode/AGENTS.md`,
     credentials: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'OPENCODE_API_KEY'],
@@ -180,6 +188,10 @@ export type AgentPlan = {
   interactive: string[];
   /** argv in headless (loop) mode, with PROMPT_PLACEHOLDER where the task's prompt goes. */
   headless: string[];
+  /** The interactive argv that continues the last conversation; null when the CLI has no such option. */
+  resume: string[] | null;
+  /** That option in words (`claude --continue`), for what `up` and `status` say. */
+  resumeWords: string | null;
   /** Fixed environment of the preset (not secrets). */
   env: Record<string, string>;
   /** The headless argv's machine-readable output, or null (a custom agent, aider). */
@@ -209,6 +221,8 @@ export function planAgent(agent: Config['agent']): AgentPlan {
       interactive: [agent.command, ...agent.args],
       // A custom agent gets the prompt on stdin and in ISOLLM_TASK_PROMPT; args stay as configured.
       headless: [agent.command, ...agent.args],
+      resume: null,
+      resumeWords: null,
       env: { ISOLLM_INSTRUCTIONS: `${AGENT_DIR}/AGENTS.md` },
       output: null,
       instructionsPath: `${AGENT_DIR}/AGENTS.md`,
@@ -221,6 +235,8 @@ export function planAgent(agent: Config['agent']): AgentPlan {
   return {
     interactive: [command, ...preset.interactive, ...agent.args],
     headless: [command, ...preset.headless, ...agent.args],
+    resume: preset.resume ? [command, ...(preset.resume.before ?? []), ...preset.interactive, ...(preset.resume.after ?? []), ...agent.args] : null,
+    resumeWords: preset.resume ? [command, ...(preset.resume.before ?? []), ...(preset.resume.after ?? [])].join(' ') : null,
     env: { ...preset.env },
     output: preset.output ?? null,
     instructionsPath: preset.instructions,

@@ -6,7 +6,9 @@ import { ensureHub } from '../hub/hub.ts';
 import { statePaths } from '../project/root.ts';
 import { ensureLander, landerFiles } from '../land/service.ts';
 import { ensureQueue, queueClient } from '../queue/daemon.ts';
-import { acquireLock, readSession, writeSession, type Session } from '../project/session.ts';
+import { acquireLock, readSession, writeSession, type RecoveredWorker, type Recovery, type Session } from '../project/session.ts';
+import { planAgent } from '../agent/presets.ts';
+import { recoveredWords } from '../status/agent-view.ts';
 import { checkStaleness } from '../hub/sync.ts';
 import { c, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
@@ -58,10 +60,14 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     // Stopped workers start in parallel: each mostly waits for its container to boot.
     const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
     const stopped = chosen.filter((w) => w.instance.status !== 'Running');
+    const startedContainers = new Set<string>();
     if (stopped.length) {
       const started = await report.step(`Start ${stopped.map((w) => w.name).join(', ')}`, () => Promise.allSettled(stopped.map((w) => startWorker(ctx, w))));
       started.forEach((r, i) => {
-        if (r.status === 'fulfilled') return void running.push(stopped[i].name);
+        if (r.status === 'fulfilled') {
+          startedContainers.add(stopped[i].name);
+          return void running.push(stopped[i].name);
+        }
         report.fail(`${stopped[i].name}: ${errorMessage(r.reason)}`);
         failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
       });
@@ -103,10 +109,16 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       report.ok(lander.started ? `Lander started (land.auto; pid ${lander.pid}, log ${landerFiles(paths.dir).log})` : `Lander running (pid ${lander.pid})`);
     }
 
+    // Workers of the last session (no `down` since) whose agents start again — after a reboot, a
+    // closed multiplexer session — continue: interactive agents with their CLI's resume option, the
+    // loop with the task it holds.
+    const lastSession = new Set(previous?.workers ?? []);
+    const resume = new Set(workers.map((w) => w.name).filter((n) => lastSession.has(n)));
+    let restarted: string[] = [];
     let reused = false;
     let session: string | null = null;
     if (mux) {
-      const plan = muxPlan(ctx.rt, config, root, workers);
+      const plan = muxPlan(ctx.rt, config, root, workers, resume);
       session = plan.session;
       const live = await mux.exists(plan.session);
       const sameWorkers = live && previous?.workers.join() === workers.map((w) => w.name).join();
@@ -116,13 +128,17 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       else {
         if (live) await mux.kill(plan.session);
         await report.step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
+        restarted = [...resume];
       }
     } else {
       if (config.agent.mode === 'interactive') report.warn('agent.mode is interactive but there is no multiplexer: agents run without a terminal, which most interactive agents refuse.');
       await report.step('Agents started in the background', async () => {
-        await Promise.all(workers.map((w) => startDetachedAgent(ctx.rt, config, w)));
+        const started = await Promise.all(workers.map((w) => startDetachedAgent(ctx.rt, config, w, resume.has(w.name))));
+        restarted = workers.filter((w, i) => started[i] && resume.has(w.name)).map((w) => w.name);
       });
     }
+    const recovery = restarted.length ? await recoveryOf(root, config, restarted, startedContainers) : null;
+    for (const w of recovery?.workers ?? []) report.ok(`Recovered ${recoveredWords(w)}`);
     const now = new Date().toISOString();
     const record: Session = {
       project: config.project,
@@ -131,6 +147,7 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       workers: workers.map((w) => w.name),
       multiplexer: { kind: mux?.kind ?? 'none', session },
       agent: { preset: config.agent.preset, mode: config.agent.mode },
+      ...(recovery ?? previous?.recovered ? { recovered: recovery ?? previous?.recovered } : {}),
     };
     writeSession(paths, record);
     return { config, workers, mux, session, reused, failures };
@@ -155,6 +172,16 @@ export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], repo
   }
   for (const name of await pruneBases(ctx, base.name)) report.info(`Removed the old base ${name}: no worker uses it.`);
   return base;
+}
+
+/** What `up` brought back of the last session: each restarted worker, how, and the task it goes on with. */
+async function recoveryOf(root: string, config: Config, restarted: string[], startedContainers: Set<string>): Promise<Recovery> {
+  const summary = await queueClient(root, config).summary();
+  const held = new Map(summary.in_progress.filter((t) => t.claimed_by).map((t) => [t.claimed_by!, t.id]));
+  const mode = config.agent.mode === 'loop' ? 'loop' : 'interactive';
+  const resumedWith = mode === 'loop' ? null : planAgent(config.agent).resumeWords;
+  const workers = restarted.map((name): RecoveredWorker => ({ name, container_started: startedContainers.has(name), mode, resumed_with: resumedWith, task: held.get(name) ?? null }));
+  return { at: new Date().toISOString(), workers };
 }
 
 /** Tasks claimed by workers that no longer exist (a crash, a deleted container) go back to the queue. */

@@ -5,6 +5,20 @@ import process from 'node:process';
 import { UserError } from '../cli/errors.ts';
 import { processAlive, writeFileAtomic, type StatePaths } from './root.ts';
 
+/** A worker of the last session whose agent `up` had to start again (after a reboot, a closed multiplexer). */
+export type RecoveredWorker = {
+  name: string;
+  /** Its container was stopped and `up` started it. */
+  container_started: boolean;
+  mode: 'loop' | 'interactive';
+  /** Interactive: the CLI's option that continued its last conversation (`claude --continue`); null: started afresh (it has none). */
+  resumed_with: string | null;
+  /** The task it held, which it goes on with (the loop takes it up again; an agent continues its conversation). */
+  task: string | null;
+};
+
+export type Recovery = { at: string; workers: RecoveredWorker[] };
+
 export type Session = {
   project: string;
   started_at: string;
@@ -12,6 +26,8 @@ export type Session = {
   workers: string[];
   multiplexer: { kind: 'zellij' | 'tmux' | 'none'; session: string | null };
   agent: { preset: string; mode: string };
+  /** What the last `up` that had to restart agents of this session brought back. */
+  recovered?: Recovery;
 };
 
 type LockRecord = { pid: number; command: string; since: string };

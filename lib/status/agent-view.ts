@@ -2,6 +2,7 @@
 // the brief line, and in the multiplexer pane titles (`worker-3 ⏳ waiting 2m`).
 import { formatAge } from '../cli/ui.ts';
 import type { AgentInfo, StatusModel, WorkerStatus } from './collect.ts';
+import type { RecoveredWorker } from '../project/session.ts';
 
 /** Table marks: one column wide each. */
 const MARKS: Record<AgentInfo['state'], string> = { working: '▶', waiting: '?', idle: '·', exited: '■', limited: '‖' };
@@ -64,4 +65,11 @@ export function agentCounts(m: StatusModel): string {
 /** A worker's pane title: its name, then the agent's state (`worker-3 ⏳ waiting 2m`). */
 export function paneTitle(w: WorkerStatus): string {
   return w.agent ? `${w.name} ${TITLE_MARKS[w.agent.state]} ${agentWords(w.agent)}` : w.name;
+}
+
+/** `worker-2 (container started, restarted agent: claude --continue, resumed task ar-5)`. */
+export function recoveredWords(w: RecoveredWorker): string {
+  const how = w.mode === 'loop' ? 'restarted the loop' : w.resumed_with ? `restarted agent: ${w.resumed_with}` : 'restarted agent afresh (its CLI has no resume option)';
+  const parts = [...(w.container_started ? ['container started'] : []), how, w.task ? `resumed task ${w.task}` : 'held no task'];
+  return `${w.name} (${parts.join(', ')})`;
 }

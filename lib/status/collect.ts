@@ -15,7 +15,7 @@ import type { AgentState } from '../queue/agents.ts';
 import type { AgentUsage, Summary } from '../queue/types.ts';
 import { connectRuntime } from '../runtime/choose.ts';
 import type { Runtime } from '../runtime/client.ts';
-import { readSession } from '../project/session.ts';
+import { readSession, type Recovery } from '../project/session.ts';
 import { taskPrefix, withHostObjects } from '../hub/sync.ts';
 import { listWorkers } from '../worker/create.ts';
 
@@ -79,6 +79,8 @@ export type StatusModel = {
   land: LandSummary | null;
   /** The agents' recorded headless runs, summed (lib/queue/results.ts); null when the queue did not answer. */
   usage: AgentUsage | null;
+  /** What the last `up` brought back of the session (after a reboot); null when it had nothing to. */
+  recovered: Recovery | null;
   services: {
     queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
     multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
@@ -201,6 +203,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     tasks: summary ? { ...summary.counts, ready: summary.ready, total: summary.total } : null,
     sync: syncR.status === 'fulfilled' ? syncR.value : null,
     usage: summary ? (summary.agent_usage ?? { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 }) : null,
+    recovered: session?.recovered ?? null,
     land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null, now: readLandNow(paths.dir) } : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },

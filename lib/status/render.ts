@@ -3,7 +3,7 @@
 import { styleText } from 'node:util';
 import type { StatusModel, SyncSummary, WorkerStatus } from './collect.ts';
 import { formatAge, SYMBOLS, table } from '../cli/ui.ts';
-import { agentCell, agentCounts } from './agent-view.ts';
+import { agentCell, agentCounts, recoveredWords } from './agent-view.ts';
 
 export type RenderOptions = {
   /** Terminal columns: every line is cut to fit (with …). Infinity for no limit. */
@@ -184,7 +184,8 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
     lines.push('No workers. Start them with `isollm up`.');
   }
   if (m.errors.workers) lines.push(bad(`workers: ${m.errors.workers}`));
-  lines.push('');
+  // In the blank line under the table, so the dashboard keeps its height.
+  lines.push(m.recovered ? paint('dim', `recovered ${clockTime(m.recovered.at).slice(0, 5)}: ${m.recovered.workers.map(recoveredWords).join('; ')}`) : '');
 
   const t = m.tasks;
   lines.push(

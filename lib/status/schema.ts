@@ -115,6 +115,21 @@ export const STATUS_SCHEMA: Schema = {
         turns: count,
       },
       "the agents' runs, summed (runs that did not report a figure add nothing to it); null when the queue did not answer",
+    recovered: obj(
+      {
+        at: str('ISO 8601: when `up` brought them back'),
+        workers: {
+          type: 'array',
+          items: obj({
+            name: str(),
+            container_started: { type: 'boolean', description: 'its container was stopped and `up` started it' },
+            mode: { type: 'string', enum: ['loop', 'interactive'] },
+            resumed_with: { type: ['string', 'null'], description: "interactive: the CLI's option that continued its conversation (claude --continue); null: started afresh" },
+            task: { type: ['string', 'null'], description: 'the task it held and goes on with' },
+          }),
+        },
+      },
+      'the workers of the last session whose agents `up` started again (after a reboot, a closed multiplexer session); null when none',
       true,
     ),
     services: obj({

@@ -154,6 +154,8 @@ export function agentFiles(config: Config, root: string, worker: string, secrets
     { path: plan.instructionsPath, content: instructions, mode: 0o644, owner: 'dev' },
     ...plan.homeFiles(secrets).map((f): PushFile => ({ ...f, owner: 'dev' })),
     { path: `${AGENT_DIR}/agent.argv`, content: linesFile(plan.interactive, 'agent command'), mode: 0o644, owner: 'dev' },
+    // Empty when the CLI cannot continue a conversation: `isollm-agent resume` then starts afresh.
+    { path: `${AGENT_DIR}/resume.argv`, content: linesFile(plan.resume ?? [], 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/headless.argv`, content: linesFile(plan.headless, 'agent command'), mode: 0o644, owner: 'dev' },
     { path: `${AGENT_DIR}/agent.env`, content: envFile({ ...plan.env, ...secrets }, 'agent environment'), mode: 0o600, owner: 'dev' },
   ];

@@ -1,0 +1,211 @@
+// The real Codex and opencode CLIs report their state through what isollm installs for them: codex's
+// `notify` program (~/.codex/config.toml) and opencode's plugin (~/.config/opencode/plugin/), both
+// calling templates/isollm-state, which reports to a real queue. Each CLI (pinned,
+// test/support/agent-clis.ts) runs as a throwaway non-root user whose home holds the files isollm
+// pushes into a worker (agentFiles), against the stand-in model server, which has it run one shell
+// command: headless as the loop runs it, and interactively in a tmux pane where the task is typed in.
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_HOME } from '../../lib/agent/presets.ts';
+import { getAgentState } from '../../lib/queue/agents.ts';
+import { defaults } from '../../lib/config/load.ts';
+import { agentFiles } from '../../lib/worker/plan.ts';
+import { ensureAgentClis } from '../support/agent-clis.ts';
+import { startModelServer, type ModelServer } from '../support/model-server.ts';
+import { NODE, ROOT } from '../helpers.ts';
+import { testServer } from '../queue-helpers.ts';
+import { E2E_REQUIRED } from './runtime-available.ts';
+
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) {
+  const message = 'e2e codex/opencode state: needs root to create the throwaway non-root user.';
+  if (E2E_REQUIRED) throw new Error(`${message} Required here (CI / ISOLLM_E2E=1).`);
+  console.warn(`⚠ SKIPPED ${message}`);
+}
+
+const tag = crypto.randomBytes(3).toString('hex');
+const user = `isollm-st-${tag}`;
+const home = `/home/${user}`;
+const project = path.join(home, 'project');
+const KEY = `sk-test-${tag}-0123456789abcdefghij`;
+// isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
+const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-st-'));
+
+type Cli = 'codex' | 'opencode';
+const ENV: Record<Cli, (url: string) => Record<string, string>> = {
+  codex: (url) => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${url}/v1` }),
+  opencode: (url) => ({
+    ANTHROPIC_API_KEY: KEY,
+    OPENCODE_CONFIG_CONTENT: JSON.stringify({ provider: { anthropic: { options: { baseURL: `${url}/v1` } } }, model: 'anthropic/claude-sonnet-4-5' }),
+  }),
+};
+
+function sh(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function killUserProcesses(): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    if (!pids.length) return;
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
+  let bin = '';
+  beforeAll(async () => {
+    bin = await ensureAgentClis();
+    sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
+    fs.chmodSync(tools, 0o755);
+    for (const f of ['isollm-state', 'isollm-agent']) {
+      fs.copyFileSync(path.join(ROOT, 'templates', f), path.join(tools, f));
+      fs.chmodSync(path.join(tools, f), 0o755);
+    }
+  }, 300_000);
+  afterAll(async () => {
+    if (asRoot) {
+      await killUserProcesses();
+      spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+    }
+    fs.rmSync(tools, { recursive: true, force: true });
+  });
+
+  function prepareHome(cli: Cli, mode: 'loop' | 'interactive', secrets: Record<string, string>): void {
+    sh('find', [home, '-mindepth', '1', '-delete']);
+    const config = defaults('states');
+    config.agent = { ...config.agent, preset: cli, mode, env: Object.keys(secrets) };
+    fs.mkdirSync(project, { recursive: true });
+    sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
+    fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
+    sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
+    sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
+    for (const f of agentFiles(config, project, 'worker-7', secrets)) {
+      const file = f.path.replace(DEV_HOME, home);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
+      fs.chmodSync(file, f.mode);
+    }
+    sh('chown', ['-R', `${user}:${user}`, home]);
+  }
+
+  /** Every state change of worker-7 as `state source`. */
+  function watchStates(queue: Awaited<ReturnType<typeof testServer>>): { seen: string[]; stop: () => void } {
+    const seen: string[] = [];
+    const timer = setInterval(() => {
+      const s = getAgentState(queue.store, 'worker-7');
+      const entry = s ? `${s.state} ${s.source}` : '';
+      if (entry && seen.at(-1) !== entry) seen.push(entry);
+    }, 10);
+    return { seen, stop: () => clearInterval(timer) };
+  }
+
+  const asUser = (queuePort: number, args: string[], extra: string[] = []) => [
+    'runuser', '-u', user, '--', 'env', '-i',
+    `HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, 'ISOLLM_WORKER=worker-7', `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`, ...extra,
+    'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args,
+  ];
+
+  async function headless(cli: Cli, model: ModelServer, queuePort: number): Promise<{ code: number | null; out: string }> {
+    const prompt = path.join(home, '.isollm', 'prompt.txt');
+    fs.writeFileSync(prompt, `Task ar-${tag}: run the command\n`);
+    sh('chown', [`${user}:${user}`, prompt]);
+    const [cmd, ...args] = asUser(queuePort, ['sh', path.join(tools, 'isollm-agent'), 'headless', prompt]);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+      child.on('close', (status) => { clearTimeout(timer); resolve(status); });
+    });
+    void model;
+    return { code, out };
+  }
+
+  async function interactive(cli: Cli, model: ModelServer, queuePort: number, states: { seen: string[] }, done: () => boolean): Promise<void> {
+    const socket = path.join('/tmp', `isollm-st-${tag}-${cli}.tmux`);
+    const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+    const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
+    try {
+      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queuePort, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
+      let last = '';
+      let stableSince = Date.now();
+      await waitFor(`${cli} to settle`, () => {
+        const now = screen();
+        if (now !== last) { last = now; stableSince = Date.now(); }
+        return now.trim() !== '' && Date.now() - stableSince > 3_000;
+      }, 150_000, screen);
+      const task = `Task ar-${tag}: run the command`;
+      tmux('send-keys', '-t', 'agent', '-l', task);
+      const sent = () => model.requests.some((r) => r.raw.includes(task));
+      for (let i = 0; i < 6 && !sent(); i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        tmux('send-keys', '-t', 'agent', 'Enter');
+        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
+      }
+      await waitFor(`${cli} done and idle`, done, 120_000, () => `${states.seen.join(' → ')}\n${screen()}`);
+    } finally {
+      tmux('kill-server');
+      await killUserProcesses();
+    }
+  }
+
+  for (const cli of ['codex', 'opencode'] as const) {
+    it(`${cli} headless: its hook reports to the queue`, async () => {
+      const queue = await testServer();
+      const marker = path.join(home, `ran-${cli}`);
+      const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
+      const states = watchStates(queue);
+      try {
+        prepareHome(cli, 'loop', ENV[cli](model.url));
+        const { code, out } = await headless(cli, model, queue.port);
+        await new Promise((r) => setTimeout(r, 1_000)); // a hook still on its way
+        states.stop();
+        console.log(`${cli} headless: ${states.seen.join(' → ')}`);
+        expect({ code, out: code === 0 ? '' : out.slice(-2000) }).toEqual({ code: 0, out: '' });
+        expect(fs.existsSync(marker)).toBe(true);
+        expect(states.seen.at(-1)).toMatch(new RegExp(`^idle ${cli}:`));
+        if (cli === 'opencode') expect(states.seen.some((s) => s.startsWith('working opencode:'))).toBe(true);
+      } finally {
+        states.stop();
+        await killUserProcesses();
+        await model.close();
+      }
+    }, 240_000);
+
+    it(`${cli} interactive: working while it runs the command, idle at its prompt after`, async () => {
+      const queue = await testServer();
+      const marker = path.join(home, `ran-${cli}-i`);
+      const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
+      const states = watchStates(queue);
+      try {
+        prepareHome(cli, 'interactive', ENV[cli](model.url));
+        await interactive(cli, model, queue.port, states, () => fs.existsSync(marker) && getAgentState(queue.store, 'worker-7')?.state === 'idle' && /^idle \w+:/.test(states.seen.at(-1) ?? ''));
+        states.stop();
+        console.log(`${cli} interactive: ${states.seen.join(' → ')}`);
+        expect(states.seen.at(-1)).toMatch(new RegExp(`^idle ${cli}:`));
+        if (cli === 'opencode') expect(states.seen.some((s) => s.startsWith('working opencode:'))).toBe(true);
+      } finally {
+        states.stop();
+        await model.close();
+      }
+    }, 330_000);
+  }
+});
