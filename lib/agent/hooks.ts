@@ -3,8 +3,10 @@
 // `isollm-state hook <cli>`, which reports through the worker's own queue socket. CLIs without
 // hooks (aider, custom commands) are covered by the loop. Also the usage-limit patterns per preset,
 // which the loop matches against the agent's output.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/load.ts';
-import { AGENT_DIR, DEV_HOME } from './presets.ts';
+import { AGENT_DIR, DEV_HOME, TEMPLATES } from './presets.ts';
 
 type HookFile = { path: string; content: string };
 
@@ -36,6 +38,11 @@ export function geminiSettings(): Record<string, unknown> {
 /** Codex: its `notify` program gets each event as a JSON argument (turn complete, approval requested). */
 export function codexConfig(): string {
   return `# Written by isollm at every launch: report this agent's state to the queue.\nnotify = ${JSON.stringify(['isollm-state', 'hook', 'codex'])}\n`;
+}
+
+/** opencode: a plugin (its event hook) passing session, permission and question events on. */
+export function opencodePlugin(): string {
+  return fs.readFileSync(path.join(TEMPLATES, 'isollm-opencode-plugin.js'), 'utf8');
 }
 
 /** Every preset's limit messages also match these (ERE, case-insensitive). */
@@ -75,6 +82,9 @@ export function stateHookFiles(config: Config): HookFile[] {
     // until that is understood the loop reports for it. geminiSettings() is what it would get.
     case 'codex':
       files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() });
+      break;
+    case 'opencode':
+      files.push({ path: `${DEV_HOME}/.config/opencode/plugin/isollm-state.js`, content: opencodePlugin() });
       break;
   }
   return files;

@@ -122,8 +122,9 @@ describe.skipIf(!rt)('recovery after a reboot with the real claude, interactive'
     expect(up.code, up.stderr + up.stdout).toBe(0);
     expect(up.stdout + up.stderr).toContain(`Recovered worker-1 (container started, restarted agent: claude --continue, resumed task ${id})`);
     expect(isollm(['status'])).toContain(`recovered `);
-    const ps = await execIn(rt!, container, ['ps', '-eo', 'args']);
-    expect(ps.stdout).toMatch(/^claude --dangerously-skip-permissions --continue$/m);
+    // Every process's argv (NUL-separated; the image has no ps): claude runs with --continue.
+    const procs = await execIn(rt!, container, ['find', '/proc', '-maxdepth', '2', '-name', 'cmdline', '-exec', 'cat', '{}', '+']);
+    expect(procs.stdout).toContain('claude\0--dangerously-skip-permissions\0--continue\0');
 
     // Its conversation is the one from before: the next prompt reaches the model with the first one.
     await prompt('What did you have to remember?');
