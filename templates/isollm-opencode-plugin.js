@@ -40,15 +40,14 @@ function flatten(event) {
   }
 }
 
-// One report after the other, in the order of the events (opencode does not wait for one handler
-// before calling the next).
-let last = Promise.resolve();
-
 export const IsollmState = async () => ({
   event: async ({ event }) => {
+    // ISOLLM_OPENCODE_EVENTS: a file that gets every event's type (to see what opencode sends).
+    if (process.env.ISOLLM_OPENCODE_EVENTS) {
+      const { appendFileSync } = await import('node:fs');
+      try { appendFileSync(process.env.ISOLLM_OPENCODE_EVENTS, `${event.type} ${JSON.stringify(event.properties ?? {}).slice(0, 200)}\n`); } catch {}
+    }
     const fields = flatten(event);
-    if (!fields) return;
-    last = last.then(() => report(fields));
-    await last;
+    if (fields) await report(fields);
   },
 });

@@ -49,6 +49,51 @@ describe('isollm-state', () => {
     expect((await call(s, 'GET', '/v1/isollm/agents/worker-3')).json).toMatchObject({ exit_status: 0, source: 'claude:SessionEnd' });
   });
 
+  it('a usage limit in an interactive session: Claude\'s StopFailure and opencode\'s session.error make it limited until the reset, idle events do not end that, the next prompt does', async () => {
+    const s = await testServer();
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-4', HOME: tmpDir() };
+    const state = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-4')).json;
+    const claude = (event: Record<string, unknown>) => sh(STATE, env, ['hook', 'claude'], JSON.stringify(event));
+    const before = Date.now();
+    await claude({ hook_event_name: 'UserPromptSubmit', prompt: 'go' });
+    await claude({ hook_event_name: 'StopFailure', error: 'rate_limit', error_details: '429 This request would exceed your rate limit. Try again in 2 hours.' });
+    let st = await state();
+    expect(st).toMatchObject({ state: 'limited', source: 'claude:StopFailure' });
+    expect(Date.parse(st.until) - before).toBeGreaterThan(7190_000);
+    expect(Date.parse(st.until) - before).toBeLessThan(7300_000);
+    await claude({ hook_event_name: 'Stop' });
+    await claude({ hook_event_name: 'Notification', notification_type: 'idle_prompt', message: 'Claude is waiting for your input' });
+    expect((await state()).state).toBe('limited');
+    await claude({ hook_event_name: 'UserPromptSubmit', prompt: 'again' });
+    expect((await state()).state).toBe('working');
+    // No reset time named: a backoff. Another failure is no limit: idle, saying why.
+    await claude({ hook_event_name: 'StopFailure', error: 'billing_error' });
+    st = await state();
+    expect(st.state).toBe('limited');
+    expect(Date.parse(st.until) - Date.now()).toBeGreaterThan(250_000);
+    await claude({ hook_event_name: 'UserPromptSubmit', prompt: 'again' });
+    await claude({ hook_event_name: 'StopFailure', error: 'server_error' });
+    expect(await state()).toMatchObject({ state: 'idle', detail: 'stopped: server_error' });
+
+    const opencode = async (event: Record<string, unknown>) => (await sh(STATE, env, ['hook', 'opencode'], JSON.stringify(event))).code;
+    const seen: string[] = [];
+    for (const event of [
+      { hook_event_name: 'session.status', status: 'busy' },
+      { hook_event_name: 'permission.asked', tool_name: 'bash' },
+      { hook_event_name: 'permission.replied' },
+      { hook_event_name: 'question.asked', message: 'Which one?' },
+      { hook_event_name: 'session.status', status: 'busy' },
+      { hook_event_name: 'session.error', message: 'Rate limit exceeded, retry in 120s' },
+      { hook_event_name: 'session.idle' },
+    ]) {
+      expect(await opencode(event)).toBe(0);
+      const now = await state();
+      seen.push([now.state, now.detail ?? ''].join(' ').trim());
+    }
+    expect(seen).toEqual(['working', 'waiting permission: bash', 'working', 'waiting question: Which one?', 'working', 'limited usage limit: Rate limit exceeded, retry in 120s', 'limited usage limit: Rate limit exceeded, retry in 120s']);
+    expect(Date.parse((await state()).until) - Date.now()).toBeLessThan(125_000);
+  });
+
   it('Gemini hooks get JSON back; Codex notify events come as an argument', async () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };

@@ -13,7 +13,7 @@ describe('planAgent', () => {
   });
 
   it.each([
-    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox'], ['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER], '/home/dev/.codex/AGENTS.md'],
+    ['codex', ['codex', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust'], ['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', PROMPT_PLACEHOLDER], '/home/dev/.codex/AGENTS.md'],
     // No --yes-always interactively: it would decline every shell command instead of asking you.
     ['aider', ['aider', '--read', '/home/dev/.isollm/AGENTS.md'], ['aider', '--yes-always', '--no-suggest-shell-commands', '--read', '/home/dev/.isollm/AGENTS.md', '--message', PROMPT_PLACEHOLDER], '/home/dev/.isollm/AGENTS.md'],
     ['gemini', ['gemini', '--yolo'], ['gemini', '--yolo', '--output-format', 'stream-json', '-p', PROMPT_PLACEHOLDER], '/home/dev/.gemini/GEMINI.md'],

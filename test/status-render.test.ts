@@ -166,6 +166,8 @@ describe('status renderings', () => {
     m.usage = { ...m.usage, runs: 1, cost_usd: 0 };
     expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/· agents: 1 run, 2468 tokens in, 112 out$/);
     expect(checkAgainstSchema(m)).toEqual([]);
+  });
+
   it('full: what the last `up` recovered, in the line under the table (the height stays), and in the schema', () => {
     const m = model();
     m.recovered = {

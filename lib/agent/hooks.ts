@@ -13,7 +13,7 @@ type HookFile = { path: string; content: string };
 const HOOK = (cli: string) => `isollm-state hook ${cli}`;
 
 /** Claude Code events → `isollm-state hook claude` (it reads the event's JSON on stdin). */
-export const CLAUDE_HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PermissionRequest', 'PostToolUse', 'Notification', 'Stop', 'SessionEnd'] as const;
+export const CLAUDE_HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PermissionRequest', 'PostToolUse', 'Notification', 'Stop', 'StopFailure', 'SessionEnd'] as const;
 const CLAUDE_TOOL_EVENTS = new Set(['PreToolUse', 'PermissionRequest', 'PostToolUse']);
 
 export function claudeSettings(): Record<string, unknown> {
@@ -33,6 +33,15 @@ export function geminiSettings(): Record<string, unknown> {
     hooks[event] = [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: HOOK('gemini'), timeout: 10_000 }] }];
   }
   return { hooksConfig: { enabled: true }, hooks };
+}
+
+/** Codex's hooks (Claude Code's format, in ~/.codex/hooks.json): the event's JSON on stdin. */
+export const CODEX_HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PermissionRequest', 'PostToolUse', 'Stop'] as const;
+
+export function codexHooks(): Record<string, unknown> {
+  const hooks: Record<string, unknown> = {};
+  for (const event of CODEX_HOOK_EVENTS) hooks[event] = [{ hooks: [{ type: 'command', command: HOOK('codex'), timeout: 10 }] }];
+  return { hooks };
 }
 
 /** Codex: its `notify` program gets each event as a JSON argument (turn complete, approval requested). */
@@ -81,7 +90,7 @@ export function stateHookFiles(config: Config): HookFile[] {
     // gemini: its hooks settings made the pinned CLI stop asking the model (test/e2e/agent-clis);
     // until that is understood the loop reports for it. geminiSettings() is what it would get.
     case 'codex':
-      files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() });
+      files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() }, { path: `${DEV_HOME}/.codex/hooks.json`, content: json(codexHooks()) });
       break;
     case 'opencode':
       files.push({ path: `${DEV_HOME}/.config/opencode/plugin/isollm-state.js`, content: opencodePlugin() });

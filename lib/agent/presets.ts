@@ -84,8 +84,10 @@ const PRESETS: Record<Exclude<Config['agent']['preset'], 'custom'>, Preset> = {
   // itself no longer reads from the environment.
   codex: {
     command: 'codex',
-    interactive: ['--dangerously-bypass-approvals-and-sandbox'],
-    headless: ['exec', '--json', '--dangerously-bypass-approvals-and-sandbox', PROMPT_PLACEHOLDER],
+    // Its hooks (isollm's, in ~/.codex/hooks.json) run only once trusted in an interactive review:
+    // isollm writes them itself, in a worker that is the sandbox.
+    interactive: ['--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust'],
+    headless: ['exec', '--json', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', PROMPT_PLACEHOLDER],
     output: 'codex',
     // `codex resume` is a subcommand: it goes before the options.
     resume: { before: ['resume', '--last'] },

@@ -115,6 +115,8 @@ export const STATUS_SCHEMA: Schema = {
         turns: count,
       },
       "the agents' runs, summed (runs that did not report a figure add nothing to it); null when the queue did not answer",
+      true,
+    ),
     recovered: obj(
       {
         at: str('ISO 8601: when `up` brought them back'),

@@ -142,6 +142,51 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     }
   }, 330_000);
 
+  it('interactive: a usage limit from the model server is `limited` until the reset it names, not ended by claude going idle', async () => {
+    const events: QueueEvent[] = [];
+    const queue = await testServer({ emit: (e) => events.push(e) });
+    const model = await startModelServer({ limit: { message: 'This request would exceed your account\'s rate limit. Try again in 2 hours.' } });
+    const socket = path.join('/tmp', `isollm-hk-${tag}-limit.tmux`);
+    const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+    const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
+    const states = watchStates(queue);
+    try {
+      prepareHome('interactive', model.url);
+      sh('chown', ['-R', `${user}:${user}`, home]);
+      const started = Date.now();
+      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queue.port, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
+      let last = '';
+      let stableSince = Date.now();
+      await waitFor('claude to settle', () => {
+        const now = screen();
+        if (now !== last) { last = now; stableSince = Date.now(); }
+        return now.trim() !== '' && Date.now() - stableSince > 2_000;
+      }, 150_000, screen);
+      const task = `Task ar-${tag}: hit the limit`;
+      tmux('send-keys', '-t', 'agent', '-l', task);
+      const sent = () => model.requests.some((r) => r.raw.includes(task));
+      for (let i = 0; i < 5 && !sent(); i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        tmux('send-keys', '-t', 'agent', 'Enter');
+        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
+      }
+      await waitFor('limited', () => getAgentState(queue.store, 'worker-7')?.state === 'limited', 90_000, () => `${states.seen.join(' → ')}\n${screen()}`);
+      const st = getAgentState(queue.store, 'worker-7')!;
+      console.log(`claude limit: ${states.seen.join(' → ')}; until ${st.until}; ${st.detail}`);
+      expect(st.source).toBe('claude:StopFailure');
+      expect(Date.parse(st.until!) - started).toBeGreaterThan(7100_000);
+      expect(Date.parse(st.until!) - Date.now()).toBeLessThan(7300_000);
+      // claude at its prompt again (its own idle events) leaves it limited.
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect(getAgentState(queue.store, 'worker-7')?.state).toBe('limited');
+      expect(events.filter((e) => e.event === 'worker_limited')).toHaveLength(1);
+    } finally {
+      states.stop();
+      tmux('kill-server');
+      await model.close();
+    }
+  }, 330_000);
+
   it('headless: SessionStart, UserPromptSubmit, PreToolUse/PostToolUse, Stop and SessionEnd reach the queue', async () => {
     const queue = await testServer();
     const marker = path.join(home, 'ran-hooks');

@@ -1,5 +1,6 @@
 // The real Codex and opencode CLIs report their state through what isollm installs for them: codex's
-// `notify` program (~/.codex/config.toml) and opencode's plugin (~/.config/opencode/plugin/), both
+// hooks (~/.codex/hooks.json) and `notify` program (~/.codex/config.toml), and opencode's plugin
+// (~/.config/opencode/plugin/), all
 // calling templates/isollm-state, which reports to a real queue. Each CLI (pinned,
 // test/support/agent-clis.ts) runs as a throwaway non-root user whose home holds the files isollm
 // pushes into a worker (agentFiles), against the stand-in model server, which has it run one shell
@@ -118,7 +119,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
 
   const asUser = (queuePort: number, args: string[], extra: string[] = []) => [
     'runuser', '-u', user, '--', 'env', '-i',
-    `HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, 'ISOLLM_WORKER=worker-7', `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`, ...extra,
+    `HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, 'ISOLLM_WORKER=worker-7', `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`, `ISOLLM_OPENCODE_EVENTS=${home}/events.log`, ...extra,
     'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args,
   ];
 
@@ -179,12 +180,13 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
         await new Promise((r) => setTimeout(r, 1_000)); // a hook still on its way
         states.stop();
         console.log(`${cli} headless: ${states.seen.join(' → ')}`);
+        if (cli === 'opencode') console.log(fs.readFileSync(`${home}/events.log`, 'utf8'));
         expect({ code, out: code === 0 ? '' : out.slice(-2000) }).toEqual({ code: 0, out: '' });
         expect(fs.existsSync(marker)).toBe(true);
         // (what follows the agent's exit is the loop's to report)
-        const idle = states.seen.findIndex((s) => s.startsWith(`idle ${cli}:`));
-        expect(idle).toBeGreaterThanOrEqual(0);
-        if (cli === 'opencode') expect(states.seen.slice(0, idle).some((s) => s.startsWith('working opencode:'))).toBe(true);
+        const working = states.seen.findIndex((s) => s.startsWith(`working ${cli}:`));
+        expect(working).toBeGreaterThanOrEqual(0);
+        expect(states.seen.slice(working).some((s) => s.startsWith(`idle ${cli}:`))).toBe(true);
       } finally {
         states.stop();
         await killUserProcesses();
@@ -203,7 +205,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
         states.stop();
         console.log(`${cli} interactive: ${states.seen.join(' → ')}`);
         expect(states.seen.at(-1)).toMatch(new RegExp(`^idle ${cli}:`));
-        if (cli === 'opencode') expect(states.seen.some((s) => s.startsWith('working opencode:'))).toBe(true);
+        expect(states.seen.some((s) => s.startsWith(`working ${cli}:`))).toBe(true);
       } finally {
         states.stop();
         await model.close();

@@ -16,6 +16,8 @@ export type ModelServerOptions = {
   tool?: { name: string; input: Record<string, unknown> };
   /** The final answer. */
   answer?: string;
+  /** Answer every model request with a usage-limit error (HTTP 429, not to be retried) saying `message`. */
+  limit?: { message: string };
   /** Listen on this host (default 127.0.0.1) and port (default: any free one). */
   host?: string;
   port?: number;
@@ -39,6 +41,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       requests.push({ api, method: req.method ?? 'GET', path, headers: req.headers, raw, body });
       try {
         if (req.method !== 'POST') return json(res, api === 'openai' ? 404 : 200, {});
+        if (options.limit && api !== 'other' && !path.includes('count_tokens')) return limited(res, api, options.limit.message);
         if (api === 'anthropic') return anthropic(res, path, body, options, answer);
         if (api === 'openai') return openai(res, body, options.command, answer);
         if (api === 'gemini') return gemini(res, path, body, options.command, answer);
@@ -59,6 +62,17 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     requests,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+}
+
+/** The API's own shape of a rate-limit error; `x-should-retry: false` keeps the CLI from retrying it. */
+function limited(res: http.ServerResponse, api: Api, message: string): void {
+  res.writeHead(429, { 'content-type': 'application/json', 'x-should-retry': 'false' });
+  const body = api === 'gemini'
+    ? { error: { code: 429, status: 'RESOURCE_EXHAUSTED', message } }
+    : api === 'openai'
+      ? { error: { type: 'usage_limit_reached', code: 'rate_limit_exceeded', message } }
+      : { type: 'error', error: { type: 'rate_limit_error', message } };
+  res.end(JSON.stringify(body));
 }
 
 function json(res: http.ServerResponse, status: number, value: unknown): void {
