@@ -40,6 +40,12 @@ function flatten(event) {
   }
 }
 
+// Reports go one after the other, in the order of the events (opencode calls its handlers without
+// waiting for them, and a late `busy` must not land after the `idle` that followed it), only when
+// what they say changed (opencode repeats `busy` many times a turn), and never hold opencode up.
+let last = Promise.resolve();
+let previous = '';
+
 export const IsollmState = async () => ({
   event: async ({ event }) => {
     // ISOLLM_OPENCODE_EVENTS: a file that gets every event's type (to see what opencode sends).
@@ -48,6 +54,10 @@ export const IsollmState = async () => ({
       try { appendFileSync(process.env.ISOLLM_OPENCODE_EVENTS, `${event.type} ${JSON.stringify(event.properties ?? {}).slice(0, 200)}\n`); } catch {}
     }
     const fields = flatten(event);
-    if (fields) await report(fields);
+    if (!fields) return;
+    const key = JSON.stringify(fields);
+    if (key === previous) return;
+    previous = key;
+    last = last.then(() => report(fields));
   },
 });
