@@ -41,6 +41,18 @@ function sh(cmd: string, args: string[]) {
   return r.stdout;
 }
 
+/** End what the previous test's claude left running (it outlives its tmux pane a moment), by pid. */
+async function killUserProcesses(): Promise<void> {
+  for (let round = 0; round < 20; round++) {
+    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    if (!pids.length) return;
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
   let bin = '';
   beforeAll(async () => {
@@ -151,6 +163,7 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
     const states = watchStates(queue);
     try {
+      await killUserProcesses();
       prepareHome('interactive', model.url);
       sh('chown', ['-R', `${user}:${user}`, home]);
       const started = Date.now();
@@ -183,6 +196,7 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     } finally {
       states.stop();
       tmux('kill-server');
+      await killUserProcesses();
       await model.close();
     }
   }, 330_000);

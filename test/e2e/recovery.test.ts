@@ -47,12 +47,18 @@ const status = (): Model => {
 };
 const task = (id: string) => JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: { status: string; claimed_by: string | null }; history: Audit[] };
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 180_000): Promise<T> {
+/** What the panes show (the loops' logs), for a failure's message. */
+function panes(): string {
+  const ids = tmux('list-panes', '-s', '-t', session, '-F', '#{pane_id} #{@isollm_title}').stdout.trim().split('\n').filter(Boolean);
+  return ids.map((line) => `--- ${line}\n${tmux('capture-pane', '-p', '-S', '-60', '-t', line.split(' ')[0]).stdout.trim()}`).join('\n');
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 300_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${cli(['status']).stdout}\n${panes()}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
