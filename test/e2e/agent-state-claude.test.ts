@@ -62,8 +62,12 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     for (const f of ['isollm-state', 'isollm-agent']) fs.copyFileSync(path.join(ROOT, 'templates', f), path.join(tools, f));
     for (const f of ['isollm-state', 'isollm-agent']) fs.chmodSync(path.join(tools, f), 0o755);
   }, 300_000);
-  afterAll(() => {
-    if (asRoot) spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+  afterAll(async () => {
+    // userdel refuses a user with processes left.
+    if (asRoot) {
+      await killUserProcesses();
+      spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+    }
     fs.rmSync(tools, { recursive: true, force: true });
   });
 
