@@ -181,7 +181,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(list.stdout).toBe(`${taskId}\tin_progress\t2\tworker-2\tfrom worker-1\n`);
     const rows = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
     expect(rows[1].task).toMatchObject({ id: taskId, branch: `isollm/${taskId}` });
-  });
+  }, 90_000); // six CLI calls into containers: a few seconds each on a loaded machine
 
   it("a worker pushes the branch of the task it holds; the base, another's task, a task it never held, other branches and deletes are refused, and the hub stays as it was", async () => {
     const taskId = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout)[1].task.id as string;
