@@ -6,7 +6,7 @@ import { loadConfig } from 'isollm/config';
 import { claimLander, eventLines, followLander, land, landerFiles, openTester, releaseLander, summaryLines, watchLanding } from 'isollm/land';
 import { requireProjectRoot, statePaths } from 'isollm/project';
 import { queueClient } from 'isollm/queue';
-import { connectRuntime } from 'isollm/runtime';
+import { connectRuntime, runtimeOptions } from 'isollm/runtime';
 
 export const SPEC: CommandSpec = {
   name: 'isollm land',
@@ -40,7 +40,7 @@ export const main: Main = async (argv) => {
   const queue = queueClient(root, config);
   const deps = {
     queue,
-    openTester: async (progress: (line: string) => void) => openTester(await connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image }), config, progress),
+    openTester: async (progress: (line: string) => void) => openTester(await connectRuntime(runtimeOptions(config)), config, progress),
     event: (e: Parameters<typeof eventLines>[0]) => eventLines(e).forEach((line) => info(line)),
   };
   const options = { ids: p.positionals.length ? p.positionals : undefined, dryRun: flagBool(p, 'dry-run'), batch: flagNumber(p, 'batch') };

@@ -30,7 +30,7 @@ function model(): StatusModel {
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
-      runtime: { kind: 'lxd', bin: 'lxc' },
+      runtime: { kind: 'lxd', bin: 'lxc', remote: null },
     },
     errors: {},
   };

@@ -67,7 +67,7 @@ describe('collectStatus', () => {
     expect(m.sync).toEqual({ hub, present: true, base_branch: 'main', ahead: 1, behind: 0, task_branches: 3 });
     expect(m.services.queue).toMatchObject({ mode: 'embedded', running: true, url: `http://127.0.0.1:${port}` });
     expect(m.services.queue.pid).toBeGreaterThan(0);
-    expect(m.services.runtime).toEqual({ kind: 'lxd', bin: 'lxc' });
+    expect(m.services.runtime).toEqual({ kind: 'lxd', bin: 'lxc', remote: null });
 
     // The same project through the CLI: valid JSON of the same shape.
     const json = cli('status', '--json');
@@ -97,7 +97,7 @@ describe('collectStatus', () => {
     expect(checkAgainstSchema(m)).toEqual([]);
     expect(m.errors).toEqual({ workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.' });
     expect(m.workers).toEqual([{ name: host.agent, container: null, state: 'unknown', ipv4: null, task: expect.objectContaining({ id: t.id }), agent: null }]);
-    expect(m.services.runtime).toEqual({ kind: null, bin: null });
+    expect(m.services.runtime).toEqual({ kind: null, bin: null, remote: null });
     expect(m.sync).toMatchObject({ present: false, ahead: null, task_branches: 0 });
     expect(m.tasks?.in_progress).toBe(1);
 

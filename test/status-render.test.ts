@@ -26,7 +26,7 @@ function model(): StatusModel {
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
-      runtime: { kind: 'lxd', bin: 'lxc' },
+      runtime: { kind: 'lxd', bin: 'lxc', remote: null },
     },
     errors: {},
   };
@@ -42,7 +42,7 @@ function idle(): StatusModel {
   m.sync = { hub: '/home/me/.isollm/demo.git', present: false, base_branch: 'main', ahead: null, behind: null, task_branches: 0 };
   m.services.queue = { mode: 'embedded', running: false, url: 'http://127.0.0.1:7432', pid: null };
   m.services.multiplexer = { kind: null, session: null, running: false };
-  m.services.runtime = { kind: null, bin: null };
+  m.services.runtime = { kind: null, bin: null, remote: null };
   m.errors = {
     workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.',
     queue: 'The queue is not running. Start it with `isollm queue start` (or `isollm up`).',

@@ -95,7 +95,7 @@ describe('base plan', () => {
   it('tells bases from workers, finished from half-made, newest first', () => {
     const inputs = baseInputs(baseSources(configOf(), 'f00d', owner));
     const instance = (name: string, config: Record<string, string>, createdAt: string): Instance => ({
-      name, status: 'Stopped', project: 'demo', worker: config['user.isollm.worker'] ?? null, ipv4: null, createdAt: new Date(createdAt), image: null, config, devices: {},
+      name, status: 'Stopped', project: 'demo', worker: config['user.isollm.worker'] ?? null, ipv4: null, createdAt: new Date(createdAt), image: null, config, devices: {}, location: null,
     });
     const ready = { 'user.isollm.role': 'base', ...baseReadyConfig('k1', inputs), 'user.isollm.dev-uid': '1001', 'user.isollm.dev-gid': '1002' };
     const bases = basesOf([

@@ -6,8 +6,10 @@ import type { Config } from '../config/load.ts';
 import { DISPATCHER } from '../cli/package-files.ts';
 import { collectSecrets } from './presets.ts';
 import { execOk, type Runtime } from '../runtime/client.ts';
-import { execPaneArgs } from '../runtime/argv.ts';
+import { execPaneArgs, instanceRef } from '../runtime/argv.ts';
 import { agentFiles, baseFiles } from '../worker/plan.ts';
+import { remoteAccess } from '../worker/remote.ts';
+import { statePaths } from '../project/root.ts';
 import { asDev, pushFiles, type WorkerInfo } from '../worker/create.ts';
 import type { MuxPlan } from '../mux/index.ts';
 import { resolveDashboardSize, sessionName } from '../mux/index.ts';
@@ -31,7 +33,7 @@ function devExec(worker: WorkerInfo) {
 
 /** argv of a worker's pane: the runtime's exec straight into the container, with a terminal. */
 export function paneCommand(rt: Runtime, config: Config, worker: WorkerInfo, resume = false): string[] {
-  return [rt.bin, ...execPaneArgs(worker.container, agentCommand(config, resume), devExec(worker))];
+  return [rt.bin, ...execPaneArgs(instanceRef(rt, worker.container), agentCommand(config, resume), devExec(worker))];
 }
 
 /** The dashboard pane: this isollm's own `status --watch` on this project. */
@@ -61,7 +63,9 @@ export function muxPlan(rt: Runtime, config: Config, root: string, workers: Work
  */
 export async function prepareAgent(rt: Runtime, config: Config, root: string, worker: WorkerInfo, hostEnv: NodeJS.ProcessEnv = process.env): Promise<{ missing: string[] }> {
   const { values, missing } = collectSecrets(config.agent.env, hostEnv);
-  const files = [...baseFiles(config, worker.name), ...agentFiles(config, root, worker.name, values)];
+  // A remote worker's settings name the queue's HTTPS address (lib/worker/remote.ts).
+  const access = rt.remote ? remoteAccess(statePaths(root).dir, config) : null;
+  const files = [...baseFiles(config, worker.name, access), ...agentFiles(config, root, worker.name, values)];
   await pushFiles({ rt }, worker.container, files, { uid: worker.devUid, gid: worker.devGid });
   return { missing };
 }

@@ -89,8 +89,22 @@ export type Config = {
     /** A tmux config file sourced into the session (path relative to the project). */
     tmux_conf: string | null;
   };
-  /** `pool`: the storage pool of the base and workers (null: isollm's own `isollm` pool where setup made it, else the profile's). */
-  runtime: { kind: RuntimeKind; pool: string | null };
+  runtime: {
+    kind: RuntimeKind;
+    /** The storage pool of the base and workers (null: isollm's own `isollm` pool where setup made it, else the profile's). */
+    pool: string | null;
+    /** A remote of the client (`lxc remote list`): workers live on that server or cluster. null: the local daemon. */
+    remote: string | null;
+    /** Cluster members to spread workers over, in turn; [] = the cluster's own placement. */
+    targets: string[];
+  };
+  /** Where remote workers reach the hub and queue (TLS, per-worker credentials); unused for local workers. */
+  network: {
+    /** Address the host listens on, `HOST:PORT` (default 0.0.0.0:<queue.port + 1>). */
+    listen: string | null;
+    /** Address workers connect to, `HOST:PORT` (default: the host of listen when it names one). */
+    advertise: string | null;
+  };
   notify: {
     /**
      * Run on the host for each event (agent waiting, task done or blocked, worker limited, all work
@@ -144,7 +158,8 @@ export function defaults(project: string): Config {
     ports: [],
     limits: { cpu: null, memory: null, disk: null },
     multiplexer: { kind: 'auto', layout: 'auto', dashboard: true, dashboard_size: 'auto', max_panes_per_tab: 6, template: null, tmux_conf: null },
-    runtime: { kind: 'auto', pool: null },
+    runtime: { kind: 'auto', pool: null, remote: null, targets: [] },
+    network: { listen: null, advertise: null },
     notify: { command: null },
     land: { strategy: 'merge', test: [], max_attempts: 3, batch: 1, timeout: 1800, auto: false },
   };

@@ -148,6 +148,30 @@ const notifyCommand: Check = (v) => {
   return bad >= 0 ? { message: 'must be a non-empty string (quote it)', index: bad } : undefined;
 };
 
+/** A remote of the `lxc`/`incus` client (`lxc remote list`); `local` is the local daemon itself. */
+export function remoteName(v: unknown): string | undefined {
+  if (typeof v !== 'string' || v === '') return 'must be the name of a remote (`lxc remote list` / `incus remote list`)';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v)) return 'must be a remote name: letters, digits, `.`, `_`, `-` (no `:`)';
+  return undefined;
+}
+
+/** A cluster member, as `lxc cluster list` names it. */
+function memberName(v: unknown): string | undefined {
+  return typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v) ? undefined : 'must be a cluster member name (`lxc cluster list`)';
+}
+
+/** `HOST:PORT` (IPv6 in brackets), or a bare port (all addresses / the listen host). */
+export function parseHostPort(v: unknown): { host: string | null; port: number } | undefined {
+  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : null, port };
+}
+
+const hostPort: Check = (v) => (parseHostPort(v) ? undefined : 'must be HOST:PORT (e.g. 0.0.0.0:7443 or 10.0.0.5:7443) or a port');
+
 /** Every key of isollm.yaml. A null value (an empty key) means "use the default". */
 export const SCHEMA: Schema = {
   project: checkProjectName,
@@ -196,6 +220,12 @@ export const SCHEMA: Schema = {
   runtime: {
     kind: oneOf(RUNTIME_KINDS),
     pool: poolName,
+    remote: remoteName,
+    targets: listOf(memberName, 'cluster member names'),
+  },
+  network: {
+    listen: hostPort,
+    advertise: hostPort,
   },
   notify: {
     command: notifyCommand,

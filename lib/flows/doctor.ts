@@ -7,9 +7,9 @@ import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
 import { agentInstall } from '../agent/install.ts';
-import { listStoragePools, lookupImage, parseImageRef, pingRuntime } from '../runtime/client.ts';
-import { resolveRuntime, runtimeLabel, type ResolveOptions } from '../runtime/choose.ts';
-import { classifyFailure, daemonFix, findOnPath, missingClientError, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
+import { listStoragePools, lookupImage, parseImageRef, pingRuntime, queryApi } from '../runtime/client.ts';
+import { resolveRuntime, runtimeLabel, runtimeOptions, type ResolveOptions } from '../runtime/choose.ts';
+import { classifyFailure, daemonFix, findOnPath, missingClientError, onRemote, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
 
 export const MIN_GIT = [2, 38] as const;
 export const TOOL_TIMEOUT_MS = 10_000;
@@ -80,11 +80,63 @@ export async function checkRuntime(options: ResolveOptions): Promise<{ checks: C
     checks.push(skip('storage', 'storage pool', 'skipped: cannot talk to the daemon'));
     return { checks, rt: null };
   }
+  let used = rt;
+  if (options.remote && options.remote !== 'local') {
+    const remote = await checkRemote(onRemote(rt, options.remote, options.targets));
+    checks.push(...remote.checks);
+    if (!remote.rt) {
+      checks.push(skip('storage', 'storage pool', `skipped: remote ${options.remote} is not usable`));
+      return { checks, rt: null };
+    }
+    used = remote.rt;
+  }
   try {
-    const pools = await listStoragePools(rt);
+    const pools = await listStoragePools(used);
     checks.push(pools.length ? ok('storage', 'storage pool', pools.join(', ')) : bad('storage', 'storage pool', 'none', `run \`isollm setup\` (or \`${rt.kind === 'lxd' ? 'lxd init' : 'incus admin init'}\`)`));
   } catch (err) {
     checks.push(bad('storage', 'storage pool', errorMessage(err), `run \`isollm setup\``));
+  }
+  return { checks, rt: used };
+}
+
+type ServerInfo = { auth?: string; environment?: { server_version?: string; server_clustered?: boolean; server_name?: string } };
+
+/**
+ * `runtime.remote`: the remote answers, trusts this client, and (with `runtime.targets`) is a
+ * cluster with those members online. The image is checked on it by checkImage.
+ */
+export async function checkRemote(rt: Runtime): Promise<{ checks: Check[]; rt: Runtime | null }> {
+  const title = `remote ${rt.remote}`;
+  const add = `\`${rt.bin} remote add ${rt.remote} <address>\` with a trust token (\`${rt.bin} config trust add\` on the server)`;
+  let info: ServerInfo;
+  try {
+    info = JSON.parse(await queryApi(rt, '/1.0')) as ServerInfo;
+  } catch (err) {
+    const message = errorMessage(err);
+    const unknown = /has no remote|remote .* (doesn.t|does not) exist|not found/i.test(message);
+    return { rt: null, checks: [bad('remote', title, unknown ? 'no such remote of this client' : `does not answer: ${message}`, unknown ? `run ${add}` : `check the server is up and its address reachable (\`${rt.bin} remote list\`)`)] };
+  }
+  if (info.auth !== 'trusted') {
+    return { rt: null, checks: [bad('remote', title, `answers, but does not trust this client (auth: ${info.auth ?? 'unknown'})`, `run ${add}`)] };
+  }
+  const env = info.environment ?? {};
+  const checks: Check[] = [ok('remote', title, `trusted; ${env.server_clustered ? 'a cluster' : `a server`} (${rt.kind === 'lxd' ? 'LXD' : 'Incus'} ${env.server_version ?? '?'})`)];
+  const targets = rt.targets ?? [];
+  if (targets.length) {
+    if (!env.server_clustered) {
+      checks.push(bad('targets', 'cluster members', `runtime.targets is set but ${rt.remote} is not a cluster`, 'remove runtime.targets, or point runtime.remote at a cluster'));
+      return { checks, rt: null };
+    }
+    const members = (JSON.parse(await queryApi(rt, '/1.0/cluster/members?recursion=1')) as { server_name: string; status: string }[]) ?? [];
+    const state = new Map(members.map((m) => [m.server_name, m.status]));
+    const missing = targets.filter((t) => !state.has(t));
+    const down = targets.filter((t) => state.has(t) && state.get(t) !== 'Online');
+    if (missing.length || down.length) {
+      const what = [missing.length ? `not members: ${missing.join(', ')}` : '', down.length ? `not online: ${down.join(', ')}` : ''].filter(Boolean).join('; ');
+      checks.push(bad('targets', 'cluster members', what, `use members of \`${rt.bin} cluster list ${rt.remote}:\` (${[...state.keys()].join(', ')})`));
+      return { checks, rt: null };
+    }
+    checks.push(ok('targets', 'cluster members', `${targets.join(', ')} online`));
   }
   return { checks, rt };
 }
@@ -93,6 +145,14 @@ export async function checkImage(rt: Runtime | null, image: string): Promise<Che
   if (!rt) return skip('image', `image ${image}`, 'skipped: no runtime to ask');
   const found = await lookupImage(rt, image).catch(() => null);
   const { remote, alias } = parseImageRef(image);
+  if (rt.remote) {
+    if (found) return ok('image', `image ${image}`, `present on remote ${rt.remote} (${found.fingerprint.slice(0, 12)})`);
+    // Not there: `init` copies it from this client's store (or its image server) on first use.
+    const here = await lookupImage(onRemote(rt, null), image).catch(() => null);
+    return here
+      ? ok('image', `image ${image}`, `not on remote ${rt.remote}; copied there from this machine (${here.fingerprint.slice(0, 12)}) when the first worker is made`)
+      : bad('image', `image ${image}`, `neither on remote ${rt.remote} nor here`, `run \`isollm setup\` here (it is then copied to the remote), or \`${rt.bin} image copy ${image} ${rt.remote}:\``);
+  }
   // A `remote:alias` that setup satisfied locally: say which local image up and worker add launch.
   const used = found && remote ? `; up and worker add use the local ${found.aliases.includes(alias) ? `image ${alias}` : 'copy'}, no image server is asked` : '';
   return found
@@ -177,7 +237,7 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
     }
   }
   checks.push(await checkGit());
-  const runtime = await checkRuntime({ kind: config?.runtime.kind ?? 'auto', project: config?.project, image: config?.image });
+  const runtime = await checkRuntime(config ? runtimeOptions(config) : { kind: 'auto' });
   checks.push(...runtime.checks);
   checks.push(checkMultiplexer(config?.multiplexer.kind ?? 'auto'));
   if (root && config) {

@@ -14,7 +14,7 @@ import type { SalvageResult } from '../worker/salvage-git.ts';
 import { inspectWorkers, salvageWorker, stopAgents, type WorkerWork } from '../worker/salvage.ts';
 import { acquireLock, clearSession, readSession } from '../project/session.ts';
 import { pickMultiplexer, sessionName, type Multiplexer } from '../mux/index.ts';
-import { listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
+import { detachWorker, listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { workerContext } from '../worker/ops.ts';
 import { pruneBases } from '../worker/base.ts';
 import { salvageStamp } from '../worker/salvage-report.ts';
@@ -149,7 +149,7 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
         } else if (plan.destroy) {
           await run(`Destroy ${w.name}`, async () => {
             await deleteInstance(c.rt, w.container);
-            await c.queue.closeSocket(w.name).catch(() => undefined);
+            await detachWorker(c, w.name).catch(() => undefined);
           });
         } else if (w.instance.status === 'Running') {
           await run(`Stop ${w.name}`, () => stopInstance(c.rt, w.container));
@@ -157,6 +157,8 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
       }
       // The project's base goes with its last worker (the next `up` builds it again).
       if (plan.destroy) await run('Bases removed', async () => (await pruneBases(c, null)).join(', ') || 'none unused');
+      // Remote workers' credentials end with the session (`up` gives running workers new ones).
+      if (c.rt.remote) await run('Credentials revoked', async () => (await c.queue.revokeAll()).join(', ') || 'none');
     }
 
     // Before the queue goes: an interrupted landing leaves the hub's base as it was.

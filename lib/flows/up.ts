@@ -12,7 +12,7 @@ import { recoveredWords } from '../status/agent-view.ts';
 import { checkStaleness } from '../hub/sync.ts';
 import { c, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
-import { createWorkers, listWorkers, removeHalfMade, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
+import { attachWorker, createWorkers, listWorkers, removeHalfMade, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { basesOf, ensureBase, isFromBase, pruneBases, type BaseInfo } from '../worker/base.ts';
 import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
@@ -72,7 +72,8 @@ export async function up(root: string, config: Config, options: UpOptions, repor
         failures.push(`${stopped[i].name}: ${errorMessage(r.reason)}`);
       });
     }
-    for (const w of chosen.filter((w) => w.instance.status === 'Running')) await ctx.queue.openSocket(w.name);
+    // Workers already running (started above, or never stopped): their door to the queue reopened.
+    for (const w of chosen.filter((w) => w.instance.status === 'Running')) await attachWorker(ctx, w);
     const previous = readSession(paths);
     // Before creating any worker: a worker re-created under the name of one that crashed or was
     // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).

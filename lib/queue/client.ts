@@ -166,6 +166,10 @@ export class QueueClient {
   listSockets = () => this.request<{ worker: string; path: string }[]>('GET', '/v1/isollm/sockets');
   addSocket = (worker: string) => this.request<{ worker: string; path: string }>('PUT', `/v1/isollm/sockets/${enc(worker)}`);
   removeSocket = (worker: string) => this.request<void>('DELETE', `/v1/isollm/sockets/${enc(worker)}`);
+  // Remote workers' credentials (host only): the token comes back once, at creation.
+  listCredentials = () => this.request<{ worker: string; created_at: string }[]>('GET', '/v1/isollm/credentials');
+  addCredential = (worker: string) => this.request<{ worker: string; token: string }>('PUT', `/v1/isollm/credentials/${enc(worker)}`);
+  removeCredential = (worker: string) => this.request<void>('DELETE', `/v1/isollm/credentials/${enc(worker)}`);
 
   close(): void {
     this.httpAgent.destroy();

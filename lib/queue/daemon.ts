@@ -11,6 +11,7 @@ import { UserError } from '../cli/errors.ts';
 import { libModule } from '../cli/package-files.ts';
 import { processAlive, statePaths, writeFileAtomic } from '../project/root.ts';
 import { QueueClient } from './client.ts';
+import { ensureCertificate, remoteEndpoint, tlsFiles } from './credentials.ts';
 
 export const START_TIMEOUT_MS = 10_000;
 export const STOP_TIMEOUT_MS = 10_000;
@@ -108,7 +109,11 @@ export async function startQueue(root: string, config: Config, options: { timeou
   const hub = ['--hub', config.git.hub, '--project', config.project, '--prefix', config.git.branch_prefix, '--base', config.git.base_branch];
   // notify.command goes along as a JSON argv: the server runs it on events (lib/queue/notify.ts).
   const notify = config.notify.command ? ['--notify', JSON.stringify(config.notify.command)] : [];
-  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub, ...notify], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
+  // Remote workers: HTTPS with the project's certificate, which names the address they are given.
+  const endpoint = remoteEndpoint(config);
+  if (endpoint) await ensureCertificate(tlsFiles(paths.dir), [endpoint.advertise.host]);
+  const tls = endpoint ? ['--tls', `${endpoint.listen.host.includes(':') ? `[${endpoint.listen.host}]` : endpoint.listen.host}:${endpoint.listen.port}`] : [];
+  const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub, ...notify, ...tls], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   let exited: number | null = null;
   child.on('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));

@@ -1,5 +1,6 @@
 // The queue server process (started detached by `isollm queue start`):
-//   node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH] [--notify JSON-ARGV]
+//   node lib/queue/main.ts <project-root> <port> [--hub DIR --project NAME --prefix P --base BRANCH] [--notify JSON-ARGV] [--tls HOST:PORT]
+// --tls: also listen for remote workers over HTTPS, with the certificate in .isollm/tls/.
 // Logs to stderr (the daemon points it at .isollm/queue.log); SIGTERM/SIGINT close it cleanly.
 import fs from 'node:fs';
 import process from 'node:process';
@@ -9,10 +10,12 @@ import { statePaths } from '../project/root.ts';
 import { createNotifier } from './notify.ts';
 import type { Admin } from './routes.ts';
 import { startServer } from './server.ts';
+import { tlsFiles } from './credentials.ts';
+import { parseHostPort } from '../config/schema.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { hub: { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, base: { type: 'string' }, notify: { type: 'string' } },
+  options: { hub: { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, base: { type: 'string' }, notify: { type: 'string' }, tls: { type: 'string' } },
 });
 const [root, portArg] = positionals;
 if (!root || !/^\d+$/.test(portArg ?? '')) {
@@ -42,7 +45,12 @@ const notify = createNotifier(notifyCommand, log);
 try {
   // Task branches start on the host side, from the hub the command that started us named.
   const prepareStart: Admin['prepareStart'] = hub ? hubTaskStarts({ project: hub.project, hub: hub.dir, base: hub.base, prefix: hub.prefix }, log) : undefined;
+  const tlsAt = values.tls ? parseHostPort(values.tls) : undefined;
+  if (values.tls && !tlsAt) throw new Error(`--tls ${values.tls}: not HOST:PORT`);
+  const files = tlsFiles(paths.dir);
+  const tls = tlsAt ? { host: tlsAt.host ?? '0.0.0.0', port: tlsAt.port, cert: fs.readFileSync(files.cert, 'utf8'), key: fs.readFileSync(files.key, 'utf8') } : undefined;
   const server = await startServer({
+    tls,
     dbFile: paths.queueDb,
     port: Number(portArg),
     socketsDir: paths.sockets,

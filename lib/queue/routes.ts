@@ -32,6 +32,10 @@ export type Admin = {
   listSockets(): { worker: string; path: string }[];
   addSocket(worker: string): Promise<{ worker: string; path: string }>;
   removeSocket(worker: string): Promise<boolean>;
+  /** A remote worker's credential: a new token (replacing any earlier one), shown only here. */
+  addCredential(worker: string): { worker: string; token: string };
+  removeCredential(worker: string): boolean;
+  listCredentials(): { worker: string; created_at: string }[];
   /** Events for `notify.command` (optional: a bare server emits nowhere). */
   emit?: Emit;
   /** The project this server belongs to, named in agent events (tasks name their own). */
@@ -196,6 +200,7 @@ async function routeIsollm(store: Store, admin: Admin, req: Request, rest: strin
     return only(req, ['GET'], () => ({ status: 200, body: { agent: req.agent, worker: req.worker } }));
   }
   if (rest[0] === 'agents' && rest.length <= 2) return routeAgents(store, admin, req, rest[1]);
+  if (rest[0] === 'credentials' && rest.length <= 2) return routeCredentials(admin, req, rest[1]);
   if (rest[0] !== 'sockets' || rest.length > 2) throw notFound();
   // A worker must not be able to open or close other workers' doors.
   if (req.worker) throw new QueueError('FORBIDDEN', 'Socket management is only allowed from the host');
@@ -205,6 +210,19 @@ async function routeIsollm(store: Store, admin: Admin, req: Request, rest: strin
   if (req.method === 'PUT') return { status: 200, body: await admin.addSocket(worker) };
   if (req.method === 'DELETE') {
     if (!(await admin.removeSocket(worker))) throw new QueueError('NOT_FOUND', `No socket for worker ${worker}`, { worker });
+    return { status: 204 };
+  }
+  throw methodNotAllowed(['PUT', 'DELETE']);
+}
+
+/** Remote workers' credentials: host only (a worker must not mint or revoke anyone's, its own included). */
+function routeCredentials(admin: Admin, req: Request, worker: string | undefined): Reply {
+  if (req.worker) throw new QueueError('FORBIDDEN', 'Credential management is only allowed from the host');
+  if (worker === undefined) return only(req, ['GET'], () => ({ status: 200, body: admin.listCredentials() }));
+  if (!WORKER_RE.test(worker)) throw errors.validation([`Invalid worker name: ${worker}`]);
+  if (req.method === 'PUT') return { status: 200, body: admin.addCredential(worker) };
+  if (req.method === 'DELETE') {
+    if (!admin.removeCredential(worker)) throw new QueueError('NOT_FOUND', `No credential for worker ${worker}`, { worker });
     return { status: 204 };
   }
   throw methodNotAllowed(['PUT', 'DELETE']);

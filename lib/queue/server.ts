@@ -2,9 +2,11 @@
 // envelope (or text/plain), the body limit, and worker sockets opened and closed while running.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GIT_PATH, readLimited, serveGit } from '../hub/smart-http.ts';
+import { bearerToken, newToken, tokenHash } from './credentials.ts';
 import { hasHeld } from './history.ts';
 import { forgetAgentState } from './agents.ts';
 import { FinishTracker, type Emit } from './events.ts';
@@ -34,6 +36,11 @@ export type ServerOptions = {
   emit?: Emit;
   /** Makes a claimed task's start branch on the host (see Admin.prepareStart). */
   prepareStart?: Admin['prepareStart'];
+  /**
+   * The listener for remote workers: HTTPS on `host:port` with this certificate, every request
+   * carrying one worker's token (`Authorization: Bearer …`), which is its identity as a socket is.
+   */
+  tls?: { host: string; port: number; cert: string; key: string };
 };
 
 export type HubService = { dir: string; project: string; prefix: string; base: string };
@@ -41,6 +48,9 @@ export type HubService = { dir: string; project: string; prefix: string; base: s
 export type QueueServer = {
   port: number;
   url: string;
+  /** The HTTPS listener's port and URL, when there is one. */
+  tlsPort: number | null;
+  tlsUrl: string | null;
   store: Store;
   socketPath(worker: string): string;
   addSocket(worker: string): Promise<{ worker: string; path: string }>;
@@ -80,6 +90,18 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
       store.addSocket(worker);
       return { worker, path: file };
     },
+    addCredential(worker) {
+      const { token, sha256 } = newToken();
+      store.setCredential(worker, sha256); // replaces an earlier one: a worker has one credential
+      log(`credential issued for worker ${worker}`);
+      return { worker, token };
+    },
+    removeCredential(worker) {
+      const known = store.removeCredential(worker);
+      if (known) log(`credential of worker ${worker} revoked`);
+      return known;
+    },
+    listCredentials: () => store.listCredentials(),
     async removeSocket(worker) {
       const server = sockets.get(worker);
       const known = store.removeSocket(worker);
@@ -153,10 +175,37 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     }
   }
 
+  /** A remote worker's request: its token names the worker, or it is answered 401 and goes no further. */
+  function handleRemote(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const token = bearerToken(req.headers.authorization);
+    const worker = token ? store.credentialWorker(tokenHash(token)) : null;
+    if (!worker) {
+      log(`refused ${req.method} ${(req.url ?? '/').split('?')[0]} from ${req.socket.remoteAddress}: ${token ? 'unknown or revoked credential' : 'no credential'}`);
+      req.resume();
+      res.setHeader('WWW-Authenticate', 'Bearer realm="isollm"');
+      return sendError(res, new QueueError('UNAUTHORIZED', 'A worker credential is required (Authorization: Bearer …); this one is unknown or revoked'), wantsText(req.headers.accept));
+    }
+    void handle(req, res, worker);
+  }
+
   const tcp = http.createServer((req, res) => void handle(req, res, null));
   await listen(tcp, options.port, options.host ?? '127.0.0.1');
   const port = (tcp.address() as AddressInfo).port;
   log(`listening on http://${options.host ?? '127.0.0.1'}:${port} for the host`);
+  let remote: https.Server | null = null;
+  let tlsPort: number | null = null;
+  if (options.tls) {
+    remote = https.createServer({ cert: options.tls.cert, key: options.tls.key }, handleRemote);
+    try {
+      await listen(remote, options.tls.port, options.tls.host);
+    } catch (err) {
+      await closeServer(tcp);
+      store.close();
+      throw err;
+    }
+    tlsPort = (remote.address() as AddressInfo).port;
+    log(`listening on https://${hostInUrl(options.tls.host)}:${tlsPort} for remote workers`);
+  }
   for (const worker of store.listSockets()) {
     try {
       await admin.addSocket(worker);
@@ -169,6 +218,8 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
   return {
     port,
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    tlsPort,
+    tlsUrl: options.tls && tlsPort !== null ? `https://${hostInUrl(options.tls.host)}:${tlsPort}` : null,
     store,
     socketPath,
     addSocket: admin.addSocket,
@@ -176,7 +227,7 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     close() {
       // Run once: close every listener (socket rows stay, so a restart re-opens them), then the db.
       closing ??= (async () => {
-        await Promise.all([closeServer(tcp), ...[...sockets.entries()].map(async ([worker, server]) => {
+        await Promise.all([closeServer(tcp), ...(remote ? [closeServer(remote)] : []), ...[...sockets.entries()].map(async ([worker, server]) => {
           await closeServer(server);
           fs.rmSync(socketPath(worker), { force: true });
         })]);
@@ -188,6 +239,8 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     },
   };
 }
+
+const hostInUrl = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 function listen(server: http.Server, ...args: [number, string] | [string]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS agent_runs (
 CREATE INDEX IF NOT EXISTS agent_runs_task ON agent_runs (project, task_id, seq);
 -- Worker sockets the server should listen on; re-created at every start.
 CREATE TABLE IF NOT EXISTS sockets (worker TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+-- Remote workers' credentials (lib/queue/credentials.ts): only a hash of each token is kept.
+CREATE TABLE IF NOT EXISTS credentials (worker TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
 `;
 
 /** Columns added after the first release: a database made before them gets them at open. */
@@ -199,6 +201,24 @@ export class Store {
 
   removeSocket(worker: string): boolean {
     return this.run('DELETE FROM sockets WHERE worker = ?', worker) > 0;
+  }
+
+  // Remote workers' credentials, by the hash of their token.
+  setCredential(worker: string, tokenSha256: string): void {
+    this.run('INSERT OR REPLACE INTO credentials (worker, token_sha256, created_at) VALUES (?, ?, ?)', worker, tokenSha256, now());
+  }
+
+  credentialWorker(tokenSha256: string): string | null {
+    const row = this.get('SELECT worker FROM credentials WHERE token_sha256 = ?', tokenSha256);
+    return row ? String(row.worker) : null;
+  }
+
+  listCredentials(): { worker: string; created_at: string }[] {
+    return this.all('SELECT worker, created_at FROM credentials ORDER BY worker').map((r) => ({ worker: String(r.worker), created_at: String(r.created_at) }));
+  }
+
+  removeCredential(worker: string): boolean {
+    return this.run('DELETE FROM credentials WHERE worker = ?', worker) > 0;
   }
 }
 

@@ -19,22 +19,44 @@ export type DiskDevice = { type: 'disk'; source: string; path: string; shift?: b
 export type ProxyDevice = { type: 'proxy'; listen: string; connect: string; bind?: 'host' | 'instance'; uid?: number; gid?: number; mode?: string };
 export type Device = DiskDevice | ProxyDevice;
 
-/** `list` filtered by our project tag; state included (recursion 2) so one call gives status and IPs. */
-export function listArgs(project?: string): string[] {
-  return ['list', ...(project === undefined ? [] : [`${PROJECT_KEY}=${project}`]), '--format', 'json'];
+/**
+ * How the client names a container: `remote:name` on a remote, else `name`. Every call of the
+ * gateway names its instance through this, so a remote runtime reaches nothing local by mistake.
+ */
+export function instanceRef(rt: Pick<Runtime, 'remote'>, name: string): string {
+  if (name.includes(':')) throw new Error(`instance name must not name a remote: ${name}`);
+  return rt.remote ? `${rt.remote}:${name}` : name;
 }
 
-/** `init` (create without starting) with config keys. */
-export function initArgs(image: string, name: string, config: Record<string, string> = {}, storage?: string): string[] {
-  return ['init', image, name, ...(storage ? ['--storage', storage] : []), ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
+/** The cluster member for the `index`-th new container (1-based, e.g. worker-N), or undefined. */
+export function targetFor(rt: Pick<Runtime, 'targets'>, index: number): string | undefined {
+  const targets = rt.targets ?? [];
+  return targets.length ? targets[(Math.max(1, index) - 1) % targets.length] : undefined;
+}
+
+/** `list` filtered by our project tag; state included (recursion 2) so one call gives status and IPs. */
+export function listArgs(project?: string, remote?: string): string[] {
+  return ['list', ...(remote ? [`${remote}:`] : []), ...(project === undefined ? [] : [`${PROJECT_KEY}=${project}`]), '--format', 'json'];
+}
+
+/** `init` (create without starting) with config keys; `target` places it on a cluster member. */
+export function initArgs(image: string, name: string, config: Record<string, string> = {}, storage?: string, target?: string): string[] {
+  return [
+    'init',
+    image,
+    name,
+    ...(storage ? ['--storage', storage] : []),
+    ...(target ? ['--target', target] : []),
+    ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`]),
+  ];
 }
 
 /**
  * `copy` of a (stopped) instance without its snapshots: on a copy-on-write pool (btrfs, zfs) a
  * clone of its filesystem, elsewhere a full copy. `config` adds or replaces keys on the copy.
  */
-export function copyArgs(source: string, name: string, config: Record<string, string> = {}): string[] {
-  return ['copy', source, name, '--instance-only', ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
+export function copyArgs(source: string, name: string, config: Record<string, string> = {}, target?: string): string[] {
+  return ['copy', source, name, '--instance-only', ...(target ? ['--target', target] : []), ...Object.entries(config).flatMap(([k, v]) => ['--config', `${k}=${v}`])];
 }
 
 /** isollm's own copy-on-write pool (btrfs on a loop file), made by `isollm setup` where it can be. */
@@ -130,9 +152,9 @@ export function snapshotRestoreArgs(rt: Runtime, name: string, snapshot: string)
   return rt.kind === 'incus' ? ['snapshot', 'restore', name, snapshot] : ['restore', name, snapshot];
 }
 
-/** A raw API read; every state question goes through JSON. */
-export function queryArgs(apiPath: string): string[] {
-  return ['query', apiPath];
+/** A raw API read; every state question goes through JSON. On a remote: `query remote:/1.0/…`. */
+export function queryArgs(apiPath: string, remote?: string): string[] {
+  return ['query', remote ? `${remote}:${apiPath}` : apiPath];
 }
 
 export function snapshotsPath(name: string): string {

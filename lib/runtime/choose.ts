@@ -8,7 +8,7 @@
 import { UserError } from '../cli/errors.ts';
 import { RUNTIME_ENV } from '../cli/run.ts';
 import { listInstances, lookupImage, pingRuntime } from './client.ts';
-import { findOnPath, missingClientError, RUNTIMES, type Runtime, type RuntimeName } from './detect.ts';
+import { findOnPath, missingClientError, onRemote, RUNTIMES, type Runtime, type RuntimeName } from './detect.ts';
 
 export type RuntimeKind = 'auto' | RuntimeName;
 
@@ -72,9 +72,18 @@ export type ResolveOptions = {
   env?: NodeJS.ProcessEnv;
   /** PATH to look for clients on (tests). */
   envPath?: string;
+  /** `runtime.remote`: the containers live on this remote of the client (no auto-probing of it). */
+  remote?: string | null;
+  /** `runtime.targets`: cluster members new containers are spread over. */
+  targets?: readonly string[];
   /** How to learn a daemon's state (tests replace it). */
   probe?: (kind: RuntimeName, options: ResolveOptions) => Promise<RuntimeState>;
 };
+
+/** The options every command passes for its project: kind, remote and targets from isollm.yaml. */
+export function runtimeOptions(config: { project: string; image: string; runtime: { kind: RuntimeKind; remote: string | null; targets: string[] } }): ResolveOptions {
+  return { kind: config.runtime.kind, project: config.project, image: config.image, remote: config.runtime.remote, targets: config.runtime.targets };
+}
 
 export type Resolved = RuntimeChoice & {
   /** What decided: the override (flag / ISOLLM_RUNTIME), the config, or the auto rule. */
@@ -130,15 +139,18 @@ const connected = new Map<string, Promise<Runtime>>();
  * error with its fix. Decided once per process (a dashboard asking every second keeps its choice).
  */
 export function connectRuntime(options: ResolveOptions = {}): Promise<Runtime> {
-  const key = JSON.stringify([options.kind, options.project, options.image, (options.env ?? process.env)[RUNTIME_ENV], options.envPath]);
+  const key = JSON.stringify([options.kind, options.project, options.image, (options.env ?? process.env)[RUNTIME_ENV], options.envPath, options.remote, options.targets]);
   let p = connected.get(key);
   if (!p) {
     p = (async () => {
       const choice = await resolveRuntime(options);
       if (!choice.kind) throw missingClientError('auto');
-      const rt = RUNTIMES[choice.kind];
-      if (!findOnPath(rt.bin, options.envPath)) throw missingClientError(choice.kind);
-      await pingRuntime(rt);
+      const local = RUNTIMES[choice.kind];
+      if (!findOnPath(local.bin, options.envPath)) throw missingClientError(choice.kind);
+      const rt = onRemote(local, options.remote, options.targets);
+      // A remote is not pinged: each call crosses the network (~0.25 s over TLS here), and the
+      // first real call fails with the remote's own one-line error just as well.
+      if (!rt.remote) await pingRuntime(rt);
       return rt;
     })();
     // A failure is not remembered: the next call (after `isollm setup`) tries again.

@@ -12,6 +12,7 @@ import {
   filePushArgs,
   IMAGES_PATH,
   initArgs,
+  instanceRef,
   listArgs,
   NETWORKS_PATH,
   queryArgs,
@@ -30,7 +31,7 @@ import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './dete
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
-export { execPaneArgs, FAST_POOL, PROJECT_KEY, WORKER_KEY } from './argv.ts';
+export { execPaneArgs, FAST_POOL, instanceRef, PROJECT_KEY, targetFor, WORKER_KEY } from './argv.ts';
 export type { Image, Instance, Network, Snapshot } from './parse.ts';
 export { parseImageRef };
 
@@ -97,7 +98,7 @@ async function mustRun(rt: Runtime, args: string[], timeout: number, input?: str
 export async function pingRuntime(rt: Runtime, timeout = PING_TIMEOUT_MS): Promise<{ serverVersion: string }> {
   let r: RunResult;
   try {
-    r = await runClient(rt, queryArgs('/1.0'), { timeout });
+    r = await runClient(rt, queryArgs('/1.0', rt.remote), { timeout });
   } catch {
     throw daemonError(rt, `no answer within ${timeout / 1000}s`);
   }
@@ -112,7 +113,7 @@ export async function pingRuntime(rt: Runtime, timeout = PING_TIMEOUT_MS): Promi
 }
 
 export async function queryApi(rt: Runtime, apiPath: string): Promise<string> {
-  return mustRun(rt, queryArgs(apiPath), QUERY_TIMEOUT_MS);
+  return mustRun(rt, queryArgs(apiPath, rt.remote), QUERY_TIMEOUT_MS);
 }
 
 /**
@@ -133,7 +134,7 @@ async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T): 
 
 /** Every instance tagged with this project (one call), or every instance when no project is given. */
 export async function listInstances(rt: Runtime, project?: string): Promise<Instance[]> {
-  return read(rt, listArgs(project), (out) => parseInstanceList(out, project));
+  return read(rt, listArgs(project, rt.remote), (out) => parseInstanceList(out, project));
 }
 
 export type LaunchSpec = {
@@ -143,6 +144,8 @@ export type LaunchSpec = {
   devices?: Record<string, Device>;
   /** Storage pool (default: the profile's). */
   storage?: string;
+  /** Cluster member to create it on (default: the cluster's placement). */
+  target?: string;
 };
 
 /**
@@ -151,20 +154,20 @@ export type LaunchSpec = {
  */
 export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
   const { image } = await launchImage(rt, spec.image);
-  await mustRun(rt, initArgs(image, spec.name, spec.config, spec.storage), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, initArgs(image, instanceRef(rt, spec.name), spec.config, spec.storage, spec.target), LIFECYCLE_TIMEOUT_MS);
   await equipAndStart(rt, spec.name, spec.devices);
 }
 
 /** Add devices to a just-created instance and start it; on any failure the instance is deleted. */
 async function equipAndStart(rt: Runtime, name: string, devices: Record<string, Device> = {}, root?: CopySpec['root']): Promise<void> {
   try {
-    if (root && Object.keys(root.props).length) await mustRun(rt, rootDiskArgs(name, root.props, root.own), LIFECYCLE_TIMEOUT_MS);
+    if (root && Object.keys(root.props).length) await mustRun(rt, rootDiskArgs(instanceRef(rt, name), root.props, root.own), LIFECYCLE_TIMEOUT_MS);
     for (const [deviceName, device] of Object.entries(devices)) {
-      await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+      await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
     }
-    await mustRun(rt, startArgs(name), LIFECYCLE_TIMEOUT_MS);
+    await mustRun(rt, startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
   } catch (err) {
-    await runClient(rt, deleteArgs(name), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
+    await runClient(rt, deleteArgs(instanceRef(rt, name)), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
     throw err;
   }
 }
@@ -178,25 +181,27 @@ export type CopySpec = {
   devices?: Record<string, Device>;
   /** Properties of the copy's root disk (e.g. `size`), set before it starts; `own`: the source has its own root device, not the profile's. */
   root?: { props: Record<string, string>; own: boolean };
+  /** Cluster member to put the copy on (default: the source's). */
+  target?: string;
 };
 
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
-  await mustRun(rt, copyArgs(spec.source, spec.name, spec.config), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, copyArgs(instanceRef(rt, spec.source), instanceRef(rt, spec.name), spec.config, spec.target), LIFECYCLE_TIMEOUT_MS);
   await equipAndStart(rt, spec.name, spec.devices, spec.root);
 }
 
 export async function startInstance(rt: Runtime, name: string): Promise<void> {
-  await mustRun(rt, startArgs(name), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
 }
 
 export async function stopInstance(rt: Runtime, name: string, force = false): Promise<void> {
-  await mustRun(rt, stopArgs(name, force), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, stopArgs(instanceRef(rt, name), force), LIFECYCLE_TIMEOUT_MS);
 }
 
 /** Delete (stopping it first if needed). */
 export async function deleteInstance(rt: Runtime, name: string): Promise<void> {
-  await mustRun(rt, deleteArgs(name), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, deleteArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
 }
 
 /**
@@ -209,11 +214,11 @@ export function isIdmapUnsupported(err: unknown): boolean {
 }
 
 export async function setInstanceConfig(rt: Runtime, name: string, config: Record<string, string>): Promise<void> {
-  await mustRun(rt, configSetArgs(name, config), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, configSetArgs(instanceRef(rt, name), config), LIFECYCLE_TIMEOUT_MS);
 }
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
-  await mustRun(rt, deviceAddArgs(name, deviceName, device), LIFECYCLE_TIMEOUT_MS);
+  await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
 }
 
 export type ExecResult = RunResult;
@@ -223,7 +228,7 @@ export type ExecResult = RunResult;
  * back as a value; only a runtime failure (daemon, permission, no such container) throws.
  */
 export async function execIn(rt: Runtime, name: string, command: string[], options: ExecOptions & { input?: string; timeout?: number } = {}): Promise<ExecResult> {
-  const r = await runClient(rt, execArgs(name, command, options), { input: options.input, timeout: options.timeout ?? EXEC_TIMEOUT_MS });
+  const r = await runClient(rt, execArgs(instanceRef(rt, name), command, options), { input: options.input, timeout: options.timeout ?? EXEC_TIMEOUT_MS });
   // The client's own errors start with "Error:" and exit 1; a command can exit 1 too, so check both.
   if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) {
     throw runtimeError(rt, `exec ${name}`, r.stderr);
@@ -241,7 +246,7 @@ function isClientFailure(stderr: string): boolean {
  */
 export async function execStream(rt: Runtime, name: string, command: string[], options: ExecOptions & { timeout?: number }, onLine: (line: string) => void): Promise<ExecResult> {
   const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
-  const args = execArgs(name, command, options);
+  const args = execArgs(instanceRef(rt, name), command, options);
   const p = $({ quiet: true, nothrow: true, timeout, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   for await (const line of p) onLine(line);
   const r = await p;
@@ -261,24 +266,24 @@ export async function execOk(rt: Runtime, name: string, command: string[], optio
 
 /** Write `content` to `target` in the container (through stdin: nothing touches a shell or the host disk). */
 export async function pushText(rt: Runtime, name: string, target: string, content: string, options: PushOptions = {}): Promise<void> {
-  await mustRun(rt, filePushArgs('-', name, target, options), FILE_PUSH_TIMEOUT_MS, content);
+  await mustRun(rt, filePushArgs('-', instanceRef(rt, name), target, options), FILE_PUSH_TIMEOUT_MS, content);
 }
 
 /** Copy a host file to `target` in the container. */
 export async function pushFile(rt: Runtime, name: string, source: string, target: string, options: PushOptions = {}): Promise<void> {
-  await mustRun(rt, filePushArgs(source, name, target, options), FILE_PUSH_TIMEOUT_MS);
+  await mustRun(rt, filePushArgs(source, instanceRef(rt, name), target, options), FILE_PUSH_TIMEOUT_MS);
 }
 
 export async function createSnapshot(rt: Runtime, name: string, snapshot: string): Promise<void> {
-  await mustRun(rt, snapshotCreateArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
+  await mustRun(rt, snapshotCreateArgs(rt, instanceRef(rt, name), snapshot), SNAPSHOT_TIMEOUT_MS);
 }
 
 export async function restoreSnapshot(rt: Runtime, name: string, snapshot: string): Promise<void> {
-  await mustRun(rt, snapshotRestoreArgs(rt, name, snapshot), SNAPSHOT_TIMEOUT_MS);
+  await mustRun(rt, snapshotRestoreArgs(rt, instanceRef(rt, name), snapshot), SNAPSHOT_TIMEOUT_MS);
 }
 
 export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot[]> {
-  return read(rt, queryArgs(snapshotsPath(name)), parseSnapshots);
+  return read(rt, queryArgs(snapshotsPath(name), rt.remote), parseSnapshots);
 }
 
 /** Poll until a trivial exec succeeds (init has brought up enough of the container). */
@@ -286,7 +291,7 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const r = await runClient(rt, execArgs(name, ['true']), { timeout: Math.max(1000, deadline - Date.now()) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
+    const r = await runClient(rt, execArgs(instanceRef(rt, name), ['true']), { timeout: Math.max(1000, deadline - Date.now()) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
     if (r.exitCode === 0) return;
     last = r.stderr.trim();
     // exec works as soon as the container runs; before that it fails fast, so poll.
@@ -298,7 +303,7 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
 }
 
 export async function listImages(rt: Runtime): Promise<Image[]> {
-  return read(rt, queryArgs(IMAGES_PATH), parseImages);
+  return read(rt, queryArgs(IMAGES_PATH, rt.remote), parseImages);
 }
 
 /** The local image `ref` names (a local alias, or a copy cached from `remote:alias`), or null. */
@@ -316,11 +321,12 @@ export async function launchImage(rt: Runtime, ref: string): Promise<{ image: st
   if (!found) return { image: ref, local: null };
   const { alias } = parseImageRef(ref);
   const local = found.aliases.includes(alias) ? alias : found.fingerprint.slice(0, 12);
-  return { image: found.aliases.includes(alias) ? alias : found.fingerprint, local };
+  // On a remote the image found is the remote's own: named so, or the client would look locally.
+  return { image: instanceRef(rt, found.aliases.includes(alias) ? alias : found.fingerprint), local };
 }
 
 export async function listStoragePools(rt: Runtime): Promise<string[]> {
-  return read(rt, queryArgs(STORAGE_POOLS_PATH), parseStoragePools);
+  return read(rt, queryArgs(STORAGE_POOLS_PATH, rt.remote), parseStoragePools);
 }
 
 /** True when the daemon has at least one storage pool (containers cannot be created without one). */
@@ -329,7 +335,7 @@ export async function hasStoragePool(rt: Runtime): Promise<boolean> {
 }
 
 export async function listNetworks(rt: Runtime): Promise<Network[]> {
-  return read(rt, queryArgs(NETWORKS_PATH), parseNetworks);
+  return read(rt, queryArgs(NETWORKS_PATH, rt.remote), parseNetworks);
 }
 
 /** The client binary, for commands run in panes (`lxc exec …` / `incus exec …`). */

@@ -18,7 +18,20 @@ export type Runtime = {
   group: 'lxd' | 'incus-admin';
   /** Run the client through this (`['sudo']` during setup, before a new group membership applies). */
   prefix?: string[];
+  /**
+   * A remote of the client (`lxc remote list`) holding the containers: every call names
+   * `remote:container` (client.ts). Unset: the local daemon.
+   */
+  remote?: string;
+  /** Cluster members new containers are spread over (`--target`), in turn. */
+  targets?: readonly string[];
 };
+
+/** The runtime `rt` talking to `remote` (null/undefined: the local daemon) and its cluster members. */
+export function onRemote(rt: Runtime, remote?: string | null, targets: readonly string[] = []): Runtime {
+  const { remote: _r, targets: _t, ...local } = rt;
+  return { ...local, ...(remote && remote !== 'local' ? { remote } : {}), ...(targets.length ? { targets: [...targets] } : {}) };
+}
 
 export const RUNTIMES: Record<RuntimeName, Runtime> = {
   lxd: { kind: 'lxd', bin: 'lxc', group: 'lxd' },
@@ -86,6 +99,10 @@ export function runtimeError(rt: Runtime, what: string, stderr: string, cause?: 
   const detail = stderr.trim() || undefined;
   if (failure === 'daemon') return daemonError(rt, detail);
   if (failure === 'permission') return permissionError(rt, undefined, detail);
+  const unknownRemote = /The remote "([^"]+)" (doesn't|does not) exist/.exec(stderr);
+  if (unknownRemote) {
+    return new UserError(`The ${rt.bin} client has no remote "${unknownRemote[1]}" (runtime.remote). Add it with \`${rt.bin} remote add ${unknownRemote[1]} <token>\` (see \`isollm doctor\`).`, { cause });
+  }
   return new UserError(`${rt.bin} ${what} failed: ${clientMessage(stderr)}`, { detail, cause });
 }
 

@@ -26,10 +26,13 @@ export type Instance = {
   image: string | null;
   config: Record<string, string>;
   devices: Record<string, Record<string, string>>;
+  /** The cluster member it runs on (`none` or empty off a cluster → null). */
+  location: string | null;
 };
 
 type RawInstance = {
   name: string;
+  location?: string;
   status: string;
   created_at?: string;
   config?: Record<string, string>;
@@ -60,6 +63,7 @@ export function parseInstance(raw: RawInstance): Instance {
     image: config['image.description'] ?? config['volatile.base_image'] ?? null,
     config,
     devices: raw.devices ?? {},
+    location: raw.location && raw.location !== 'none' ? raw.location : null,
   };
 }
 

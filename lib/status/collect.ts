@@ -13,7 +13,7 @@ import { processAlive, statePaths } from '../project/root.ts';
 import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
 import type { AgentUsage, Summary } from '../queue/types.ts';
-import { connectRuntime } from '../runtime/choose.ts';
+import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
 import type { Runtime } from '../runtime/client.ts';
 import { readSession, type Recovery } from '../project/session.ts';
 import { taskPrefix, withHostObjects } from '../hub/sync.ts';
@@ -84,7 +84,7 @@ export type StatusModel = {
   services: {
     queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
     multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
-    runtime: { kind: 'lxd' | 'incus' | null; bin: string | null };
+    runtime: { kind: 'lxd' | 'incus' | null; bin: string | null; remote: string | null };
   };
   errors: { workers?: string; queue?: string; sync?: string; multiplexer?: string };
 };
@@ -105,7 +105,7 @@ export type StatusSources = {
 
 export function defaultSources(root: string, config: Config): StatusSources {
   return {
-    runtime: () => connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image }),
+    runtime: () => connectRuntime(runtimeOptions(config)),
     workers: async (rt) =>
       (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4 })),
     summary: async () => {
@@ -212,7 +212,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
         session: session?.multiplexer.session ?? null,
         running: muxR.status === 'fulfilled' && muxR.value,
       },
-      runtime: { kind: usedRt?.kind ?? null, bin: usedRt?.bin ?? null },
+      runtime: { kind: usedRt?.kind ?? null, bin: usedRt?.bin ?? null, remote: usedRt?.remote ?? null },
     },
     errors,
   };

@@ -218,7 +218,7 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
           ? `${on(mux.running)} ${mux.kind} session ${mux.session}${mux.running ? '' : paint('dim', ' not running')}`
           : `${on(false)} no session (\`isollm up\` starts one)`,
     ],
-    ['runtime', runtime.kind ? `${runtime.kind} (${runtime.bin})` : paint('dim', 'not available')],
+    ['runtime', runtime.kind ? `${runtime.kind} (${runtime.bin})${runtime.remote ? ` on remote ${runtime.remote}` : ''}` : paint('dim', 'not available')],
   ];
   table(services.map(([k, v]) => [k, v])).forEach((line, i) => lines.push((i === 0 ? label(paint, 'Services') : indent) + line));
   return lines;

@@ -141,7 +141,7 @@ export const STATUS_SCHEMA: Schema = {
         session: { type: ['string', 'null'] },
         running: { type: 'boolean' },
       }),
-      runtime: obj({ kind: { type: ['string', 'null'], enum: ['lxd', 'incus', null] }, bin: { type: ['string', 'null'] } }),
+      runtime: obj({ kind: { type: ['string', 'null'], enum: ['lxd', 'incus', null] }, bin: { type: ['string', 'null'] }, remote: { type: ['string', 'null'], description: 'runtime.remote: the remote holding the workers' } }),
     }),
     errors: { ...obj({ workers: ERROR, queue: ERROR, sync: ERROR, multiplexer: ERROR }), required: [] },
   }),

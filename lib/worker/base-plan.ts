@@ -35,7 +35,8 @@ export type BaseSources = {
 export function baseSources(config: Config, image: string, hubOwner: { uid: number; gid: number }): BaseSources {
   return {
     image,
-    hub: config.git.hub,
+    // A base on a remote clones over HTTPS and has no hub mount: not the same base.
+    hub: config.runtime.remote && config.runtime.remote !== 'local' ? `https+${config.git.hub}` : config.git.hub,
     hubOwner,
     setupScript: config.setup_script ?? null,
     agentInstall: agentInstall(config.agent).script,

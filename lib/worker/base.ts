@@ -31,6 +31,7 @@ import { WORKER_KEY } from '../runtime/argv.ts';
 import { BASE_INPUTS_KEY, BASE_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
 import { helperFiles, HUB_MOUNT, hubDevice, WORKER_ENV_FILE } from './plan.ts';
+import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
 
 const CLONE_TIMEOUT_MS = 10 * 60_000;
 
@@ -137,8 +138,14 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     progress('creating user dev');
     const dev = await ensureDevUser(ctx, name);
     await setInstanceConfig(rt, name, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });
-    progress('mounting the hub');
-    await mountHub(ctx, name, dev);
+    if (rt.remote) {
+      // No mount crosses machines: a network, and the hub over HTTPS when cloning below.
+      progress('network');
+      await ensureNetwork(rt, name);
+    } else {
+      progress('mounting the hub');
+      await mountHub(ctx, name, dev);
+    }
     // Without /etc/hostname every copy keeps the hostname the runtime gives it: its own name.
     await execOk(rt, name, ['rm', '-f', '/etc/hostname']);
     if (config.setup_script) {
@@ -251,5 +258,20 @@ async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promis
   const { rt, config } = ctx;
   const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
   await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
-  await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+  if (!rt.remote) {
+    await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+    return;
+  }
+  // On a remote: over HTTPS, with a credential of the base's own that is revoked once it has
+  // cloned (it can push nothing: it never holds a task). Each worker gets its own in the same files.
+  const access = remoteAccess(ctx.paths.dir, config)!;
+  const token = await ctx.queue.issueCredential(container);
+  try {
+    await pushFiles(ctx, container, accessFiles(access, token), dev);
+    await execOk(rt, container, ['git', 'config', '--global', 'include.path', GIT_INCLUDE.slice(DEV_HOME.length + 1)], asDev);
+    await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, access.hubUrl, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+  } finally {
+    await execIn(rt, container, ['rm', '-f', CURLRC, GIT_INCLUDE]).catch(() => undefined);
+    await ctx.queue.revokeCredential(container).catch(() => undefined);
+  }
 }

@@ -4,16 +4,21 @@ import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import type { StatePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
-import { addDevice, copyInstance, deleteInstance, execOk, listInstances, pushText, setInstanceConfig, waitForExec, type Instance, type Runtime } from '../runtime/client.ts';
+import { addDevice, copyInstance, targetFor, deleteInstance, execOk, listInstances, pushText, setInstanceConfig, waitForExec, type Instance, type Runtime } from '../runtime/client.ts';
 import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
 import type { BaseInfo } from './base.ts';
 import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
-import { containerName, hubPushUrl, workerDevices, workerEnvFile, workerRootDisk, type PushFile } from './plan.ts';
+import { containerName, HUB_MOUNT, hubPushUrl, workerDevices, workerEnvFile, workerIndex, workerRootDisk, type PushFile } from './plan.ts';
+import { accessFiles, checkReach, remoteAccess, waitForAddress } from './remote.ts';
 
 /** The queue server opens and closes each worker's socket (its identity on the queue). */
 export type QueueLink = {
   openSocket(worker: string): Promise<string>;
   closeSocket(worker: string): Promise<void>;
+  /** A remote worker's credential: a new token (any earlier one stops working). */
+  issueCredential(worker: string): Promise<string>;
+  revokeCredential(worker: string): Promise<void>;
+  revokeAll(): Promise<string[]>;
 };
 
 export function queueLink(root: string, config: Config): QueueLink {
@@ -21,6 +26,17 @@ export function queueLink(root: string, config: Config): QueueLink {
   return {
     openSocket: async (worker) => (await client.addSocket(worker)).path,
     closeSocket: async (worker) => client.removeSocket(worker),
+    issueCredential: async (worker) => (await client.addCredential(worker)).token,
+    revokeCredential: async (worker) => {
+      await client.removeCredential(worker).catch((err: { code?: string }) => {
+        if (err?.code !== 'NOT_FOUND') throw err;
+      });
+    },
+    revokeAll: async () => {
+      const all = await client.listCredentials();
+      for (const c of all) await client.removeCredential(c.worker);
+      return all.map((c) => c.worker);
+    },
   };
 }
 
@@ -87,7 +103,7 @@ export type Progress = (worker: string, step: string) => void;
  * the base branch. Constant text; the values come in as arguments.
  */
 const IDENTITY_SCRIPT =
-  'git config --global user.name "$1" && git config --global user.email "$2" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3"';
+  'git config --global user.name "$1" && git config --global user.email "$2" && git remote set-url origin "$5" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3"';
 
 /**
  * Create one worker as a copy of the project's base, given its own identity: name and tags, its
@@ -98,30 +114,63 @@ const IDENTITY_SCRIPT =
 export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}): Promise<void> {
   const { config, rt } = ctx;
   const container = containerName(config.project, worker);
-  const socket = await ctx.queue.openSocket(worker);
+  // A remote worker: its credential instead of a socket (its identity on the queue and the hub).
+  const access = rt.remote ? remoteAccess(ctx.paths.dir, config) : null;
+  const socket = access ? null : await ctx.queue.openSocket(worker);
+  const token = access ? await ctx.queue.issueCredential(worker) : null;
   try {
     progress(worker, `copying ${base.name}`);
-    await copyInstance(rt, { source: base.name, name: container, config: workerCopyConfig(config, worker, base.name), root: { props: workerRootDisk(config), own: base.ownRoot } });
+    await copyInstance(rt, {
+      source: base.name,
+      name: container,
+      config: workerCopyConfig(config, worker, base.name),
+      root: { props: workerRootDisk(config), own: base.ownRoot },
+      target: targetFor(rt, workerIndex(worker)),
+    });
     await waitForExec(rt, container);
     progress(worker, 'identity, queue, git fetch');
-    const env = workerEnvFile(config, worker);
+    const env = workerEnvFile(config, worker, access);
     const dev = { user: base.devUid, group: base.devGid, cwd: PROJECT_DIR, env: { HOME: DEV_HOME, USER: 'dev' }, timeout: FETCH_TIMEOUT_MS };
-    await Promise.all([
-      // Added to the running copy: a proxy device takes about a second to start (measured on LXD
-      // 5.0), which the other steps overlap. One at a time: each add rewrites the instance's config.
-      (async () => {
-        for (const [name, device] of Object.entries(workerDevices(config, socket, worker))) await addDevice(rt, container, name, device);
-      })(),
-      pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
-      execOk(rt, container, ['sh', '-c', IDENTITY_SCRIPT, 'sh', worker, `${worker}@isollm.local`, config.git.base_branch, hubPushUrl(config)], dev),
-    ]);
+    const identity = ['sh', '-c', IDENTITY_SCRIPT, 'sh', worker, `${worker}@isollm.local`, config.git.base_branch];
+    if (access && token) {
+      await Promise.all([waitForAddress(rt, container), pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode })]);
+      await pushFiles(ctx, container, accessFiles(access, token), { uid: base.devUid, gid: base.devGid });
+      await execOk(rt, container, [...identity, access.hubUrl, access.hubUrl], dev);
+      await checkReach(rt, container, access, dev);
+    } else {
+      await Promise.all([
+        // Added to the running copy: a proxy device takes about a second to start (measured on LXD
+        // 5.0), which the other steps overlap. One at a time: each add rewrites the instance's config.
+        (async () => {
+          for (const [name, device] of Object.entries(workerDevices(config, socket!, worker))) await addDevice(rt, container, name, device);
+        })(),
+        pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
+        execOk(rt, container, [...identity, hubPushUrl(config), HUB_MOUNT], dev),
+      ]);
+    }
     await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });
   } catch (err) {
     progress(worker, 'rolling back');
     await deleteInstance(rt, container).catch(() => undefined);
-    await ctx.queue.closeSocket(worker).catch(() => undefined);
+    await (access ? ctx.queue.revokeCredential(worker) : ctx.queue.closeSocket(worker)).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Give a stopped-then-started remote worker a fresh credential (`down` revoked the old one), or open
+ * a local worker's socket. The container must be running.
+ */
+export async function attachWorker(ctx: WorkerContext, worker: WorkerInfo): Promise<void> {
+  if (!ctx.rt.remote) return void (await ctx.queue.openSocket(worker.name));
+  const access = remoteAccess(ctx.paths.dir, ctx.config)!;
+  const token = await ctx.queue.issueCredential(worker.name);
+  await pushFiles(ctx, worker.container, accessFiles(access, token), { uid: worker.devUid, gid: worker.devGid });
+}
+
+/** Close a worker's door to the queue and hub: its socket, or its credential. */
+export async function detachWorker(ctx: WorkerContext, worker: string): Promise<void> {
+  await (ctx.rt.remote ? ctx.queue.revokeCredential(worker) : ctx.queue.closeSocket(worker));
 }
 
 type Dev = { uid: number; gid: number };
@@ -157,7 +206,7 @@ export async function removeHalfMade(ctx: WorkerContext, workers: WorkerInfo[]):
   const broken = workers.filter((w) => !w.ready);
   for (const w of broken) {
     await deleteInstance(ctx.rt, w.container);
-    await ctx.queue.closeSocket(w.name).catch(() => undefined);
+    await detachWorker(ctx, w.name).catch(() => undefined);
   }
   return broken.map((w) => w.name);
 }

@@ -5,9 +5,9 @@ import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
-import { connectRuntime } from '../runtime/choose.ts';
+import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
 import { deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
-import { createWorker, queueLink, type Progress, type WorkerContext, type WorkerInfo } from './create.ts';
+import { attachWorker, createWorker, detachWorker, queueLink, type Progress, type WorkerContext, type WorkerInfo } from './create.ts';
 import { ensureBase, findCurrentBase, isFromBase, pruneBases, type BaseHooks } from './base.ts';
 import { inspectWorkers, salvageWorker, stopAgents } from './salvage.ts';
 import { renderSalvageResults } from './salvage-report.ts';
@@ -15,7 +15,7 @@ export { asDev } from './create.ts';
 
 /** Everything a worker command needs, from the project root. */
 export async function workerContext(root: string, config: Config): Promise<WorkerContext> {
-  const rt = await connectRuntime({ kind: config.runtime.kind, project: config.project, image: config.image });
+  const rt = await connectRuntime(runtimeOptions(config));
   return { config, root, paths: statePaths(root), rt, queue: queueLink(root, config) };
 }
 
@@ -56,9 +56,11 @@ async function saveWork(ctx: WorkerContext, worker: WorkerInfo, discard: boolean
 
 export async function startWorker(ctx: WorkerContext, worker: WorkerInfo): Promise<void> {
   if (worker.instance.status === 'Running') return;
-  await ctx.queue.openSocket(worker.name);
+  if (!ctx.rt.remote) await ctx.queue.openSocket(worker.name);
   await startInstance(ctx.rt, worker.container);
   await waitForExec(ctx.rt, worker.container);
+  // A remote worker's credential was revoked when it stopped: a new one, now it can be written.
+  if (ctx.rt.remote) await attachWorker(ctx, worker);
 }
 
 export async function stopWorker(ctx: WorkerContext, worker: WorkerInfo): Promise<void> {
@@ -89,7 +91,7 @@ export async function removeWorker(ctx: WorkerContext, worker: WorkerInfo, optio
   const saved = await saveWork(ctx, worker, options.force);
   const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
   await deleteInstance(ctx.rt, worker.container);
-  await ctx.queue.closeSocket(worker.name).catch(() => undefined);
+  await detachWorker(ctx, worker.name).catch(() => undefined);
   // The base it came from may be used by no one now.
   await pruneBases(ctx, (await findCurrentBase(ctx).catch(() => null))?.name ?? null);
   return { released, saved };

@@ -127,9 +127,14 @@ export function workerEnv(config: Config, worker: string): Record<string, string
 export type PushFile = { path: string; content: string; mode: number; owner: 'root' | 'dev' };
 
 /** This worker's settings file: the one file that differs between workers. */
-export function workerEnvFile(config: Config, worker: string): PushFile {
-  return { path: WORKER_ENV_FILE, content: envFile(workerEnv(config, worker), 'worker settings'), mode: 0o644, owner: 'root' };
+export function workerEnvFile(config: Config, worker: string, access: { url: string } | null = null): PushFile {
+  // A remote worker reaches the queue over HTTPS; curl reads the pin and credential from a file.
+  const remote: Record<string, string> = access ? { ISOLLM_QUEUE_URL: access.url, ISOLLM_QUEUE_CURLRC: REMOTE_CURLRC } : {};
+  return { path: WORKER_ENV_FILE, content: envFile({ ...workerEnv(config, worker), ...remote }, 'worker settings'), mode: 0o644, owner: 'root' };
 }
+
+/** Where a remote worker's curl config (pin and credential) lives: dev's own, 0600 (lib/worker/remote.ts). */
+export const REMOTE_CURLRC = `${DEV_HOME}/.config/isollm/queue.curlrc`;
 
 /** The helper scripts, the same in every worker: installed once in the base. */
 export function helperFiles(): PushFile[] {
@@ -138,8 +143,8 @@ export function helperFiles(): PushFile[] {
 }
 
 /** Settings and helpers, as `up` pushes them again (so a newer isollm reaches existing workers). */
-export function baseFiles(config: Config, worker: string): PushFile[] {
-  return [workerEnvFile(config, worker), ...helperFiles()];
+export function baseFiles(config: Config, worker: string, access: { url: string } | null = null): PushFile[] {
+  return [workerEnvFile(config, worker, access), ...helperFiles()];
 }
 
 /**
