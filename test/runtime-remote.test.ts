@@ -104,11 +104,11 @@ describe('runtime on a remote', () => {
 describe('config: runtime.remote, runtime.targets, network', () => {
   it('reads them, with defaults', () => {
     const c = parseConfig('project: demo\nruntime:\n  remote: isollm-self\n  targets: [m1, m2]\nnetwork:\n  listen: 0.0.0.0:7433\n  advertise: 10.0.0.5:7433\n', '/tmp/x');
-    expect(c.runtime).toEqual({ kind: 'auto', remote: 'isollm-self', targets: ['m1', 'm2'] });
+    expect(c.runtime).toEqual({ kind: 'auto', pool: null, remote: 'isollm-self', targets: ['m1', 'm2'] });
     expect(c.network).toEqual({ listen: '0.0.0.0:7433', advertise: '10.0.0.5:7433' });
     expect(runtimeOptions(c)).toMatchObject({ remote: 'isollm-self', targets: ['m1', 'm2'] });
     const d = parseConfig('project: demo\n', '/tmp/x');
-    expect(d.runtime).toEqual({ kind: 'auto', remote: null, targets: [] });
+    expect(d.runtime).toEqual({ kind: 'auto', pool: null, remote: null, targets: [] });
     expect(d.network).toEqual({ listen: null, advertise: null });
   });
 
