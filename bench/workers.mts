@@ -2,7 +2,8 @@
 // `worker add` against the runtime's own cost, in one run, on the same pool and image: for N = 1, 4, 8
 // in parallel, a bare launch of the image until exec works, a bare copy of the project's base until
 // exec works, and isollm creating N workers from a warm base (as `worker add -n N` does). Prints each
-// t(N), isollm's ratio to both, t(4)/t(1), the cold base build, and where a worker's time goes.
+// t(N) (median of --runs, best in brackets), isollm's ratio to both, t(4)/t(1), the cold base build,
+// and where a worker's time goes.
 // Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N] [--counts 1,4,8]
 import fs from 'node:fs';
@@ -93,7 +94,7 @@ const s = (ms: number) => (ms / 1000).toFixed(2);
 const verdict = (value: number, target: number) => `${value.toFixed(2)} (target ≤ ${target.toFixed(1)}) ${value <= target ? 'OK' : 'MISSED'}`;
 
 try {
-  console.log(`isollm worker bench: ${ctx.rt.kind}, image ${IMAGE}, pool ${storage ?? 'default'}, ${os.cpus().length} cores, ${RUNS} run(s) each`);
+  console.log(`isollm worker bench: ${ctx.rt.kind}, image ${IMAGE}, pool ${storage ?? 'default'}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}, ${RUNS} run(s) each: median (best)`);
   const buildMs = await timed(() => ensureBase(ctx));
   const { base } = await ensureBase(ctx);
   console.log(`cold base build (no setup_script): ${s(buildMs)}s`);
@@ -109,18 +110,23 @@ try {
       steps.set(n, r.steps);
     }
   }
-  // Other work on the machine only ever adds time: the best run of each is the least disturbed.
-  const best = (m: Map<number, number[]>, n: number) => Math.min(...m.get(n)!);
+  // The machine is shared: each figure is the median of the runs (the best run in brackets), and
+  // the ratios are of medians, each run's raw and isollm figures taken side by side.
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const fig = (m: Map<number, number[]>, n: number) => `${s(median(m.get(n)!))}s${RUNS > 1 ? ` (${s(Math.min(...m.get(n)!))})` : ''}`;
   for (const n of COUNTS) {
-    const own = best(t.isollm, n);
+    const own = median(t.isollm.get(n)!);
     console.log(
-      `N=${n}: raw launch ${s(best(t.launch, n))}s  raw copy ${s(best(t.copy, n))}s  worker add ${s(own)}s  ` +
-        `ratio vs launch ${verdict(own / best(t.launch, n), TARGET_VS_RAW)}  vs copy ${(own / best(t.copy, n)).toFixed(2)}`,
+      `N=${n}: raw launch ${fig(t.launch, n)}  raw copy ${fig(t.copy, n)}  worker add ${fig(t.isollm, n)}  ` +
+        `ratio vs launch ${verdict(own / median(t.launch.get(n)!), TARGET_VS_RAW)}  vs copy ${(own / median(t.copy.get(n)!)).toFixed(2)}`,
     );
     const rows = [...steps.get(n)!.entries()].map(([step, ms]) => `${step} ${s(ms.reduce((a, b) => a + b, 0) / ms.length)}s`);
-    console.log(`  mean per worker: ${rows.join(', ')}`);
+    console.log(`  mean per worker (last run): ${rows.join(', ')}`);
   }
-  if (COUNTS.includes(1) && COUNTS.includes(4)) console.log(`worker add t(4)/t(1) = ${verdict(best(t.isollm, 4) / best(t.isollm, 1), TARGET_SCALING)}`);
+  if (COUNTS.includes(1) && COUNTS.includes(4)) console.log(`worker add t(4)/t(1) = ${verdict(median(t.isollm.get(4)!) / median(t.isollm.get(1)!), TARGET_SCALING)}`);
 } finally {
   const left = await listInstances(ctx.rt, project).catch(() => []);
   await Promise.all(left.map((i) => deleteInstance(ctx.rt, i.name).catch(() => undefined)));

@@ -9,7 +9,7 @@ import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
 import { execArgs, execIn, execPaneArgs, instanceRef, runClientInteractive } from 'isollm/runtime';
 import { AGENT_DIR } from 'isollm/agent';
-import { asDev, checkWorkerName, createWorkers, ensureBase, findWorker, isFromBase, listWorkers, nextWorkerNames, pruneBases, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, workerContext, type WorkerInfo } from 'isollm/worker';
+import { asDev, checkWorkerName, createWorkers, ensureBase, findWorker, isFromBase, listWorkers, nextWorkerNames, pruneBases, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, withBaseLock, workerContext, type WorkerInfo } from 'isollm/worker';
 import { readyBase } from 'isollm/flows';
 
 const force = { type: 'boolean', description: 'drop unsaved work instead of saving it to the hub first' } as const;
@@ -105,7 +105,7 @@ export const main: Main = async (argv) => {
       let failed = 0;
       for (const worker of targets) {
         try {
-          const { released, saved, remadeFrom } = await resetWorker(ctx, worker, { force: flagBool(p, 'force'), ...baseHooks, workerProgress });
+          const { released, saved, remadeFrom } = await resetWorker(ctx, worker, { force: flagBool(p, 'force'), ...baseHooks, workerProgress, waiting: info });
           for (const line of saved) info(`  ${line}`);
           const state = remadeFrom ? `made again from the new base ${remadeFrom}` : 'back to the clean state of its base';
           ok(`${worker.name} is ${state}${released.length ? `; released ${released.join(', ')}` : ''}.`);
@@ -120,12 +120,13 @@ export const main: Main = async (argv) => {
       expectPositionals(p, []);
       await ensureHub(ctx.root, ctx.config);
       const started = Date.now();
-      const { base } = await ensureBase(ctx, { force: true, ...baseHooks });
-      ok(`Base ${base.name} ready in ${formatDuration(Date.now() - started)}.`);
-      const older = (await listWorkers(ctx)).filter((w) => !isFromBase(w, base)).map((w) => w.name);
-      if (older.length) info(`${older.join(', ')} keep their work on the older base; \`isollm worker reset <name>\` makes one again from the new base (its work is saved first).`);
-      for (const name of await pruneBases(ctx, base.name)) info(`Removed the old base ${name}: no worker uses it.`);
-      return;
+      return withBaseLock(ctx, 'worker rebuild', async () => {
+        const { base } = await ensureBase(ctx, { force: true, ...baseHooks });
+        ok(`Base ${base.name} ready in ${formatDuration(Date.now() - started)}.`);
+        const older = (await listWorkers(ctx)).filter((w) => !isFromBase(w, base)).map((w) => w.name);
+        if (older.length) info(`${older.join(', ')} keep their work on the older base; \`isollm worker reset <name>\` makes one again from the new base (its work is saved first).`);
+        for (const name of await pruneBases(ctx, base.name)) info(`Removed the old base ${name}: no worker uses it.`);
+      }, info);
     }
     case 'remove': {
       const worker = await one();
@@ -144,16 +145,20 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
     const wrong = checkWorkerName(ctx.config.project, name);
     if (wrong) throw new UsageError(wrong);
   }
-  for (const broken of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`Removed ${broken}: an interrupted run left it half-made.`);
-  const existing = (await listWorkers(ctx)).map((w) => w.name);
-  if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
-  const names = name ? [name] : nextWorkerNames(existing, count);
   await ensureHub(ctx.root, ctx.config);
   await ensureQueue(ctx.root, ctx.config);
-  const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter);
-  const started = Date.now();
-  info(`Creating ${names.join(', ')} from ${base.name}…`);
-  const { created, failed } = await createWorkers(ctx, names, base, workerProgress);
+  // One command at a time on the base: one building it waits for none copying it, and a worker being
+  // made by another is not taken for a half-made one.
+  const { names, started, created, failed } = await withBaseLock(ctx, 'worker add', async () => {
+    for (const broken of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`Removed ${broken}: an interrupted run left it half-made.`);
+    const existing = (await listWorkers(ctx)).map((w) => w.name);
+    if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
+    const names = name ? [name] : nextWorkerNames(existing, count);
+    const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter);
+    const started = Date.now();
+    info(`Creating ${names.join(', ')} from ${base.name}…`);
+    return { names, started, ...(await createWorkers(ctx, names, base, workerProgress)) };
+  }, info);
   for (const w of created) ok(`${w.name} ready (${w.container})`);
   for (const f of failed) {
     fail(`${f.name}: ${errorMessage(f.error)}`);

@@ -53,8 +53,8 @@ test('parseDashboardSize takes percentages and rows', () => {
 });
 
 test('dashboard_size auto: as tall as the full view, at most DASHBOARD_MAX_ROWS; a set size as it is', () => {
-  expect(resolveDashboardSize('auto', fullViewLines(2))).toBe('11');
-  expect(resolveDashboardSize('auto', fullViewLines(6))).toBe('15');
+  expect(resolveDashboardSize('auto', fullViewLines(2))).toBe('12');
+  expect(resolveDashboardSize('auto', fullViewLines(6))).toBe('16');
   expect(resolveDashboardSize('auto', fullViewLines(32))).toBe(String(DASHBOARD_MAX_ROWS));
   expect(resolveDashboardSize(8, fullViewLines(2))).toBe('8');
   expect(resolveDashboardSize('20%', fullViewLines(2))).toBe('20%');

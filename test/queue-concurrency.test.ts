@@ -77,7 +77,13 @@ describe('identity on worker sockets', () => {
     const added = await call(s, 'PUT', '/v1/isollm/sockets/worker-1');
     expect(added.json).toEqual({ worker: 'worker-1', path: s.socketPath('worker-1') });
     await call(s, 'PUT', '/v1/isollm/sockets/worker-2');
-    expect((fs.statSync(s.socketPath('worker-1')).mode & 0o777).toString(8)).toBe('600');
+    // Each socket alone in its own directory (mounted into that worker only), under a directory
+    // that is the owner's only; workers made with a proxy device to the older path still get there.
+    const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
+    expect(path.dirname(path.dirname(s.socketPath('worker-1')))).toBe(path.join(s.dir, 'sockets'));
+    expect([mode(path.join(s.dir, 'sockets')), mode(path.dirname(s.socketPath('worker-1'))), mode(s.socketPath('worker-1'))]).toEqual(['700', '755', '666']);
+    expect(fs.readdirSync(path.dirname(s.socketPath('worker-1')))).toEqual(['queue.sock']);
+    expect(fs.realpathSync(path.join(s.dir, 'sockets', 'worker-1.sock'))).toBe(fs.realpathSync(s.socketPath('worker-1')));
     const t = await api.add('x');
     const unix = { unix: s.socketPath('worker-1') };
     const claimed = await call(unix, 'POST', `${api.base}/tasks/${t.id}/claim`, { agent: 'worker-2' });
@@ -94,13 +100,15 @@ describe('identity on worker sockets', () => {
     }
     expect((await call(s, 'PUT', '/v1/isollm/sockets/bad.name')).status).toBe(400);
     expect((await call(s, 'DELETE', '/v1/isollm/sockets/worker-2')).status).toBe(204);
-    expect(fs.existsSync(s.socketPath('worker-2'))).toBe(false);
+    expect(fs.readdirSync(path.join(s.dir, 'sockets')).sort()).toEqual(['worker-1', 'worker-1.sock']);
     expect((await call(s, 'DELETE', '/v1/isollm/sockets/worker-2')).status).toBe(404);
     expect((await call(s, 'GET', '/v1/isollm/sockets')).json).toEqual([{ worker: 'worker-1', path: s.socketPath('worker-1') }]);
 
     // Restart on the same database: worker-1's socket comes back, worker-2's does not.
     await s.close();
     expect(fs.existsSync(s.socketPath('worker-1'))).toBe(false);
+    // The directory stays: it is mounted into the running worker, and the new socket appears there.
+    expect(fs.existsSync(path.dirname(s.socketPath('worker-1')))).toBe(true);
     const again = await startServer({ dbFile: path.join(s.dir, 'queue.db'), port: 0, socketsDir: path.join(s.dir, 'sockets') });
     try {
       expect((await call({ unix: again.socketPath('worker-1') }, 'GET', '/v1/isollm/whoami')).json.agent).toBe('worker-1');

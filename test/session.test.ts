@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { statePaths } from '../lib/project/root.ts';
-import { acquireLock, clearSession, readSession, writeSession } from '../lib/project/session.ts';
-import { tmpDir } from './helpers.ts';
+import { acquireLock, clearSession, readSession, waitForLock, writeSession } from '../lib/project/session.ts';
+import { NODE, ROOT, tmpDir } from './helpers.ts';
 
 describe('session lock', () => {
   it('refuses a second holder while the first is alive, and is free again after release', () => {
@@ -28,6 +29,58 @@ describe('session lock', () => {
     const release = acquireLock(paths, 'up');
     expect(JSON.parse(fs.readFileSync(paths.lock, 'utf8')).pid).toBe(process.pid);
     release();
+  });
+});
+
+// Another isollm process holding the base lock: it takes it, says so on stdout, holds it until killed
+// or for `holdMs`.
+function holder(file: string, holdMs: number) {
+  const code = `const { waitForLock } = await import(${JSON.stringify(path.join(ROOT, 'lib/project/session.ts'))});
+const release = await waitForLock(${JSON.stringify(file)}, 'worker add');
+console.log('held');
+setTimeout(() => { release(); console.log('released'); }, ${holdMs});`;
+  const child = spawn(NODE, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const said = (line: string) => new Promise<void>((resolve) => child.stdout.on('data', (d) => String(d).includes(line) && resolve()));
+  return { child, held: said('held'), released: said('released'), exited: new Promise((r) => child.on('exit', r)) };
+}
+
+describe('base lock (waiting)', () => {
+  it('waits while another live process holds it, saying who, then takes it', async () => {
+    const file = path.join(tmpDir(), '.isollm', 'base.lock');
+    const other = holder(file, 1500);
+    await other.held;
+    const waited: string[] = [];
+    const started = Date.now();
+    const release = await waitForLock(file, 'up', { onWait: (h) => waited.push(`${h?.command} ${h?.pid}`) });
+    expect(Date.now() - started).toBeGreaterThan(1000);
+    expect(waited).toEqual([`worker add ${other.child.pid}`]);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid, command: 'up' });
+    release();
+    expect(fs.existsSync(file)).toBe(false);
+    await other.exited;
+  });
+
+  it('takes over the lock of a holder that was killed (no release ran)', async () => {
+    const file = path.join(tmpDir(), '.isollm', 'base.lock');
+    const other = holder(file, 60_000);
+    await other.held;
+    other.child.kill('SIGKILL');
+    await other.exited;
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).pid).toBe(other.child.pid);
+    const release = await waitForLock(file, 'up', { timeoutMs: 5_000 });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).pid).toBe(process.pid);
+    release();
+  });
+
+  it('is re-entrant within one process: free only when the outermost holder releases', async () => {
+    const file = path.join(tmpDir(), '.isollm', 'base.lock');
+    const outer = await waitForLock(file, 'up');
+    const inner = await waitForLock(file, 'worker reset');
+    inner();
+    inner();
+    expect(fs.existsSync(file)).toBe(true);
+    outer();
+    expect(fs.existsSync(file)).toBe(false);
   });
 });
 

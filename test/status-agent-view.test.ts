@@ -27,6 +27,7 @@ function model(): StatusModel {
     land: null,
     usage: null,
     recovered: null,
+    base: null,
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },

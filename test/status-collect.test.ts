@@ -52,7 +52,7 @@ describe('collectStatus', () => {
       { name: 'w2', container: 'demo-w2', status: 'Stopped', ipv4: null },
     ];
     const now = new Date(Date.now() + 90_000);
-    const m = await collectStatus(root, config, { runtime: fakeRuntime, workers: async () => workers, now: () => now });
+    const m = await collectStatus(root, config, { runtime: fakeRuntime, workers: async () => workers, base: async () => null, now: () => now });
     expect(checkAgainstSchema(m)).toEqual([]);
     expect(m.errors).toEqual({});
     expect(m.tasks).toEqual({ open: 1, in_progress: 1, blocked: 1, done: 0, ready: 1, total: 3 });
@@ -105,7 +105,7 @@ describe('collectStatus', () => {
     expect(cli('queue', 'stop').code).toBe(0);
     fs.mkdirSync(config.git.hub, { recursive: true });
     fs.writeFileSync(path.join(config.git.hub, 'junk'), 'x');
-    const down = await collectStatus(root, config, { runtime: fakeRuntime, workers: async () => [] });
+    const down = await collectStatus(root, config, { runtime: fakeRuntime, workers: async () => [], base: async () => null });
     expect(checkAgainstSchema(down)).toEqual([]);
     expect(down.tasks).toBeNull();
     expect(down.workers).toEqual([]);
@@ -123,5 +123,7 @@ describe('collectStatus', () => {
     // Either this machine's LXD/Incus answered (no containers tagged with this temp project), or its error is recorded.
     if (m.errors.workers) expect(m.workers).toBeNull();
     else expect(m.workers).toEqual([]);
+    expect(m.base).toBeNull(); // no base built for it
+    expect(m.errors.base).toBeUndefined();
   });
 });

@@ -23,6 +23,10 @@ function model(): StatusModel {
     land: { unlanded: 2, landed_24h: 5, handed_back: 1, landing_now: false, now: null },
     usage: { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 },
     recovered: null,
+    base: {
+      name: 'demo-base-1a2b3c', image: '28e1e06d3195', created_at: '2025-03-01T10:04:05.000Z', age_seconds: 7200, stale: false, changed: [],
+      commit: 'c0ffee', commits_behind: 3, size_bytes: 412 * 1024 * 1024, workers: 3, older_bases: [], building: false,
+    },
     services: {
       queue: { mode: 'embedded', running: true, url: 'http://127.0.0.1:7432', pid: 4242 },
       multiplexer: { kind: 'tmux', session: 'isollm-demo', running: true },
@@ -43,6 +47,7 @@ function idle(): StatusModel {
   m.services.queue = { mode: 'embedded', running: false, url: 'http://127.0.0.1:7432', pid: null };
   m.services.multiplexer = { kind: null, session: null, running: false };
   m.services.runtime = { kind: null, bin: null, remote: null };
+  m.base = null;
   m.errors = {
     workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.',
     queue: 'The queue is not running. Start it with `isollm queue start` (or `isollm up`).',
@@ -154,6 +159,7 @@ describe('status renderings', () => {
       'Services  queue        ● http://127.0.0.1:7432 (pid 4242)',
       '          multiplexer  ● tmux session isollm-demo',
       '          runtime      lxd (lxc)',
+      '          base         demo-base-1a2b3c · image 28e1e06d3195 · 2h old · 412 MB · 3 workers · hub 3 commits ahead · up to date',
     ]);
   });
 
@@ -198,6 +204,16 @@ describe('status renderings', () => {
     expect(tasksLine({ landing_now: true, now: { step: 'integrating', tasks: ['ar-1a2b'], since: '2026-01-01T00:00:00Z' } })).toMatch(/● integrating ar-1a2b$/);
   });
 
+  it('full: a stale base says what changed and what rebuilds it; none yet says what builds it', () => {
+    const m = model();
+    m.base = { ...m.base!, stale: true, changed: ['setup_script'], commits_behind: 0, workers: 1, older_bases: ['demo-base-000000'] };
+    expect(renderFull(m, { width: Infinity, color: false }).at(-1)).toBe(
+      '          base         demo-base-1a2b3c · image 28e1e06d3195 · 2h old · 412 MB · 1 worker (+1 older base kept for theirs) · stale (setup_script changed): the next `isollm up` rebuilds it',
+    );
+    m.base = null;
+    expect(renderFull(m, { width: Infinity, color: false }).at(-1)).toBe('          base         none yet (the first `isollm up` or `worker add` builds it)');
+  });
+
   it('full: nothing running shows each error with its hint', () => {
     expect(renderFull(idle(), { width: Infinity, color: false, clock: true })).toEqual([
       'isollm · demo · workers unknown · updated 12:04:05',
@@ -209,6 +225,7 @@ describe('status renderings', () => {
       'Services  queue        ○ http://127.0.0.1:7432 not answering',
       '          multiplexer  ○ no session (`isollm up` starts one)',
       '          runtime      not available',
+      '          base         none yet (the first `isollm up` or `worker add` builds it)',
     ]);
   });
 

@@ -21,7 +21,7 @@ describe('base key', () => {
     expect(keyOf()).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it('changes with the image, setup_script, the hub, its owner and the helpers', () => {
+  it('changes with the image, setup_script, the hub, its owner, the helpers and the queue port', () => {
     const key = keyOf();
     expect(keyOf(configOf(), 'beef')).not.toBe(key);
     expect(keyOf(configOf((c) => (c.setup_script = 'apt-get install -y nodejs npm\n')))).not.toBe(key);
@@ -44,13 +44,18 @@ describe('base key', () => {
     expect(changedInputs(JSON.stringify(before), inputs)).toEqual([]);
   });
 
+  it('changes with the queue port', () => {
+    const key = keyOf();
+    // The base's queue forwarder listens on queue.port.
+    expect(keyOf(configOf((c) => (c.queue.port = 7999)))).not.toBe(key);
+  });
+
   it('does not change with what is per worker or per run', () => {
     const key = keyOf();
     const perWorker = configOf((c) => {
       c.workers = 7;
       c.limits = { cpu: 2, memory: '4GiB', disk: null };
       c.ports = ['3000'];
-      c.queue.port = 7999;
       c.git.base_branch = 'develop';
       c.git.branch_prefix = 'tasks/';
       c.agent.mode = 'loop';
@@ -97,7 +102,7 @@ describe('base plan', () => {
     const instance = (name: string, config: Record<string, string>, createdAt: string): Instance => ({
       name, status: 'Stopped', project: 'demo', worker: config['user.isollm.worker'] ?? null, ipv4: null, createdAt: new Date(createdAt), image: null, config, devices: {}, location: null,
     });
-    const ready = { 'user.isollm.role': 'base', ...baseReadyConfig('k1', inputs), 'user.isollm.dev-uid': '1001', 'user.isollm.dev-gid': '1002' };
+    const ready = { 'user.isollm.role': 'base', ...baseReadyConfig({ key: 'k1', inputs, queueLink: 'mount', commit: 'c0ffee', sizeBytes: 4096 }), 'user.isollm.dev-uid': '1001', 'user.isollm.dev-gid': '1002' };
     const bases = basesOf([
       instance('demo-base-old', ready, '2026-12-01T08:00:00Z'),
       instance('demo-base-half', { 'user.isollm.role': 'base' }, '2026-12-01T09:30:00Z'),
@@ -107,6 +112,10 @@ describe('base plan', () => {
       instance('other', {}, '2026-12-01T09:10:00Z'),
     ]);
     expect(bases.map((b) => [b.name, b.key])).toEqual([['demo-base-half', null], ['demo-base-new', 'k2'], ['demo-base-old', 'k1']]);
-    expect(bases[2]).toMatchObject({ devUid: 1001, devGid: 1002, inputs: JSON.stringify(inputs) });
+    expect(bases[2]).toMatchObject({ devUid: 1001, devGid: 1002, inputs: JSON.stringify(inputs), queueLink: 'mount', commit: 'c0ffee', sizeBytes: 4096 });
+    // A base from before the mount link: its copies get the proxy device.
+    const older: Record<string, string> = { ...ready };
+    delete older['user.isollm.queue-link'];
+    expect(basesOf([instance('demo-base-older', older, '2026-12-01T08:00:00Z')])[0].queueLink).toBe('proxy');
   });
 });

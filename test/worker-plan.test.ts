@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../lib/config/load.ts';
-import { agentFiles, checkWorkerName, containerName, hubDevice, isDefaultWorkerName, nextWorkerNames, portForwards, workerConfigKeys, workerDevices, workerEnv, workerRootDisk } from '../lib/worker/plan.ts';
+import { agentFiles, checkWorkerName, containerName, hubDevice, isDefaultWorkerName, nextWorkerNames, portForwards, procNetAddress, queueForwarderFiles, workerConfigKeys, workerDevices, workerEnv, workerRootDisk } from '../lib/worker/plan.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('worker plan', () => {
@@ -15,17 +15,26 @@ describe('worker plan', () => {
     expect(portForwards(['3000', '8080:80'], 'worker-3')).toEqual([{ host: 3002, container: 3000 }, { host: 8082, container: 80 }]);
   });
 
-  it('mounts the hub read-only, proxies the queue to the worker socket, tags and limits the container', () => {
+  it('mounts the hub read-only, links the queue to the worker socket, tags and limits the container', () => {
     const config = defaults('demo');
     config.git.hub = '/home/u/.isollm/demo.git';
     config.queue.port = 7500;
     config.ports = ['3000'];
     config.limits = { cpu: 2, memory: '4GiB', disk: null };
-    const devices = workerDevices(config, '/p/.isollm/sockets/worker-2.sock', 'worker-2');
+    const devices = workerDevices(config, '/p/.isollm/sockets/worker-2/queue.sock', 'worker-2');
     expect(devices.hub).toBeUndefined();
     expect(hubDevice(config, true)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', readonly: true, shift: true });
     expect(hubDevice(config, false)).toEqual({ type: 'disk', source: '/home/u/.isollm/demo.git', path: '/repo.git', readonly: true });
-    expect(devices.queue).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:7500', connect: 'unix:/p/.isollm/sockets/worker-2.sock' });
+    expect(devices.queue).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:7500', connect: 'unix:/p/.isollm/sockets/worker-2/queue.sock' });
+    // The mount link: only this worker's socket directory, read-only, where the base's forwarder looks.
+    expect(workerDevices(config, '/p/.isollm/sockets/worker-2/queue.sock', 'worker-2', 'mount').queue).toEqual({
+      type: 'disk', source: '/p/.isollm/sockets/worker-2', path: '/var/lib/isollm/queue', readonly: true,
+    });
+    const [socketUnit, service] = queueForwarderFiles(config, '/usr/lib/systemd/systemd-socket-proxyd');
+    expect(socketUnit.content).toContain('ListenStream=127.0.0.1:7500\n');
+    expect(service.content).toContain('ExecStart=/usr/lib/systemd/systemd-socket-proxyd /var/lib/isollm/queue/queue.sock\n');
+    expect(procNetAddress(7500)).toBe('0100007F:1D4C');
+    expect(procNetAddress(80)).toBe('0100007F:0050');
     expect(devices['port-3000']).toEqual({ type: 'proxy', bind: 'host', listen: 'tcp:127.0.0.1:3001', connect: 'tcp:127.0.0.1:3000' });
     expect(workerConfigKeys(config, 'worker-2')).toEqual({ 'user.isollm.project': 'demo', 'user.isollm.worker': 'worker-2', 'limits.cpu': '2', 'limits.memory': '4GiB' });
     expect(workerEnv(config, 'worker-2').ISOLLM_QUEUE_URL).toBe('http://127.0.0.1:7500');

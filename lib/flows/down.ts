@@ -16,7 +16,7 @@ import { acquireLock, clearSession, readSession } from '../project/session.ts';
 import { pickMultiplexer, sessionName, type Multiplexer } from '../mux/index.ts';
 import { detachWorker, listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { workerContext } from '../worker/ops.ts';
-import { pruneBases } from '../worker/base.ts';
+import { pruneBases, withBaseLock } from '../worker/base.ts';
 import { salvageStamp } from '../worker/salvage-report.ts';
 import { isDefaultWorkerName } from '../worker/plan.ts';
 
@@ -156,7 +156,7 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
         }
       }
       // The project's base goes with its last worker (the next `up` builds it again).
-      if (plan.destroy) await run('Bases removed', async () => (await pruneBases(c, null)).join(', ') || 'none unused');
+      if (plan.destroy) await run('Bases removed', async () => (await withBaseLock(c, 'down', () => pruneBases(c, null))).join(', ') || 'none unused');
       // Remote workers' credentials end with the session (`up` gives running workers new ones).
       if (c.rt.remote) await run('Credentials revoked', async () => (await c.queue.revokeAll()).join(', ') || 'none');
     }

@@ -13,7 +13,7 @@ import { checkStaleness } from '../hub/sync.ts';
 import { c, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
 import { attachWorker, createWorkers, listWorkers, removeHalfMade, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
-import { basesOf, ensureBase, isFromBase, pruneBases, type BaseInfo } from '../worker/base.ts';
+import { basesOf, ensureBase, isFromBase, lockBases, pruneBases, type BaseInfo } from '../worker/base.ts';
 import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
@@ -46,13 +46,16 @@ export async function up(root: string, config: Config, options: UpOptions, repor
   const { mux, hint } = pickMultiplexer(kind, { layoutDir: paths.layouts, template: projectFile(config.multiplexer.template), tmuxConf: projectFile(config.multiplexer.tmux_conf) });
   for (const line of await checkStaleness(root, config, { force: options.force })) report.warn(line);
   const release = acquireLock(paths, 'up');
+  let releaseBases = () => {};
   try {
     await report.step('Queue', () => ensureQueue(root, config));
     await report.step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
     if (hint) report.warn(hint);
 
-    // Workers: keep running ones, start stopped ones, create the missing ones in parallel.
+    // Workers: keep running ones, start stopped ones, create the missing ones in parallel. Under
+    // the base lock: a `worker add` running now is not mistaken for a half-made worker, nor its base.
+    releaseBases = await lockBases(ctx, 'up', (line) => report.info(line));
     for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
     const existing = await listWorkers(ctx);
     const failures: string[] = [];
@@ -91,6 +94,7 @@ export async function up(root: string, config: Config, options: UpOptions, repor
         failures.push(`${f.name}: ${errorMessage(f.error)}`);
       }
     }
+    releaseBases();
     if (existing.length > want) report.info(`${existing.length - want} more worker(s) exist and stay as they are (\`isollm worker remove\` to drop them).`);
     const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
     if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
@@ -153,6 +157,7 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     writeSession(paths, record);
     return { config, workers, mux, session, reused, failures };
   } finally {
+    releaseBases();
     release();
   }
 }

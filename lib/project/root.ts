@@ -34,6 +34,9 @@ export function requireProjectRoot(projectFlag?: string, env: NodeJS.ProcessEnv 
 
 export type StatePaths = ReturnType<typeof statePaths>;
 
+/** A worker's queue socket: `<sockets>/<worker>/queue.sock`, alone in a directory mounted into that worker. */
+export const WORKER_SOCKET_FILE = 'queue.sock';
+
 /** Every file isollm keeps in `<project>/.isollm/`. */
 export function statePaths(root: string) {
   const dir = path.join(root, STATE_DIR);
@@ -43,6 +46,8 @@ export function statePaths(root: string) {
     dir,
     session: path.join(dir, 'session.json'),
     lock: path.join(dir, 'session.lock'),
+    /** Held while the project's bases are built, copied from or removed. */
+    baseLock: path.join(dir, 'base.lock'),
     queueDb: path.join(dir, 'queue.db'),
     queuePid: path.join(dir, 'queue.pid'),
     queueLog: path.join(dir, 'queue.log'),

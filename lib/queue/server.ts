@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { WORKER_SOCKET_FILE } from '../project/root.ts';
 import { GIT_PATH, readLimited, serveGit } from '../hub/smart-http.ts';
 import { bearerToken, newToken, tokenHash } from './credentials.ts';
 import { hasHeld } from './history.ts';
@@ -63,7 +64,9 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
   const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const store = new Store(options.dbFile);
   const sockets = new Map<string, http.Server>();
-  const socketPath = (worker: string) => path.join(options.socketsDir, `${worker}.sock`);
+  const socketPath = (worker: string) => path.join(options.socketsDir, worker, WORKER_SOCKET_FILE);
+  // Where sockets were before each had its own directory: workers made then connect there.
+  const legacyPath = (worker: string) => path.join(options.socketsDir, `${worker}.sock`);
 
   const admin: Admin = {
     project: options.project ?? null,
@@ -75,6 +78,11 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
       const file = socketPath(worker);
       if (!sockets.has(worker)) {
         fs.mkdirSync(options.socketsDir, { recursive: true, mode: 0o700 });
+        fs.chmodSync(options.socketsDir, 0o700);
+        // The worker's directory is mounted into its container (and only this one's into it): it
+        // holds this socket and nothing else.
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.chmodSync(path.dirname(file), 0o755);
         fs.rmSync(file, { force: true }); // left by a crash; nothing can be listening (one server per project)
         const server = http.createServer((req, res) => void handle(req, res, worker));
         try {
@@ -82,8 +90,11 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
         } catch (err) {
           throw new QueueError('SOCKET_FAILED', `Cannot listen on ${file}: ${(err as Error).message}`, { worker });
         }
-        // Owner only: LXD/Incus's forkproxy connects as root, which needs no permission bits.
-        fs.chmodSync(file, 0o600);
+        // The container's users are "others" to the host (no id shift): they may connect. No one
+        // else can: the sockets directory above is the owner's only (0700).
+        fs.chmodSync(file, 0o666);
+        fs.rmSync(legacyPath(worker), { force: true });
+        fs.symlinkSync(path.join(worker, WORKER_SOCKET_FILE), legacyPath(worker));
         sockets.set(worker, server);
         log(`listening on ${file} for worker ${worker}`);
       }
@@ -109,7 +120,8 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
       if (!server) return known;
       sockets.delete(worker);
       await closeServer(server);
-      fs.rmSync(socketPath(worker), { force: true });
+      fs.rmSync(path.dirname(socketPath(worker)), { recursive: true, force: true });
+      fs.rmSync(legacyPath(worker), { force: true });
       log(`closed socket for worker ${worker}`);
       return true;
     },

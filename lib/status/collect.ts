@@ -14,10 +14,11 @@ import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
 import type { AgentUsage, Summary } from '../queue/types.ts';
 import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
-import type { Runtime } from '../runtime/client.ts';
+import { listInstances, type Runtime } from '../runtime/client.ts';
 import { readSession, type Recovery } from '../project/session.ts';
 import { taskPrefix, withHostObjects } from '../hub/sync.ts';
 import { listWorkers } from '../worker/create.ts';
+import { baseStatus, type BaseStatus } from '../worker/base.ts';
 
 export const STATUS_VERSION = 1;
 
@@ -81,12 +82,14 @@ export type StatusModel = {
   usage: AgentUsage | null;
   /** What the last `up` brought back of the session (after a reboot); null when it had nothing to. */
   recovered: Recovery | null;
+  /** The project's base workers are copied from; null before the first build (or when the runtime failed: errors.base). */
+  base: BaseStatus | null;
   services: {
     queue: { mode: 'embedded' | 'external'; running: boolean; url: string; pid: number | null };
     multiplexer: { kind: 'zellij' | 'tmux' | 'none' | null; session: string | null; running: boolean };
     runtime: { kind: 'lxd' | 'incus' | null; bin: string | null; remote: string | null };
   };
-  errors: { workers?: string; queue?: string; sync?: string; multiplexer?: string };
+  errors: { workers?: string; queue?: string; sync?: string; multiplexer?: string; base?: string };
 };
 
 export type RuntimeWorker = { name: string; container: string; status: string; ipv4: string | null };
@@ -100,6 +103,7 @@ export type StatusSources = {
   agents: () => Promise<AgentState[]>;
   sync: () => Promise<SyncSummary>;
   multiplexer: (kind: 'zellij' | 'tmux', session: string) => Promise<boolean>;
+  base: (rt: Runtime, now: Date) => Promise<BaseStatus | null>;
   now: () => Date;
 };
 
@@ -128,6 +132,7 @@ export function defaultSources(root: string, config: Config): StatusSources {
       }
     },
     sync: () => readSyncSummary(root, config),
+    base: async (rt, now) => baseStatus({ rt, config, paths: statePaths(root) }, await listInstances(rt, config.project), now),
     multiplexer: async (kind, session) => {
       // Only the backend in use is loaded: the zellij one pulls in the KDL library (~60 ms).
       if (kind === 'tmux') return (await import('../mux/tmux.ts')).createTmux().exists(session);
@@ -169,17 +174,16 @@ export async function collectStatus(root: string, config: Config, sources: Parti
   const session = readSession(paths);
   const queue = queueState(root, config);
   let rt: Runtime | null = null;
-  const [workersR, summaryR, syncR, muxR, agentsR] = await Promise.allSettled([
-    (async () => {
-      rt = await src.runtime();
-      return src.workers(rt);
-    })(),
+  const connected = (async () => (rt = await src.runtime()))();
+  const [workersR, summaryR, syncR, muxR, agentsR, baseR] = await Promise.allSettled([
+    (async () => src.workers(await connected))(),
     src.summary(),
     src.sync(),
     session && session.multiplexer.kind !== 'none' && session.multiplexer.session
       ? src.multiplexer(session.multiplexer.kind, session.multiplexer.session)
       : Promise.resolve(false),
     src.agents(),
+    (async () => src.base(await connected, src.now()))(),
   ]);
   const now = src.now();
   const errors: StatusModel['errors'] = {};
@@ -190,6 +194,8 @@ export async function collectStatus(root: string, config: Config, sources: Parti
   fail('queue', summaryR);
   fail('sync', syncR);
   fail('multiplexer', muxR);
+  // A runtime that could not be asked is errors.workers already.
+  if (workersR.status === 'fulfilled') fail('base', baseR);
   const summary = summaryR.status === 'fulfilled' ? summaryR.value : null;
   const runtimeWorkers = workersR.status === 'fulfilled' ? workersR.value : null;
   const usedRt = rt as Runtime | null;
@@ -205,6 +211,7 @@ export async function collectStatus(root: string, config: Config, sources: Parti
     usage: summary ? (summary.agent_usage ?? { runs: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 0, turns: 0 }) : null,
     recovered: session?.recovered ?? null,
     land: summary ? { ...(summary.landing ?? { unlanded: 0, landed_24h: 0, handed_back: 0 }), landing_now: landerRunning(paths.dir) || landerPid(paths.dir) !== null, now: readLandNow(paths.dir) } : null,
+    base: baseR.status === 'fulfilled' ? baseR.value : null,
     services: {
       queue: { mode: queue.mode, running: summary !== null, url: queue.url, pid: queue.pid },
       multiplexer: {

@@ -98,9 +98,9 @@ const LABEL = 10;
 const label = (paint: Paint, s: string) => paint('bold', s.padEnd(LABEL));
 const indent = ' '.repeat(LABEL);
 
-/** Lines of the full view for `workers` workers: header, blank, table head, one per worker, blank, Tasks, Hub, 3 services. */
+/** Lines of the full view for `workers` workers: header, blank, table head, one per worker, blank, Tasks, Hub, 3 services, the base. */
 export function fullViewLines(workers: number): number {
-  return workers + 9;
+  return workers + 10;
 }
 
 function headLine(m: StatusModel, options: RenderOptions, paint: Paint, extra: string[] = []): string {
@@ -219,9 +219,32 @@ function fullView(m: StatusModel, options: RenderOptions): string[] {
           : `${on(false)} no session (\`isollm up\` starts one)`,
     ],
     ['runtime', runtime.kind ? `${runtime.kind} (${runtime.bin})${runtime.remote ? ` on remote ${runtime.remote}` : ''}` : paint('dim', 'not available')],
+    ['base', m.errors.base ? bad(m.errors.base) : baseWords(m.base, paint)],
   ];
   table(services.map(([k, v]) => [k, v])).forEach((line, i) => lines.push((i === 0 ? label(paint, 'Services') : indent) + line));
   return lines;
+}
+
+/**
+ * The project's base in one line: `demo-base-1a2b3c · image 28e1e06d3195 · 2h old · 412 MB · 3 workers
+ * · hub 4 commits ahead`, and `stale (setup_script changed): the next \`isollm up\` rebuilds it`.
+ */
+export function baseWords(b: StatusModel['base'], paint: Paint): string {
+  if (!b) return paint('dim', 'none yet (the first `isollm up` or `worker add` builds it)');
+  const parts = [b.name, `image ${b.image}`];
+  if (b.age_seconds !== null) parts.push(`${formatAge(b.age_seconds * 1000)} old`);
+  if (b.size_bytes !== null) parts.push(formatSize(b.size_bytes));
+  parts.push(`${b.workers} worker${b.workers === 1 ? '' : 's'}${b.older_bases.length ? ` (+${b.older_bases.length} older base${b.older_bases.length === 1 ? '' : 's'} kept for theirs)` : ''}`);
+  if (b.commits_behind) parts.push(`hub ${b.commits_behind} commit${b.commits_behind === 1 ? '' : 's'} ahead`);
+  if (b.building) parts.push(paint('yellow', 'a new one is being built'));
+  else if (b.stale) parts.push(paint('yellow', `stale (${b.changed.join(', ') || 'its inputs'} changed): the next \`isollm up\` rebuilds it`));
+  else parts.push('up to date');
+  return parts.join(' · ');
+}
+
+function formatSize(bytes: number): string {
+  const mib = bytes / 1024 / 1024;
+  return mib >= 1024 ? `${(mib / 1024).toFixed(1)} GB` : `${Math.round(mib)} MB`;
 }
 
 /** The merge train on the Tasks line (the dashboard's height is fixed): ` · land: 2 to go, 5 landed in 24 h, 1 handed back, ● testing ar-1a2b`. */

@@ -134,6 +134,24 @@ export const STATUS_SCHEMA: Schema = {
       'the workers of the last session whose agents `up` started again (after a reboot, a closed multiplexer session); null when none',
       true,
     ),
+    base: obj(
+      {
+        name: str('the base container workers are copied from (kept stopped)'),
+        image: str('fingerprint (12 characters) of the image it was made from'),
+        created_at: { type: ['string', 'null'], description: 'ISO 8601' },
+        age_seconds: { type: ['integer', 'null'], minimum: 0 },
+        stale: { type: 'boolean', description: 'what went into it changed: the next `isollm up` / `worker add` builds a new one' },
+        changed: { type: 'array', items: str(), description: 'the inputs that changed: format, image, hub, setup_script, agent_install, helpers, queue_port' },
+        commit: { type: ['string', 'null'], description: 'the commit its clone of the hub is at' },
+        commits_behind: { type: ['integer', 'null'], minimum: 0, description: "commits the hub's base branch has moved on since (each new worker fetches them)" },
+        size_bytes: { type: ['integer', 'null'], minimum: 0, description: 'its filesystem, measured when it was built (copies share it on btrfs)' },
+        workers: count,
+        older_bases: { type: 'array', items: str(), description: 'older bases kept for the workers made from them' },
+        building: { type: 'boolean', description: 'a new base is being built now (another command holds .isollm/base.lock)' },
+      },
+      "the project's base; null before the first build, or when the runtime could not be asked",
+      true,
+    ),
     services: obj({
       queue: obj({ mode: { type: 'string', enum: ['embedded', 'external'] }, running: { type: 'boolean' }, url: str(), pid: { type: ['integer', 'null'] } }),
       multiplexer: obj({
@@ -143,7 +161,7 @@ export const STATUS_SCHEMA: Schema = {
       }),
       runtime: obj({ kind: { type: ['string', 'null'], enum: ['lxd', 'incus', null] }, bin: { type: ['string', 'null'] }, remote: { type: ['string', 'null'], description: 'runtime.remote: the remote holding the workers' } }),
     }),
-    errors: { ...obj({ workers: ERROR, queue: ERROR, sync: ERROR, multiplexer: ERROR }), required: [] },
+    errors: { ...obj({ workers: ERROR, queue: ERROR, sync: ERROR, multiplexer: ERROR, base: ERROR }), required: [] },
   }),
 };
 

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import { PROJECT_KEY } from '../runtime/argv.ts';
 import { agentInstall } from '../agent/install.ts';
-import { helperFiles, workerConfigKeys, type PushFile } from './plan.ts';
+import { helperFiles, workerConfigKeys, type PushFile, type QueueLinkKind } from './plan.ts';
 
 /** `base` on a base, `worker` on a worker copied from one. */
 export const ROLE_KEY = 'user.isollm.role';
@@ -15,7 +15,12 @@ export const BASE_INPUTS_KEY = 'user.isollm.base-inputs';
 /** On a worker: the base container it was copied from. */
 export const FROM_BASE_KEY = 'user.isollm.base';
 /** Bumped when the way a base is built changes, so bases built the old way are rebuilt. */
-export const BASE_FORMAT = '1';
+export const BASE_FORMAT = '2';
+/** On a finished base: the commit its clone of the hub is at, and its filesystem's size in bytes. */
+export const BASE_COMMIT_KEY = 'user.isollm.base-commit';
+export const BASE_SIZE_KEY = 'user.isollm.base-size';
+/** On a finished base: how its copies reach the queue (QueueLinkKind; absent on older bases: proxy). */
+export const QUEUE_LINK_KEY = 'user.isollm.queue-link';
 const MAX_INSTANCE_NAME = 63;
 
 /** Everything a base is made of; anything else (worker names, limits, ports, base branch) is per worker. */
@@ -29,6 +34,8 @@ export type BaseSources = {
   helpers: PushFile[];
   /** The storage pool the base and its copies live on, when the config names one (`runtime.pool`). */
   pool: string | null;
+  /** The port the queue answers on inside (the base's forwarder listens there). */
+  queuePort: number;
 };
 
 /** The base's sources from the config: only what is the same for every worker. */
@@ -42,10 +49,11 @@ export function baseSources(config: Config, image: string, hubOwner: { uid: numb
     agentInstall: agentInstall(config.agent).script,
     helpers: helperFiles(),
     pool: config.runtime.pool,
+    queuePort: config.queue.port,
   };
 }
 
-export const INPUT_NAMES = ['format', 'image', 'hub', 'setup_script', 'agent_install', 'helpers', 'pool'] as const;
+export const INPUT_NAMES = ['format', 'image', 'hub', 'setup_script', 'agent_install', 'helpers', 'pool', 'queue_port'] as const;
 export type BaseInputs = Record<(typeof INPUT_NAMES)[number], string>;
 
 const hash = (text: string, length = 12) => crypto.createHash('sha256').update(text).digest('hex').slice(0, length);
@@ -60,6 +68,7 @@ export function baseInputs(s: BaseSources): BaseInputs {
     helpers: hash(s.helpers.map((f) => `${f.path}\0${f.mode}\0${f.owner}\0${f.content}`).join('\0')),
     // Empty when no pool is configured: left out of the key, so bases made before this input keep theirs.
     pool: s.pool === null ? '' : hash(s.pool),
+    queue_port: String(s.queuePort),
   };
 }
 
@@ -91,8 +100,14 @@ export function baseLaunchConfig(config: Config): Record<string, string> {
 }
 
 /** Set when the base is finished: its key and inputs. Copies inherit them. */
-export function baseReadyConfig(key: string, inputs: BaseInputs): Record<string, string> {
-  return { [BASE_KEY]: key, [BASE_INPUTS_KEY]: JSON.stringify(inputs) };
+export function baseReadyConfig(ready: { key: string; inputs: BaseInputs; queueLink: QueueLinkKind; commit?: string | null; sizeBytes?: number | null }): Record<string, string> {
+  return {
+    [BASE_KEY]: ready.key,
+    [BASE_INPUTS_KEY]: JSON.stringify(ready.inputs),
+    [QUEUE_LINK_KEY]: ready.queueLink,
+    ...(ready.commit ? { [BASE_COMMIT_KEY]: ready.commit } : {}),
+    ...(ready.sizeBytes != null ? { [BASE_SIZE_KEY]: String(ready.sizeBytes) } : {}),
+  };
 }
 
 /** A worker copied from `base`: its own tags and limits, and where it came from. */

@@ -8,6 +8,8 @@ import { grantHubAccess, hostUidOf } from '../hub/access.ts';
 import { agentInstall } from '../agent/install.ts';
 import { AGENT_DIR, DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
 import { UserError } from '../cli/errors.ts';
+import { lockHolder, waitForLock } from '../project/session.ts';
+import { gitNothrow } from '../hub/git.ts';
 import {
   addDevice,
   deleteInstance,
@@ -28,9 +30,9 @@ import {
   type Instance,
 } from '../runtime/client.ts';
 import { WORKER_KEY } from '../runtime/argv.ts';
-import { BASE_INPUTS_KEY, BASE_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
+import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
-import { helperFiles, HUB_MOUNT, hubDevice, WORKER_ENV_FILE } from './plan.ts';
+import { helperFiles, HUB_MOUNT, hubDevice, queueForwarderFiles, WORKER_ENV_FILE, type QueueLinkKind } from './plan.ts';
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
 
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -45,6 +47,12 @@ export type BaseInfo = {
   devGid: number;
   /** It has its own root disk device (launched on a named pool), not the profile's. */
   ownRoot: boolean;
+  /** How its copies reach the queue. */
+  queueLink: QueueLinkKind;
+  /** The image it was made from (fingerprint), the commit of its clone, its size: null when not recorded. */
+  image: string | null;
+  commit: string | null;
+  sizeBytes: number | null;
 };
 
 /** The project's bases among its instances, newest first. */
@@ -59,8 +67,34 @@ export function basesOf(instances: Instance[]): BaseInfo[] {
       devUid: Number(i.config[DEV_UID_KEY] ?? 1000),
       devGid: Number(i.config[DEV_GID_KEY] ?? 1000),
       ownRoot: 'root' in i.devices,
+      queueLink: i.config[QUEUE_LINK_KEY] === 'mount' ? ('mount' as const) : ('proxy' as const),
+      image: i.config['volatile.base_image'] ?? null,
+      commit: i.config[BASE_COMMIT_KEY] ?? null,
+      sizeBytes: i.config[BASE_SIZE_KEY] && /^\d+$/.test(i.config[BASE_SIZE_KEY]) ? Number(i.config[BASE_SIZE_KEY]) : null,
     }))
     .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+}
+
+/**
+ * Take the project's base lock (.isollm/base.lock): building, copying and removing bases (and
+ * choosing new workers' names) happen one command at a time, so no command copies from, or deletes,
+ * a base another is building. Waits while a live command holds it (`onWait` is told, once); a lock
+ * left by a process that died is taken over. Returns the function that releases it.
+ */
+export async function lockBases(ctx: Pick<WorkerContext, 'paths'>, command: string, onWait?: (line: string) => void): Promise<() => void> {
+  return waitForLock(ctx.paths.baseLock, command, {
+    onWait: (h) => onWait?.(h ? `Waiting for \`isollm ${h.command}\` (pid ${h.pid}), which is building or copying the project's base…` : "Waiting for another isollm command on the project's base…"),
+  });
+}
+
+/** `work` with the base lock held (see lockBases). */
+export async function withBaseLock<T>(ctx: Pick<WorkerContext, 'paths'>, command: string, work: () => Promise<T>, onWait?: (line: string) => void): Promise<T> {
+  const release = await lockBases(ctx, command, onWait);
+  try {
+    return await work();
+  } finally {
+    release();
+  }
 }
 
 /** What the base would be made of now, and its key. The hub must exist (its owner is an input). */
@@ -81,6 +115,7 @@ export type BaseHooks = {
 /**
  * The project's current base: the newest finished one whose key is the current key, else a new one
  * built now (also when `force`). Bases left half-made by an interrupted build are removed first.
+ * The caller holds the base lock (lockBases), so a base without a key is never one being built.
  */
 export async function ensureBase(ctx: WorkerContext, options: { force?: boolean } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
   const bases = basesOf(await listInstances(ctx.rt, ctx.config.project));
@@ -93,6 +128,57 @@ export async function ensureBase(ctx: WorkerContext, options: { force?: boolean 
   const name = baseName(ctx.config.project, crypto.randomBytes(3).toString('hex'));
   options.building?.(reason, name);
   return { base: await buildBase(ctx, name, options.progress ?? (() => {})), built: true };
+}
+
+/** The project's base as `isollm status` shows it (null before the first build). */
+export type BaseStatus = {
+  name: string;
+  /** The image it was made from: its fingerprint (short), else the configured reference. */
+  image: string;
+  created_at: string | null;
+  age_seconds: number | null;
+  /** What went into it changed since: the next `up` / `worker add` builds a new one. */
+  stale: boolean;
+  /** The inputs that changed (setup_script, image, agent_install, helpers, hub, queue_port, format). */
+  changed: string[];
+  /** The commit its clone of the hub is at, and how many commits the hub's base branch has moved on since (each new worker fetches them). */
+  commit: string | null;
+  commits_behind: number | null;
+  size_bytes: number | null;
+  /** Workers copied from it, and older bases still kept for their workers. */
+  workers: number;
+  older_bases: string[];
+  /** A base is being built now (another command holds the base lock). */
+  building: boolean;
+};
+
+export async function baseStatus(ctx: Pick<WorkerContext, 'rt' | 'config' | 'paths'>, instances: Instance[], now: Date): Promise<BaseStatus | null> {
+  const all = basesOf(instances);
+  const building = all.some((b) => !b.key) && lockHolder(ctx.paths.baseLock) !== null;
+  const [newest, ...older] = all.filter((b) => b.key);
+  if (!newest) return null;
+  const { key, inputs } = await currentBaseKey(ctx);
+  const stale = newest.key !== key;
+  const used = new Set(instances.filter((i) => i.worker).map((i) => i.config[FROM_BASE_KEY]));
+  let commitsBehind: number | null = null;
+  if (newest.commit) {
+    const r = await gitNothrow(ctx.config.git.hub, ['rev-list', '--count', `${newest.commit}..refs/heads/${ctx.config.git.base_branch}`]);
+    if (r.exitCode === 0) commitsBehind = Number(r.stdout.trim());
+  }
+  return {
+    name: newest.name,
+    image: newest.image ? newest.image.slice(0, 12) : ctx.config.image,
+    created_at: newest.createdAt?.toISOString() ?? null,
+    age_seconds: newest.createdAt ? Math.max(0, Math.floor((now.getTime() - newest.createdAt.getTime()) / 1000)) : null,
+    stale,
+    changed: stale ? changedInputs(newest.inputs, inputs) : [],
+    commit: newest.commit,
+    commits_behind: commitsBehind,
+    size_bytes: newest.sizeBytes,
+    workers: instances.filter((i) => i.worker && i.config[FROM_BASE_KEY] === newest.name).length,
+    older_bases: older.filter((b) => used.has(b.name)).map((b) => b.name),
+    building,
+  };
 }
 
 /** Is this worker a copy of `base`? Workers made before bases existed, or from an older base, are not. */
@@ -164,14 +250,17 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     progress('installing helpers');
     await execOk(rt, name, ['mkdir', '-p', WORKER_ENV_FILE.slice(0, WORKER_ENV_FILE.lastIndexOf('/'))]);
     await pushFiles(ctx, name, helperFiles(), dev);
+    // Remote workers reach the queue over HTTPS with their credential: no forwarder.
+    const queueLink: QueueLinkKind = rt.remote ? 'proxy' : await installQueueForwarder(ctx, name);
     progress('cloning the hub');
-    await cloneHub(ctx, name, dev);
+    const commit = await cloneHub(ctx, name, dev);
+    const sizeBytes = await filesystemSize(ctx, name);
     progress('stopping');
     await stopInstance(rt, name, true);
     // The key of the image it was really made from (a remote image is local only once launched).
     const fingerprint = (await listInstances(rt, config.project)).find((i) => i.name === name)?.config['volatile.base_image'];
     const { key, inputs } = await currentBaseKey(ctx, fingerprint);
-    await setInstanceConfig(rt, name, baseReadyConfig(key, inputs));
+    await setInstanceConfig(rt, name, baseReadyConfig({ key, inputs, queueLink, commit, sizeBytes }));
     const base = basesOf(await listInstances(rt, config.project)).find((b) => b.name === name);
     if (!base) throw new UserError(`The base ${name} vanished while it was built. Run \`isollm up\` again.`);
     return base;
@@ -183,6 +272,21 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
 }
 
 type Dev = { uid: number; gid: number };
+
+/** Where Debian, Ubuntu, Fedora and Arch keep systemd-socket-proxyd. Constant text. */
+const FIND_PROXYD = '[ -d /run/systemd/system ] || exit 1; for p in /usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket-proxyd; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1';
+
+/**
+ * The `mount` queue link where the image runs systemd and has systemd-socket-proxyd: its socket
+ * unit, enabled (copies start it at boot). Else `proxy`: copies get the runtime's proxy device.
+ */
+async function installQueueForwarder(ctx: WorkerContext, container: string): Promise<QueueLinkKind> {
+  const found = await execIn(ctx.rt, container, ['sh', '-c', FIND_PROXYD]);
+  if (found.exitCode !== 0) return 'proxy';
+  await pushFiles(ctx, container, queueForwarderFiles(ctx.config, found.stdout.trim()), { uid: 0, gid: 0 });
+  await execOk(ctx.rt, container, ['systemctl', 'enable', '--quiet', 'isollm-queue.socket', 'isollm-queue.service']);
+  return 'mount';
+}
 
 /**
  * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
@@ -253,14 +357,14 @@ async function runScript(ctx: WorkerContext, container: string, what: string, sc
   }
 }
 
-/** The hub cloned as dev; each worker brings it up to date with one fetch. */
-async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+/** The hub cloned as dev; each worker brings it up to date with one fetch. Returns the commit it is at. */
+async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promise<string | null> {
   const { rt, config } = ctx;
   const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
   await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
   if (!rt.remote) {
     await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
-    return;
+    return cloneCommit(ctx, container, asDev);
   }
   // On a remote: over HTTPS, with a credential of the base's own that is revoked once it has
   // cloned (it can push nothing: it never holds a task). Each worker gets its own in the same files.
@@ -274,4 +378,21 @@ async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promis
     await execIn(rt, container, ['rm', '-f', CURLRC, GIT_INCLUDE]).catch(() => undefined);
     await ctx.queue.revokeCredential(container).catch(() => undefined);
   }
+  return cloneCommit(ctx, container, asDev);
+}
+
+/** The commit the base's clone is at. */
+async function cloneCommit(ctx: WorkerContext, container: string, asDev: { user: number; group: number; cwd: string; env: Record<string, string> }): Promise<string | null> {
+  const head = await execIn(ctx.rt, container, ['git', 'rev-parse', 'HEAD'], { ...asDev, cwd: PROJECT_DIR });
+  return head.exitCode === 0 ? head.stdout.trim() : null;
+}
+
+/**
+ * The base's own filesystem in bytes (`du -x /`: not the hub mount), what `status` shows. The
+ * runtimes report no disk usage for a btrfs volume without quotas, so it is measured once here.
+ */
+async function filesystemSize(ctx: WorkerContext, container: string): Promise<number | null> {
+  const r = await execIn(ctx.rt, container, ['du', '-sxk', '/']);
+  const kib = Number(r.stdout.trim().split(/\s/)[0]);
+  return Number.isFinite(kib) && kib > 0 ? kib * 1024 : null;
 }

@@ -8,7 +8,7 @@ import { addDevice, copyInstance, targetFor, deleteInstance, execOk, listInstanc
 import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
 import type { BaseInfo } from './base.ts';
 import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
-import { containerName, HUB_MOUNT, hubPushUrl, workerDevices, workerEnvFile, workerIndex, workerRootDisk, type PushFile } from './plan.ts';
+import { containerName, HUB_MOUNT, hubPushUrl, procNetAddress, workerDevices, workerEnvFile, workerIndex, workerRootDisk, type DeviceSpec, type PushFile } from './plan.ts';
 import { accessFiles, checkReach, remoteAccess, waitForAddress } from './remote.ts';
 
 /** The queue server opens and closes each worker's socket (its identity on the queue). */
@@ -100,16 +100,19 @@ export type Progress = (worker: string, step: string) => void;
 /**
  * Each worker's copy of the base's clone: its git identity, its push URL (fetches read the
  * read-only hub mount; pushes go through the ref policy on this worker's own socket), one fetch,
- * the base branch. Constant text; the values come in as arguments.
+ * the base branch; then, given the queue's listen address as /proc/net/tcp writes it ($5), waits
+ * until the base's socket unit listens there (it starts early in the copy's boot; a connection made
+ * from then on waits in its backlog for the forwarder). Constant text; the values come in as arguments.
  */
 const IDENTITY_SCRIPT =
-  'git config --global user.name "$1" && git config --global user.email "$2" && git remote set-url origin "$5" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3"';
+  'git config --global user.name "$1" && git config --global user.email "$2" && git remote set-url origin "$5" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3" || exit; ' +
+  '[ -n "$6" ] || exit 0; i=0; until grep -q " $6 00000000:0000 0A " /proc/net/tcp; do i=$((i+1)); [ "$i" -lt 400 ] || { echo "nothing listens for the queue on 127.0.0.1 in the worker" >&2; exit 1; }; sleep 0.05; done';
 
 /**
  * Create one worker as a copy of the project's base, given its own identity: name and tags, its
- * queue socket (proxy device) and ports, hostname (its name: the base has no /etc/hostname),
- * settings, git identity; its clone is brought up to date with one fetch. Its clean state is the
- * base itself (reset copies it again), so no snapshot is taken. Any failure rolls it back.
+ * queue socket and ports, hostname (its name: the base has no /etc/hostname), settings, git
+ * identity; its clone is brought up to date with one fetch. Its clean state is the base itself
+ * (reset copies it again), so no snapshot is taken. Any failure rolls it back.
  */
 export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}): Promise<void> {
   const { config, rt } = ctx;
@@ -118,6 +121,8 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
   const access = rt.remote ? remoteAccess(ctx.paths.dir, config) : null;
   const socket = access ? null : await ctx.queue.openSocket(worker);
   const token = access ? await ctx.queue.issueCredential(worker) : null;
+  const { queue, ...ports }: Record<string, DeviceSpec> = socket ? workerDevices(config, socket, worker, base.queueLink) : {};
+  const mounted = !access && base.queueLink === 'mount';
   try {
     progress(worker, `copying ${base.name}`);
     await copyInstance(rt, {
@@ -125,6 +130,10 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
       name: container,
       config: workerCopyConfig(config, worker, base.name),
       root: { props: workerRootDisk(config), own: base.ownRoot },
+      // The queue's mount goes in before the start (it costs what any mount costs). Proxy devices take
+      // about a second each to start (LXD 5.0), so they are added to the running copy while the other
+      // steps run. One at a time: each add rewrites the instance's config.
+      devices: mounted && queue ? { queue } : {},
       target: targetFor(rt, workerIndex(worker)),
     });
     await waitForExec(rt, container);
@@ -139,13 +148,12 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
       await checkReach(rt, container, access, dev);
     } else {
       await Promise.all([
-        // Added to the running copy: a proxy device takes about a second to start (measured on LXD
-        // 5.0), which the other steps overlap. One at a time: each add rewrites the instance's config.
         (async () => {
-          for (const [name, device] of Object.entries(workerDevices(config, socket!, worker))) await addDevice(rt, container, name, device);
+          const later = mounted ? ports : { ...(queue ? { queue } : {}), ...ports };
+          for (const [name, device] of Object.entries(later)) await addDevice(rt, container, name, device);
         })(),
         pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
-        execOk(rt, container, [...identity, hubPushUrl(config), HUB_MOUNT], dev),
+        execOk(rt, container, [...identity, hubPushUrl(config), HUB_MOUNT, mounted ? procNetAddress(config.queue.port) : ''], dev),
       ]);
     }
     await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });

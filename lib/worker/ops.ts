@@ -8,7 +8,7 @@ import { queueClient } from '../queue/daemon.ts';
 import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
 import { deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
 import { attachWorker, createWorker, detachWorker, queueLink, type Progress, type WorkerContext, type WorkerInfo } from './create.ts';
-import { ensureBase, findCurrentBase, isFromBase, pruneBases, type BaseHooks } from './base.ts';
+import { ensureBase, findCurrentBase, isFromBase, pruneBases, withBaseLock, type BaseHooks } from './base.ts';
 import { inspectWorkers, salvageWorker, stopAgents } from './salvage.ts';
 import { renderSalvageResults } from './salvage-report.ts';
 export { asDev } from './create.ts';
@@ -68,7 +68,7 @@ export async function stopWorker(ctx: WorkerContext, worker: WorkerInfo): Promis
   await stopInstance(ctx.rt, worker.container);
 }
 
-export type ResetOptions = { force: boolean } & BaseHooks & { workerProgress?: Progress };
+export type ResetOptions = { force: boolean } & BaseHooks & { workerProgress?: Progress; waiting?: (line: string) => void };
 
 /**
  * Back to a clean state: the work is saved to the hub, the task goes back to the queue, and the
@@ -76,14 +76,16 @@ export type ResetOptions = { force: boolean } & BaseHooks & { workerProgress?: P
  * anything else changes): the clean state of the base it came from, or of the new one.
  */
 export async function resetWorker(ctx: WorkerContext, worker: WorkerInfo, options: ResetOptions): Promise<{ released: string[]; saved: string[]; remadeFrom: string | null }> {
-  // Not options.force: that drops unsaved work; it never forces a rebuild.
-  const { base } = await ensureBase(ctx, { building: options.building, progress: options.progress });
-  const saved = await saveWork(ctx, worker, options.force);
-  const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
-  await deleteInstance(ctx.rt, worker.container);
-  await createWorker(ctx, worker.name, base, options.workerProgress);
-  await pruneBases(ctx, base.name);
-  return { released, saved, remadeFrom: isFromBase(worker, base) ? null : base.name };
+  return withBaseLock(ctx, 'worker reset', async () => {
+    // Not options.force: that drops unsaved work; it never forces a rebuild.
+    const { base } = await ensureBase(ctx, { building: options.building, progress: options.progress });
+    const saved = await saveWork(ctx, worker, options.force);
+    const released = await releaseTasksOf(ctx.root, ctx.config, worker.name).catch(() => []);
+    await deleteInstance(ctx.rt, worker.container);
+    await createWorker(ctx, worker.name, base, options.workerProgress);
+    await pruneBases(ctx, base.name);
+    return { released, saved, remadeFrom: isFromBase(worker, base) ? null : base.name };
+  }, options.waiting);
 }
 
 /** Delete the container and its queue socket, after giving its task back. */
@@ -93,6 +95,6 @@ export async function removeWorker(ctx: WorkerContext, worker: WorkerInfo, optio
   await deleteInstance(ctx.rt, worker.container);
   await detachWorker(ctx, worker.name).catch(() => undefined);
   // The base it came from may be used by no one now.
-  await pruneBases(ctx, (await findCurrentBase(ctx).catch(() => null))?.name ?? null);
+  await withBaseLock(ctx, 'worker remove', async () => pruneBases(ctx, (await findCurrentBase(ctx).catch(() => null))?.name ?? null));
   return { released, saved };
 }

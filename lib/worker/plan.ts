@@ -7,6 +7,7 @@ import type { Config } from '../config/load.ts';
 import { MAX_INSTANCE_NAME } from '../config/schema.ts';
 import { GIT_PATH } from '../hub/smart-http.ts';
 import { stateHookFiles, withHookFiles } from '../agent/hooks.ts';
+import { WORKER_SOCKET_FILE } from '../project/root.ts';
 
 export const HUB_MOUNT = '/repo.git';
 export const WORKER_ENV_FILE = '/etc/isollm/worker.env';
@@ -75,22 +76,86 @@ export function hubDevice(config: Config, shift: boolean): DeviceSpec & { type: 
   return { type: 'disk', source: config.git.hub, path: HUB_MOUNT, readonly: true, ...(shift ? { shift } : {}) };
 }
 
-/** Where a worker's git pushes: the hub's smart-HTTP endpoint on its own queue socket (the proxy device). */
+/** Where a worker's git pushes: the hub's smart-HTTP endpoint on its own queue socket. */
 export function hubPushUrl(config: Config): string {
   return `http://127.0.0.1:${config.queue.port}${GIT_PATH}`;
 }
 
-/** Devices a worker is launched with: the queue socket and forwarded ports. */
-export function workerDevices(config: Config, socketPath: string, worker: string): Record<string, DeviceSpec> {
-  const devices: Record<string, DeviceSpec> = {
-    // The agent reaches the queue at 127.0.0.1 inside, with no network: the proxy connects to this
-    // worker's own socket on the host, and the socket is the worker's identity.
-    queue: { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${config.queue.port}`, connect: `unix:${socketPath}` },
-  };
+/**
+ * How a worker reaches its queue socket on the host. `mount`: the socket's own host directory is
+ * mounted into the container (and nothing else of the host's sockets), where a systemd socket unit
+ * of the base forwards 127.0.0.1:<queue.port> to it (starting costs what any mount costs). `proxy`:
+ * the runtime's proxy device does both (about a second to start on LXD 5.0); for images without
+ * systemd-socket-proxyd.
+ */
+export type QueueLinkKind = 'mount' | 'proxy';
+/** Where a worker's socket directory is mounted (not under /run: systemd mounts a tmpfs over it). */
+export const QUEUE_MOUNT = '/var/lib/isollm/queue';
+
+/** The queue device of a worker whose socket is `socketPath` on the host. */
+export function queueDevice(config: Config, socketPath: string, link: QueueLinkKind): DeviceSpec {
+  return link === 'mount'
+    ? { type: 'disk', source: path.dirname(socketPath), path: QUEUE_MOUNT, readonly: true }
+    : { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${config.queue.port}`, connect: `unix:${socketPath}` };
+}
+
+/**
+ * Devices a worker is given: the queue (the agent reaches it at 127.0.0.1 inside, with no network;
+ * the socket it ends at is the worker's identity) and forwarded ports.
+ */
+export function workerDevices(config: Config, socketPath: string, worker: string, link: QueueLinkKind = 'proxy'): Record<string, DeviceSpec> {
+  const devices: Record<string, DeviceSpec> = { queue: queueDevice(config, socketPath, link) };
   for (const { host, container } of portForwards(config.ports, worker)) {
     devices[`port-${container}`] = { type: 'proxy', bind: 'host', listen: `tcp:127.0.0.1:${host}`, connect: `tcp:127.0.0.1:${container}` };
   }
   return devices;
+}
+
+/**
+ * systemd units of the base for the `mount` link: a socket on 127.0.0.1:<queue.port> whose
+ * connections systemd-socket-proxyd carries to the mounted socket. Both enabled and started at
+ * boot: the first connection then finds the forwarder running (activating it on demand took up to
+ * a second under load).
+ */
+export function queueForwarderFiles(config: Config, proxyd: string): PushFile[] {
+  // No default dependencies: listening on loopback needs nothing that boots after it (PID 1 brings lo
+  // up first), so the queue answers within moments of the copy's start, not at the end of its boot.
+  const socket = `[Unit]
+Description=isollm queue on 127.0.0.1:${config.queue.port} (to this worker's socket on the host)
+DefaultDependencies=no
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Socket]
+ListenStream=127.0.0.1:${config.queue.port}
+
+[Install]
+WantedBy=sockets.target
+`;
+  const service = `[Unit]
+Description=isollm queue forwarder
+DefaultDependencies=no
+Requires=isollm-queue.socket
+After=isollm-queue.socket
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+ExecStart=${proxyd} ${QUEUE_MOUNT}/${WORKER_SOCKET_FILE}
+
+[Install]
+WantedBy=sockets.target
+`;
+  return [
+    { path: `${SYSTEMD_DIR}/isollm-queue.socket`, content: socket, mode: 0o644, owner: 'root' },
+    { path: `${SYSTEMD_DIR}/isollm-queue.service`, content: service, mode: 0o644, owner: 'root' },
+  ];
+}
+const SYSTEMD_DIR = '/etc/systemd/system';
+
+/** 127.0.0.1:port as /proc/net/tcp writes a local address (how a worker tells the forwarder listens). */
+export function procNetAddress(port: number): string {
+  return `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** Container config keys: the tags isollm lists by, and resource limits. */

@@ -4,7 +4,7 @@
 // rebuilds it exactly once while older workers keep their work; reset moves a worker onto the new
 // base after saving its work; an old base goes once no worker uses it; `worker rebuild` forces one.
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +16,8 @@ import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
 const rt = await e2eRuntime('base');
 const ISOLLM = path.join(ROOT, 'scripts', 'isollm.mts');
-const CLI_TIMEOUT_MS = 180_000;
+// Several base builds, each with a setup_script: on a loaded 2-core machine one test can take minutes.
+const CLI_TIMEOUT_MS = 420_000;
 const id = crypto.randomBytes(3).toString('hex');
 
 type Result = { code: number; stdout: string; stderr: string };
@@ -105,8 +106,11 @@ describe.skipIf(!rt)('the project base on real containers', () => {
       const container = `${project}-${w}`;
       const r = await exec(w, 'sh', '-c', 'hostname; grep ISOLLM_WORKER= /etc/isollm/worker.env; git config user.name; git config user.email; cat /etc/e2e-base-marker; git status --short');
       expect(r.stdout).toBe(`${container}\nISOLLM_WORKER=${w}\n${w}\n${w}@isollm.local\nv1\n`);
+      // Its queue link: its own socket's directory, read-only, and nothing else of the host's sockets.
       const queue = (await listInstances(runtime, project)).find((i) => i.worker === w)?.devices.queue;
-      expect(queue?.connect).toBe(`unix:${path.join(root, '.isollm', 'sockets', `${w}.sock`)}`);
+      expect(queue).toMatchObject({ type: 'disk', source: path.join(root, '.isollm', 'sockets', w), path: '/var/lib/isollm/queue', readonly: 'true' });
+      const look = await exec(w, 'sh', '-c', 'ls -A /var/lib/isollm/queue; grep -c " /var/lib/isollm/queue " /proc/self/mounts; grep -c isollm/sockets /proc/self/mountinfo; sudo touch /var/lib/isollm/queue/x 2>/dev/null || echo read-only');
+      expect(look.stdout).toBe('queue.sock\n1\n1\nread-only\n');
       // The queue knows who asked from the socket the request came through.
       const task = await exec(w, 'isollm-task', 'add', `from ${w}`);
       expect(task.code, task.stderr).toBe(0);
@@ -117,7 +121,15 @@ describe.skipIf(!rt)('the project base on real containers', () => {
 
   it('rebuilds exactly once when setup_script changes; older workers keep their work', async () => {
     expect((await exec('worker-1', 'sh', '-c', 'echo mine > wip.txt')).code).toBe(0);
+    const fresh = JSON.parse((await cli('status', '--json')).stdout).base;
+    // Built before the hub got `later`: each new worker fetches that one commit.
+    expect(fresh).toMatchObject({ name: first, stale: false, changed: [], workers: 3, commits_behind: 1, building: false });
+    expect(fresh.size_bytes).toBeGreaterThan(50 * 1024 * 1024);
     fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + setup('v2'));
+    // status says the base is stale, and why, before anything rebuilds it.
+    const stale = await cli('status', '--json');
+    expect(JSON.parse(stale.stdout).base, stale.stderr).toMatchObject({ name: first, stale: true, changed: ['setup_script'] });
+    expect((await cli('status')).stdout).toMatch(/base +\S+ · image [0-9a-f]{12} · .* · 3 workers · hub 1 commit ahead · stale \(setup_script changed\): the next `isollm up` rebuilds it/);
     const r = await cli('worker', 'add');
     expect(r.code, r.stderr).toBe(0);
     expect(count(r.stderr, "Building the project's base")).toBe(1);
@@ -172,5 +184,61 @@ describe.skipIf(!rt)('the project base on real containers', () => {
     const added = await cli('worker', 'add');
     expect(added.stderr).not.toContain('Building');
     expect(await baseOf('worker-2')).toBe(now.find((b) => b !== before));
+  }, CLI_TIMEOUT_MS);
+});
+
+describe.skipIf(!rt)('`worker add` while another builds the base', () => {
+  const runtime = rt!;
+  const work = rt ? fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-e2e-baselock-')) : '';
+  const project = `e2e-blk-${id}`;
+  const root = path.join(work, 'project');
+
+  beforeAll(async () => {
+    fs.mkdirSync(root, { recursive: true });
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
+    // Long enough that the second add surely starts while the first is in setup_script.
+    const yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(work, 'hub.git')}\nagent:\n  install: false\nsetup_script: |\n  echo slow-setup\n  sleep 8\n`;
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+  });
+
+  afterAll(async () => {
+    for (const i of await listInstances(runtime, project).catch(() => [])) await deleteInstance(runtime, i.name).catch(() => undefined);
+    await run(['queue', 'stop'], root);
+    fs.rmSync(work, { recursive: true, force: true });
+  }, CLI_TIMEOUT_MS);
+
+  it('waits for the base being built and copies it; the half-built base is never removed nor copied', async () => {
+    const first = run(['worker', 'add', 'alpha'], root);
+    // Once the first is inside setup_script, its base exists, unfinished (no key yet).
+    const deadline = Date.now() + 120_000;
+    let building: string | undefined;
+    while (!building && Date.now() < deadline) {
+      building = (await listInstances(runtime, project)).find((i) => i.config['user.isollm.role'] === 'base' && i.status === 'Running')?.name;
+      if (!building) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(building, 'the first add never started its base').toBeDefined();
+    const second = await run(['worker', 'add', 'beta'], root);
+    const a = await first;
+    expect(a.code, a.stderr).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/Waiting for `isollm worker add` \(pid \d+\), which is building or copying the project's base/);
+    expect(count(a.stderr + second.stderr, "Building the project's base")).toBe(1);
+    expect(second.stderr).not.toContain('slow-setup');
+    const instances = await listInstances(runtime, project);
+    expect(instances.filter((i) => i.config['user.isollm.role'] === 'base').map((i) => i.name)).toEqual([building]);
+    for (const w of ['alpha', 'beta']) expect(instances.find((i) => i.worker === w)?.config['user.isollm.base']).toBe(building);
+  }, CLI_TIMEOUT_MS);
+
+  it('takes over the base lock of an isollm that was killed', async () => {
+    const lock = path.join(root, '.isollm', 'base.lock');
+    const dead = spawnSync('true').pid!;
+    fs.writeFileSync(lock, JSON.stringify({ pid: dead, command: 'worker add', since: new Date().toISOString() }));
+    const r = await run(['worker', 'add', 'gamma'], root);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('Waiting');
+    expect(fs.existsSync(lock)).toBe(false);
   }, CLI_TIMEOUT_MS);
 });

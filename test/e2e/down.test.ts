@@ -160,7 +160,7 @@ describe.skipIf(!rt)('isollm down with unsaved work (real containers)', () => {
     expect(claimedId(p.sh('worker-1', 'isollm-task next'))).toBe(t1);
     p.sh('worker-2', 'isollm-task next');
     expect(p.sh('worker-1', 'git status --porcelain')).toBe(' M README.md\n?? untracked.txt\n');
-    expect(fs.readdirSync(path.join(p.root, '.isollm/sockets')).sort()).toEqual(['worker-1.sock', 'worker-2.sock']);
+    expect(fs.readdirSync(path.join(p.root, '.isollm/sockets')).sort()).toEqual(['worker-1', 'worker-1.sock', 'worker-2', 'worker-2.sock']);
 
     const r = p.cli(['down', '--destroy', '--yes']);
     expect(r.code, r.stderr).toBe(0);
@@ -276,7 +276,7 @@ describe.skipIf(!rt)('crash recovery, worker reset/remove, down twice (real cont
     expect(git(p.hub, 'log', '-2', '--format=%s', `isollm/${id}`).split('\n')).toEqual([expect.stringMatching(/^isollm salvage: worker-2 /), 'agent: unpushed feature']);
     expect(byTitle(p.tasks())).toMatchObject({ [Object.keys(ids).find((t) => ids[t] === id)!]: { status: 'open', claimed_by: null } });
     expect(await p.containers()).toEqual({ 'worker-1': 'Running' });
-    expect(fs.readdirSync(path.join(p.root, '.isollm/sockets'))).toEqual(['worker-1.sock']);
+    expect(fs.readdirSync(path.join(p.root, '.isollm/sockets')).sort()).toEqual(['worker-1', 'worker-1.sock']);
 
     const refs = p.hubRefs();
     p.sh('worker-1', 'echo scratch > scratch.txt');

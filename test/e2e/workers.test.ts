@@ -181,7 +181,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(list.stdout).toBe(`${taskId}\tin_progress\t2\tworker-2\tfrom worker-1\n`);
     const rows = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
     expect(rows[1].task).toMatchObject({ id: taskId, branch: `isollm/${taskId}` });
-  }, 90_000); // six CLI calls into containers: a few seconds each on a loaded machine
+  }, CLI_TIMEOUT_MS);
 
   it("a worker pushes the branch of the task it holds; the base, another's task, a task it never held, other branches and deletes are refused, and the hub stays as it was", async () => {
     const taskId = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout)[1].task.id as string;
@@ -290,7 +290,8 @@ describe.skipIf(!rt)('workers on real containers', () => {
 
   it('remove leaves no container and no socket; --force drops unsaved work', async () => {
     const sockets = path.join(a.root, '.isollm', 'sockets');
-    expect(fs.readdirSync(sockets).sort()).toEqual(['worker-1.sock', 'worker-2.sock']);
+    // Each socket in its own directory (mounted into its worker), and the older path a link to it.
+    expect(fs.readdirSync(sockets).sort()).toEqual(['worker-1', 'worker-1.sock', 'worker-2', 'worker-2.sock']);
     // worker-1 is clean (its branch is pushed); worker-2 gets an uncommitted file meanwhile.
     const [removed, touched] = await Promise.all([
       cli(a.root, 'worker', 'remove', 'worker-1'),
@@ -300,7 +301,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
     expect(removed.code).toBe(0);
     expect(touched.code).toBe(0);
     expect((await listInstances(runtime, a.project)).filter((i) => i.worker).map((i) => i.name)).toEqual([`${a.project}-worker-2`]);
-    expect(fs.readdirSync(sockets)).toEqual(['worker-2.sock']);
+    expect(fs.readdirSync(sockets).sort()).toEqual(['worker-2', 'worker-2.sock']);
     expect((await cli(a.root, 'worker', 'rm', 'worker-2', '--force')).code).toBe(0);
     expect(hubBranches(a.hub).filter((b) => b.startsWith('isollm/salvage/'))).toEqual([]);
     // No worker left: only the current base stays, for the next `worker add`.
