@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
+import { fullViewLines } from '../../lib/status/render.ts';
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
@@ -253,14 +254,14 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     }
     expect(screen).toContain(`isollm · ${project} · 3/3 workers running`);
     expect(screen).toMatch(/Tasks +.*blocked/);
-    // The dashboard pane is as tall as its full view for 3 workers: 9 lines + one per worker, also
+    // The dashboard pane is as tall as its full view for 3 workers: fullViewLines(3), 10 lines + one per worker, also
     // after the window shrinks to 50 rows (tmux used to take those rows from the dashboard first).
     const dashboardHeight = () => Number(tmux('display-message', '-p', '-t', first[0].split(' ')[0], '#{pane_height}').stdout.trim());
-    expect(dashboardHeight()).toBe(9 + 3);
+    expect(dashboardHeight()).toBe(fullViewLines(3));
     expect(tmux('resize-window', '-t', session, '-y', '50').status).toBe(0);
     const resized = Date.now() + 10_000;
-    while (Date.now() < resized && dashboardHeight() !== 9 + 3) await new Promise((r) => setTimeout(r, 100));
-    expect(dashboardHeight()).toBe(9 + 3);
+    while (Date.now() < resized && dashboardHeight() !== fullViewLines(3)) await new Promise((r) => setTimeout(r, 100));
+    expect(dashboardHeight()).toBe(fullViewLines(3));
     // While tmux shrinks the pane and the hook grows it back, a frame can scroll; the next redraw
     // (every 2 s, from the top) puts the whole view back: wait for a frame that starts with the header.
     const redrawn = () => /^isollm · /.test(screen) && /^ +runtime /m.test(screen);
