@@ -47,7 +47,7 @@ describe.skipIf(!rt)("a worker's disk (limits.disk on runtime.pool)", () => {
     git(root, 'init', '-q', '-b', 'main');
     fs.writeFileSync(path.join(root, 'README.md'), '# disk\n');
     fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
-    const yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(work, 'hub.git')}\nlimits:\n  disk: 900MiB\nruntime:\n  pool: ${pool}\n`;
+    const yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(work, 'hub.git')}\nlimits:\n  disk: 900MiB\nruntime:\n  pool: ${pool}\nagent:\n  install: false\n`; // no network here for the preset's CLI
     fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
     git(root, 'add', '.');
     git(root, 'commit', '-qm', 'initial');
