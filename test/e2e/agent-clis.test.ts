@@ -15,10 +15,14 @@ import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { defaults, type Config } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis, type AgentCli } from '../support/agent-clis.ts';
+import { killUserProcesses, sh, waitFor as waitEvery } from '../support/throwaway-user.ts';
 import { occurrences, startModelServer, USAGE, type ModelRequest, type ModelServer } from '../support/model-server.ts';
 import { parseRunOutput } from '../../lib/agent/results.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
+
+// The screen is read every 250 ms.
+const waitFor = (what: string, ok: () => boolean, timeoutMs: number, onTimeout?: () => string) => waitEvery(what, ok, timeoutMs, onTimeout, 250);
 
 const asRoot = process.getuid?.() === 0;
 if (!asRoot) {
@@ -71,28 +75,6 @@ const CASES: Record<AgentCli, Case> = {
   },
 };
 
-function sh(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-/**
- * End every process of the throwaway user, by pid: the CLIs leave some behind (codex starts an
- * app-server daemon of its own; an interactive opencode outlives its tmux pane).
- */
-async function killUserProcesses(): Promise<void> {
-  // Again until none is left: a daemon may start another process meanwhile.
-  for (let round = 0; round < 20; round++) {
-    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-    if (!pids.length) return;
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** A fresh home (a first run for every CLI) with a project and the files isollm would push. */
 function prepareHome(config: Config, secrets: Record<string, string>): void {
   sh('find', [home, '-mindepth', '1', '-delete']);
@@ -120,14 +102,6 @@ function config(preset: AgentCli, mode: 'loop' | 'interactive', names: string[],
   const c = defaults('agents');
   c.agent = { ...c.agent, preset, mode, env: names, context };
   return c;
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** What every run must show the stand-in server. */
@@ -192,7 +166,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       expect(report.tokens_out).toBe((report.tokens_in! / USAGE.input) * USAGE.output);
       expect(report.tokens_in).toBeGreaterThanOrEqual(2 * USAGE.input);
     } finally {
-      await killUserProcesses();
+      await killUserProcesses(user);
       await server.close();
     }
   }, 180_000);
@@ -236,7 +210,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
     } finally {
       tmux('kill-server');
       fs.rmSync(socket, { force: true });
-      await killUserProcesses();
+      await killUserProcesses(user);
       await server.close();
     }
   }, 330_000);
@@ -244,6 +218,6 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
 
 afterAll(async () => {
   if (!asRoot || !fs.existsSync(home)) return;
-  await killUserProcesses();
+  await killUserProcesses(user);
   spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
 });

@@ -16,6 +16,7 @@ import type { QueueEvent } from '../../lib/queue/events.ts';
 import { defaults } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis } from '../support/agent-clis.ts';
+import { killUserProcesses, sh, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer } from '../support/model-server.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { testServer } from '../queue-helpers.ts';
@@ -35,24 +36,6 @@ const project = path.join(home, 'project');
 // isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
 const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-hk-'));
 
-function sh(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** End what the previous test's claude left running (it outlives its tmux pane a moment), by pid. */
-async function killUserProcesses(): Promise<void> {
-  for (let round = 0; round < 20; round++) {
-    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-    if (!pids.length) return;
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
   let bin = '';
   beforeAll(async () => {
@@ -65,7 +48,7 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
   afterAll(async () => {
     // userdel refuses a user with processes left.
     if (asRoot) {
-      await killUserProcesses();
+      await killUserProcesses(user);
       spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
     }
     fs.rmSync(tools, { recursive: true, force: true });
@@ -99,14 +82,6 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
 
   const userEnv = (queuePort: number) => [`HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, `ISOLLM_WORKER=worker-7`, `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`];
   const asUser = (queuePort: number, args: string[], extra: string[] = []) => ['runuser', '-u', user, '--', 'env', '-i', ...userEnv(queuePort), ...extra, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args];
-
-  async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!ok()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('interactive: asking permission is waiting; approved, it works on and is idle at its prompt', async () => {
     const events: QueueEvent[] = [];
@@ -167,7 +142,7 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
     const states = watchStates(queue);
     try {
-      await killUserProcesses();
+      await killUserProcesses(user);
       prepareHome('interactive', model.url);
       sh('chown', ['-R', `${user}:${user}`, home]);
       const started = Date.now();
@@ -200,7 +175,7 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     } finally {
       states.stop();
       tmux('kill-server');
-      await killUserProcesses();
+      await killUserProcesses(user);
       await model.close();
     }
   }, 330_000);

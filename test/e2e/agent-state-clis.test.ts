@@ -15,6 +15,7 @@ import { getAgentState } from '../../lib/queue/agents.ts';
 import { defaults } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis } from '../support/agent-clis.ts';
+import { killUserProcesses, sh, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { testServer } from '../queue-helpers.ts';
@@ -44,31 +45,6 @@ const ENV: Record<Cli, (url: string) => Record<string, string>> = {
   }),
 };
 
-function sh(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function killUserProcesses(): Promise<void> {
-  for (let round = 0; round < 20; round++) {
-    const pids = spawnSync('pgrep', ['-u', user], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-    if (!pids.length) return;
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs: number, onTimeout: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${onTimeout()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
   let bin = '';
   beforeAll(async () => {
@@ -82,7 +58,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
   }, 300_000);
   afterAll(async () => {
     if (asRoot) {
-      await killUserProcesses();
+      await killUserProcesses(user);
       spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
     }
     fs.rmSync(tools, { recursive: true, force: true });
@@ -164,7 +140,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
       await waitFor(`${cli} done and idle`, done, 120_000, () => `${states.seen.join(' → ')}\n${screen()}`);
     } finally {
       tmux('kill-server');
-      await killUserProcesses();
+      await killUserProcesses(user);
     }
   }
 
@@ -189,7 +165,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
         expect(states.seen.slice(working).some((s) => s.startsWith(`idle ${cli}:`))).toBe(true);
       } finally {
         states.stop();
-        await killUserProcesses();
+        await killUserProcesses(user);
         await model.close();
       }
     }, 240_000);
