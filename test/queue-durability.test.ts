@@ -47,7 +47,8 @@ describe('durability', () => {
         }
       }
     });
-    await sleep(700);
+    // Kill it mid-flight once enough writes were acknowledged (a fixed sleep made too few on a loaded host).
+    for (const deadline = Date.now() + 30_000; created.size < 60 && Date.now() < deadline; ) await sleep(20);
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
     stop = true;
@@ -67,5 +68,5 @@ describe('durability', () => {
     // Each change and its audit row committed together: as many create rows as tasks.
     const audit = await call({ port }, 'GET', `${base}/audit?action=create&per_page=1`);
     expect(audit.json.pagination.total).toBe(tasks.length);
-  });
+  }, 90_000);
 });

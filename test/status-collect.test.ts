@@ -79,7 +79,7 @@ describe('collectStatus', () => {
     // The text views say who waits and when the limited one resumes.
     const brief = cli('status', '--brief');
     expect(brief.stdout).toMatch(/^demo: .* \(agents 1 waiting\) · tasks 1 ready/);
-  });
+  }, 90_000); // a dozen CLI runs: slow on a loaded 2-core host
 
   it('a failing source is an error string in the model, the rest is still there', async () => {
     const { root, port, cli, config } = await runningProject();

@@ -107,5 +107,5 @@ describe('isollm sync status with the queue', () => {
     const text = cli('sync', 'status').stdout;
     expect(text).toContain('blocked: needs a human');
     expect(text).toContain('unknown');
-  });
+  }, 90_000); // a dozen CLI runs: slow on a loaded 2-core host
 });
