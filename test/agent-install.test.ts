@@ -50,10 +50,10 @@ describe('agent.install', () => {
     fake(bin, 'apt-get', 'exit 0');
     fake(bin, 'node', 'echo 24');
     // npm "installs" codex: a codex command appears.
-    fake(bin, 'npm', `printf '#!/bin/sh\\necho codex-cli 0.171.0\\n' > "${bin}/codex"; /bin/chmod 755 "${bin}/codex"`);
+    fake(bin, 'npm', `case "$1" in config) echo http://127.0.0.1:9/;; view) echo 0.171.0;; install) printf '#!/bin/sh\\necho codex-cli 0.171.0\\n' > "${bin}/codex"; /bin/chmod 755 "${bin}/codex";; esac`);
     const r = runScript(script!, bin);
     expect(r).toMatchObject({ code: 0 });
-    expect(r.calls).toBe('node -p process.versions.node.split(".")[0]\nnpm install -g --no-audit --no-fund @openai/codex@0.171.0\n');
+    expect(r.calls).toBe('node -p process.versions.node.split(".")[0]\nnpm config get registry\nnpm view @openai/codex@0.171.0 version\nnpm install -g --no-audit --no-fund @openai/codex@0.171.0\n');
     expect(r.out).toContain('codex-cli 0.171.0');
     // Already there (setup_script or the image): left alone.
     fs.rmSync(path.join(dir, 'calls'));
@@ -67,15 +67,15 @@ describe('agent.install', () => {
     fs.mkdirSync(bin);
     // Debian bookworm's node 18; claude needs 22. After `npm install -g node@24` the stand-in node says 24.
     fake(bin, 'node', `[ -f "${dir}/new-node" ] && echo 24 || echo 18`);
-    fake(bin, 'npm', `case "$*" in *node@${NODE_FOR_AGENTS}*) : > "${dir}/new-node";; *) printf '#!/bin/sh\\necho 2.1.332\\n' > "${bin}/claude"; /bin/chmod 755 "${bin}/claude";; esac`);
+    fake(bin, 'npm', `case "$*" in config*|view*) ;; *node@${NODE_FOR_AGENTS}*) : > "${dir}/new-node";; *) printf '#!/bin/sh\\necho 2.1.332\\n' > "${bin}/claude"; /bin/chmod 755 "${bin}/claude";; esac`);
     const r = runScript(script!, bin);
     expect(r).toMatchObject({ code: 0 });
     expect(r.out).toContain('node 18 is older than the 22 @anthropic-ai/claude-code needs');
-    expect(r.calls.split('\n').filter((l) => l.startsWith('npm'))).toEqual([`npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS}`, 'npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
+    expect(r.calls.split('\n').filter((l) => l.startsWith('npm install'))).toEqual([`npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS}`, 'npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
     // A node that is new enough is left alone.
     fs.rmSync(path.join(dir, 'calls'));
     fs.rmSync(path.join(bin, 'claude'));
-    expect(runScript(script!, bin).calls.split('\n').filter((l) => l.startsWith('npm'))).toEqual(['npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
+    expect(runScript(script!, bin).calls.split('\n').filter((l) => l.startsWith('npm install'))).toEqual(['npm install -g --no-audit --no-fund @anthropic-ai/claude-code@2.1.332']);
   });
 
   it('from the registry without network: one clear line and a failed build, not a base without the CLI', () => {
@@ -89,6 +89,20 @@ describe('agent.install', () => {
     expect(r.code).toBe(1);
     expect(r.calls).toBe('apt-get update -q\napt-get install -y -q --no-install-recommends nodejs npm\n');
     expect(r.out).toMatch(/^isollm: could not install claude: node and npm are not in the image and apt-get could not install them\. .*agent\.install_from.*npm install --prefix DIR @anthropic-ai\/claude-code@2\.1\.332.*agent\.install: false\.$/m);
+  });
+
+  it('from a registry that does not answer from the base: one line naming it, and no install tried', () => {
+    const { script, registry } = agentInstall(agent({ preset: 'codex' }));
+    expect(registry).toEqual({ node: 16 });
+    const dir = tmpDir();
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fake(bin, 'node', 'echo 24');
+    fake(bin, 'npm', 'case "$1" in config) echo http://127.0.0.1:9/;; view) echo "npm error code ECONNREFUSED" >&2; exit 1;; esac');
+    const r = runScript(script!, bin);
+    expect(r.code).toBe(1);
+    expect(r.calls).not.toContain('npm install');
+    expect(r.out).toMatch(/^isollm: could not install codex: the npm registry http:\/\/127\.0\.0\.1:9\/ does not answer from the base, or has no @openai\/codex@0\.171\.0 \(npm view failed\)\. /m);
   });
 
   it('from agent.install_from: the native build pushed, linked onto PATH; the base key follows the files', () => {
@@ -127,7 +141,7 @@ describe('agent.install', () => {
     });
     // gemini is JavaScript only: nothing to push.
     expect(checkAgentInstall(agent({ preset: 'gemini', install_from: from }))).toMatchObject({ status: 'warn', detail: expect.stringContaining('needs node 20+') });
-    expect(checkAgentInstall(agent({ preset: 'gemini' }))).toMatchObject({ status: 'ok', detail: expect.stringContaining('@google/gemini-cli@0.61.0 installed from the npm registry') });
+    expect(checkAgentInstall(agent({ preset: 'gemini' }))).toMatchObject({ status: 'ok', detail: expect.stringContaining("@google/gemini-cli@0.61.0 installed from the host's npm registry") });
     expect(checkAgentInstall(agent({ preset: 'aider' }))).toMatchObject({ status: 'skip' });
   });
 });

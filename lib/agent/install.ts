@@ -4,14 +4,16 @@
 // - from the host (`agent.install_from`: a directory where the CLI is installed by npm, e.g.
 //   `npm install --prefix DIR @anthropic-ai/claude-code@2.1.332`): the CLI's native build is pushed
 //   into the base, so the base needs no network and no node (claude, codex, opencode ship one);
-// - else from the npm registry, inside the base: npm (and node from the image's apt sources when the
-//   image has none), at the version isollm was tested with.
+// - else from the npm registry the host's npm is configured with (lib/agent/registry.ts), by npm in
+//   the base, at the version isollm was tested with; node and npm fetched by the host's npm when the
+//   image has none or too old a node (else from the image's apt sources).
 // The script's text (with the pushed files' sizes and times) is part of the base's key, so a new
 // version or another cached copy rebuilds the base on the next `up`.
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import type { Config } from '../config/load.ts';
+import { INSTALL_DIR } from './registry.ts';
 
 /** A host file pushed into the base before the script runs. */
 export type InstallFile = { host: string; path: string; mode: number };
@@ -23,6 +25,12 @@ export type AgentInstall = {
   files: InstallFile[];
   /** How the CLI gets into the base, for `isollm doctor` and the build's progress. */
   how: string;
+  /**
+   * Set when the script installs from the npm registry: the base is prepared for it first (the host's
+   * registry and credentials, a forward of a loopback registry, node and npm when the base's node is
+   * older than `node`; lib/worker/agent-registry.ts).
+   */
+  registry?: { node: number };
   /** Something the user should know (doctor warns): the CLI is not where install_from says, … */
   warning?: string;
 };
@@ -55,6 +63,9 @@ export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; 
 
 /** The Node major installed in the base when the image's is older than a CLI needs (as isollm's own). */
 export const NODE_FOR_AGENTS = 24;
+
+/** The oldest node the npm presets without an engines pin run on (what npm itself still supports). */
+const MIN_NODE = 18;
 
 /** Where a pushed CLI lives in the base. */
 export const AGENT_OPT = '/opt/isollm-agent';
@@ -114,32 +125,49 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
       ? `agent.install_from ${from} has no ${native.root}/${native.bin}; install it there with \`npm install --prefix ${from} ${spec}\``
       : `${pkg.command} has no native build isollm can push (it needs node 20+ in the image); it is installed from the npm registry instead`;
   }
+  const need = pkg.node ?? MIN_NODE;
   const script = [
     '#!/bin/sh',
     `# isollm: the ${pkg.command} CLI (${spec}) from the npm registry.`,
     'set -u',
-    `fail() { echo "isollm: could not install ${pkg.command}: $1. Without network in the base, install it with setup_script, or point agent.install_from at a host directory where it is installed (npm install --prefix DIR ${spec}), or set agent.install: false." >&2; exit 1; }`,
+    `fail() { echo "isollm: could not install ${pkg.command}: $1. Install it with setup_script, or point agent.install_from at a host directory where it is installed (npm install --prefix DIR ${spec}), or set agent.install: false." >&2; exit 1; }`,
     `if command -v ${pkg.command} >/dev/null 2>&1; then echo "${pkg.command} is already installed: $(command -v ${pkg.command})"; exit 0; fi`,
+    // isollm pushed the host registry's npmrc (and node and npm, when the image has none or too old a node).
+    `d=${INSTALL_DIR}`,
+    '[ -f "$d/npmrc" ] && export NPM_CONFIG_USERCONFIG="$d/npmrc"',
+    'if [ -f "$d/node.tgz" ] && [ -f "$d/npm.tgz" ]; then',
+    `  echo "node and npm from the host's npm registry (the host's npm fetched them)"`,
+    '  tar -xzf "$d/node.tgz" -C /usr/local --strip-components=1 --no-same-owner package/bin/node || fail "could not unpack node"',
+    '  rm -rf /usr/local/lib/node_modules/npm && mkdir -p /usr/local/lib/node_modules/npm /usr/local/bin || fail "could not make /usr/local/lib/node_modules/npm"',
+    '  tar -xzf "$d/npm.tgz" -C /usr/local/lib/node_modules/npm --strip-components=1 --no-same-owner || fail "could not unpack npm"',
+    '  ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx',
+    '  hash -r',
+    'fi',
     'if ! command -v npm >/dev/null 2>&1; then',
     '  export DEBIAN_FRONTEND=noninteractive',
-    '  apt-get update -q || fail "apt-get update failed"',
+    '  apt-get update -q || fail "node and npm are not in the image, and apt-get update failed"',
     '  apt-get install -y -q --no-install-recommends nodejs npm || fail "node and npm are not in the image and apt-get could not install them"',
     'fi',
     // The package's engines.node: Debian's node (18 on bookworm) is too old for some; the registry's
     // `node` package (what isollm itself runs on) brings a newer one onto /usr/local/bin.
-    ...(pkg.node
-      ? [
-          `major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=0`,
-          `if [ "$major" -lt ${pkg.node} ]; then`,
-          `  echo "node $major is older than the ${pkg.node} ${pkg.name} needs: installing node@${NODE_FOR_AGENTS} from the npm registry"`,
-          `  npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS} || fail "npm install -g node@${NODE_FOR_AGENTS} failed"`,
-          '  hash -r',
-          'fi',
-        ]
-      : []),
-    `npm install -g --no-audit --no-fund ${spec} || fail "npm install -g ${spec} failed"`,
+    `major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=0`,
+    `if [ "$major" -lt ${need} ]; then`,
+    `  echo "node $major is older than the ${need} ${pkg.name} needs: installing node@${NODE_FOR_AGENTS} from the npm registry"`,
+    `  npm install -g --no-audit --no-fund node@${NODE_FOR_AGENTS} || fail "npm install -g node@${NODE_FOR_AGENTS} failed"`,
+    '  hash -r',
+    'fi',
+    // One request first, so an unreachable registry (or one without the package) says so in one line.
+    'registry=$(npm config get registry 2>/dev/null)',
+    `npm view ${spec} version >/dev/null || fail "the npm registry $registry does not answer from the base, or has no ${spec} (npm view failed)"`,
+    `npm install -g --no-audit --no-fund ${spec} || fail "npm install -g ${spec} from $registry failed"`,
     `${pkg.command} --version || fail "${pkg.command} does not start"`,
     '',
   ].join('\n');
-  return { script, files: [], how: `${spec} installed from the npm registry when the base is built (the base needs network)`, ...(warning ? { warning } : {}) };
+  return {
+    script,
+    files: [],
+    how: `${spec} installed from the host's npm registry when the base is built (one on 127.0.0.1 is forwarded into the base; any other needs the base's network)`,
+    registry: { node: need },
+    ...(warning ? { warning } : {}),
+  };
 }

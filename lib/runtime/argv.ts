@@ -87,6 +87,10 @@ export function deviceAddArgs(name: string, deviceName: string, device: Device):
   return ['config', 'device', 'add', name, deviceName, device.type, ...deviceProps(device)];
 }
 
+export function deviceRemoveArgs(name: string, deviceName: string): string[] {
+  return ['config', 'device', 'remove', name, deviceName];
+}
+
 /**
  * Set properties of the instance's root disk: `device set` when the root device is the instance's
  * own, `device override` when it comes from a profile (which makes it the instance's own).

@@ -7,6 +7,7 @@ import {
   copyArgs,
   deleteArgs,
   deviceAddArgs,
+  deviceRemoveArgs,
   rootDiskArgs,
   execArgs,
   filePushArgs,
@@ -219,6 +220,10 @@ export async function setInstanceConfig(rt: Runtime, name: string, config: Recor
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
   await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
+}
+
+export async function removeDevice(rt: Runtime, name: string, deviceName: string): Promise<void> {
+  await mustRun(rt, deviceRemoveArgs(instanceRef(rt, name), deviceName), LIFECYCLE_TIMEOUT_MS);
 }
 
 export type ExecResult = RunResult;

@@ -31,6 +31,7 @@ import {
 } from '../runtime/client.ts';
 import { WORKER_KEY } from '../runtime/argv.ts';
 import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
+import { prepareRegistryInstall } from './agent-registry.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
 import { helperFiles, HUB_MOUNT, hubDevice, queueForwarderFiles, WORKER_ENV_FILE, type QueueLinkKind } from './plan.ts';
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
@@ -245,7 +246,12 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
         await execOk(rt, name, ['mkdir', '-p', f.path.slice(0, f.path.lastIndexOf('/'))]);
         await pushFile(rt, name, f.host, f.path, { uid: 0, gid: 0, mode: f.mode });
       }
-      await runScript(ctx, name, 'the agent install', install.script, progress);
+      const cleanup = install.registry ? await prepareRegistryInstall(ctx, name, install.registry.node, progress) : null;
+      try {
+        await runScript(ctx, name, 'the agent install', install.script, progress);
+      } finally {
+        await cleanup?.();
+      }
     }
     progress('installing helpers');
     await execOk(rt, name, ['mkdir', '-p', WORKER_ENV_FILE.slice(0, WORKER_ENV_FILE.lastIndexOf('/'))]);
@@ -351,7 +357,9 @@ async function runScript(ctx: WorkerContext, container: string, what: string, sc
   const r = await execStream(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS }, (line) => progress(`  │ ${line}`));
   await execIn(ctx.rt, container, ['rm', '-f', target]);
   if (r.exitCode !== 0) {
-    throw new UserError(`${what} failed in the project's base (exit ${r.exitCode}); no worker was made from it. Its output:`, {
+    // A script of isollm's says why in one `isollm: …` line: that is the message.
+    const why = (r.stdout + r.stderr).split('\n').reverse().find((l) => l.startsWith('isollm: '));
+    throw new UserError(`${what} failed in the project's base (exit ${r.exitCode})${why ? `: ${why.slice('isollm: '.length)}` : ''}; no worker was made from it. Its output:`, {
       detail: (r.stdout + r.stderr).trim(),
     });
   }

@@ -1,0 +1,68 @@
+// The base made ready for an agent install from the npm registry (lib/agent/registry.ts says which
+// registry and why): the host registry's npmrc pushed root-only, a registry on the host's loopback
+// forwarded in, node and npm (fetched by the host's npm) pushed when the base's node is missing or
+// too old. The returned cleanup removes all of it, before the base is stopped and copied.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hostRegistry, INSTALL_DIR, nodePackage, packNodeAndNpm } from '../agent/registry.ts';
+import { NODE_FOR_AGENTS } from '../agent/install.ts';
+import { UserError } from '../cli/errors.ts';
+import { addDevice, execIn, execOk, pushFile, pushText, removeDevice } from '../runtime/client.ts';
+import type { WorkerContext } from './create.ts';
+
+/** The proxy device that forwards a loopback registry into the base during the install. */
+export const REGISTRY_DEVICE = 'isollm-registry';
+
+/** The major of the base's node, 0 without node or npm. */
+async function baseNodeMajor(ctx: WorkerContext, base: string): Promise<number> {
+  const r = await execIn(ctx.rt, base, ['sh', '-c', 'command -v npm >/dev/null && node -p \'process.versions.node.split(".")[0]\'']);
+  return r.exitCode === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : 0;
+}
+
+export async function prepareRegistryInstall(ctx: WorkerContext, base: string, need: number, progress: (step: string) => void): Promise<() => Promise<void>> {
+  const { rt } = ctx;
+  const registry = await hostRegistry(ctx.root);
+  let forwarded = false;
+  const cleanup = async () => {
+    await execIn(rt, base, ['rm', '-rf', INSTALL_DIR]).catch(() => undefined);
+    if (forwarded) await removeDevice(rt, base, REGISTRY_DEVICE).catch(() => undefined);
+  };
+  try {
+    progress(`npm registry: ${registry.url}${registry.auth ? ' (with its credentials from the host)' : ''}`);
+    await execOk(rt, base, ['mkdir', '-m', '700', '-p', INSTALL_DIR]);
+    await pushText(rt, base, `${INSTALL_DIR}/npmrc`, registry.npmrc, { uid: 0, gid: 0, mode: 0o600 });
+    // A remote's containers cannot reach this machine's loopback: its own network must reach the registry.
+    if (registry.loopback && !rt.remote) {
+      const { host, port } = registry.loopback;
+      const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      await addDevice(rt, base, REGISTRY_DEVICE, { type: 'proxy', bind: 'instance', listen: `tcp:${addr}`, connect: `tcp:${addr}` });
+      forwarded = true;
+      progress(`forwarding ${addr} (the host's registry) into the base for the install`);
+    }
+    const major = await baseNodeMajor(ctx, base);
+    if (major < need && registry.npmVersion) {
+      const machine = (await execOk(rt, base, ['uname', '-m'])).trim();
+      const nodePkg = nodePackage(machine);
+      if (nodePkg) {
+        progress(`${major ? `node ${major} in the base is older than ${need}` : 'no node and npm in the base'}: the host's npm fetches ${nodePkg}@${NODE_FOR_AGENTS} and npm@${registry.npmVersion}`);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-node-'));
+        try {
+          const packed = await packNodeAndNpm(ctx.root, dir, `${nodePkg}@${NODE_FOR_AGENTS}`, `npm@${registry.npmVersion}`);
+          if ('error' in packed) {
+            throw new UserError(`Could not install the agent's CLI: the base has ${major ? `node ${major}, older than the ${need} it needs` : 'no node and npm'}, and the host's npm could not fetch them from ${registry.url} (${packed.error}). Check \`npm config get registry\` and that it answers, or see agent.install in the README.`);
+          } else {
+            await pushFile(rt, base, packed.node, `${INSTALL_DIR}/node.tgz`, { uid: 0, gid: 0, mode: 0o600 });
+            await pushFile(rt, base, packed.npm, `${INSTALL_DIR}/npm.tgz`, { uid: 0, gid: 0, mode: 0o600 });
+          }
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return cleanup;
+}
