@@ -3,6 +3,7 @@
 // output (lib/agent/results.ts), keeps the run (agent_runs) and puts the last one on the task.
 import { OUTPUT_FORMATS, type OutputFormat } from '../agent/presets.ts';
 import { parseRunOutput } from '../agent/results.ts';
+import { renderTranscript, type Transcript } from '../agent/transcript.ts';
 import { now, Store, toTask } from './store.ts';
 import { errors, QueueError, type AgentResult, type AgentUsage, type Task } from './types.ts';
 
@@ -89,4 +90,20 @@ export function agentUsage(store: Store, project: string): AgentUsage {
     duration_ms: Number(r?.duration_ms ?? 0),
     turns: Number(r?.turns ?? 0),
   };
+}
+
+/**
+ * A piece of a running agent's output as a transcript (lib/agent/transcript.ts): the loop sends what
+ * the CLI wrote since the last call, prints `transcript` and sends the lines not used again.
+ */
+export function transcriptOf(body: Record<string, unknown>): { consumed_lines: number; transcript: string } {
+  const details: string[] = [];
+  if (!(OUTPUT_FORMATS as readonly unknown[]).includes(body.format)) details.push(`format must be one of ${OUTPUT_FORMATS.join(', ')}`);
+  const output = body.output ?? '';
+  if (typeof output !== 'string') details.push('output must be text');
+  const final = body.final === undefined || body.final === '' ? false : body.final;
+  if (![true, false, 'true', 'false', '1', '0'].includes(final as never)) details.push('final must be true or false');
+  if (details.length) throw errors.validation(details);
+  const t: Transcript = renderTranscript(body.format as OutputFormat, output as string, final === true || final === 'true' || final === '1');
+  return { consumed_lines: t.lines, transcript: t.text };
 }

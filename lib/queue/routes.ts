@@ -5,7 +5,7 @@ import { addDep, listDependents, listDeps, removeDep } from './deps.ts';
 import { stateEvent, taskEvent, type Emit, FinishTracker } from './events.ts';
 import { auditLog, taskHistory } from './history.ts';
 import { markLanded, orderedParents, parseLanded, reopenTask, setBasedOn } from './landing.ts';
-import { parseRunInput, recordRun } from './results.ts';
+import { parseRunInput, recordRun, transcriptOf } from './results.ts';
 import { Store } from './store.ts';
 import { createTask, deleteTask, listReady, listTasks, summarize, updateTask, type PageQuery, type TaskEdit } from './tasks.ts';
 import { blockTask, claimNext, claimTask, completeTask, releaseTask, retryTask, unblockTask } from './transitions.ts';
@@ -84,6 +84,8 @@ export async function route(store: Store, admin: Admin, req: Request): Promise<R
     return only(req, ['GET'], () => ({ status: 200, body: auditLog(store, project, auditFilter(req.query), pageQuery(req.query)) }));
   }
   if (area === 'summary' && sub.length === 0) return only(req, ['GET'], () => ({ status: 200, body: summarize(store, project) }));
+  // isollm extension: a running agent's output as a transcript (the loop in a worker has no JSON parser).
+  if (area === 'transcript' && sub.length === 0) return only(req, ['POST'], () => ({ status: 200, body: transcriptOf(bodyObject(req)) }));
   // Specs (epics) are part of airyra's API but not implemented here yet.
   if (area === 'specs') throw new QueueError('NOT_FOUND', 'Specs are not supported by this server');
   throw notFound();

@@ -31,6 +31,9 @@ const isTask = (v: unknown): v is Task => typeof v === 'object' && v !== null &&
 /** Tab-separated lines for lists of tasks; other values as JSON. */
 export function renderText(body: unknown): string {
   if (isTask(body)) return taskText(body);
+  // A transcript: how many lines it used, then the text as it is.
+  const t = body as { consumed_lines?: unknown; transcript?: unknown } | null;
+  if (t && typeof t.consumed_lines === 'number' && typeof t.transcript === 'string') return `lines: ${t.consumed_lines}\n${t.transcript}`;
   const list = Array.isArray(body) ? body : (body as { data?: unknown })?.data;
   if (Array.isArray(list) && list.every(isTask)) {
     return list.map((t) => [t.id, t.status, t.priority, t.claimed_by ?? '-', oneLine(t.title)].join('\t') + '\n').join('');

@@ -1,7 +1,8 @@
 // The real Claude Code in a real worker, in loop mode: the stand-in model server on the host answers
 // the Messages API (streaming) with one tool_use of claude's own Write tool, then a final answer; the
 // container reaches it at 127.0.0.1 through a proxy device (workers have no network). The loop claims
-// the task, claude writes the file, the loop commits, pushes and marks the task done.
+// the task, claude writes the file, the loop commits, pushes and marks the task done; the worker's log
+// shows the run as a transcript, not as JSON.
 // agent.install puts claude (one native executable) into the project's base from the CLI cache
 // (agent.install_from), so every worker has it.
 import crypto from 'node:crypto';
@@ -114,9 +115,13 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     expect(isollm(['task', 'show', id])).toMatch(new RegExp(`Last agent run[\\s\\S]*tokens +${result.tokens_in} in, ${result.tokens_out} out[\\s\\S]*said +I wrote GREETING.md.`));
     const status = JSON.parse(isollm(['status', '--json'])) as { usage: Record<string, number> };
     expect(status.usage).toMatchObject({ runs: 1, tokens_in: result.tokens_in, tokens_out: result.tokens_out, cost_usd: result.cost_usd, turns: result.turns });
-    // The loop logged it for the human.
-    expect(log).toContain(`agent run on ${id}: exit 0`);
-    expect(log).toContain('the agent said: I wrote GREETING.md.');
+    // The worker's log shows the run as a transcript (claude's own tool call, its answer, the final
+    // message), then the figures; the raw stream-json only in agent-run.log.
+    expect(log).toMatch(/^· claude 2\.1\.332, model /m);
+    expect(log).toMatch(/^→ Write: \/home\/dev\/project\/GREETING\.md\n {2}← .+\n/m);
+    expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
+    expect(log).not.toContain('{"type"');
+    expect(isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log'])).toContain('"type":"result"');
   }, TIMEOUT_MS);
 });
 

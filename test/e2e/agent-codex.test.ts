@@ -4,7 +4,7 @@
 // (streaming) with one call of codex's own code-mode `exec` tool that writes a file, then a final
 // answer; the container reaches it at 127.0.0.1 through a proxy device (workers have no network).
 // The loop claims the task, codex writes the file, the loop commits, pushes, records what codex
-// reported (exec --json) and marks the task done.
+// reported (exec --json) and marks the task done; the worker's log shows the run as a transcript.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -111,5 +111,11 @@ describe.skipIf(!rt)('the real codex in a worker, loop mode, through the stand-i
     expect(result).not.toHaveProperty('cost_usd'); // codex reports none: none is made up
     const status = JSON.parse(isollm(['status', '--json'])) as { usage: Record<string, number> };
     expect(status.usage).toMatchObject({ runs: 1, tokens_in: result.tokens_in, tokens_out: result.tokens_out, cost_usd: 0 });
+    // The worker's log shows the run as a transcript (the command codex's tool ran, its exit, the
+    // final message), then the figures; the raw exec --json only in agent-run.log.
+    expect(log).toMatch(/^→ \$ .*GREETING\.md.*\n {2}← exit 0\n/m);
+    expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
+    expect(log).not.toContain('{"type"');
+    expect(isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log'])).toContain('"type":"turn.completed"');
   }, TIMEOUT_MS);
 });

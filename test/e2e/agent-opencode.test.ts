@@ -117,6 +117,15 @@ describe.skipIf(!rt)('the real opencode in a worker, loop mode, through the stan
     expect(result.cost_usd).toBeGreaterThan(0);
     const status = JSON.parse(isollm(['status', '--json'])) as { usage: Record<string, number> };
     expect(status.usage).toMatchObject({ runs: 1, tokens_in: result.tokens_in, tokens_out: result.tokens_out, cost_usd: result.cost_usd, turns: result.turns });
-    expect(log).toContain(`agent run on ${id}: exit 0`);
+    // The worker's log shows the run as a transcript (opencode's write tool, its answer, the final
+    // message), then the figures; the raw --format json only in agent-run.log.
+    expect(log).toMatch(/^→ write: \/home\/dev\/project\/GREETING\.md\n {2}← .+\n/m);
+    expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
+    expect(log).not.toContain('{"type"');
+    const raw = isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log']);
+    expect(raw).toContain('"type":"step_finish"');
+    // When each event came (ms after the first): where opencode spends its time.
+    const events = raw.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; timestamp: number; part?: { tool?: string; state?: { time?: { start: number; end: number } } } });
+    console.log(`opencode's events: ${events.map((e) => `${e.type}${e.part?.tool ? ` ${e.part.tool} (${(e.part.state?.time?.end ?? 0) - (e.part.state?.time?.start ?? 0)} ms)` : ''} +${e.timestamp - events[0].timestamp} ms`).join(', ')}`);
   }, TIMEOUT_MS);
 });
