@@ -75,6 +75,20 @@ describe('isollm-loop: the agent\'s output as a transcript in the log', () => {
     process.kill(-loop.pid, 'SIGKILL');
   }, 60_000);
 
+  it('a line longer than what the loop sends at once is left out, saying so; what follows is shown', async () => {
+    const big = JSON.stringify({ type: 'user', message: { content: [{ type: 'tool_result', content: 'x'.repeat(150_000) }] } });
+    const after = JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'After the big one.' }] } });
+    const w = await worker(`#!/bin/sh
+printf '%s\\n' '${big}' '${after}'
+echo work > work.txt && git add work.txt && git commit -qm work
+`);
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'big' } })).json.id as string;
+    const loop = w.startLoop({ ISOLLM_AGENT_OUTPUT: 'claude', ISOLLM_GIVE_UP_AFTER: '2' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    expect(loop.log()).toMatch(new RegExp(`isollm-loop: a line of ${big.length + 1} bytes left out of the transcript \\(it is in .*agent-run.log\\)\nAfter the big one.\n.*agent run on ${id}: exit 0`));
+    expect(loop.log()).not.toContain('xxxx');
+  }, 60_000);
+
   it('Ctrl-C on the loop stops the agent it runs in the background too', async () => {
     const w = await worker(AGENT);
     const api = w.api();
