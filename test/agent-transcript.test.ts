@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OutputFormat } from '../lib/agent/presets.ts';
-import { renderTranscript } from '../lib/agent/transcript.ts';
+import { HOLD_MAX_BYTES, renderTranscript } from '../lib/agent/transcript.ts';
 import { ROOT } from './helpers.ts';
 import { projectApi, testServer } from './queue-helpers.ts';
 
@@ -103,9 +103,12 @@ describe('the transcript of each CLI\'s real output', () => {
     expect(renderTranscript('gemini', `${delta('I will ')}\n${delta('read it.')}\n`)).toEqual({ text: '', lines: 0 });
     expect(renderTranscript('gemini', `${delta('I will ')}\n${delta('read it.')}\n${tool}\n`)).toEqual({ text: 'I will read it.\n→ read_file: a.txt\n', lines: 3 });
     expect(renderTranscript('gemini', `${delta('I will ')}\n${delta('read it.')}\n`, true)).toEqual({ text: 'I will read it.\n', lines: 2 });
-    // A very long answer is not held back for ever.
-    const long = Array.from({ length: 500 }, () => delta('x'.repeat(100))).join('\n') + '\n';
-    expect(renderTranscript('gemini', long).lines).toBe(500);
+    // A long answer is not held back for ever: past HOLD_MAX_BYTES it is shown as far as it goes.
+    const lines = Math.ceil(HOLD_MAX_BYTES / 100);
+    const long = Array.from({ length: lines }, () => delta('x'.repeat(100))).join('\n') + '\n';
+    expect(renderTranscript('gemini', long)).toEqual({ text: `${'x'.repeat(100 * lines)}\n`, lines });
+    const short = Array.from({ length: 10 }, () => delta('x'.repeat(100))).join('\n') + '\n';
+    expect(renderTranscript('gemini', short).lines).toBe(0);
   });
 
   it('lines that are not JSON (stderr) are kept; escape sequences never reach the terminal', () => {

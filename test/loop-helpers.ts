@@ -57,6 +57,7 @@ export async function worker(agentScript: string, options: { disk?: string } & P
   });
   return {
     dir, hub, clone,
+    queueUrl: env.ISOLLM_QUEUE_URL,
     api: () => projectApi(server, PROJECT),
     /** The loop as `isollm-agent background` starts it: leading its own process group. */
     startLoop(extra: Record<string, string> = {}): { pid: number; exited: Promise<number>; log: () => string } {

@@ -4,8 +4,10 @@
 // what the queue reads for the task's result. An agent killed mid-run, or a loop stopped with Ctrl-C,
 // behave as without a transcript.
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ROOT } from './helpers.ts';
 import { until, worker } from './loop-helpers.ts';
 
@@ -75,6 +77,30 @@ describe('isollm-loop: the agent\'s output as a transcript in the log', () => {
     process.kill(-loop.pid, 'SIGKILL');
   }, 60_000);
 
+  it('gemini\'s answer streamed over seconds is one line of text in the log, not one per piece', async () => {
+    const delta = (content: string) => JSON.stringify({ type: 'message', role: 'assistant', content, delta: true });
+    const w = await worker(`#!/bin/sh
+echo '${delta('I will write ')}'
+sleep 1.5
+echo '${delta('the file')}'
+sleep 1.5
+echo '${delta(' now.')}'
+echo '${JSON.stringify({ type: 'tool_use', tool_name: 'write_file', parameters: { file_path: 'work.txt', content: 'work' } })}'
+echo work > work.txt && git add work.txt && git commit -qm work
+echo '${JSON.stringify({ type: 'tool_result', status: 'success', output: 'Wrote work.txt' })}'
+sleep 1.5
+echo '${delta('Done.')}'
+echo '${JSON.stringify({ type: 'result', status: 'success', stats: { input_tokens: 10, output_tokens: 2 } })}'
+`);
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'stream' } })).json.id as string;
+    const loop = w.startLoop({ ISOLLM_AGENT_OUTPUT: 'gemini', ISOLLM_GIVE_UP_AFTER: '2' });
+    expect(await loop.exited, loop.log()).toBe(0);
+    const lines = loop.log().split('\n');
+    const from = lines.indexOf('I will write the file now.');
+    expect(lines.slice(from, from + 4), loop.log()).toEqual(['I will write the file now.', '→ write_file: work.txt', '  ← Wrote work.txt', 'Done.']);
+    expect(lines[from + 4]).toMatch(new RegExp(`agent run on ${id}: exit 0, .*10 tokens in, 2 out`));
+  }, 60_000);
+
   it('a line longer than what the loop sends at once is left out, saying so; what follows is shown', async () => {
     const big = JSON.stringify({ type: 'user', message: { content: [{ type: 'tool_result', content: 'x'.repeat(150_000) }] } });
     const after = JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'After the big one.' }] } });
@@ -87,6 +113,34 @@ echo work > work.txt && git add work.txt && git commit -qm work
     expect(await loop.exited, loop.log()).toBe(0);
     expect(loop.log()).toMatch(new RegExp(`isollm-loop: a line of ${big.length + 1} bytes left out of the transcript \\(it is in .*agent-run.log\\)\nAfter the big one.\n.*agent run on ${id}: exit 0`));
     expect(loop.log()).not.toContain('xxxx');
+  }, 60_000);
+
+  it('a queue that does not render transcripts (another airyra server): the raw lines are shown instead', async () => {
+    const w = await worker(AGENT);
+    // A proxy in front of the queue that knows no /transcript.
+    const proxy = http.createServer((req, res) => {
+      if (req.url?.endsWith('/transcript')) {
+        req.resume();
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('error: NOT_FOUND: No such endpoint\n');
+        return;
+      }
+      const upstream = http.request(`${w.queueUrl}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const id = (await w.api().call('POST', '/tasks', { body: { title: 'write work' } })).json.id as string;
+    fs.writeFileSync(path.join(w.dir, 'go'), '');
+    const loop = w.startLoop({ ISOLLM_AGENT_OUTPUT: 'claude', ISOLLM_GIVE_UP_AFTER: '2', ISOLLM_QUEUE_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+    expect(await loop.exited, loop.log()).toBe(0);
+    // Every line the agent wrote, as it wrote it, in order.
+    const raw = fs.readFileSync(FIXTURE, 'utf8').split('\n').filter(Boolean);
+    const log = loop.log();
+    expect(raw.map((l) => log.indexOf(l)).every((at, i, all) => at >= 0 && (i === 0 || at > all[i - 1]))).toBe(true);
+    expect(log).toContain(`agent run on ${id}: exit 0`);
   }, 60_000);
 
   it('Ctrl-C on the loop stops the agent it runs in the background too', async () => {

@@ -11,8 +11,11 @@ type Piece = { text: string; /** A fragment of streamed text, continued by the n
 
 /** Longest one-line summary of a tool call or its result (characters). */
 export const TOOL_LINE_MAX = 200;
-/** Lines of streamed text held back at most, waiting for the rest of their message. */
-const HOLD_MAX = 400;
+/**
+ * Streamed text held back at most (bytes of output), waiting for the rest of its message: well under
+ * what the loop sends at once (100 kB), so a piece always gets somewhere.
+ */
+export const HOLD_MAX_BYTES = 32 * 1024;
 
 const CSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 /** Safe on a terminal: no escape sequences or other control characters; newlines and tabs kept. */
@@ -175,7 +178,7 @@ export type Transcript = {
  * The transcript of `output`, a piece of the CLI's output. Only whole lines are used unless `final`
  * (the run ended): a last line without its newline may still be being written. Streamed text (gemini)
  * that may go on in the next piece is held back too, so a message is not broken across pieces —
- * up to HOLD_MAX lines of it.
+ * up to HOLD_MAX_BYTES of it.
  */
 export function renderTranscript(format: OutputFormat, output: string, final = false): Transcript {
   const all = output.split('\n');
@@ -188,7 +191,8 @@ export function renderTranscript(format: OutputFormat, output: string, final = f
     let cut = used;
     while (cut > 0 && rendered[cut - 1].every((p) => p.delta)) cut--;
     const held = rendered.slice(cut).filter((r) => r.length).length;
-    if (held > 0 && used - cut <= HOLD_MAX) used = cut;
+    const heldBytes = complete.slice(cut).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    if (held > 0 && heldBytes <= HOLD_MAX_BYTES) used = cut;
   }
   let text = '';
   let open = false;
