@@ -96,7 +96,7 @@ describe('collectStatus', () => {
     });
     expect(checkAgainstSchema(m)).toEqual([]);
     expect(m.errors).toEqual({ workers: 'Neither `incus` nor `lxc` (LXD) is installed. Run `isollm setup` to install it.' });
-    expect(m.workers).toEqual([{ name: host.agent, container: null, state: 'unknown', ipv4: null, task: expect.objectContaining({ id: t.id }), agent: null }]);
+    expect(m.workers).toEqual([{ name: host.agent, container: null, state: 'unknown', ipv4: null, location: null, task: expect.objectContaining({ id: t.id }), agent: null }]);
     expect(m.services.runtime).toEqual({ kind: null, bin: null, remote: null });
     expect(m.sync).toMatchObject({ present: false, ahead: null, task_branches: 0 });
     expect(m.tasks?.in_progress).toBe(1);

@@ -163,6 +163,29 @@ describe('status renderings', () => {
     ]);
   });
 
+  it('workers on a cluster: the member each runs on (MEMBER column, brief, json); none off a cluster', () => {
+    const m = model();
+    m.services.runtime = { kind: 'incus', bin: 'incus', remote: 'far' };
+    m.workers![0].location = 'm1';
+    m.workers![1].location = 'm2';
+    m.workers![2].location = 'm1';
+    m.workers![3].location = null;
+    const lines = renderFull(m, { width: Infinity, color: false });
+    expect(lines.slice(2, 7)).toEqual([
+      'WORKER    STATE           MEMBER  TASK     BRANCH          TIME  TITLE',
+      'worker-1  ● running       m1      ar-1a2b  isollm/ar-1a2b  12m   Fix the login form so it validates e-mail addresses',
+      'worker-2  ● running       m2      -                              idle',
+      'worker-3  ○ stopped       m1      -',
+      'host:me   ○ no container          ar-9     isollm/ar-9     2h    Docs',
+    ]);
+    expect(renderBrief(m)).toBe('demo: 2/3 workers running on m1 (2), m2 (1) · tasks 2 ready, 3 in progress, 1 blocked, 7 done · hub: base up to date');
+    m.workers![1].location = 'm1';
+    expect(renderBrief(m)).toMatch(/^demo: 2\/3 workers running on m1 · /);
+    expect(checkAgainstSchema(m)).toEqual([]);
+    (m.workers![0] as any).location = 7;
+    expect(checkAgainstSchema(m)).toEqual(['$.workers[0].location: expected string or null, got integer']);
+  });
+
   it('full: the agents\' recorded runs, summed, on the Tasks line (none: nothing said)', () => {
     const m = model();
     m.usage = { runs: 3, tokens_in: 2468, tokens_out: 112, cost_usd: 0.012112, duration_ms: 9000, turns: 4 };

@@ -2,7 +2,8 @@
 // its settings, and the files holding its credential (dev's own, 0600; the certificate public).
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load.ts';
-import { remoteEndpoint } from '../lib/queue/credentials.ts';
+import { advertiseComputed, remoteEndpoint } from '../lib/queue/credentials.ts';
+import { isLoopback, parseRemoteHost, parseRouteSource } from '../lib/runtime/remote-address.ts';
 import { workerEnvFile } from '../lib/worker/plan.ts';
 import { accessFiles, CURLRC, GIT_INCLUDE, QUEUE_CA, type RemoteAccess } from '../lib/worker/remote.ts';
 
@@ -24,8 +25,42 @@ describe('remote endpoint', () => {
     expect(remoteEndpoint(config('runtime:\n  remote: far\nnetwork:\n  listen: 10.0.0.1:7500\n'))?.url).toBe('https://10.0.0.1:7500');
   });
 
-  it('asks for network.advertise when it cannot know the address', () => {
-    expect(() => remoteEndpoint(config('runtime:\n  remote: far\n'))).toThrow(/set network\.advertise to an address of this machine/);
+  it('advertises the address found on the way to the remote when neither names one; asks for network.advertise when none was found', () => {
+    const open = config('runtime:\n  remote: far\n');
+    expect(advertiseComputed(open)).toBe(true);
+    expect(remoteEndpoint(open, '192.0.2.2')?.url).toBe('https://192.0.2.2:7433');
+    expect(() => remoteEndpoint(open)).toThrow(/set network\.advertise to one they can reach/);
+    // A host given by the user wins over the one found.
+    expect(advertiseComputed(config('runtime:\n  remote: far\nnetwork:\n  listen: 10.0.0.1:7500\n'))).toBe(false);
+    expect(remoteEndpoint(config('runtime:\n  remote: far\nnetwork:\n  listen: 10.0.0.1:7500\n'), '192.0.2.2')?.url).toBe('https://10.0.0.1:7500');
+    expect(remoteEndpoint(config('runtime:\n  remote: far\nnetwork:\n  advertise: 10.9.9.9:7600\n'), '192.0.2.2')?.url).toBe('https://10.9.9.9:7600');
+  });
+});
+
+describe('the address a remote reaches', () => {
+  it("reads the remote's host from the client's remote list", () => {
+    const list = JSON.stringify({
+      far: { Addr: 'https://203.0.113.7:8443', Protocol: 'incus' },
+      named: { Addr: 'https://node1.example:8443' },
+      six: { Addr: 'https://[2001:db8::5]:8443' },
+      local: { Addr: 'unix://' },
+    });
+    expect(parseRemoteHost(list, 'far')).toBe('203.0.113.7');
+    expect(parseRemoteHost(list, 'named')).toBe('node1.example');
+    expect(parseRemoteHost(list, 'six')).toBe('2001:db8::5');
+    expect(parseRemoteHost(list, 'local')).toBeNull();
+    expect(parseRemoteHost(list, 'missing')).toBeNull();
+    expect(parseRemoteHost('not json', 'far')).toBeNull();
+  });
+
+  it('takes the source address of the route', () => {
+    expect(parseRouteSource('[{"dst":"192.0.2.77","dev":"eth0","prefsrc":"192.0.2.2","flags":[]}]')).toBe('192.0.2.2');
+    expect(parseRouteSource('[{"type":"local","dst":"127.0.0.1","dev":"lo","prefsrc":"127.0.0.1"}]')).toBe('127.0.0.1');
+    expect(parseRouteSource('[]')).toBeNull();
+    expect(isLoopback('127.0.0.1')).toBe(true);
+    expect(isLoopback('127.3.0.1')).toBe(true);
+    expect(isLoopback('::1')).toBe(true);
+    expect(isLoopback('10.0.0.1')).toBe(false);
   });
 });
 

@@ -98,20 +98,48 @@ export type RemoteEndpoint = { listen: Endpoint; advertise: Endpoint; url: strin
 /**
  * The network side of a project with `runtime.remote`, or null for local workers (who reach the
  * queue through their socket and need no network). listen defaults to 0.0.0.0:<queue.port + 1>;
- * advertise to listen's port on the address named, which must be one the remote's containers reach.
+ * advertise to listen's port on the address named (listen's own host, else `computed`: an address
+ * of this host found to reach the remote), which must be one the remote's containers reach.
  */
-export function remoteEndpoint(config: Config): RemoteEndpoint | null {
+export function remoteEndpoint(config: Config, computed?: string | null): RemoteEndpoint | null {
   if (!config.runtime.remote || config.runtime.remote === 'local') return null;
   const listen = parseHostPort(config.network.listen ?? config.queue.port + 1);
   const given = config.network.advertise === null ? null : parseHostPort(config.network.advertise);
   if (!listen || (config.network.advertise !== null && !given)) throw new UserError('network.listen / network.advertise must be HOST:PORT (checked when isollm.yaml is read).');
   const listenAt = { host: listen.host ?? '0.0.0.0', port: listen.port };
-  const host = given?.host ?? (listenAt.host !== '0.0.0.0' && listenAt.host !== '::' ? listenAt.host : null);
+  const host = given?.host ?? (listenAt.host !== '0.0.0.0' && listenAt.host !== '::' ? listenAt.host : (computed ?? null));
   if (!host) {
     throw new UserError(
-      `runtime.remote is ${config.runtime.remote}: its workers reach this machine over the network, so set network.advertise to an address of this machine they can reach (e.g. 192.168.1.10:${listenAt.port}).`,
+      `runtime.remote is ${config.runtime.remote}: its workers reach this machine over the network, and no address of this machine on the way to it was found; set network.advertise to one they can reach (e.g. 192.168.1.10:${listenAt.port}).`,
     );
   }
   const advertise = { host, port: given?.port ?? listenAt.port };
   return { listen: listenAt, advertise, url: `https://${host.includes(':') ? `[${host}]` : host}:${advertise.port}` };
+}
+
+/** True when the advertised host is left to isollm to find (network.advertise unset, listen on every address). */
+export function advertiseComputed(config: Config): boolean {
+  if (config.network.advertise !== null) return false;
+  const listen = parseHostPort(config.network.listen ?? config.queue.port + 1);
+  return !listen?.host || listen.host === '0.0.0.0' || listen.host === '::';
+}
+
+/** Where the running queue's endpoint is recorded (the address workers are given, as its certificate names it). */
+export function endpointFile(stateDir: string): string {
+  return path.join(tlsFiles(stateDir).dir, 'endpoint.json');
+}
+
+export function writeEndpoint(stateDir: string, endpoint: RemoteEndpoint): void {
+  fs.mkdirSync(tlsFiles(stateDir).dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(endpointFile(stateDir), `${JSON.stringify(endpoint)}\n`, { mode: 0o644 });
+}
+
+/** The endpoint the queue was started with, or null. */
+export function readEndpoint(stateDir: string): RemoteEndpoint | null {
+  try {
+    const e = JSON.parse(fs.readFileSync(endpointFile(stateDir), 'utf8')) as RemoteEndpoint;
+    return typeof e.url === 'string' && e.advertise?.host ? e : null;
+  } catch {
+    return null;
+  }
 }

@@ -11,7 +11,9 @@ import { UserError } from '../cli/errors.ts';
 import { libModule } from '../cli/package-files.ts';
 import { processAlive, statePaths, writeFileAtomic } from '../project/root.ts';
 import { QueueClient } from './client.ts';
-import { ensureCertificate, remoteEndpoint, tlsFiles } from './credentials.ts';
+import { advertiseComputed, ensureCertificate, remoteEndpoint, tlsFiles, writeEndpoint, type RemoteEndpoint } from './credentials.ts';
+import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
+import { reachableAddress } from '../runtime/remote-address.ts';
 
 export const START_TIMEOUT_MS = 10_000;
 export const STOP_TIMEOUT_MS = 10_000;
@@ -110,8 +112,11 @@ export async function startQueue(root: string, config: Config, options: { timeou
   // notify.command goes along as a JSON argv: the server runs it on events (lib/queue/notify.ts).
   const notify = config.notify.command ? ['--notify', JSON.stringify(config.notify.command)] : [];
   // Remote workers: HTTPS with the project's certificate, which names the address they are given.
-  const endpoint = remoteEndpoint(config);
-  if (endpoint) await ensureCertificate(tlsFiles(paths.dir), [endpoint.advertise.host]);
+  const endpoint = await resolveRemoteEndpoint(config);
+  if (endpoint) {
+    await ensureCertificate(tlsFiles(paths.dir), [endpoint.advertise.host]);
+    writeEndpoint(paths.dir, endpoint);
+  }
   const tls = endpoint ? ['--tls', `${endpoint.listen.host.includes(':') ? `[${endpoint.listen.host}]` : endpoint.listen.host}:${endpoint.listen.port}`] : [];
   const child = spawn(process.execPath, [MAIN, root, String(config.queue.port), ...hub, ...notify, ...tls], { cwd: root, detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
@@ -138,6 +143,16 @@ export async function startQueue(root: string, config: Config, options: { timeou
   process.kill(pid, 'SIGKILL');
   fs.rmSync(paths.queuePid, { force: true });
   throw startFailure(paths.queueLog, logStart, config.queue.port, `did not answer within ${(options.timeoutMs ?? START_TIMEOUT_MS) / 1000}s`);
+}
+
+/**
+ * remoteEndpoint, with the advertised host found when isollm.yaml leaves it open: this host's
+ * address on the route to the remote (lib/runtime/remote-address.ts).
+ */
+export async function resolveRemoteEndpoint(config: Config): Promise<RemoteEndpoint | null> {
+  if (!config.runtime.remote || config.runtime.remote === 'local') return null;
+  const computed = advertiseComputed(config) ? await reachableAddress(await connectRuntime(runtimeOptions(config))) : null;
+  return remoteEndpoint(config, computed?.host);
 }
 
 /** Start the queue unless it already runs (what `isollm up` wants). */

@@ -46,6 +46,8 @@ export type WorkerStatus = {
   container: string | null;
   state: WorkerState;
   ipv4: string | null;
+  /** The cluster member the container is on (`runtime.targets`); null off a cluster. Always set by collectStatus. */
+  location?: string | null;
   task: WorkerTask | null;
   /** Always set by collectStatus (optional only so older fixtures need not name it). */
   agent?: AgentInfo | null;
@@ -92,7 +94,7 @@ export type StatusModel = {
   errors: { workers?: string; queue?: string; sync?: string; multiplexer?: string; base?: string };
 };
 
-export type RuntimeWorker = { name: string; container: string; status: string; ipv4: string | null };
+export type RuntimeWorker = { name: string; container: string; status: string; ipv4: string | null; location?: string | null };
 
 /** Where each part of the model comes from; tests replace one to simulate a failure. */
 export type StatusSources = {
@@ -111,7 +113,7 @@ export function defaultSources(root: string, config: Config): StatusSources {
   return {
     runtime: () => connectRuntime(runtimeOptions(config)),
     workers: async (rt) =>
-      (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4 })),
+      (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4, location: w.instance.location })),
     summary: async () => {
       const client = queueClient(root, config);
       try {
@@ -243,11 +245,11 @@ export function joinWorkers(runtime: RuntimeWorker[] | null, sessionWorkers: str
     });
   }
   const rows: WorkerStatus[] =
-    runtime?.map((w) => ({ name: w.name, container: w.container, state: STATES[w.status.toLowerCase()] ?? 'error', ipv4: w.ipv4, task: claims.get(w.name) ?? null })) ??
-    sessionWorkers.map((name) => ({ name, container: null, state: 'unknown' as const, ipv4: null, task: claims.get(name) ?? null }));
+    runtime?.map((w) => ({ name: w.name, container: w.container, state: STATES[w.status.toLowerCase()] ?? 'error', ipv4: w.ipv4, location: w.location ?? null, task: claims.get(w.name) ?? null })) ??
+    sessionWorkers.map((name) => ({ name, container: null, state: 'unknown' as const, ipv4: null, location: null, task: claims.get(name) ?? null }));
   const seen = new Set(rows.map((r) => r.name));
   for (const [agent, task] of claims) {
-    if (!seen.has(agent)) rows.push({ name: agent, container: null, state: runtime ? 'absent' : 'unknown', ipv4: null, task });
+    if (!seen.has(agent)) rows.push({ name: agent, container: null, state: runtime ? 'absent' : 'unknown', ipv4: null, location: null, task });
   }
   if (!runtime && rows.length === 0) return null;
   return rows;

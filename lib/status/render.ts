@@ -87,11 +87,21 @@ function syncWords(s: SyncSummary): string {
 export function renderBrief(m: StatusModel): string {
   const n = runningCount(m);
   const agents = agentCounts(m);
-  const workers = (!n ? 'workers unknown' : n.total === 0 ? 'no workers' : `${n.running}/${n.total} workers running`) + (agents ? ` (agents ${agents})` : '');
+  const members = memberWords(m.workers);
+  const workers = (!n ? 'workers unknown' : n.total === 0 ? 'no workers' : `${n.running}/${n.total} workers running`) + (members ? ` on ${members}` : '') + (agents ? ` (agents ${agents})` : '');
   const t = m.tasks;
   const tasks = t ? `tasks ${t.ready} ready, ${t.in_progress} in progress, ${t.blocked} blocked, ${t.done} done` : 'queue not answering';
   const hub = m.sync ? `hub: ${syncWords(m.sync)}` : 'hub: unknown';
   return `${m.project}: ${workers} · ${tasks} · ${hub}`;
+}
+
+/** The cluster members workers are on: `m1` when all on one, `m1 (2), m2 (1)` when spread; null off a cluster. */
+export function memberWords(workers: WorkerStatus[] | null): string | null {
+  const counts = new Map<string, number>();
+  for (const w of workers ?? []) if (w.location) counts.set(w.location, (counts.get(w.location) ?? 0) + 1);
+  if (counts.size === 0) return null;
+  if (counts.size === 1) return [...counts.keys()][0];
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([member, n]) => `${member} (${n})`).join(', ');
 }
 
 const LABEL = 10;
@@ -115,10 +125,12 @@ function headLine(m: StatusModel, options: RenderOptions, paint: Paint, extra: s
 function workerTable(workers: WorkerStatus[], paint: Paint): string[] {
   // The AGENT column only once some agent has reported its state.
   const agentColumn = workers.some((w) => w.agent);
-  const rows = [['WORKER', 'STATE', ...(agentColumn ? ['AGENT'] : []), 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
+  // The MEMBER column only for workers on a cluster (runtime.remote naming one).
+  const memberColumn = workers.some((w) => w.location);
+  const rows = [['WORKER', 'STATE', ...(memberColumn ? ['MEMBER'] : []), ...(agentColumn ? ['AGENT'] : []), 'TASK', 'BRANCH', 'TIME', 'TITLE'].map((h) => paint('dim', h))];
   for (const w of workers) {
     const t = w.task;
-    rows.push([w.name, stateMark(w, paint), ...(agentColumn ? [agentCell(w, paint)] : []), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
+    rows.push([w.name, stateMark(w, paint), ...(memberColumn ? [w.location ?? ''] : []), ...(agentColumn ? [agentCell(w, paint)] : []), t?.id ?? '-', t?.branch ?? '', t?.age_seconds == null ? '' : formatAge(t.age_seconds * 1000), t ? t.title : w.state === 'running' ? paint('dim', 'idle') : '']);
   }
   return table(rows);
 }

@@ -56,11 +56,12 @@ const WORKER_FIELDS = obj({
   container: { type: ['string', 'null'] },
   state: { type: 'string', enum: ['running', 'stopped', 'frozen', 'error', 'unknown', 'absent'], description: "the container's state" },
   ipv4: { type: ['string', 'null'] },
+  location: { type: ['string', 'null'], description: 'the cluster member the container runs on (runtime.remote on a cluster); null otherwise' },
   task: TASK,
   agent: AGENT,
 });
-// `agent` is always there in `isollm status --json`; absent means the same as null.
-const WORKER: Schema = { ...WORKER_FIELDS, required: WORKER_FIELDS.required!.filter((k) => k !== 'agent') };
+// `agent` and `location` are always there in `isollm status --json`; absent means the same as null.
+const WORKER: Schema = { ...WORKER_FIELDS, required: WORKER_FIELDS.required!.filter((k) => k !== 'agent' && k !== 'location') };
 
 const ERROR = { type: 'string', description: 'one line: what failed and what to do' };
 

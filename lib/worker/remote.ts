@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { Config } from '../config/load.ts';
 import { UserError } from '../cli/errors.ts';
 import { GIT_PATH } from '../hub/smart-http.ts';
-import { publicKeyPin, remoteEndpoint, tlsFiles } from '../queue/credentials.ts';
+import { publicKeyPin, readEndpoint, remoteEndpoint, tlsFiles } from '../queue/credentials.ts';
 import { execIn, execOk, pushText, type Runtime } from '../runtime/client.ts';
 import { DEV_HOME } from '../agent/presets.ts';
 import { REMOTE_CURLRC, type PushFile } from './plan.ts';
@@ -20,9 +20,10 @@ const NETWORK_TIMEOUT_S = 120;
 
 export type RemoteAccess = { url: string; hubUrl: string; cert: string; pin: string };
 
-/** What remote workers of this project are given, or null for local workers. */
+/** What remote workers of this project are given (the address the running queue was started with), or null for local workers. */
 export function remoteAccess(stateDir: string, config: Config): RemoteAccess | null {
-  const endpoint = remoteEndpoint(config);
+  if (!config.runtime.remote || config.runtime.remote === 'local') return null;
+  const endpoint = readEndpoint(stateDir) ?? remoteEndpoint(config);
   if (!endpoint) return null;
   let cert: string;
   try {
