@@ -62,6 +62,7 @@ const BAD: [string, string, string[]][] = [
   ['port out of range', 'ports: [70000]\n', ['isollm.yaml:1: ports[0]: must be a port N or HOST:CONTAINER, each from 1 to 65535 (got 70000)']],
   ['port malformed', 'ports:\n  - "3000"\n  - 80:80:80\n', ['isollm.yaml:3: ports[1]: must be a port N or HOST:CONTAINER, each from 1 to 65535 (got "80:80:80")']],
   ['duplicate host port', 'ports:\n  - 3000\n  - "3000:80"\n', ['isollm.yaml:3: ports[1]: forwards host port 3000 again (see ports[0]) (got "3000:80")']],
+  ['ports with remote workers', 'runtime:\n  remote: far\nports:\n  - 3000\n', ["isollm.yaml:4: ports: forwards ports of local workers only: with runtime.remote (far) a forward would listen on the remote's machine, not this one; remove ports, or reach the port through the worker (`isollm worker exec`) or the remote's own network"]],
   ['port is the queue port', 'queue:\n  port: 9000\nports:\n  - 9000\n', ['isollm.yaml:4: ports[0]: uses the queue port 9000 (queue.port) (got 9000)']],
   ['ports not a list', 'ports: 3000\n', ['isollm.yaml:1: ports: must be a list of ports (got 3000)']],
   ['limits cpu zero', 'limits:\n  cpu: 0\n', ['isollm.yaml:2: limits.cpu: must be a whole number from 1 to 1024 (got 0)']],

@@ -95,6 +95,15 @@ export function checkAcrossKeys(config: Config, walk: Walk): void {
     if (earlier !== undefined) walk.problemAt(at, `ports[${i}]`, `forwards host port ${port.host} again (see ports[${earlier}])`, spec);
     else seen.set(port.host, i);
   });
+  // A forward is a proxy device listening on the container's host: for a remote worker that is the
+  // remote's machine, not this one, so the port would not be where the user looks for it.
+  if (config.ports.length && config.runtime.remote && config.runtime.remote !== 'local') {
+    walk.problemAt(
+      lineOf('ports[0]'),
+      'ports',
+      `forwards ports of local workers only: with runtime.remote (${config.runtime.remote}) a forward would listen on the remote's machine, not this one; remove ports, or reach the port through the worker (\`isollm worker exec\`) or the remote's own network`,
+    );
+  }
   config.ports = config.ports.map(String); // `8080` may come as a YAML number
 }
 

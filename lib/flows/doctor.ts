@@ -7,6 +7,7 @@ import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
 import { agentInstall } from '../agent/install.ts';
+import { checkReachBack } from './doctor-reach.ts';
 import { listStoragePools, lookupImage, parseImageRef, pingRuntime, queryApi } from '../runtime/client.ts';
 import { resolveRuntime, runtimeLabel, runtimeOptions, type ResolveOptions } from '../runtime/choose.ts';
 import { classifyFailure, daemonFix, findOnPath, missingClientError, onRemote, permissionFix, RUNTIMES, type Runtime } from '../runtime/detect.ts';
@@ -243,6 +244,8 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
   if (root && config) {
     checks.push(await checkImage(runtime.rt, config.image));
     checks.push(await checkQueuePort(root, config));
+    const reach = await checkReachBack(root, config, runtime.rt);
+    if (reach) checks.push(reach);
     checks.push(checkCredentials(config.agent));
     checks.push(checkAgentInstall(config.agent));
   } else {

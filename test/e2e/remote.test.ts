@@ -1,6 +1,8 @@
-// Workers on a remote (`runtime.remote`), for real: this machine's own daemon reached over HTTPS as
-// the remote `isollm-self` (trust token), the workers reaching this machine's hub and queue over
-// TLS at the bridge's address with their own credentials. Asserted: no host-path disk and no proxy
+// Workers on a remote (`runtime.remote`), for real. On LXD: this machine's own daemon reached over
+// HTTPS as the remote `isollm-self` (trust token), network.listen on its bridge's address. On Incus:
+// a second daemon of this machine enabled as a one-member cluster (test/support/cluster-daemon.ts),
+// the remote `isollm-cluster` with runtime.targets naming its member, network.advertise left for
+// isollm to find. The workers reach this machine's hub and queue over TLS with their own credentials. Asserted: no host-path disk and no proxy
 // device on them; they clone, claim, push and finish tasks over the network; a worker's credential
 // cannot push the base or another's task branch, nor act as another worker; `down` salvages their
 // unsaved work and revokes every credential.
@@ -18,6 +20,7 @@ import { deleteInstance, listInstances, onRemote, type Runtime } from '../../lib
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 import { bridgeAddress, ensureSelfRemote } from './remote-available.ts';
+import { ensureClusterRemote, CLUSTER_BRIDGE } from '../support/cluster-daemon.ts';
 
 const local = await e2eRuntime('remote');
 const STEP_MS = 240_000;
@@ -50,10 +53,15 @@ describe.skipIf(!local)('workers on a remote over TLS', () => {
     }
   };
 
+  let cluster: { remote: string; member: string } | null = null;
+
   beforeAll(async () => {
-    const remote = ensureSelfRemote(local!);
-    rt = onRemote(local!, remote);
-    const host = bridgeAddress(local!);
+    cluster = local!.kind === 'incus' ? await ensureClusterRemote() : null;
+    const remote = cluster?.remote ?? ensureSelfRemote(local!);
+    rt = onRemote(local!, remote, cluster ? [cluster.member] : []);
+    // What the remote's containers reach this machine at: the bridge they are on (the remote is this machine).
+    const host = cluster ? spawnSync('incus', ['network', 'get', `${remote}:${CLUSTER_BRIDGE}`, 'ipv4.address'], { encoding: 'utf8' }).stdout.trim().split('/')[0] : bridgeAddress(local!);
+    expect(host).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     const tlsPort = await freePort();
     tlsUrl = `https://${host}:${tlsPort}`;
     fs.mkdirSync(root);
@@ -68,8 +76,9 @@ describe.skipIf(!local)('workers on a remote over TLS', () => {
       agent: { preset: 'custom', command: 'sleep', args: ['infinity'], mode: 'interactive' },
       queue: { port: await freePort() },
       multiplexer: { kind: 'none' },
-      runtime: { remote },
-      network: { listen: `${host}:${tlsPort}` },
+      // On the cluster the advertised address is left for isollm to find (listening on every address).
+      runtime: cluster ? { remote, targets: [cluster.member] } : { remote },
+      network: { listen: cluster ? `0.0.0.0:${tlsPort}` : `${host}:${tlsPort}` },
     };
     fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(config));
     git(root, 'add', '.');
@@ -85,8 +94,27 @@ describe.skipIf(!local)('workers on a remote over TLS', () => {
 
   it('doctor checks the remote; up makes the workers there, with no host path and no proxy', async () => {
     const doctor = cli(['doctor']);
-    expect(doctor.stdout).toMatch(/✓ remote isollm-self: trusted/);
-    expect(doctor.stdout).toMatch(/✓ image isollm-test: present on remote isollm-self/);
+    const remote = rt.remote!;
+    expect(doctor.stdout).toMatch(new RegExp(`✓ remote ${remote}: trusted; ${cluster ? 'a cluster' : 'a server'}`));
+    expect(doctor.stdout).toMatch(new RegExp(`✓ image isollm-test: present on remote ${remote}`));
+    if (cluster) expect(doctor.stdout).toMatch(new RegExp(`✓ cluster members: ${cluster.member}`));
+    // From a throwaway container on the remote, to the address the workers will be given.
+    const advertised = tlsUrl.replace('https://', '');
+    expect(doctor.stdout).toContain(`✓ remote workers reach this machine: ${advertised} answers a throwaway container on ${remote}`);
+    expect(doctor.code, doctor.stdout).toBe(0);
+    // An address the containers cannot reach (their own loopback): one line that says so, and exit 1.
+    const yaml = fs.readFileSync(path.join(root, 'isollm.yaml'), 'utf8');
+    const port = tlsUrl.split(':').at(-1);
+    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + `  advertise: 127.0.0.1:${port}\n`);
+    try {
+      const unreachable = cli(['doctor']);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stdout).toMatch(new RegExp(`✗ remote workers reach this machine: a throwaway container on ${remote} cannot reach 127\\.0\\.0\\.1:${port} \\(curl: \\(7\\) .*\\) → make 127\\.0\\.0\\.1:${port} reachable`));
+    } finally {
+      fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
+    }
+    // No probe container is left behind.
+    expect((await listInstances(rt)).filter((i) => i.name.startsWith(`${name}-probe-`))).toEqual([]);
     ok(['up'], 480_000);
     const instances = await listInstances(rt, name);
     const workers = instances.filter((i) => i.worker);
@@ -104,6 +132,25 @@ describe.skipIf(!local)('workers on a remote over TLS', () => {
     expect(env.stdout).toContain('600 dev\n600 dev');
     expect(env.stdout).toContain(`${tlsUrl}/git/hub.git`);
   }, 600_000);
+
+  it('status shows the cluster member each worker runs on (full, brief, json)', () => {
+    const member = cluster?.member;
+    const json = JSON.parse(ok(['status', '--json'])) as { workers: { name: string; location: string | null }[] };
+    expect(json.workers.map((w) => [w.name, w.location]).sort()).toEqual([
+      ['worker-1', member ?? null],
+      ['worker-2', member ?? null],
+    ]);
+    const full = ok(['status']);
+    const brief = ok(['status', '--brief']);
+    if (member) {
+      expect(full).toMatch(new RegExp(`WORKER\\s+STATE\\s+MEMBER`));
+      expect(full).toMatch(new RegExp(`worker-1\\s+● running\\s+${member}`));
+      expect(brief).toMatch(new RegExp(`2/2 workers running on ${member} `));
+    } else {
+      expect(full).not.toMatch(/MEMBER/);
+      expect(brief).toMatch(/2\/2 workers running · /);
+    }
+  });
 
   it('they claim, push and finish tasks over the network; a credential acts only as its worker', () => {
     ok(['task', 'add', 'one']);
