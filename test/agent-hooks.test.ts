@@ -23,10 +23,14 @@ describe('state hooks per agent', () => {
     expect(files['/home/dev/.isollm/limit.patterns']).toContain('Claude AI usage limit reached\n');
   });
 
-  it('codex, and a custom command named like a CLI get that CLI\'s hooks; gemini and others only the patterns', () => {
-    // Not written for gemini yet (see hooks.ts): the loop reports for it.
-    expect(stateHookFiles(config({ preset: 'gemini' })).map((f) => f.path)).toEqual(['/home/dev/.isollm/limit.patterns']);
-    expect(geminiSettings().hooks).toHaveProperty('AfterAgent', [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: 'isollm-state hook gemini', timeout: 10_000 }] }]);
+  it('gemini, codex, and a custom command named like a CLI get that CLI\'s hooks; others only the patterns', () => {
+    const geminiFiles = byPath(stateHookFiles(config({ preset: 'gemini' })));
+    // Its system-defaults layer: ~/.gemini/settings.json stays gemini's own.
+    expect(Object.keys(geminiFiles).sort()).toEqual(['/etc/gemini-cli/system-defaults.json', '/home/dev/.isollm/limit.patterns']);
+    const gemini = JSON.parse(geminiFiles['/etc/gemini-cli/system-defaults.json']);
+    // A failing hook must not deny the prompt (gemini takes exit >= 2 as "deny"): it always ends in {} and 0.
+    expect(gemini.hooks.AfterAgent).toEqual([{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: "isollm-state hook gemini || echo '{}'", timeout: 10_000 }] }]);
+    expect(gemini).toEqual(geminiSettings());
     expect(byPath(stateHookFiles(config({ preset: 'codex' })))['/home/dev/.codex/config.toml']).toContain('notify = ["isollm-state","hook","codex"]\n');
     expect(Object.keys(byPath(stateHookFiles(config({ preset: 'custom', command: '/usr/local/bin/claude' }))))).toContain('/home/dev/.claude/settings.json');
     expect(stateHookFiles(config({ preset: 'custom', command: 'isollm-demo-agent' })).map((f) => f.path)).toEqual(['/home/dev/.isollm/limit.patterns']);
@@ -53,5 +57,10 @@ describe('state hooks per agent', () => {
     const settings = files.find((f) => f.path === '/home/dev/.claude/settings.json')!;
     expect(settings).toMatchObject({ owner: 'dev' });
     expect(JSON.parse(settings.content).hooks.Notification).toBeDefined();
+    // gemini: its own settings.json keeps only the API key's auth type; the hooks are root's (gemini
+    // ignores a system file anyone else could write).
+    const gemini = agentFiles(config({ preset: 'gemini', env: ['GEMINI_API_KEY'] }), '/tmp', 'worker-1', { GEMINI_API_KEY: 'k' });
+    expect(JSON.parse(gemini.find((f) => f.path === '/home/dev/.gemini/settings.json')!.content)).toEqual({ security: { auth: { selectedType: 'gemini-api-key' } } });
+    expect(gemini.find((f) => f.path === '/etc/gemini-cli/system-defaults.json')).toMatchObject({ owner: 'root', mode: 0o644 });
   });
 });

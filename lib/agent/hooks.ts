@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Config } from '../config/load.ts';
 import { AGENT_DIR, DEV_HOME, TEMPLATES } from './presets.ts';
 
-type HookFile = { path: string; content: string };
+/** Owned by dev (its home) unless `root` says otherwise. */
+type HookFile = { path: string; content: string; owner?: 'root' };
 
 const HOOK = (cli: string) => `isollm-state hook ${cli}`;
 
@@ -24,13 +25,25 @@ export function claudeSettings(): Record<string, unknown> {
   return { hooks };
 }
 
-/** Gemini CLI: the same idea; its hooks must print JSON, which `isollm-state hook gemini` does. */
+/**
+ * Gemini CLI: the same idea, in gemini's system-defaults settings (its lowest layer; hook lists are
+ * concatenated with the user's), so ~/.gemini/settings.json stays gemini's own — after "Login with
+ * Google" it holds the chosen auth type, which a rewrite at every launch would lose (the auth dialog
+ * again). Gemini reads a system file only when it and every parent are root's and not group- or
+ * world-writable: root owns it (and the agent cannot change its own hooks). Gemini reads a hook's stdout as its
+ * decision and takes an exit status of 2 or more as "deny" — a BeforeAgent hook that fails (say
+ * isollm-state missing: 127) would stop every prompt before the model. So the command always ends
+ * in `{}` and status 0.
+ */
 export const GEMINI_HOOK_EVENTS = ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'Notification', 'AfterAgent', 'SessionEnd'] as const;
+
+export const GEMINI_HOOKS_FILE = '/etc/gemini-cli/system-defaults.json';
+export const GEMINI_HOOK = `${HOOK('gemini')} || echo '{}'`;
 
 export function geminiSettings(): Record<string, unknown> {
   const hooks: Record<string, unknown> = {};
   for (const event of GEMINI_HOOK_EVENTS) {
-    hooks[event] = [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: HOOK('gemini'), timeout: 10_000 }] }];
+    hooks[event] = [{ matcher: '*', hooks: [{ name: 'isollm-state', type: 'command', command: GEMINI_HOOK, timeout: 10_000 }] }];
   }
   return { hooksConfig: { enabled: true }, hooks };
 }
@@ -87,8 +100,9 @@ export function stateHookFiles(config: Config): HookFile[] {
     case 'claude':
       files.push({ path: `${DEV_HOME}/.claude/settings.json`, content: json(claudeSettings()) });
       break;
-    // gemini: its hooks settings made the pinned CLI stop asking the model (test/e2e/agent-clis);
-    // until that is understood the loop reports for it. geminiSettings() is what it would get.
+    case 'gemini':
+      files.push({ path: GEMINI_HOOKS_FILE, content: json(geminiSettings()), owner: 'root' });
+      break;
     case 'codex':
       files.push({ path: `${DEV_HOME}/.codex/config.toml`, content: codexConfig() }, { path: `${DEV_HOME}/.codex/hooks.json`, content: json(codexHooks()) });
       break;

@@ -231,7 +231,7 @@ export function agentFiles(config: Config, root: string, worker: string, secrets
   ];
   // The agent's own hooks report its state (user-level settings, outside the project tree), joined
   // into any settings file the preset writes itself.
-  return withHookFiles(files, stateHookFiles(config), (f): PushFile => ({ ...f, mode: 0o644, owner: 'dev' }));
+  return withHookFiles(files, stateHookFiles(config), (f): PushFile => ({ mode: 0o644, owner: 'dev', ...f }));
 }
 
 export { DEV_HOME, PROJECT_DIR };

@@ -15,7 +15,7 @@ import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { defaults, type Config } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis, type AgentCli } from '../support/agent-clis.ts';
-import { killUserProcesses, sh, waitFor as waitEvery } from '../support/throwaway-user.ts';
+import { killUserProcesses, placeAgentFiles, sh, systemDir, waitFor as waitEvery } from '../support/throwaway-user.ts';
 import { occurrences, startModelServer, USAGE, type ModelRequest, type ModelServer } from '../support/model-server.ts';
 import { parseRunOutput } from '../../lib/agent/results.ts';
 import { NODE, ROOT } from '../helpers.ts';
@@ -38,6 +38,8 @@ const home = `/home/${user}`;
 const project = path.join(home, 'project');
 const ANSWER = `The task is done ${tag}.`;
 let bin = '';
+// Root's system files of a worker (gemini's hooks), made in beforeAll.
+let sys = { dir: '', env: {} as Record<string, string> };
 
 type Case = {
   /** Host variables named in agent.env, as the user would export them. */
@@ -78,23 +80,19 @@ const CASES: Record<AgentCli, Case> = {
 /** A fresh home (a first run for every CLI) with a project and the files isollm would push. */
 function prepareHome(config: Config, secrets: Record<string, string>): void {
   sh('find', [home, '-mindepth', '1', '-delete']);
+  sh('find', [sys.dir, '-mindepth', '1', '-delete']);
   fs.mkdirSync(project, { recursive: true });
   sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
   fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
   sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
   sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
-  for (const f of agentFiles(config, project, 'worker-1', secrets)) {
-    const file = f.path.replace(DEV_HOME, home);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
-    fs.chmodSync(file, f.mode);
-  }
+  placeAgentFiles(agentFiles(config, project, 'worker-1', secrets), home, sys.dir);
   sh('chown', ['-R', `${user}:${user}`, home]);
 }
 
 /** argv that runs `args` as the test user with a clean environment, in the project. */
 function asUser(args: string[], extraEnv: Record<string, string> = {}): string[] {
-  const env = [`HOME=${home}`, `USER=${user}`, `PATH=${bin}:${path.dirname(NODE)}:/usr/local/bin:/usr/bin:/bin`, ...Object.entries(extraEnv).map(([k, v]) => `${k}=${v}`)];
+  const env = [`HOME=${home}`, `USER=${user}`, `PATH=${bin}:${path.dirname(NODE)}:/usr/local/bin:/usr/bin:/bin`, ...Object.entries({ ...sys.env, ...extraEnv }).map(([k, v]) => `${k}=${v}`)];
   return ['runuser', '-u', user, '--', 'env', '-i', ...env, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args];
 }
 
@@ -122,6 +120,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
 
   beforeAll(async () => {
     bin ||= await ensureAgentClis();
+    if (!sys.dir) sys = systemDir(tag);
     if (!fs.existsSync(home)) {
       sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
       fs.chmodSync(home, 0o750);
@@ -220,4 +219,5 @@ afterAll(async () => {
   if (!asRoot || !fs.existsSync(home)) return;
   await killUserProcesses(user);
   spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+  if (sys.dir) fs.rmSync(sys.dir, { recursive: true, force: true });
 });

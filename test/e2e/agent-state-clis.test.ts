@@ -15,7 +15,7 @@ import { getAgentState } from '../../lib/queue/agents.ts';
 import { defaults } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis } from '../support/agent-clis.ts';
-import { killUserProcesses, sh, waitFor } from '../support/throwaway-user.ts';
+import { killUserProcesses, placeAgentFiles, sh, systemDir, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { testServer } from '../queue-helpers.ts';
@@ -36,9 +36,10 @@ const KEY = `sk-test-${tag}-0123456789abcdefghij`;
 // isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
 const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-st-'));
 
-type Cli = 'codex' | 'opencode';
+type Cli = 'codex' | 'opencode' | 'gemini';
 const ENV: Record<Cli, (url: string) => Record<string, string>> = {
   codex: (url) => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${url}/v1` }),
+  gemini: (url) => ({ GEMINI_API_KEY: KEY, GOOGLE_GEMINI_BASE_URL: url }),
   opencode: (url) => ({
     ANTHROPIC_API_KEY: KEY,
     OPENCODE_CONFIG_CONTENT: JSON.stringify({ provider: { anthropic: { options: { baseURL: `${url}/v1` } } }, model: 'anthropic/claude-sonnet-4-5' }),
@@ -47,8 +48,11 @@ const ENV: Record<Cli, (url: string) => Record<string, string>> = {
 
 describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
   let bin = '';
+  // Root's system files of a worker (gemini's hooks).
+  let sys = { dir: '', env: {} as Record<string, string> };
   beforeAll(async () => {
     bin = await ensureAgentClis();
+    sys = systemDir(tag);
     sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
     fs.chmodSync(tools, 0o755);
     for (const f of ['isollm-state', 'isollm-agent']) {
@@ -62,10 +66,12 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
       spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
     }
     fs.rmSync(tools, { recursive: true, force: true });
+    if (sys.dir) fs.rmSync(sys.dir, { recursive: true, force: true });
   });
 
   function prepareHome(cli: Cli, mode: 'loop' | 'interactive', secrets: Record<string, string>): void {
     sh('find', [home, '-mindepth', '1', '-delete']);
+    sh('find', [sys.dir, '-mindepth', '1', '-delete']);
     const config = defaults('states');
     config.agent = { ...config.agent, preset: cli, mode, env: Object.keys(secrets) };
     fs.mkdirSync(project, { recursive: true });
@@ -73,12 +79,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
     sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
     sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
-    for (const f of agentFiles(config, project, 'worker-7', secrets)) {
-      const file = f.path.replace(DEV_HOME, home);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
-      fs.chmodSync(file, f.mode);
-    }
+    placeAgentFiles(agentFiles(config, project, 'worker-7', secrets), home, sys.dir);
     sh('chown', ['-R', `${user}:${user}`, home]);
   }
 
@@ -95,7 +96,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
 
   const asUser = (queuePort: number, args: string[], extra: string[] = []) => [
     'runuser', '-u', user, '--', 'env', '-i',
-    `HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, 'ISOLLM_WORKER=worker-7', `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`, `ISOLLM_OPENCODE_EVENTS=${home}/events.log`, ...extra,
+    `HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, 'ISOLLM_WORKER=worker-7', `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`, `ISOLLM_OPENCODE_EVENTS=${home}/events.log`, ...Object.entries(sys.env).map(([k, v]) => `${k}=${v}`), ...extra,
     'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, ...args,
   ];
 
@@ -144,7 +145,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     }
   }
 
-  for (const cli of ['codex', 'opencode'] as const) {
+  for (const cli of ['codex', 'opencode', 'gemini'] as const) {
     it(`${cli} headless: its hook reports to the queue`, async () => {
       const queue = await testServer();
       const marker = path.join(home, `ran-${cli}`);
