@@ -113,8 +113,8 @@ describe('isollm-state', () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };
     expect(await sh(STATE, env, ['limited'])).toMatchObject({ code: 2, stderr: expect.stringContaining('limited needs --until') });
-    expect((await sh(STATE, env, ['limited', '--until', '1767261600', '--detail', 'usage limit'])).code).toBe(0);
-    expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'limited', until: '2026-01-01T10:00:00.000Z', detail: 'usage limit' });
+    expect((await sh(STATE, env, ['limited', '--until', '4102444800', '--detail', 'usage limit'])).code).toBe(0);
+    expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'limited', until: '2100-01-01T00:00:00.000Z', detail: 'usage limit' });
     expect((await sh(STATE, env, ['exited', '--status', '3'])).code).toBe(0);
     expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'exited', exit_status: 3 });
     expect((await sh(STATE, { ISOLLM_QUEUE_PORT: '1', ISOLLM_WORKER: 'worker-1' }, ['working'])).code).toBe(0);

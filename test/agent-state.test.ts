@@ -59,8 +59,13 @@ describe('agent state machine', () => {
     expect(t.update('p', { ready: 0, in_progress: 0, total: 3 })).toBe(true);
   });
 
-  it('only waiting and limited are worth telling', () => {
+  it('only waiting, limited and the end of a limit are worth telling', () => {
     const at = '2026-01-01T10:00:00.000Z';
+    const idle = { worker: 'worker-3', state: 'idle' as const, since: at, updated_at: at };
+    expect(stateEvent('demo', idle, 'limited')).toMatchObject({ event: 'worker_resumed', summary: "isollm demo: worker-3's usage limit is over; it is idle again" });
+    expect(stateEvent('demo', idle, 'working')).toBeNull();
+    // Limited, then waiting at once: the one event says it waits.
+    expect(stateEvent('demo', { ...idle, state: 'waiting' }, 'limited')?.event).toBe('agent_waiting');
     expect(stateEvent('demo', { worker: 'worker-3', state: 'waiting', since: at, updated_at: at, detail: 'permission: Bash' })?.summary).toBe('isollm demo: worker-3 is waiting for you (permission: Bash)');
     expect(stateEvent('demo', { worker: 'worker-3', state: 'limited', since: at, updated_at: at, until: '2026-01-01T15:00:00.000Z' })?.summary).toBe('isollm demo: worker-3 hit a usage limit; paused until 15:00 UTC');
     for (const state of ['working', 'idle', 'exited'] as const) expect(stateEvent('demo', { worker: 'w', state, since: at, updated_at: at })).toBeNull();
@@ -88,7 +93,7 @@ describe('agent state over the queue API', () => {
     expect((await call(server, 'GET', '/v1/isollm/agents/worker-2')).status).toBe(404);
 
     // The host (TCP) sees everyone; a JSON body works as well as a form.
-    expect((await call(server, 'PUT', '/v1/isollm/agents/worker-2', { body: { state: 'limited', until: 1767261600 } })).json.until).toBe('2026-01-01T10:00:00.000Z');
+    expect((await call(server, 'PUT', '/v1/isollm/agents/worker-2', { body: { state: 'limited', until: 4102444800 } })).json.until).toBe('2100-01-01T00:00:00.000Z');
     const list = await call(server, 'GET', '/v1/isollm/agents');
     expect(list.json.map((s: { worker: string; state: string }) => [s.worker, s.state])).toEqual([['worker-1', 'waiting'], ['worker-2', 'limited']]);
     const bad = await call(sock, 'PUT', '/v1/isollm/agents/worker-1', { body: { state: 'napping' } });
@@ -113,8 +118,8 @@ describe('agent state over the queue API', () => {
     await state({ state: 'waiting', detail: 'permission: Bash' });
     await state({ state: 'waiting', detail: 'permission: Bash' }); // a repeat (a poll, a second hook)
     await state({ state: 'working' });
-    await state({ state: 'limited', until: '1767261600' });
-    await state({ state: 'limited', until: '1767261700' });
+    await state({ state: 'limited', until: '4102444800' });
+    await state({ state: 'limited', until: '4102444900' });
     expect(events.map((e) => [e.event, e.worker, e.project])).toEqual([['agent_waiting', 'worker-1', 'demo'], ['worker_limited', 'worker-1', 'demo']]);
 
     events.length = 0;
@@ -139,6 +144,55 @@ describe('agent state over the queue API', () => {
     await call(sock, 'POST', `${api.base}/tasks/${b.id}/claim`);
     await call(sock, 'POST', `${api.base}/tasks/${b.id}/done`);
     expect(events.map((e) => e.event)).toEqual(['task_done', 'all_done']);
+  });
+});
+
+describe('the end of a usage limit', () => {
+  it('a worker still limited at its reset time goes back to idle by itself, told once; one that went on first is told too', async () => {
+    const events: QueueEvent[] = [];
+    const server = await testServer({ project: 'demo', emit: (e) => events.push(e) });
+    const one = { unix: (await server.addSocket('worker-1')).path };
+    const two = { unix: (await server.addSocket('worker-2')).path };
+    const put = (sock: { unix: string }, worker: string, body: Record<string, unknown>) => call(sock, 'PUT', `/v1/isollm/agents/${worker}`, { body });
+    const get = async (worker: string) => (await call(server, 'GET', `/v1/isollm/agents/${worker}`)).json;
+    const reset = new Date(Date.now() + 1500).toISOString();
+    await put(one, 'worker-1', { state: 'limited', until: reset, source: 'claude:StopFailure' });
+    // worker-2's limit is later: its own clock, not worker-1's, ends it.
+    await put(two, 'worker-2', { state: 'limited', until: new Date(Date.now() + 60_000).toISOString() });
+    expect(await get('worker-1')).toMatchObject({ state: 'limited', until: reset });
+    await expect.poll(async () => (await get('worker-1')).state, { timeout: 5000, interval: 50 }).toBe('idle');
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(reset));
+    expect(await get('worker-1')).toMatchObject({ state: 'idle', source: 'isollm:limit-reset', detail: 'usage limit reset' });
+    expect((await get('worker-1')).until).toBeUndefined();
+    expect(await get('worker-2')).toMatchObject({ state: 'limited' });
+    await new Promise((r) => setTimeout(r, 300)); // no second event on its way
+    expect(events.map((e) => [e.event, e.worker])).toEqual([['worker_limited', 'worker-1'], ['worker_limited', 'worker-2'], ['worker_resumed', 'worker-1']]);
+    expect(events[2]).toMatchObject({ agent: { state: 'idle', source: 'isollm:limit-reset' }, summary: "isollm demo: worker-1's usage limit is over; it is idle again" });
+
+    // The agent itself going on before the reset ends the limit too (one event), and the clock leaves it alone.
+    events.length = 0;
+    await put(two, 'worker-2', { state: 'working', source: 'loop' });
+    await put(two, 'worker-2', { state: 'working', source: 'loop' });
+    expect(events.map((e) => [e.event, e.worker, e.agent?.state])).toEqual([['worker_resumed', 'worker-2', 'working']]);
+    // A reset time already past when reported: over at once.
+    events.length = 0;
+    await put(one, 'worker-1', { state: 'limited', until: Math.floor(Date.now() / 1000) - 5 });
+    expect((await get('worker-1')).state).toBe('idle');
+    expect(events.map((e) => e.event)).toEqual(['worker_limited', 'worker_resumed']);
+  });
+
+  it('a limit that reset while the queue was down ends when it starts again', async () => {
+    const dir = tmpDir('isollm-limits-');
+    const db = path.join(dir, 'queue.db');
+    const store = new Store(db);
+    reportAgentState(store, 'worker-1', { state: 'limited', until: new Date(Date.now() - 1000).toISOString() });
+    store.close();
+    const events: QueueEvent[] = [];
+    const { startServer } = await import('../lib/queue/server.ts');
+    const server = await startServer({ dbFile: db, port: 0, socketsDir: path.join(dir, 'sockets'), project: 'demo', emit: (e) => events.push(e) });
+    onTestFinished(() => server.close());
+    expect((await call(server, 'GET', '/v1/isollm/agents/worker-1')).json.state).toBe('idle');
+    expect(events.map((e) => e.event)).toEqual(['worker_resumed']);
   });
 });
 

@@ -110,3 +110,21 @@ export function parseStateReport(body: Record<string, unknown>, clean: (s: strin
   if (details.length) throw errors.validation(details);
   return report;
 }
+
+/** Who reports a limit's end when nothing else did by its reset time: the queue itself. */
+export const LIMIT_RESET_SOURCE = 'isollm:limit-reset';
+
+/** The earliest reset time of a limited worker (RFC 3339), or null when none is limited. */
+export function nextLimitReset(store: Store): string | null {
+  const row = store.get("SELECT MIN(until) AS until FROM agent_states WHERE state = 'limited' AND until IS NOT NULL");
+  return (row?.until as string | null | undefined) ?? null;
+}
+
+/**
+ * Workers whose limit has reset (`until` passed) and that said nothing since: back to `idle` — an
+ * interactive agent is at its prompt again; a loop reports `working` itself when it takes a task.
+ */
+export function expireLimits(store: Store, at = now()): StateChange[] {
+  const due = store.all("SELECT worker FROM agent_states WHERE state = 'limited' AND until IS NOT NULL AND until <= ?", at);
+  return due.map((row) => reportAgentState(store, String(row.worker), { state: 'idle', detail: 'usage limit reset', source: LIMIT_RESET_SOURCE }, at));
+}

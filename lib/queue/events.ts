@@ -4,7 +4,7 @@
 import type { AgentState } from './agents.ts';
 import type { Task } from './types.ts';
 
-export const EVENT_KINDS = ['agent_waiting', 'worker_limited', 'task_done', 'task_blocked', 'all_done'] as const;
+export const EVENT_KINDS = ['agent_waiting', 'worker_limited', 'worker_resumed', 'task_done', 'task_blocked', 'all_done'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export type QueueEvent = {
@@ -24,9 +24,17 @@ export type Emit = (event: QueueEvent) => void;
 
 const prefix = (project: string | null) => (project ? `isollm ${project}: ` : 'isollm: ');
 
-/** The event for an agent's new state, if that state is one the user is told about. */
-export function stateEvent(project: string | null, agent: AgentState): QueueEvent | null {
+/**
+ * The event for an agent's new state, if that state is one the user is told about; leaving
+ * `limited` (the reset time passed, or the agent went on) is `worker_resumed`.
+ */
+export function stateEvent(project: string | null, agent: AgentState, previous: AgentState['state'] | null = null): QueueEvent | null {
   const base = { at: agent.since, project, worker: agent.worker, agent };
+  if (previous === 'limited' && agent.state !== 'limited') {
+    const resumed = { ...base, event: 'worker_resumed' as const, summary: `${prefix(project)}${agent.worker}'s usage limit is over; it is ${agent.state} again` };
+    // Straight into waiting: the user is told that it waits, which says more.
+    if (agent.state !== 'waiting') return resumed;
+  }
   if (agent.state === 'waiting') {
     return { ...base, event: 'agent_waiting', summary: `${prefix(project)}${agent.worker} is waiting for you${agent.detail ? ` (${agent.detail})` : ''}` };
   }

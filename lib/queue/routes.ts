@@ -42,6 +42,8 @@ export type Admin = {
   project?: string | null;
   /** Remembers which projects have finished, so `all_done` is said once. */
   finish?: FinishTracker;
+  /** After an agent's state was reported: the clock that ends limits at their reset time looks again. */
+  limitsChanged?: () => void;
   /**
    * Make the branch a just-claimed task starts from (the base, with its done-but-unlanded parents'
    * branches merged in), on the host side, so workers never compute it. Absent: nothing is made.
@@ -248,9 +250,10 @@ function routeAgents(store: Store, admin: Admin, req: Request, worker: string | 
   if (req.method === 'PUT') {
     const change = reportAgentState(store, worker, parseStateReport(bodyObject(req), (s) => printable(s)));
     if (change.changed && admin.emit) {
-      const event = stateEvent(admin.project ?? null, change.current);
+      const event = stateEvent(admin.project ?? null, change.current, change.previous);
       if (event) admin.emit(event);
     }
+    admin.limitsChanged?.();
     return { status: 200, body: { ...change.current, changed: change.changed, previous: change.previous } };
   }
   if (req.method === 'DELETE') {

@@ -9,8 +9,8 @@ import { WORKER_SOCKET_FILE } from '../project/root.ts';
 import { GIT_PATH, readLimited, serveGit } from '../hub/smart-http.ts';
 import { bearerToken, newToken, tokenHash } from './credentials.ts';
 import { hasHeld } from './history.ts';
-import { forgetAgentState } from './agents.ts';
-import { FinishTracker, type Emit } from './events.ts';
+import { expireLimits, forgetAgentState, nextLimitReset } from './agents.ts';
+import { FinishTracker, stateEvent, type Emit } from './events.ts';
 import { printable, route, type Admin } from './routes.ts';
 import { Store } from './store.ts';
 import { errorText, renderText } from './text.ts';
@@ -18,6 +18,9 @@ import { QueueError } from './types.ts';
 
 /** Bodies above this get 413 (a task description is text; 1 MiB is plenty). */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The limit clock looks at least this often (a clock set back, a row written by another process). */
+const LIMIT_CLOCK_MAX_MS = 60_000;
+
 /** Longest X-Airyra-Agent kept; anything longer is cut. */
 const MAX_AGENT_LENGTH = 200;
 
@@ -226,7 +229,32 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     }
   }
 
+  // The limit clock: a worker still `limited` when its reset time passes goes back to idle (and the
+  // user is told, once), so status, dashboard and pane titles stop showing it — an interactive agent
+  // reports nothing when its limit ends. One timer, set for the earliest reset.
+  let limitTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
+  function expireDue(): void {
+    for (const change of expireLimits(store)) {
+      log(`worker ${change.current.worker}: usage limit reset`);
+      const event = stateEvent(admin.project ?? null, change.current, change.previous);
+      if (event) admin.emit?.(event);
+    }
+  }
+  function armLimitClock(): void {
+    clearTimeout(limitTimer);
+    if (closing) return;
+    expireDue();
+    const next = nextLimitReset(store);
+    if (!next) return;
+    // +5 ms: wake just after the reset, when `until <= now` holds.
+    const wait = Math.min(Math.max(Date.parse(next) - Date.now() + 5, 0), LIMIT_CLOCK_MAX_MS);
+    limitTimer = setTimeout(armLimitClock, wait);
+    limitTimer.unref();
+  }
+  admin.limitsChanged = armLimitClock;
+  armLimitClock();
+
   return {
     port,
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
@@ -239,6 +267,7 @@ export async function startServer(options: ServerOptions): Promise<QueueServer> 
     close() {
       // Run once: close every listener (socket rows stay, so a restart re-opens them), then the db.
       closing ??= (async () => {
+        clearTimeout(limitTimer);
         await Promise.all([closeServer(tcp), ...(remote ? [closeServer(remote)] : []), ...[...sockets.entries()].map(async ([worker, server]) => {
           await closeServer(server);
           fs.rmSync(socketPath(worker), { force: true });

@@ -127,10 +127,11 @@ describe.skipIf(!rt)('agent state on real containers', () => {
     expect(after.some((id) => task(id).history.some((h) => h.action === 'claim' && h.changed_by === hit.name))).toBe(true);
     expect(isollm(['worker', 'logs', hit.name])).toMatch(/usage limit: released .* pausing until .* \(at the reset time the agent named\)[\s\S]*resuming after the usage limit/);
 
-    // notify.command: the limit once, each task done once, all work finished twice (two batches).
+    // notify.command: the limit and its end once, each task done once, all work finished twice (two batches).
     await until('all_done notified twice', () => events().filter((e) => e.event.event === 'all_done').length === 2, 30_000);
     const kinds = events().map((e) => e.event.event);
     expect(kinds.filter((k) => k === 'worker_limited')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'worker_resumed')).toHaveLength(1); // by the loop going on, or the queue's clock at the reset
     expect(kinds.filter((k) => k === 'task_done')).toHaveLength(11);
     expect(kinds).not.toContain('task_blocked');
     expect(kinds).not.toContain('agent_waiting');

@@ -76,6 +76,8 @@ describe.skipIf(!rt)('isollm up with each preset and no agent.env (real containe
       expect(ms).toBeLessThan(40_000);
       expect(isollm(['worker', 'exec', 'worker-1', '--', 'sh', '-c', AGENT_ALIVE])).toBe('alive\n');
       expect(isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/headless.argv']).split('\n')[0]).toBe(preset);
+      // gemini reads its system defaults (isollm's hooks) only when root owns them and their parents.
+      if (preset === 'gemini') expect(isollm(['worker', 'exec', 'worker-1', '--', 'stat', '-c', '%U %a %n', '/etc/gemini-cli', '/etc/gemini-cli/system-defaults.json'])).toBe('root 755 /etc/gemini-cli\nroot 644 /etc/gemini-cli/system-defaults.json\n');
     }, REUP_MS + 30_000);
   }
 });
