@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { AGENT_PACKAGES } from '../../lib/agent/install.ts';
 import { REGISTRY_DEVICE } from '../../lib/worker/agent-registry.ts';
-import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
+import { agentClisDir, ensureAgentClis, ensureClaudePacks } from '../support/agent-clis.ts';
 import { dependencyDirs, packDir, startNpmRegistry, type NpmRegistry } from '../support/npm-registry.ts';
 import { freePort, git, NODE, ROOT, runCli, type CliResult } from '../helpers.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
@@ -46,14 +46,14 @@ function isollm(args: string[], cwd: string, timeout = TIMEOUT_MS): Promise<CliR
   });
 }
 
-async function makeProject(name: string): Promise<{ root: string; project: string }> {
+async function makeProject(name: string, preset = 'gemini'): Promise<{ root: string; project: string }> {
   const project = `e2e-reg-${name}-${tag}`;
   const root = path.join(work, name);
   fs.mkdirSync(root);
   git(root, 'init', '-q', '-b', 'main');
   fs.writeFileSync(path.join(root, 'README.md'), `# e2e registry ${name}\n`);
   fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
-  const yaml = e2eConfigYaml({ project, hub: path.join(work, `${name}.git`), port: await freePort(), agent: { preset: 'gemini', install: true } }).replace('workers: 2', 'workers: 1');
+  const yaml = e2eConfigYaml({ project, hub: path.join(work, `${name}.git`), port: await freePort(), agent: { preset, install: true } }).replace('workers: 2', 'workers: 1');
   fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
   git(root, 'add', '.');
   git(root, 'commit', '-qm', 'initial');
@@ -70,6 +70,7 @@ async function removeProject(p: { root: string; project: string } | undefined): 
 describe.skipIf(!rt)('agent.install from the host\'s npm registry (a stand-in on 127.0.0.1, with a token)', () => {
   let ok: { root: string; project: string } | undefined;
   let down: { root: string; project: string } | undefined;
+  let claude: { root: string; project: string } | undefined;
 
   beforeAll(async () => {
     await ensureAgentClis();
@@ -79,6 +80,7 @@ describe.skipIf(!rt)('agent.install from the host\'s npm registry (a stand-in on
     const hostNpm = path.resolve(fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim()), '..', '..');
     const tarballs = [
       ...dependencyDirs(nodeModules, gemini.name).map(packDir),
+      ...(await ensureClaudePacks()),
       packDir(path.join(ROOT, 'node_modules', 'node', 'node_modules', `node-linux-${process.arch}`)),
       packDir(hostNpm),
     ];
@@ -94,6 +96,7 @@ describe.skipIf(!rt)('agent.install from the host\'s npm registry (a stand-in on
   afterAll(async () => {
     await removeProject(ok);
     await removeProject(down);
+    await removeProject(claude);
     await registry?.close();
     fs.rmSync(work, { recursive: true, force: true });
   }, TIMEOUT_MS);
@@ -132,6 +135,18 @@ describe.skipIf(!rt)('agent.install from the host\'s npm registry (a stand-in on
     const instances = await listInstances(rt!, ok!.project);
     expect(instances.length).toBe(2);
     for (const i of instances) expect(Object.keys(i.devices)).not.toContain(REGISTRY_DEVICE);
+  }, TIMEOUT_MS);
+
+  it('claude, the default preset: its linux package from the stand-in, picked by npm among its platforms', async () => {
+    claude = await makeProject('claude', 'claude');
+    const pkg = AGENT_PACKAGES.claude;
+    const r = await isollm(['worker', 'add'], claude.root);
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr + r.stdout.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout + r.stderr).not.toContain(TOKEN);
+    const version = await isollm(['worker', 'exec', 'worker-1', '--', 'claude', '--version'], claude.root, 120_000);
+    expect(version.stdout.trim()).toBe(`${pkg.version} (Claude Code)`);
+    const paths = registry.requests.map((q) => `${q.method} ${q.path} ${q.status}`);
+    expect(paths).toContain(`GET /${pkg.name}-linux-${process.arch}/-/claude-code-linux-${process.arch}-${pkg.version}.tgz 200`);
   }, TIMEOUT_MS);
 
   it('a registry that does not answer: worker add fails with one line that names it', async () => {

@@ -68,9 +68,33 @@ export async function ensureAgentClis(dir = agentClisDir()): Promise<string> {
   return agentClisBin(dir);
 }
 
+/**
+ * The registry's own tarballs of claude and its linux platform package (the installed copy is not
+ * one: claude's install step moved its binary), for the stand-in npm registry of
+ * test/e2e/agent-registry.test.ts: `npm pack` by the ordinary client, from npm's cache when it has
+ * them (the install above put them there), into `<cache>/packs`. Their paths.
+ */
+export async function ensureClaudePacks(dir = agentClisDir()): Promise<string[]> {
+  const lock = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const names = ['@anthropic-ai/claude-code', `@anthropic-ai/claude-code-linux-${process.arch}`];
+  const specs = names.map((n) => `${n}@${lock.packages[`node_modules/${n}`]?.version}`);
+  const packs = path.join(dir, 'packs');
+  const files = specs.map((s) => path.join(packs, `${s.slice(1).replace('/', '-').replace('@', '-')}.tgz`));
+  if (files.every((f) => fs.existsSync(f))) return files;
+  const tmp = `${packs}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true, mode: 0o755 });
+  await run('npm', ['pack', '--prefer-offline', '--loglevel=error', '--pack-destination', tmp, ...specs], tmp);
+  fs.mkdirSync(packs, { recursive: true, mode: 0o755 });
+  for (const f of files) fs.renameSync(path.join(tmp, path.basename(f)), f);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  return files;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const started = Date.now();
   const cached = agentClisInstalled();
   const bin = await ensureAgentClis();
+  await ensureClaudePacks();
   console.log(`agent CLIs ${cached ? 'cached' : 'installed'} in ${bin} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
