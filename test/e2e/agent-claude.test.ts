@@ -121,6 +121,7 @@ describe.skipIf(!rt)('the real claude in a worker, loop mode, through the stand-
     expect(log).toMatch(/^→ Write: \/home\/dev\/project\/GREETING\.md\n {2}← .+\n/m);
     expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
     expect(log).not.toContain('{"type"');
+    console.log(`the worker's log of the run:\n${log.slice(log.indexOf(`claimed ${id}`), log.indexOf(`done ${id}`))}`);
     expect(isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log'])).toContain('"type":"result"');
   }, TIMEOUT_MS);
 });

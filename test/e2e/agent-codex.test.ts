@@ -116,6 +116,7 @@ describe.skipIf(!rt)('the real codex in a worker, loop mode, through the stand-i
     expect(log).toMatch(/^→ \$ .*GREETING\.md.*\n {2}← exit 0\n/m);
     expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
     expect(log).not.toContain('{"type"');
+    console.log(`the worker's log of the run:\n${log.slice(log.indexOf(`claimed ${id}`), log.indexOf(`done ${id}`))}`);
     expect(isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log'])).toContain('"type":"turn.completed"');
   }, TIMEOUT_MS);
 });

@@ -122,6 +122,7 @@ describe.skipIf(!rt)('the real opencode in a worker, loop mode, through the stan
     expect(log).toMatch(/^→ write: \/home\/dev\/project\/GREETING\.md\n {2}← .+\n/m);
     expect(log).toMatch(new RegExp(`^I wrote GREETING\\.md\\.\\n.* isollm-loop: agent run on ${id}: exit 0, `, 'm'));
     expect(log).not.toContain('{"type"');
+    console.log(`the worker's log of the run:\n${log.slice(log.indexOf(`claimed ${id}`), log.indexOf(`done ${id}`))}`);
     const raw = isollm(['worker', 'exec', 'worker-1', '--', 'cat', '/home/dev/.isollm/agent-run.log']);
     expect(raw).toContain('"type":"step_finish"');
     // When each event came (ms after the first): where opencode spends its time.
