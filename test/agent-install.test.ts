@@ -98,10 +98,13 @@ describe('agent.install', () => {
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
     fake(bin, 'node', 'echo 24');
-    fake(bin, 'npm', 'case "$1" in config) echo http://127.0.0.1:9/;; view) echo "npm error code ECONNREFUSED" >&2; exit 1;; esac');
+    fs.symlinkSync('/bin/sed', path.join(bin, 'sed'));
+    // A user:password in the registry's URL is not shown.
+    fake(bin, 'npm', 'case "$1" in config) echo http://me:s3cret@127.0.0.1:9/;; view) echo "npm error code ECONNREFUSED" >&2; exit 1;; esac');
     const r = runScript(script!, bin);
     expect(r.code).toBe(1);
     expect(r.calls).not.toContain('npm install');
+    expect(r.out).not.toContain('s3cret');
     expect(r.out).toMatch(/^isollm: could not install codex: the npm registry http:\/\/127\.0\.0\.1:9\/ does not answer from the base, or has no @openai\/codex@0\.171\.0 \(npm view failed\)\. /m);
   });
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_REGISTRY, hostRegistry, INSTALL_DIR, installNpmrc, loopbackOf, nodePackage, parseNpmrc, registryAuth } from '../lib/agent/registry.ts';
+import { DEFAULT_REGISTRY, hostRegistry, INSTALL_DIR, installNpmrc, loopbackOf, nodePackage, parseNpmrc, redactUrl, registryAuth } from '../lib/agent/registry.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('the host npm registry for agent.install', () => {
@@ -58,6 +58,16 @@ describe('the host npm registry for agent.install', () => {
     fs.writeFileSync(path.join(project, '.npmrc'), 'registry=https://npm.corp.test/npm\n');
     expect(await hostRegistry(project, env)).toMatchObject({ url: 'https://npm.corp.test/npm/', auth: false, loopback: null });
     expect(await hostRegistry(project, { ...env, npm_config_registry: 'http://localhost:9/' })).toMatchObject({ url: 'http://localhost:9/', loopback: { host: '127.0.0.1', port: 9 } });
+  }, 60_000);
+
+  it('a user:password in the registry URL is never shown', async () => {
+    expect(redactUrl('https://me:s3cret@npm.corp.test/npm/')).toBe('https://npm.corp.test/npm/');
+    expect(redactUrl('FetchError: request to http://me:s3cret@127.0.0.1:9/node failed')).toBe('FetchError: request to http://127.0.0.1:9/node failed');
+    const dir = tmpDir();
+    // npm itself will not show such a URL: one line saying where the credentials go instead.
+    const failed = hostRegistry(dir, { PATH: process.env.PATH, HOME: dir, npm_config_cache: path.join(dir, 'cache'), npm_config_registry: 'http://me:s3cret@127.0.0.1:9/' });
+    await expect(failed).rejects.toThrow(/^The host's npm registry URL has a user:password in it, which npm will not show: put the credentials in ~\/\.npmrc/);
+    await expect(failed).rejects.not.toThrow(/s3cret/);
   }, 60_000);
 
   it('without npm on the host: the default registry, and no npm to fetch', async () => {

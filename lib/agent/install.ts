@@ -157,7 +157,8 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
     '  hash -r',
     'fi',
     // One request first, so an unreachable registry (or one without the package) says so in one line.
-    'registry=$(npm config get registry 2>/dev/null)',
+    // (shown without a user:password in it)
+    `registry=$(npm config get registry 2>/dev/null | sed 's#//[^/@]*@#//#')`,
     `npm view ${spec} version >/dev/null || fail "the npm registry $registry does not answer from the base, or has no ${spec} (npm view failed)"`,
     `npm install -g --no-audit --no-fund ${spec} || fail "npm install -g ${spec} from $registry failed"`,
     `${pkg.command} --version || fail "${pkg.command} does not start"`,

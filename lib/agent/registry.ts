@@ -23,6 +23,8 @@ const AUTH_KEYS = ['_authToken', '_auth', 'username', '_password'];
 export type HostRegistry = {
   /** The registry's URL, ending in `/`. */
   url: string;
+  /** The URL as isollm shows it: without a user:password in it. */
+  shown: string;
   /** The npmrc the base's npm runs with (registry, credentials, a throwaway cache). Secret when `auth`. */
   npmrc: string;
   /** It carries credentials (never printed). */
@@ -40,6 +42,11 @@ function expandEnv(value: string, env: NodeJS.ProcessEnv): string {
     const v = env[name];
     return esc.slice(esc.length / 2) + (v !== undefined ? v : optional ? '' : whole.slice(esc.length));
   });
+}
+
+/** Text (a URL, npm's error) without the user:password some put in a registry URL (never shown). */
+export function redactUrl(text: string): string {
+  return text.replace(/\b([a-z][a-z+.-]*:\/\/)[^\s/@]*@/gi, '$1');
 }
 
 /** The key=value lines of an .npmrc (no sections, comments with ; or #). */
@@ -110,6 +117,13 @@ export async function hostRegistry(root: string, env: NodeJS.ProcessEnv = proces
   const r = await $({ quiet: true, nothrow: true, cwd: root, env, timeout: 30_000 })`npm config get registry userconfig globalconfig`;
   const v = await $({ quiet: true, nothrow: true, cwd: root, env, timeout: 30_000 })`npm --version`;
   const values = new Map<string, string>();
+  // 127: no npm on the host. Any other failure is npm's own, and it says why.
+  if (r.exitCode !== 0 && r.exitCode !== 127) {
+    const why = r.stderr.split('\n').find((l) => /^npm (error|ERR!)/.test(l))?.replace(/^npm (error|ERR!)\s*/, '') ?? `exit ${r.exitCode}`;
+    throw new UserError(/protected/.test(why)
+      ? "The host's npm registry URL has a user:password in it, which npm will not show: put the credentials in ~/.npmrc as `//HOST/:_auth=…` (or `_authToken`) and the plain URL in `registry`, so isollm can hand them to the base."
+      : `\`npm config get registry\` failed on the host: ${why}`);
+  }
   if (r.exitCode === 0) {
     for (const line of r.stdout.split('\n')) {
       const eq = line.indexOf('=');
@@ -127,10 +141,12 @@ export async function hostRegistry(root: string, env: NodeJS.ProcessEnv = proces
     .filter((f): f is string => !!f)
     .map((f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } });
   const auth = registryAuth(url, files, env);
+  const userinfo = /^[a-z+]+:\/\/[^/@]*@/i.test(url);
   return {
     url,
+    shown: redactUrl(url),
     npmrc: installNpmrc(url, auth),
-    auth: auth.length > 0,
+    auth: auth.length > 0 || userinfo,
     loopback: loopbackOf(url),
     npmVersion: v.exitCode === 0 && /^\d+\.\d+\.\d+/.test(v.stdout.trim()) ? v.stdout.trim() : null,
   };

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hostRegistry, INSTALL_DIR, nodePackage, packNodeAndNpm } from '../agent/registry.ts';
+import { hostRegistry, INSTALL_DIR, redactUrl, nodePackage, packNodeAndNpm } from '../agent/registry.ts';
 import { NODE_FOR_AGENTS } from '../agent/install.ts';
 import { UserError } from '../cli/errors.ts';
 import { addDevice, execIn, execOk, pushFile, pushText, removeDevice } from '../runtime/client.ts';
@@ -29,7 +29,7 @@ export async function prepareRegistryInstall(ctx: WorkerContext, base: string, n
     if (forwarded) await removeDevice(rt, base, REGISTRY_DEVICE).catch(() => undefined);
   };
   try {
-    progress(`npm registry: ${registry.url}${registry.auth ? ' (with its credentials from the host)' : ''}`);
+    progress(`npm registry: ${registry.shown}${registry.auth ? ' (with its credentials from the host)' : ''}`);
     await execOk(rt, base, ['mkdir', '-m', '700', '-p', INSTALL_DIR]);
     await pushText(rt, base, `${INSTALL_DIR}/npmrc`, registry.npmrc, { uid: 0, gid: 0, mode: 0o600 });
     // A remote's containers cannot reach this machine's loopback: its own network must reach the registry.
@@ -50,7 +50,7 @@ export async function prepareRegistryInstall(ctx: WorkerContext, base: string, n
         try {
           const packed = await packNodeAndNpm(ctx.root, dir, `${nodePkg}@${NODE_FOR_AGENTS}`, `npm@${registry.npmVersion}`);
           if ('error' in packed) {
-            throw new UserError(`Could not install the agent's CLI: the base has ${major ? `node ${major}, older than the ${need} it needs` : 'no node and npm'}, and the host's npm could not fetch them from ${registry.url} (${packed.error}). Check \`npm config get registry\` and that it answers, or see agent.install in the README.`);
+            throw new UserError(`Could not install the agent's CLI: the base has ${major ? `node ${major}, older than the ${need} it needs` : 'no node and npm'}, and the host's npm could not fetch them from ${registry.shown} (${redactUrl(packed.error)}). Check \`npm config get registry\` and that it answers, or see agent.install in the README.`);
           } else {
             await pushFile(rt, base, packed.node, `${INSTALL_DIR}/node.tgz`, { uid: 0, gid: 0, mode: 0o600 });
             await pushFile(rt, base, packed.npm, `${INSTALL_DIR}/npm.tgz`, { uid: 0, gid: 0, mode: 0o600 });
