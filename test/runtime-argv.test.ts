@@ -6,6 +6,7 @@ import {
   deviceAddArgs,
   execArgs,
   execPaneArgs,
+  filePullArgs,
   filePushArgs,
   initArgs,
   listArgs,
@@ -65,6 +66,11 @@ describe('runtime argv builders', () => {
       'file', 'push', '-', 'c/usr/local/bin/x', '--uid', '0', '--gid', '0', '--mode', '0755',
     ]);
     expect(() => filePushArgs('-', 'c', 'relative')).toThrow(/absolute/);
+  });
+
+  it('pulls one file to stdout, from absolute paths only', () => {
+    expect(filePullArgs('far:c', '/root/x.log')).toEqual(['file', 'pull', 'far:c/root/x.log', '-']);
+    expect(() => filePullArgs('c', 'x.log')).toThrow(/absolute/);
   });
 
   it('speaks each client\'s snapshot dialect', () => {

@@ -134,6 +134,12 @@ function execFlags(options: ExecOptions): string[] {
 }
 
 /** `file push` from a host file, or from stdin when `source` is `-`. */
+/** `file pull` of one file to stdout. */
+export function filePullArgs(name: string, source: string): string[] {
+  if (!source.startsWith('/')) throw new Error(`file pull source must be absolute: ${source}`);
+  return ['file', 'pull', `${name}${source}`, '-'];
+}
+
 export function filePushArgs(source: string, name: string, target: string, options: PushOptions = {}): string[] {
   if (!target.startsWith('/')) throw new Error(`file push target must be absolute: ${target}`);
   return [

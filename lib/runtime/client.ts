@@ -10,6 +10,7 @@ import {
   deviceRemoveArgs,
   rootDiskArgs,
   execArgs,
+  filePullArgs,
   filePushArgs,
   IMAGES_PATH,
   initArgs,
@@ -272,6 +273,11 @@ export async function execOk(rt: Runtime, name: string, command: string[], optio
 /** Write `content` to `target` in the container (through stdin: nothing touches a shell or the host disk). */
 export async function pushText(rt: Runtime, name: string, target: string, content: string, options: PushOptions = {}): Promise<void> {
   await mustRun(rt, filePushArgs('-', instanceRef(rt, name), target, options), FILE_PUSH_TIMEOUT_MS, content);
+}
+
+/** A file's content from the container, through the file API (not exec's output stream, which can drop). */
+export async function pullText(rt: Runtime, name: string, source: string): Promise<string> {
+  return mustRun(rt, filePullArgs(instanceRef(rt, name), source), FILE_PUSH_TIMEOUT_MS);
 }
 
 /** Copy a host file to `target` in the container. */

@@ -23,6 +23,7 @@ import {
   listStoragePools,
   lookupImage,
   pushFile,
+  pullText,
   pushText,
   setInstanceConfig,
   stopInstance,
@@ -351,16 +352,18 @@ async function runScript(ctx: WorkerContext, container: string, what: string, sc
   const target = '/root/isollm-setup.sh';
   await pushText(ctx.rt, container, target, script, { uid: 0, gid: 0, mode: 0o700 });
   const command = script.startsWith('#!') ? [target] : ['sh', target];
-  // One stream, in order: the client can drop the tail of a second stream when the command exits
-  // (seen under load). The sh -c text is constant; the command comes in as arguments.
-  const merged = ['sh', '-c', 'exec "$@" 2>&1', 'sh', ...command];
+  // One stream, in order, shown as it comes; and a copy in a file, because the client can lose the
+  // output of a command that ends at once (seen under load: a failing script printed nothing). The
+  // sh -c text is constant; the command comes in as arguments.
+  const merged = ['sh', '-c', '{ "$@" 2>&1; echo $? >"$0.status"; } | tee "$0.log"; exit "$(cat "$0.status")"', target, ...command];
   const r = await execStream(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS }, (line) => progress(`  │ ${line}`));
-  await execIn(ctx.rt, container, ['rm', '-f', target]);
+  const output = r.exitCode === 0 ? '' : await pullText(ctx.rt, container, `${target}.log`).catch(() => r.stdout + r.stderr);
+  await execIn(ctx.rt, container, ['rm', '-f', target, `${target}.log`, `${target}.status`]);
   if (r.exitCode !== 0) {
     // A script of isollm's says why in one `isollm: …` line: that is the message.
-    const why = (r.stdout + r.stderr).split('\n').reverse().find((l) => l.startsWith('isollm: '));
+    const why = output.split('\n').reverse().find((l) => l.startsWith('isollm: '));
     throw new UserError(`${what} failed in the project's base (exit ${r.exitCode})${why ? `: ${why.slice('isollm: '.length)}` : ''}; no worker was made from it. Its output:`, {
-      detail: (r.stdout + r.stderr).trim(),
+      detail: output.trim(),
     });
   }
 }
