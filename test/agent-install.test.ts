@@ -108,6 +108,21 @@ describe('agent.install', () => {
     expect(r.out).toMatch(/^isollm: could not install codex: the npm registry http:\/\/127\.0\.0\.1:9\/ does not answer from the base, or has no @openai\/codex@0\.171\.0 \(npm view failed\)\. /m);
   });
 
+  it("doctor names the host's registry, and warns when the base cannot reach it or npm's config fails", () => {
+    const base = { url: 'http://127.0.0.1:4873/', shown: 'http://127.0.0.1:4873/', npmrc: '', auth: true, loopback: { host: '127.0.0.1', port: 4873 }, npmVersion: '11.0.0' };
+    expect(checkAgentInstall(agent({ preset: 'gemini' }), { registry: base, remote: false })).toMatchObject({
+      status: 'ok',
+      detail: "@google/gemini-cli@0.61.0 installed from the host's npm registry http://127.0.0.1:4873/, with its credentials when the base is built (forwarded into the base)",
+    });
+    expect(checkAgentInstall(agent({ preset: 'gemini' }), { registry: base, remote: true })).toMatchObject({ status: 'warn', detail: expect.stringContaining("a remote's base cannot reach it") });
+    const lan = { ...base, url: 'https://npm.corp.test/', shown: 'https://npm.corp.test/', auth: false, loopback: null };
+    expect(checkAgentInstall(agent({ preset: 'claude' }), { registry: lan, remote: true })).toMatchObject({
+      status: 'ok',
+      detail: "@anthropic-ai/claude-code@2.1.332 installed from the host's npm registry https://npm.corp.test/ when the base is built (the base's network must reach it)",
+    });
+    expect(checkAgentInstall(agent({ preset: 'claude' }), new Error('`npm config get registry` failed on the host: bad'))).toMatchObject({ status: 'warn', detail: '`npm config get registry` failed on the host: bad' });
+  });
+
   it('from agent.install_from: the native build pushed, linked onto PATH; the base key follows the files', () => {
     const from = tmpDir();
     const nm = path.join(from, 'node_modules');

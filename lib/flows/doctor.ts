@@ -7,6 +7,7 @@ import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';
 import { credentialCheck } from '../agent/presets.ts';
 import { agentInstall } from '../agent/install.ts';
+import { hostRegistry, type HostRegistry } from '../agent/registry.ts';
 import { checkReachBack } from './doctor-reach.ts';
 import { listStoragePools, lookupImage, parseImageRef, pingRuntime, queryApi } from '../runtime/client.ts';
 import { resolveRuntime, runtimeLabel, runtimeOptions, type ResolveOptions } from '../runtime/choose.ts';
@@ -188,12 +189,21 @@ export function checkCredentials(agent: Config['agent'], hostEnv: NodeJS.Process
 
 /** True when something listens on 127.0.0.1:port. */
 /** How the agent's CLI gets into the base (agent.install), per preset; a warning when it will not get there as configured. */
-export function checkAgentInstall(agent: Config['agent']): Check {
+export function checkAgentInstall(agent: Config['agent'], registry?: { registry: HostRegistry; remote: boolean } | Error): Check {
   const title = 'agent CLI install';
   const install = agentInstall(agent);
   if (install.warning) return warning('agent-install', title, install.warning, 'fix agent.install_from, or remove it to install from the npm registry');
   if (!install.script) return skip('agent-install', title, install.how);
-  return ok('agent-install', title, install.how);
+  if (!install.registry || !registry) return ok('agent-install', title, install.how);
+  // From the registry: which one (the host's npm's), and whether the base will reach it.
+  if (registry instanceof Error) return warning('agent-install', title, errorMessage(registry), 'fix the host\'s npm configuration (`npm config get registry`), or use agent.install_from');
+  const spec = install.how.split(' ')[0];
+  const { registry: r, remote } = registry;
+  const creds = r.auth ? ', with its credentials' : '';
+  if (r.loopback && remote) {
+    return warning('agent-install', title, `${spec} from the host's npm registry ${r.shown}, which is on this machine's loopback: a remote's base cannot reach it`, 'point npm at a registry the remote reaches, or use agent.install_from');
+  }
+  return ok('agent-install', title, `${spec} installed from the host's npm registry ${r.shown}${creds} when the base is built (${r.loopback ? 'forwarded into the base' : "the base's network must reach it"})`);
 }
 
 export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -247,7 +257,10 @@ export async function runDoctor(root: string | null): Promise<DoctorReport> {
     const reach = await checkReachBack(root, config, runtime.rt);
     if (reach) checks.push(reach);
     checks.push(checkCredentials(config.agent));
-    checks.push(checkAgentInstall(config.agent));
+    const fromRegistry = agentInstall(config.agent).registry
+      ? await hostRegistry(root).then((registry) => ({ registry, remote: !!runtime.rt?.remote }), (err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+      : undefined;
+    checks.push(checkAgentInstall(config.agent, fromRegistry));
   } else {
     const why = root ? 'skipped: isollm.yaml is invalid' : 'skipped: not in an isollm project (no isollm.yaml here or above)';
     checks.push(skip('image', 'configured image', why), skip('queue-port', 'queue port', why));
