@@ -109,6 +109,45 @@ describe('isollm-state', () => {
     expect(await state()).toBe('idle');
   });
 
+  it('codex: its UserPromptSubmit starts a watcher of the transcript; a turn ending in a quota error is limited, a turn ending well leaves it alone', async () => {
+    const s = await testServer();
+    const home = tmpDir('isollm-cw-');
+    fs.mkdirSync(path.join(home, '.isollm'));
+    fs.writeFileSync(path.join(home, '.isollm', 'limit.patterns'), limitPatterns('codex').join('\n') + '\n');
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-4', HOME: home, ISOLLM_CODEX_WATCH_EVERY: '0.1', ISOLLM_LIMIT_BACKOFF: '600' };
+    const transcript = path.join(home, 'rollout.jsonl');
+    // Lines before the turn (an earlier turn's error) do not count.
+    fs.writeFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"}}}\n');
+    const prompt = () => sh(STATE, env, ['hook', 'codex'], JSON.stringify({ hook_event_name: 'UserPromptSubmit', transcript_path: transcript, prompt: 'x' }));
+    const get = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-4')).json;
+    const watcher = () => fs.existsSync(path.join(home, '.isollm', 'codex-watch.pid'));
+
+    expect(await prompt()).toMatchObject({ code: 0, stdout: '' });
+    await expect.poll(watcher).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await get()).state).toBe('working');
+    fs.appendFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","turn_id":"t1","last_agent_message":"Done.","error":null}}\n');
+    await expect.poll(watcher).toBe(false);
+    expect((await get()).state).toBe('working'); // (its Stop hook says idle)
+
+    await prompt();
+    await expect.poll(watcher).toBe(true);
+    fs.appendFileSync(transcript, '{"timestamp":"2026-12-01T14:57:15.773Z","type":"event_msg","payload":{"type":"task_complete","turn_id":"t2","last_agent_message":null,"error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"},"duration_ms":6766}}\n');
+    await expect.poll(async () => (await get()).state).toBe('limited');
+    const st = await get();
+    expect(st).toMatchObject({ source: 'codex:task_complete', detail: 'usage limit: usage_limit_exceeded: Quota exceeded. Check your plan and billing details.' });
+    expect(Date.parse(st.until) - Date.now()).toBeGreaterThan(590_000);
+    expect(watcher()).toBe(false);
+
+    // A retry limit spent on 429s: its text names no limit code, the patterns see it.
+    await sh(STATE, env, ['working']);
+    await prompt();
+    await expect.poll(watcher).toBe(true);
+    // (the real codex 0.171.0's record, codex_error_info an object here)
+    fs.appendFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"exceeded retry limit, last status: 429 Too Many Requests","codex_error_info":{"response_too_many_failed_attempts":{"http_status_code":429}}}}}\n');
+    await expect.poll(async () => (await get()).state).toBe('limited');
+  });
+
   it('plain reports, and a queue that does not answer never fails the caller', async () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };

@@ -73,7 +73,7 @@ export const COMMON_LIMIT_PATTERNS = ['usage[ _]limit', 'rate[ _]limit', 'limit 
 /** What each CLI prints when the plan's limit stops it (its structured error names or its text). */
 export const LIMIT_PATTERNS: Record<Config['agent']['preset'], string[]> = {
   claude: ['Claude AI usage limit reached', '[0-9]+-hour limit reached', 'rate_limit_error', 'out of (extra )?usage'],
-  codex: ['usage_limit_reached', "You've hit your usage limit", 'rate_limit_exceeded'],
+  codex: ['usage_limit_reached', 'usage_limit_exceeded', "You've hit your usage limit", 'rate_limit_exceeded'],
   gemini: ['RESOURCE_EXHAUSTED', 'Quota exceeded for quota metric', 'exhausted your (daily )?quota'],
   opencode: ['rate_limit_error', 'usage_limit_reached', 'RESOURCE_EXHAUSTED'],
   aider: ['RateLimitError', 'insufficient_quota'],

@@ -18,6 +18,7 @@ import { ensureAgentClis } from '../support/agent-clis.ts';
 import { killUserProcesses, placeAgentFiles, sh, systemDir, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { NODE, ROOT } from '../helpers.ts';
+import type { QueueEvent } from '../../lib/queue/events.ts';
 import { testServer } from '../queue-helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
 
@@ -117,12 +118,12 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     return { code, out };
   }
 
-  async function interactive(cli: Cli, model: ModelServer, queuePort: number, states: { seen: string[] }, done: () => boolean): Promise<void> {
+  async function interactive(cli: Cli, model: ModelServer, queuePort: number, states: { seen: string[] }, done: () => boolean, env: string[] = []): Promise<void> {
     const socket = path.join('/tmp', `isollm-st-${tag}-${cli}.tmux`);
     const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
     try {
-      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queuePort, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
+      expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queuePort, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color', ...env])).status).toBe(0);
       let last = '';
       let stableSince = Date.now();
       await waitFor(`${cli} to settle`, () => {
@@ -189,4 +190,38 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
       }
     }, 330_000);
   }
+
+  // A turn that fails on the quota fires neither codex's Stop hook nor its notify: only its session
+  // transcript records `task_complete` with the error, which the watcher isollm-state starts at
+  // UserPromptSubmit reads. The API's own answer: 429 insufficient_quota, no reset time (so the
+  // backoff), and the queue ends the limit at that time by itself.
+  it('codex interactive: a turn that ends on the quota (429 insufficient_quota) is limited until the backoff, then idle again', async () => {
+    const events: QueueEvent[] = [];
+    const queue = await testServer({ emit: (e) => events.push(e) });
+    const model = await startModelServer({ limit: { kind: 'insufficient_quota', message: 'You exceeded your current quota, please check your plan and billing details.' } });
+    const states = watchStates(queue);
+    const BACKOFF = 20;
+    try {
+      prepareHome('codex', 'interactive', ENV.codex(model.url));
+      const over = () => states.seen.includes(`idle isollm:limit-reset`);
+      await interactive('codex', model, queue.port, states, over, [`ISOLLM_LIMIT_BACKOFF=${BACKOFF}`]);
+      states.stop();
+      console.log(`codex limit: ${states.seen.join(' → ')}`);
+      const limitedAt = states.seen.indexOf('limited codex:task_complete');
+      expect(limitedAt).toBeGreaterThan(states.seen.indexOf('working codex:UserPromptSubmit'));
+      expect(states.seen.slice(limitedAt)).toEqual(['limited codex:task_complete', 'idle isollm:limit-reset']);
+      const limited = events.find((e) => e.event === 'worker_limited')!;
+      expect(limited.agent!.detail).toMatch(/^usage limit: usage_limit_exceeded: Quota exceeded/);
+      const secs = (Date.parse(limited.agent!.until!) - Date.parse(limited.agent!.since)) / 1000;
+      expect(secs).toBeGreaterThan(BACKOFF - 3);
+      expect(secs).toBeLessThanOrEqual(BACKOFF + 1);
+      const resumed = events.filter((e) => e.event === 'worker_resumed');
+      expect(resumed).toHaveLength(1);
+      expect(Date.parse(resumed[0].at)).toBeGreaterThanOrEqual(Date.parse(limited.agent!.until!));
+      expect(events.map((e) => e.event)).toEqual(['worker_limited', 'worker_resumed']);
+    } finally {
+      states.stop();
+      await model.close();
+    }
+  }, 330_000);
 });

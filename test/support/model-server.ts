@@ -16,8 +16,14 @@ export type ModelServerOptions = {
   tool?: { name: string; input: Record<string, unknown> };
   /** The final answer. */
   answer?: string;
-  /** Answer every model request with a usage-limit error (HTTP 429, not to be retried) saying `message`. */
-  limit?: { message: string };
+  /**
+   * Answer every model request with a usage-limit error saying `message`: by default HTTP 429 not to
+   * be retried (`x-should-retry: false`), in the API's own error shape; with `kind`, the provider's
+   * real answer — OpenAI's `insufficient_quota` (quota gone) or `rate_limit_exceeded` (with
+   * `retry-after` / `x-ratelimit-reset-*` headers of `resetSeconds`), Gemini's RESOURCE_EXHAUSTED
+   * with a QuotaFailure and a RetryInfo `retryDelay` of `resetSeconds`.
+   */
+  limit?: { message: string; kind?: 'insufficient_quota' | 'rate_limit_exceeded' | 'resource_exhausted'; resetSeconds?: number; daily?: boolean };
   /** Listen on this host (default 127.0.0.1) and port (default: any free one). */
   host?: string;
   port?: number;
@@ -41,7 +47,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       requests.push({ api, method: req.method ?? 'GET', path, headers: req.headers, raw, body });
       try {
         if (req.method !== 'POST') return json(res, api === 'openai' ? 404 : 200, {});
-        if (options.limit && api !== 'other' && !path.includes('count_tokens')) return limited(res, api, options.limit.message);
+        if (options.limit && api !== 'other' && !path.includes('count_tokens')) return options.limit.kind ? providerLimit(res, options.limit) : limited(res, api, options.limit.message);
         if (api === 'anthropic') return anthropic(res, path, body, options, answer);
         if (api === 'openai') return openai(res, body, options.command, answer);
         if (api === 'gemini') return gemini(res, path, body, options.command, answer);
@@ -73,6 +79,42 @@ function limited(res: http.ServerResponse, api: Api, message: string): void {
       ? { error: { type: 'usage_limit_reached', code: 'rate_limit_exceeded', message } }
       : { type: 'error', error: { type: 'rate_limit_error', message } };
   res.end(JSON.stringify(body));
+}
+
+/** The providers' real usage-limit answers (their documented error bodies and headers). */
+function providerLimit(res: http.ServerResponse, limit: NonNullable<ModelServerOptions['limit']>): void {
+  const reset = limit.resetSeconds ?? 20;
+  if (limit.kind === 'resource_exhausted') {
+    res.writeHead(429, { 'content-type': 'application/json; charset=UTF-8' });
+    res.end(JSON.stringify({
+      error: {
+        code: 429,
+        message: limit.message,
+        status: 'RESOURCE_EXHAUSTED',
+        details: [
+          { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: limit.daily ? 'GenerateRequestsPerDayPerProjectPerModel-FreeTier' : 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier', quotaDimensions: { location: 'global', model: 'gemini-2.5-pro' }, quotaValue: '5' }] },
+          { '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] },
+          { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${reset}s` },
+        ],
+      },
+    }));
+    return;
+  }
+  const headers = {
+    'content-type': 'application/json',
+    'retry-after': String(reset),
+    'x-ratelimit-limit-requests': '500',
+    'x-ratelimit-remaining-requests': '0',
+    'x-ratelimit-reset-requests': `${reset}s`,
+    'x-ratelimit-limit-tokens': '30000',
+    'x-ratelimit-remaining-tokens': '0',
+    'x-ratelimit-reset-tokens': `${reset}s`,
+  };
+  res.writeHead(429, headers);
+  const error = limit.kind === 'insufficient_quota'
+    ? { message: limit.message, type: 'insufficient_quota', param: null, code: 'insufficient_quota' }
+    : { message: limit.message, type: 'tokens', param: null, code: 'rate_limit_exceeded' };
+  res.end(JSON.stringify({ error }));
 }
 
 function json(res: http.ServerResponse, status: number, value: unknown): void {
