@@ -1,7 +1,21 @@
 #!/usr/bin/env node
 // The `isollm` dispatcher: maps a command name to its script and imports it only when it runs. Global
 // flags may come before the command (`isollm --project X status`); they are handed to the command.
-import { alignedList, COMMANDS, firstWord, formatFlags, GLOBAL_FLAGS, type Main, out, packageVersion, parseCommand, runIfEntry, UsageError } from 'isollm/cli';
+import module from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import type { Main } from 'isollm/cli';
+
+// Node's compile cache (on disk, keyed by each file's content): a command starts without
+// transpiling and compiling its modules again (~100 ms of `isollm status`). It must be on before the
+// first of them loads, hence the dynamic import after it.
+try {
+  const cacheHome = process.env.XDG_CACHE_HOME?.startsWith('/') ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  module.enableCompileCache?.(path.join(cacheHome, 'isollm', 'compile-cache'));
+} catch {
+  // No cache (an unwritable home): only slower.
+}
+const { alignedList, COMMANDS, firstWord, formatFlags, GLOBAL_FLAGS, out, packageVersion, parseCommand, runIfEntry, UsageError } = await import('isollm/cli');
 
 const SPEC = { name: 'isollm', summary: 'isollm' };
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import YAML from 'yaml';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { resolveConfig, loadConfig, DEFAULT_PORT, type Config } from '../config/load.ts';
 import { down, type StepReport } from './down.ts';
 import { UserError } from '../cli/errors.ts';

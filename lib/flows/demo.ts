@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { loadConfig, type MultiplexerKind } from '../config/load.ts';
 import { addBacklog, createSampleRepo, defaultDemoDir, isDemoDir, pickPort, removeDemo, type DemoConfigOptions } from './demo-repo.ts';
 import { finished, watchTasks } from './demo-watch.ts';

@@ -1,7 +1,7 @@
 // `isollm doctor`: every prerequisite as one check with its exact fix. Checks return data; the script prints.
 import fs from 'node:fs';
 import net from 'node:net';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { loadConfig, type Config } from '../config/load.ts';
 import { errorMessage, UserError } from '../cli/errors.ts';
 import { processAlive, statePaths } from '../project/root.ts';

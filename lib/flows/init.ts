@@ -2,7 +2,7 @@
 // isollm.yaml from templates/isollm.yaml, create .isollm/ and ignore it in git.
 import fs from 'node:fs';
 import path from 'node:path';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import YAML from 'yaml';
 import { UsageError, UserError } from '../cli/errors.ts';
 import { TEMPLATES_DIR } from '../cli/package-files.ts';

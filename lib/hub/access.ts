@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import { findOnPath } from '../runtime/client.ts';
 

@@ -1,7 +1,7 @@
 // Small git helpers: each one argv array through zx `$`, with a pure parser where output needs one.
 // Known non-zero exits (a ref that does not exist, a merge with conflicts) become values.
 import process from 'node:process';
-import { $, type ProcessOutput } from 'zx';
+import { $, type ProcessOutput } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 
 export type GitOptions = {

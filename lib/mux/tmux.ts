@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { buildTmuxCreate, joinTmuxCommands, PANE_FORMAT, parseTmuxPanes, parseTmuxVersion, sessionTarget, tmuxServerArgs, type TmuxServer } from './tmux-commands.ts';

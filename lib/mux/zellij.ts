@@ -1,7 +1,7 @@
 // The zellij backend: argv builders and output parsers (pure, tested on captured output), and a thin
 // runner. Commands per shared/zellij.md, read from zellij's cli.rs and commands.rs.
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import { checkPlan } from './arrange.ts';
 import { zellijNameProblem, zellijSocketDir } from './session-name.ts';

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import type { Config } from '../config/load.ts';
 import { parseHostPort } from '../config/schema.ts';

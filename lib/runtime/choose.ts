@@ -88,6 +88,8 @@ export function runtimeOptions(config: { project: string; image: string; runtime
 export type Resolved = RuntimeChoice & {
   /** What decided: the override (flag / ISOLLM_RUNTIME), the config, or the auto rule. */
   source: 'override' | 'config' | 'auto';
+  /** The auto rule asked the chosen daemon and it answered just now. */
+  answered?: boolean;
 };
 
 /** ISOLLM_RUNTIME (what `--runtime` sets), checked. */
@@ -103,17 +105,13 @@ export async function probeRuntime(kind: RuntimeName, options: ResolveOptions): 
   const rt = RUNTIMES[kind];
   const state: RuntimeState = { kind, installed: findOnPath(rt.bin, options.envPath) !== null, answers: false, containers: 0, hasImage: false };
   if (!state.installed) return state;
-  try {
-    await pingRuntime(rt, PROBE_TIMEOUT_MS);
-  } catch {
-    return state;
-  }
-  state.answers = true;
+  // The list (or, without a project, a ping) answering is the daemon answering: no ping before it.
   const [containers, image] = await Promise.all([
-    options.project ? listInstances(rt, options.project).then((l) => l.length, () => 0) : 0,
-    options.image ? lookupImage(rt, options.image).then(Boolean, () => false) : false,
+    options.project ? listInstances(rt, options.project, PROBE_TIMEOUT_MS).then((l) => l.length, () => null) : pingRuntime(rt, PROBE_TIMEOUT_MS).then(() => 0, () => null),
+    options.image ? lookupImage(rt, options.image, PROBE_TIMEOUT_MS).then(Boolean, () => false) : false,
   ]);
-  return { ...state, containers, hasImage: image };
+  if (containers === null) return state;
+  return { ...state, answers: true, containers, hasImage: image };
 }
 
 /** Which runtime to use and why (it may not be installed: callers say so). */
@@ -129,7 +127,9 @@ export async function resolveRuntime(options: ResolveOptions = {}): Promise<Reso
     installed.length > 1
       ? await Promise.all(installed.map((k) => probe(k, options)))
       : installed.map((k): RuntimeState => ({ kind: k, installed: true, answers: false, containers: 0, hasImage: false }));
-  return { ...decideRuntime(states, options.image), source: 'auto' };
+  const choice = decideRuntime(states, options.image);
+  const answered = states.some((s) => s.kind === choice.kind && s.answers);
+  return { ...choice, source: 'auto', ...(answered ? { answered } : {}) };
 }
 
 const connected = new Map<string, Promise<Runtime>>();
@@ -137,9 +137,11 @@ const connected = new Map<string, Promise<Runtime>>();
 /**
  * The runtime for a command: chosen by the rule, installed and answering; otherwise the one-line
  * error with its fix. Decided once per process (a dashboard asking every second keeps its choice).
+ * `ping: false` (status): the command's first call tells a daemon that is down or refuses us with
+ * the same one-line error, so it is not asked once more before it.
  */
-export function connectRuntime(options: ResolveOptions = {}): Promise<Runtime> {
-  const key = JSON.stringify([options.kind, options.project, options.image, (options.env ?? process.env)[RUNTIME_ENV], options.envPath, options.remote, options.targets]);
+export function connectRuntime(options: ResolveOptions = {}, { ping = true }: { ping?: boolean } = {}): Promise<Runtime> {
+  const key = JSON.stringify([options.kind, options.project, options.image, (options.env ?? process.env)[RUNTIME_ENV], options.envPath, options.remote, options.targets, ping]);
   let p = connected.get(key);
   if (!p) {
     p = (async () => {
@@ -150,7 +152,7 @@ export function connectRuntime(options: ResolveOptions = {}): Promise<Runtime> {
       const rt = onRemote(local, options.remote, options.targets);
       // A remote is not pinged: each call crosses the network (~0.25 s over TLS here), and the
       // first real call fails with the remote's own one-line error just as well.
-      if (!rt.remote) await pingRuntime(rt);
+      if (!rt.remote && ping && !choice.answered) await pingRuntime(rt);
       return rt;
     })();
     // A failure is not remembered: the next call (after `isollm setup`) tries again.

@@ -1,6 +1,6 @@
 // One interface over LXD (`lxc`) and Incus (`incus`): the verbs workers need, each an argv from
 // argv.ts run here, with state read as JSON and parsed by parse.ts.
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import {
   configSetArgs,
@@ -122,8 +122,8 @@ export async function queryApi(rt: Runtime, apiPath: string): Promise<string> {
  * Run a read and parse its output. Output a parser cannot read is a one-line error naming the call
  * (never a bare "Unexpected end of JSON input"); the output itself goes in the detail.
  */
-async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T): Promise<T> {
-  const output = await mustRun(rt, args, QUERY_TIMEOUT_MS);
+async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T, timeout = QUERY_TIMEOUT_MS): Promise<T> {
+  const output = await mustRun(rt, args, timeout);
   try {
     return parse(output);
   } catch (err) {
@@ -135,8 +135,8 @@ async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T): 
 }
 
 /** Every instance tagged with this project (one call), or every instance when no project is given. */
-export async function listInstances(rt: Runtime, project?: string): Promise<Instance[]> {
-  return read(rt, listArgs(project, rt.remote), (out) => parseInstanceList(out, project));
+export async function listInstances(rt: Runtime, project?: string, timeout?: number): Promise<Instance[]> {
+  return read(rt, listArgs(project, rt.remote), (out) => parseInstanceList(out, project), timeout);
 }
 
 export type LaunchSpec = {
@@ -313,13 +313,13 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
   }
 }
 
-export async function listImages(rt: Runtime): Promise<Image[]> {
-  return read(rt, queryArgs(IMAGES_PATH, rt.remote), parseImages);
+export async function listImages(rt: Runtime, timeout?: number): Promise<Image[]> {
+  return read(rt, queryArgs(IMAGES_PATH, rt.remote), parseImages, timeout);
 }
 
 /** The local image `ref` names (a local alias, or a copy cached from `remote:alias`), or null. */
-export async function lookupImage(rt: Runtime, ref: string): Promise<Image | null> {
-  return findImage(await listImages(rt), ref);
+export async function lookupImage(rt: Runtime, ref: string, timeout?: number): Promise<Image | null> {
+  return findImage(await listImages(rt, timeout), ref);
 }
 
 /**

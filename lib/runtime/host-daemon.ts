@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { addSuite, findMainSource, readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
 import { findOnPath, type Runtime, type RuntimeName } from './detect.ts';

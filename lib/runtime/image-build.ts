@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { readMirror, readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
 import type { Runtime } from './detect.ts';

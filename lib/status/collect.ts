@@ -14,10 +14,10 @@ import { queueClient, queueState } from '../queue/daemon.ts';
 import type { AgentState } from '../queue/agents.ts';
 import type { AgentUsage, Summary } from '../queue/types.ts';
 import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
-import { listInstances, type Runtime } from '../runtime/client.ts';
+import { listInstances, lookupImage, type Instance, type Runtime } from '../runtime/client.ts';
 import { readSession, type Recovery } from '../project/session.ts';
 import { taskPrefix, withHostObjects } from '../hub/sync.ts';
-import { listWorkers } from '../worker/create.ts';
+import { workerInfos } from '../worker/create.ts';
 import { baseStatus, type BaseStatus } from '../worker/base.ts';
 
 export const STATUS_VERSION = 1;
@@ -110,10 +110,20 @@ export type StatusSources = {
 };
 
 export function defaultSources(root: string, config: Config): StatusSources {
+  // One list of the project's instances serves both the workers and the base; the local image the
+  // base's key depends on is looked up at the same time (each call is a client process, and on a
+  // remote a TLS round trip).
+  let listed: Promise<Instance[]> | undefined;
+  let image: Promise<string | undefined> | undefined;
+  const instances = (rt: Runtime) => {
+    image ??= lookupImage(rt, config.image).then((i) => i?.fingerprint, () => undefined);
+    return (listed ??= listInstances(rt, config.project));
+  };
   return {
-    runtime: () => connectRuntime(runtimeOptions(config)),
+    // Not pinged first: a daemon that is down or refuses us fails the list with the same one-line error.
+    runtime: () => connectRuntime(runtimeOptions(config), { ping: false }),
     workers: async (rt) =>
-      (await listWorkers({ rt, config })).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4, location: w.instance.location })),
+      workerInfos(await instances(rt)).map((w) => ({ name: w.name, container: w.container, status: w.instance.status, ipv4: w.instance.ipv4, location: w.instance.location })),
     summary: async () => {
       const client = queueClient(root, config);
       try {
@@ -134,7 +144,7 @@ export function defaultSources(root: string, config: Config): StatusSources {
       }
     },
     sync: () => readSyncSummary(root, config),
-    base: async (rt, now) => baseStatus({ rt, config, paths: statePaths(root) }, await listInstances(rt, config.project), now),
+    base: async (rt, now) => baseStatus({ rt, config, paths: statePaths(root) }, await instances(rt), now, await image),
     multiplexer: async (kind, session) => {
       // Only the backend in use is loaded: the zellij one pulls in the KDL library (~60 ms).
       if (kind === 'tmux') return (await import('../mux/tmux.ts')).createTmux().exists(session);
@@ -150,18 +160,23 @@ export async function readSyncSummary(root: string, config: Config): Promise<Syn
   const base_branch = config.git.base_branch;
   const missing = { hub, present: false, base_branch, ahead: null, behind: null, task_branches: 0 };
   if (!fs.existsSync(hub)) return missing;
+  const headPrefix = `refs/heads/${taskPrefix(config)}`;
+  const baseRef = `refs/heads/${base_branch}`;
+  // The reads go together with the check whose hub they read (their answers count only when it is
+  // ours): each git call is a process, and this is the longest chain of them in status.
+  const reads = Promise.all([
+    branchCommit(root, base_branch),
+    forEachRef(hub, [refDir(headPrefix), baseRef], ['refname', 'objectname']),
+    withHostObjects(root),
+  ]);
+  reads.catch(() => undefined);
   const state = (await inspectHub(hub, root)).kind;
   if (state === 'missing') return missing;
   if (state !== 'ours') await requireHub(root, config); // a foreign hub or a non-repository: its one-line error
-  const headPrefix = `refs/heads/${taskPrefix(config)}`;
-  const [host, hubSha, refs, hostObjects] = await Promise.all([
-    branchCommit(root, base_branch),
-    branchCommit(hub, base_branch),
-    forEachRef(hub, [refDir(headPrefix)], ['refname']),
-    withHostObjects(root),
-  ]);
+  const [host, refs, hostObjects] = await reads;
   if (!host) throw new UserError(`The base branch "${base_branch}" has no commits in ${root}. Commit on it, or set git.base_branch in isollm.yaml.`);
-  const task_branches = refs.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== `refs/heads/${base_branch}`).length;
+  const task_branches = refs.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== baseRef).length;
+  const hubSha = refs.find((r) => r.refname === baseRef)?.objectname;
   if (!hubSha) return { ...missing, present: true, task_branches };
   const { ahead, behind } = await aheadBehind(hub, hubSha, host, hostObjects);
   return { hub, present: true, base_branch, ahead, behind, task_branches };

@@ -154,19 +154,19 @@ export type BaseStatus = {
   building: boolean;
 };
 
-export async function baseStatus(ctx: Pick<WorkerContext, 'rt' | 'config' | 'paths'>, instances: Instance[], now: Date): Promise<BaseStatus | null> {
+export async function baseStatus(ctx: Pick<WorkerContext, 'rt' | 'config' | 'paths'>, instances: Instance[], now: Date, imageFingerprint?: string): Promise<BaseStatus | null> {
   const all = basesOf(instances);
   const building = all.some((b) => !b.key) && lockHolder(ctx.paths.baseLock) !== null;
   const [newest, ...older] = all.filter((b) => b.key);
   if (!newest) return null;
-  const { key, inputs } = await currentBaseKey(ctx);
+  const behind = async () => {
+    if (!newest.commit) return null;
+    const r = await gitNothrow(ctx.config.git.hub, ['rev-list', '--count', `${newest.commit}..refs/heads/${ctx.config.git.base_branch}`]);
+    return r.exitCode === 0 ? Number(r.stdout.trim()) : null;
+  };
+  const [{ key, inputs }, commitsBehind] = await Promise.all([currentBaseKey(ctx, imageFingerprint), behind()]);
   const stale = newest.key !== key;
   const used = new Set(instances.filter((i) => i.worker).map((i) => i.config[FROM_BASE_KEY]));
-  let commitsBehind: number | null = null;
-  if (newest.commit) {
-    const r = await gitNothrow(ctx.config.git.hub, ['rev-list', '--count', `${newest.commit}..refs/heads/${ctx.config.git.base_branch}`]);
-    if (r.exitCode === 0) commitsBehind = Number(r.stdout.trim());
-  }
   return {
     name: newest.name,
     image: newest.image ? newest.image.slice(0, 12) : ctx.config.image,

@@ -70,7 +70,11 @@ export type WorkerInfo = {
 
 /** The project's workers, from one runtime call (listed by tag, not by name). */
 export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Promise<WorkerInfo[]> {
-  const instances = await listInstances(ctx.rt, ctx.config.project);
+  return workerInfos(await listInstances(ctx.rt, ctx.config.project));
+}
+
+/** The workers among a project's instances, in name order. */
+export function workerInfos(instances: Instance[]): WorkerInfo[] {
   return instances
     .filter((i) => i.worker)
     .map((i) => ({
