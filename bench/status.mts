@@ -18,7 +18,8 @@ const arg = (name: string) => {
   return i === -1 ? undefined : process.argv[i + 1];
 };
 const RUNS = Number(arg('runs')) || 20;
-const CLI = path.join(import.meta.dirname, '..', 'scripts', 'isollm.mts');
+// The bin a user runs (it turns on Node's compile cache before loading the dispatcher).
+const CLI = path.join(import.meta.dirname, '..', 'bin', 'isollm.mjs');
 const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
 delete env.INIT_CWD;
 

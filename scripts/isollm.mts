@@ -8,7 +8,8 @@ import type { Main } from 'isollm/cli';
 
 // Node's compile cache (on disk, keyed by each file's content): a command starts without
 // transpiling and compiling its modules again (~100 ms of `isollm status`). It must be on before the
-// first of them loads, hence the dynamic import after it.
+// first of them loads, hence the dynamic import after it. bin/isollm.mjs turns it on before this
+// file (then this is a no-op); here for a checkout's scripts run directly, as the tests do.
 try {
   const cacheHome = process.env.XDG_CACHE_HOME?.startsWith('/') ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
   module.enableCompileCache?.(path.join(cacheHome, 'isollm', 'compile-cache'));

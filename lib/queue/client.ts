@@ -1,10 +1,14 @@
 // A typed client for the queue's HTTP API, over TCP (`http://host:port`) or a unix socket
 // (`unix:/path/to.sock`). isollm's own commands use it with the identity `host:<user>`.
-import http from 'node:http';
+import type { Agent } from 'node:http';
 import os from 'node:os';
 import { UserError } from '../cli/errors.ts';
 import type { AgentState, StateReport } from './agents.ts';
 import type { AuditEntry, Dependency, Page, Status, Summary, Task } from './types.ts';
+
+// Not `import http from 'node:http'`: on Node 24 its ESM wrapper reads every export, and one of them
+// loads undici (fetch): ~100 ms of every command that asks the queue. The CommonJS module is the same.
+const http = process.getBuiltinModule('node:http');
 
 /** How long one request may take before we call the queue unreachable. */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -51,7 +55,7 @@ export class QueueClient {
   agent: string;
   /** What to say when nothing answers. */
   downMessage: string;
-  private httpAgent = new http.Agent({ keepAlive: true });
+  private httpAgent: Agent = new http.Agent({ keepAlive: true });
 
   constructor(url: string, project: string, options: { agent?: string; downMessage?: string } = {}) {
     this.url = url;
