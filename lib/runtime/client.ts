@@ -30,6 +30,7 @@ import {
 } from './argv.ts';
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
+import { ApiTimeout, listInstancesDirect, queryDirect } from './api.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
@@ -134,9 +135,25 @@ async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T, t
   }
 }
 
-/** Every instance tagged with this project (one call), or every instance when no project is given. */
-export async function listInstances(rt: Runtime, project?: string, timeout?: number): Promise<Instance[]> {
+/**
+ * Every instance tagged with this project, or every instance when no project is given: from the
+ * daemon's API directly where the client's config says plainly where it is (api.ts), else one call
+ * of the client.
+ */
+export async function listInstances(rt: Runtime, project?: string, timeout = QUERY_TIMEOUT_MS): Promise<Instance[]> {
+  const direct = await directly(rt, `list`, () => listInstancesDirect(rt, project, timeout), timeout);
+  if (direct) return parseInstanceList(JSON.stringify(direct), project);
   return read(rt, listArgs(project, rt.remote), (out) => parseInstanceList(out, project), timeout);
+}
+
+/** A direct read, or null for the client; a daemon that does not answer in time is the client's own timeout error. */
+async function directly<T>(rt: Runtime, what: string, read: () => Promise<T | null>, timeout: number): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} ${what}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+    return null;
+  }
 }
 
 export type LaunchSpec = {
@@ -313,7 +330,9 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
   }
 }
 
-export async function listImages(rt: Runtime, timeout?: number): Promise<Image[]> {
+export async function listImages(rt: Runtime, timeout = QUERY_TIMEOUT_MS): Promise<Image[]> {
+  const direct = await directly(rt, 'query', () => queryDirect(rt, IMAGES_PATH, timeout), timeout);
+  if (direct) return parseImages(JSON.stringify(direct));
   return read(rt, queryArgs(IMAGES_PATH, rt.remote), parseImages, timeout);
 }
 

@@ -17,6 +17,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statePaths } from '../../lib/project/root.ts';
 import { deleteInstance, listInstances, onRemote, type Runtime } from '../../lib/runtime/client.ts';
+import { apiGet, endpointOf } from '../../lib/runtime/api.ts';
 import { freePort, git, runCli } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 import { bridgeAddress, ensureSelfRemote } from './remote-available.ts';
@@ -125,6 +126,16 @@ describe.skipIf(!local)('workers on a remote over TLS', () => {
       expect(devices.filter((d) => d.type === 'disk' && d.path !== '/'), w.name).toEqual([]);
     }
     expect(workers.every((w) => w.ipv4)).toBe(true);
+    // Listed straight from the remote's API (client certificate, the server's pinned), as the client lists.
+    const endpoint = endpointOf(rt);
+    expect(endpoint?.kind).toBe('https');
+    expect(await apiGet<{ auth?: string }>(endpoint!, '/1.0', 10_000)).toMatchObject({ auth: 'trusted' });
+    process.env.ISOLLM_RUNTIME_API = '0';
+    try {
+      expect(await listInstances(rt, name)).toEqual(instances);
+    } finally {
+      delete process.env.ISOLLM_RUNTIME_API;
+    }
     // Each running worker holds a credential; the base's was revoked once it had cloned.
     expect(credentials().sort()).toEqual(['worker-1', 'worker-2']);
     const env = sh('worker-1', 'cat /etc/isollm/worker.env; stat -c "%a %U" "$HOME/.config/isollm/queue.curlrc" "$HOME/.config/isollm/remote.gitconfig"; git remote get-url origin');

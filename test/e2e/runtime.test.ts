@@ -24,6 +24,7 @@ import {
   PROJECT_KEY,
   WORKER_KEY,
 } from '../../lib/runtime/client.ts';
+import { apiGet, endpointOf } from '../../lib/runtime/api.ts';
 import { git, ROOT } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
@@ -62,6 +63,21 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const list = await listInstances(runtime, project);
     expect(list.map((i) => [i.name, i.status, i.worker])).toEqual([[name, 'Running', 'worker-1']]);
     expect(await listInstances(runtime, `${project}-other`)).toEqual([]);
+  });
+
+  it("lists straight from the daemon's API as the client lists: the same instances, state and addresses", async () => {
+    const endpoint = endpointOf(runtime);
+    expect(endpoint?.kind).toBe('unix');
+    // The direct read really answers (a failure would quietly fall back to the client).
+    expect(await apiGet<{ api_version?: string }>(endpoint!, '/1.0', 10_000)).toMatchObject({ api_version: '1.0' });
+    const direct = await listInstances(runtime, project);
+    process.env.ISOLLM_RUNTIME_API = '0';
+    try {
+      expect(await listInstances(runtime, project)).toEqual(direct);
+    } finally {
+      delete process.env.ISOLLM_RUNTIME_API;
+    }
+    expect(direct.map((i) => [i.name, i.status])).toEqual([[name, 'Running']]);
   });
 
   it('execs an argv with user, cwd, env and stdin; returns stdout, stderr and the exit code', async () => {
@@ -141,8 +157,11 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const probe = path.join(work, 'probe.mts');
     fs.writeFileSync(
       probe,
-      `import { pingRuntime, RUNTIMES } from ${JSON.stringify(path.join(ROOT, 'lib/runtime/client.ts'))};\n` +
-        `pingRuntime(RUNTIMES[${JSON.stringify(runtime.kind)}]).then(() => console.log('ok'), (e) => console.log(e.message));\n`,
+      `import { listInstances, pingRuntime, RUNTIMES } from ${JSON.stringify(path.join(ROOT, 'lib/runtime/client.ts'))};\n` +
+        `const rt = RUNTIMES[${JSON.stringify(runtime.kind)}];\n` +
+        `await pingRuntime(rt).then(() => console.log('ok'), (e) => console.log(e.message));\n` +
+        // A list (read from the API where it can be) fails with the same words.
+        `await listInstances(rt, 'x').then(() => console.log('ok'), (e) => console.log(e.message));\n`,
     );
     fs.chmodSync(work, 0o755);
     fs.chmodSync(probe, 0o644);
@@ -152,14 +171,16 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const env = { PATH: process.env.PATH, HOME: home };
     const dirVar = runtime.kind === 'lxd' ? 'LXD_DIR' : 'INCUS_DIR';
     const dead = spawnSync(process.execPath, [probe], { env: { ...env, [dirVar]: path.join(work, 'no-daemon') }, encoding: 'utf8' });
-    expect(dead.stdout).toMatch(/daemon does not answer/);
+    const lines = (out: string) => out.trim().split('\n');
+    expect(lines(dead.stdout)).toEqual([expect.stringMatching(/daemon does not answer/), expect.stringMatching(/daemon does not answer/)]);
     if (process.getuid?.() !== 0) return; // only root can become another user here
     // A home of its own: the client keeps its config there (Incus writes ~/.config/incus as the first caller).
     const otherHome = path.join(work, 'home-nobody');
     fs.mkdirSync(otherHome);
     fs.chownSync(otherHome, 65534, 65534);
     const refused = spawnSync(process.execPath, [probe], { env: { ...env, HOME: otherHome }, uid: 65534, gid: 65534, encoding: 'utf8' });
-    expect(refused.stdout).toMatch(/^User \S+ may not talk to the (LXD|Incus) daemon .*usermod -aG/);
+    const denied = expect.stringMatching(/^User \S+ may not talk to the (LXD|Incus) daemon .*usermod -aG/);
+    expect(lines(refused.stdout)).toEqual([denied, denied]);
   });
 
   it('deletes', async () => {
