@@ -5,7 +5,7 @@
 // (the system Node 20 here), it runs the Node 24 that the package depends on.
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { createRequire, enableCompileCache } from 'node:module';
+import module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,7 +23,7 @@ const [major, minor] = process.versions.node.split('.').map(Number);
 
 if (major > 22 || (major === 22 && minor >= 18)) {
   try {
-    enableCompileCache(compileCache);
+    module.enableCompileCache(compileCache);
   } catch {
     // No cache (an unwritable home): only slower.
   }
