@@ -164,21 +164,19 @@ export async function readSyncSummary(root: string, config: Config): Promise<Syn
   const baseRef = `refs/heads/${base_branch}`;
   // The reads go together with the check whose hub they read (their answers count only when it is
   // ours): each git call is a process, and this is the longest chain of them in status.
-  const reads = Promise.all([
-    branchCommit(root, base_branch),
-    forEachRef(hub, [refDir(headPrefix), baseRef], ['refname', 'objectname']),
-    withHostObjects(root),
-  ]);
-  reads.catch(() => undefined);
+  const host = branchCommit(root, base_branch);
+  // Counted against the hub's base branch by name: an error only counts when that branch exists.
+  const counts = Promise.all([host, withHostObjects(root)]).then(([sha, objects]) => (sha ? aheadBehind(hub, baseRef, sha, objects) : null));
+  const refs = forEachRef(hub, [refDir(headPrefix), baseRef], ['refname', 'objectname']);
+  for (const p of [host, counts, refs]) p.catch(() => undefined);
   const state = (await inspectHub(hub, root)).kind;
   if (state === 'missing') return missing;
   if (state !== 'ours') await requireHub(root, config); // a foreign hub or a non-repository: its one-line error
-  const [host, refs, hostObjects] = await reads;
-  if (!host) throw new UserError(`The base branch "${base_branch}" has no commits in ${root}. Commit on it, or set git.base_branch in isollm.yaml.`);
-  const task_branches = refs.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== baseRef).length;
-  const hubSha = refs.find((r) => r.refname === baseRef)?.objectname;
-  if (!hubSha) return { ...missing, present: true, task_branches };
-  const { ahead, behind } = await aheadBehind(hub, hubSha, host, hostObjects);
+  if (!(await host)) throw new UserError(`The base branch "${base_branch}" has no commits in ${root}. Commit on it, or set git.base_branch in isollm.yaml.`);
+  const listed = await refs;
+  const task_branches = listed.filter((r) => r.refname.startsWith(headPrefix) && r.refname !== baseRef).length;
+  if (!listed.some((r) => r.refname === baseRef)) return { ...missing, present: true, task_branches };
+  const { ahead, behind } = (await counts)!;
   return { hub, present: true, base_branch, ahead, behind, task_branches };
 }
 
