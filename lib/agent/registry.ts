@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 
 export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';

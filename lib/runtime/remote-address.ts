@@ -3,7 +3,7 @@
 // machine itself: its containers reach it at the address of the bridge they sit on.
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { $ } from 'zx';
+import { $ } from 'zx/core';
 import { queryApi, runClient, type Runtime } from './client.ts';
 
 const ROUTE_TIMEOUT_MS = 5_000;
