@@ -6,6 +6,8 @@
 // and where a worker's time goes.
 // Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N] [--counts 1,4,8]
+// The runtime is the one every command picks (auto: Incus when both are installed and neither holds
+// the bench's fresh project); ISOLLM_RUNTIME=lxd|incus picks one.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,7 +128,10 @@ try {
     const rows = [...steps.get(n)!.entries()].map(([step, ms]) => `${step} ${s(ms.reduce((a, b) => a + b, 0) / ms.length)}s`);
     console.log(`  mean per worker (last run): ${rows.join(', ')}`);
   }
-  if (COUNTS.includes(1) && COUNTS.includes(4)) console.log(`worker add t(4)/t(1) = ${verdict(median(t.isollm.get(4)!) / median(t.isollm.get(1)!), TARGET_SCALING)}`);
+  if (COUNTS.includes(1) && COUNTS.includes(4)) {
+    const scale = (m: Map<number, number[]>) => (median(m.get(4)!) / median(m.get(1)!)).toFixed(2);
+    console.log(`worker add t(4)/t(1) = ${verdict(median(t.isollm.get(4)!) / median(t.isollm.get(1)!), TARGET_SCALING)}  (raw launch ${scale(t.launch)}, raw copy ${scale(t.copy)} in the same run)`);
+  }
 } finally {
   const left = await listInstances(ctx.rt, project).catch(() => []);
   await Promise.all(left.map((i) => deleteInstance(ctx.rt, i.name).catch(() => undefined)));
