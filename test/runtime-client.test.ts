@@ -45,6 +45,16 @@ describe('runtime gateway: stdin of pushes and execs', () => {
     }
   });
 
+  it('kills a client that does not answer in time, even one that passes SIGTERM on (as `lxc exec` does)', async () => {
+    const dir = tmpDir();
+    const stub = path.join(dir, 'deaf');
+    fs.writeFileSync(stub, "#!/bin/sh\ntrap '' TERM\nsleep 30\n", { mode: 0o755 });
+    const started = Date.now();
+    const err = (await runClient({ ...RUNTIMES.lxd, prefix: [stub] }, ['exec', 'w1', '--', 'true'], { timeout: 500 }).catch((e: unknown) => e)) as UserError;
+    expect(err.message).toMatch(/^`lxc exec w1` gave no answer within 0.5s/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('wires stdin by one rule', () => {
     expect(stdinOptions(undefined)).toEqual({ stdio: ['ignore', 'pipe', 'pipe'] });
     expect(stdinOptions('')).toEqual({ stdio: ['ignore', 'pipe', 'pipe'] });

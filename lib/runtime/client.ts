@@ -50,6 +50,8 @@ export const FILE_PUSH_TIMEOUT_MS = 60_000;
 /** How long a freshly started container gets until exec works. */
 export const READY_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 250;
+/** One poll of a starting container's exec; a longer one is stuck, not slow. */
+const READY_POLL_TIMEOUT_MS = 15_000;
 
 export type RunResult = { stdout: string; stderr: string; exitCode: number };
 
@@ -63,9 +65,16 @@ export function stdinOptions(input?: string): { stdio: ['ignore', 'pipe', 'pipe'
   return input ? { input } : { stdio: ['ignore', 'pipe', 'pipe'] };
 }
 
+/**
+ * A client that has not answered in time is killed, not asked to stop: `lxc exec` passes SIGTERM on
+ * to the command in the container and keeps waiting (seen here: a poll of `exec … true` on a booting
+ * copy hung for minutes under load, past its 60 s).
+ */
+const TIMEOUT_SIGNAL = 'SIGKILL';
+
 /** Run the client with `args`; non-zero exits come back as values (callers decide). A timeout throws. */
 export async function runClient(rt: Runtime, args: string[], options: { input?: string; timeout: number }): Promise<RunResult> {
-  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, ...stdinOptions(options.input) })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, timeoutSignal: TIMEOUT_SIGNAL, ...stdinOptions(options.input) })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   if (r.exitCode === null) {
     throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${options.timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
   }
@@ -270,7 +279,7 @@ function isClientFailure(stderr: string): boolean {
 export async function execStream(rt: Runtime, name: string, command: string[], options: ExecOptions & { timeout?: number }, onLine: (line: string) => void): Promise<ExecResult> {
   const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
   const args = execArgs(instanceRef(rt, name), command, options);
-  const p = $({ quiet: true, nothrow: true, timeout, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  const p = $({ quiet: true, nothrow: true, timeout, timeoutSignal: TIMEOUT_SIGNAL, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   for await (const line of p) onLine(line);
   const r = await p;
   if (r.exitCode === null) throw new UserError(`\`${rt.bin} exec ${name}\` gave no answer within ${timeout / 1000}s.`);
@@ -319,7 +328,8 @@ export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_T
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const r = await runClient(rt, execArgs(instanceRef(rt, name), ['true']), { timeout: Math.max(1000, deadline - Date.now()) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
+    // Each poll gets a bounded share of the wait: one exec that hangs (killed then) is tried again.
+    const r = await runClient(rt, execArgs(instanceRef(rt, name), ['true']), { timeout: Math.max(1000, Math.min(READY_POLL_TIMEOUT_MS, deadline - Date.now())) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
     if (r.exitCode === 0) return;
     last = r.stderr.trim();
     // exec works as soon as the container runs; before that it fails fast, so poll.
