@@ -136,6 +136,8 @@ function helper(env: Record<string, string>, input: string, ...args: string[]): 
     const child = execFile('dash', [path.join(ROOT, 'templates', 'isollm-task'), ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
+    // A helper that refuses its arguments exits without reading stdin: EPIPE then is expected, not a failure.
+    child.stdin!.on('error', () => {});
     child.stdin!.end(input);
   });
 }

@@ -139,7 +139,9 @@ describe('real tmux', () => {
     expect(g.map((p) => p.title)).toEqual(['dashboard', 'worker-1', 'worker-2', 'worker-3']);
     for (const p of g) expect(await waitForOutput(p.id, p.title === 'dashboard' ? 'dashboard-up' : p.title)).toContain(p.title === 'dashboard' ? 'dashboard-up' : p.title);
 
-    const panes = await mux.panes('isollm-test');
+    // worker-3's output comes a moment before its shell exits: wait for the exit, not only the output.
+    let panes = await mux.panes('isollm-test');
+    for (const deadline = Date.now() + 10_000; !panes[3]?.dead && Date.now() < deadline; panes = await mux.panes('isollm-test')) await new Promise((r) => setTimeout(r, 100));
     expect(panes.map((p) => p.title)).toEqual(['dashboard', 'worker-1', 'worker-2', 'worker-3']);
     expect(panes[1].command).toContain('echo worker-1; sleep 60');
     expect(panes[0].dead).toBe(false);
