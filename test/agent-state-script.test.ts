@@ -137,7 +137,7 @@ describe('isollm-state', () => {
     const st = await get();
     expect(st).toMatchObject({ source: 'codex:task_complete', detail: 'usage limit: usage_limit_exceeded: Quota exceeded. Check your plan and billing details.' });
     expect(Date.parse(st.until) - Date.now()).toBeGreaterThan(590_000);
-    expect(watcher()).toBe(false);
+    await expect.poll(watcher).toBe(false); // it ends after its report
 
     // A retry limit spent on 429s: its text names no limit code, the patterns see it.
     await sh(STATE, env, ['working']);
