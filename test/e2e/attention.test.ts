@@ -122,7 +122,8 @@ describe.skipIf(!rt)('agent state on real containers', () => {
     // (on a loaded machine the other worker may still be at it: then this one goes straight to work)
     await until('it resumed', () => worker(hit.name).agent?.state !== 'limited', (LIMIT_S + 60) * 1000);
     expect(Date.now()).toBeGreaterThanOrEqual(resumesAt);
-    const after = [1, 2, 3, 4].map((n) => addTask(`after the limit ${n}`));
+    // Each takes 10 s, so the other worker cannot do all four before this one claims (it did under load).
+    const after = [1, 2, 3, 4].map((n) => addTask(`after the limit ${n} [demo:slow 10]`));
     await until('the later tasks done', () => after.every((id) => task(id).status === 'done'), 120_000);
     expect(after.some((id) => task(id).history.some((h) => h.action === 'claim' && h.changed_by === hit.name))).toBe(true);
     expect(isollm(['worker', 'logs', hit.name])).toMatch(/usage limit: released .* pausing until .* \(at the reset time the agent named\)[\s\S]*resuming after the usage limit/);
