@@ -172,7 +172,7 @@ describe('isollm-state', () => {
       return { limited: r.code === 0, in: r.stdout.trim() ? Number(r.stdout.trim()) - before : null };
     };
     const around = (seconds: number) => expect.toSatisfy((n: number) => Math.abs(n - seconds) <= 2);
-    expect(await check('claude', 'Claude AI usage limit reached|1767261600')).toEqual({ limited: true, in: 1767261600 - Math.floor(Date.now() / 1000) });
+    expect(await check('claude', 'Claude AI usage limit reached|1767261600')).toEqual({ limited: true, in: around(1767261600 - Math.floor(Date.now() / 1000)) });
     expect(await check('codex', "■ You've hit your usage limit. Upgrade to Pro, or try again in 2 hours 5 minutes.")).toEqual({ limited: true, in: around(7500) });
     expect(await check('gemini', 'Error: [429] RESOURCE_EXHAUSTED. Please retry in 37.8s.')).toEqual({ limited: true, in: around(38) });
     expect(await check('codex', '{"error":{"type":"usage_limit_reached","resets_in_seconds":120}}')).toEqual({ limited: true, in: around(120) });
