@@ -210,8 +210,10 @@ export async function startDaemon(rt: Runtime): Promise<string> {
     const log = daemonLog(rt);
     await $({ quiet: true })`${sudo()} mkdir -p ${path.dirname(log)}`;
     const argv = [...sudo(), daemonBinary(rt), '--group', group, '--logfile', log];
-    // Detached with no pipes to us, so it outlives this process (there is no service manager to own it).
-    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore' });
+    // Detached with no pipes to us, so it outlives this process (there is no service manager to own it);
+    // in / because its helpers (rsync for snapshots on a dir pool) fail once the directory it started
+    // in is gone, e.g. a removed checkout.
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
     child.unref();
   }
   const [bin, ...args] = waitReadyCommand(rt, DAEMON_READY_TIMEOUT_S);

@@ -95,7 +95,7 @@ function startDaemon(log: (line: string) => void): void {
   if (!groupExists(group)) spawnSync('groupadd', ['--system', group]);
   const logfile = path.join(CLUSTER_DIR, 'incusd.log');
   // Detached with no pipes to us, so it outlives this process (there is no service manager to own it).
-  const child = spawn(daemonBinary(rt), ['--group', group, '--logfile', logfile], { detached: true, stdio: 'ignore', env: { ...process.env, INCUS_DIR: CLUSTER_DIR } });
+  const child = spawn(daemonBinary(rt), ['--group', group, '--logfile', logfile], { detached: true, stdio: 'ignore', cwd: '/', env: { ...process.env, INCUS_DIR: CLUSTER_DIR } });
   child.unref();
   if (!ready(READY_S)) throw new Error(`the cluster's incusd (INCUS_DIR=${CLUSTER_DIR}) did not become ready within ${READY_S}s; see ${logfile}`);
   log(`started incusd (INCUS_DIR=${CLUSTER_DIR}, log ${logfile})`);
