@@ -3,7 +3,8 @@
 // in parallel, a bare launch of the image until exec works, a bare copy of the project's base until
 // exec works, and isollm creating N workers from a warm base (as `worker add -n N` does). Prints each
 // t(N) (median of --runs, best in brackets), isollm's ratio to both, t(4)/t(1), the cold base build,
-// and where a worker's time goes.
+// where a worker's time goes, and the busy CPU of the whole machine per container (on a quiet machine:
+// the daemon, the client, the boot; a step that burns CPU slows every parallel one on few cores).
 // Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N] [--counts 1,4,8]
 // The runtime is the one every command picks (auto: Incus when both are installed and neither holds
@@ -45,16 +46,26 @@ const storage = (await listStoragePools(ctx.rt)).includes(FAST_POOL) ? FAST_POOL
 type Steps = Map<string, number[]>;
 const rawNames = (kind: string, count: number) => Array.from({ length: count }, (_, i) => `bench-${kind}-${process.pid}-${i + 1}`);
 
-async function timed(work: () => Promise<unknown>): Promise<number> {
+/** Busy CPU time of the whole machine so far, in ms (user+nice+system+irq+softirq from /proc/stat). */
+function hostCpuMs(): number {
+  const [, user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return ((user + nice + system + irq + softirq) * 1000) / 100;
+}
+/** CPU ms per measurement label, last run: the machine has few cores, and a step that burns CPU slows every parallel one. */
+const cpu = new Map<string, number>();
+
+async function timed(work: () => Promise<unknown>, label?: string): Promise<number> {
   const started = performance.now();
+  const cpuBefore = hostCpuMs();
   await work();
+  if (label) cpu.set(label, hostCpuMs() - cpuBefore);
   return performance.now() - started;
 }
 
 /** A bare launch of the image, N in parallel, until exec works; then deleted. */
 async function rawLaunch(count: number): Promise<number> {
   const names = rawNames('launch', count);
-  const ms = await timed(() => Promise.all(names.map(async (name) => (await launchInstance(ctx.rt, { name, image: IMAGE, storage }), await waitForExec(ctx.rt, name)))));
+  const ms = await timed(() => Promise.all(names.map(async (name) => (await launchInstance(ctx.rt, { name, image: IMAGE, storage }), await waitForExec(ctx.rt, name)))), `launch ${count}`);
   await Promise.all(names.map((n) => deleteInstance(ctx.rt, n)));
   return ms;
 }
@@ -62,7 +73,7 @@ async function rawLaunch(count: number): Promise<number> {
 /** A bare copy of the (stopped) base, N in parallel, until exec works; then deleted. */
 async function rawCopy(count: number, base: string): Promise<number> {
   const names = rawNames('copy', count);
-  const ms = await timed(() => Promise.all(names.map(async (name) => (await copyInstance(ctx.rt, { source: base, name }), await waitForExec(ctx.rt, name)))));
+  const ms = await timed(() => Promise.all(names.map(async (name) => (await copyInstance(ctx.rt, { source: base, name }), await waitForExec(ctx.rt, name)))), `copy ${count}`);
   await Promise.all(names.map((n) => deleteInstance(ctx.rt, n)));
   return ms;
 }
@@ -78,9 +89,11 @@ async function isollmAdd(count: number, base: Awaited<ReturnType<typeof ensureBa
     last.set(worker, { step: step.startsWith('copying') ? 'copy' : step, at: now });
   };
   const started = performance.now();
+  const cpuBefore = hostCpuMs();
   const { failed } = await createWorkers(ctx, names, base, mark);
   for (const name of names) mark(name, 'end');
   const ms = performance.now() - started;
+  cpu.set(`isollm ${count}`, hostCpuMs() - cpuBefore);
   if (failed.length) throw new Error(`creation failed: ${failed.map((f) => `${f.name}: ${(f.error as Error).message}`).join('; ')}`);
   await removeWorkers();
   return { ms, steps };
@@ -127,6 +140,8 @@ try {
     );
     const rows = [...steps.get(n)!.entries()].map(([step, ms]) => `${step} ${s(ms.reduce((a, b) => a + b, 0) / ms.length)}s`);
     console.log(`  mean per worker (last run): ${rows.join(', ')}`);
+    const perWorker = (label: string) => `${s(cpu.get(`${label} ${n}`)! / n)}s`;
+    console.log(`  busy CPU of the machine per container (last run): raw launch ${perWorker('launch')}, raw copy ${perWorker('copy')}, worker add ${perWorker('isollm')}`);
   }
   if (COUNTS.includes(1) && COUNTS.includes(4)) {
     const scale = (m: Map<number, number[]>) => (median(m.get(4)!) / median(m.get(1)!)).toFixed(2);

@@ -15,13 +15,32 @@ export const BASE_INPUTS_KEY = 'user.isollm.base-inputs';
 /** On a worker: the base container it was copied from. */
 export const FROM_BASE_KEY = 'user.isollm.base';
 /** Bumped when the way a base is built changes, so bases built the old way are rebuilt. */
-export const BASE_FORMAT = '2';
+export const BASE_FORMAT = '3';
 /** On a finished base: the commit its clone of the hub is at, and its filesystem's size in bytes. */
 export const BASE_COMMIT_KEY = 'user.isollm.base-commit';
 export const BASE_SIZE_KEY = 'user.isollm.base-size';
 /** On a finished base: how its copies reach the queue (QueueLinkKind; absent on older bases: proxy). */
 export const QUEUE_LINK_KEY = 'user.isollm.queue-link';
 const MAX_INSTANCE_NAME = 63;
+
+/**
+ * systemd units a base masks: maintenance that would run inside a worker at random hours (package
+ * lists and upgrades that hold apt's lock while an agent installs, backups, trims, scrubs), and boot
+ * work about block devices and filesystems a container does not have.
+ */
+export const MASKED_UNITS = [
+  'apt-daily.timer',
+  'apt-daily-upgrade.timer',
+  'unattended-upgrades.service',
+  'dpkg-db-backup.timer',
+  'man-db.timer',
+  'motd-news.timer',
+  'dnf-makecache.timer',
+  'e2scrub_all.timer',
+  'e2scrub_reap.service',
+  'fstrim.timer',
+];
+export const MASKED_GENERATORS = ['systemd-cryptsetup-generator', 'systemd-gpt-auto-generator', 'systemd-hibernate-resume-generator', 'systemd-integritysetup-generator', 'systemd-veritysetup-generator'];
 
 /** Everything a base is made of; anything else (worker names, limits, ports, base branch) is per worker. */
 export type BaseSources = {

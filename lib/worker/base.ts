@@ -31,7 +31,7 @@ import {
   type Instance,
 } from '../runtime/client.ts';
 import { WORKER_KEY } from '../runtime/argv.ts';
-import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, ROLE_KEY, type BaseInputs } from './base-plan.ts';
+import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, MASKED_GENERATORS, MASKED_UNITS, ROLE_KEY, type BaseInputs } from './base-plan.ts';
 import { prepareRegistryInstall } from './agent-registry.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
 import { helperFiles, HUB_MOUNT, hubDevice, queueForwarderFiles, WORKER_ENV_FILE, type QueueLinkKind } from './plan.ts';
@@ -259,6 +259,7 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     await pushFiles(ctx, name, helperFiles(), dev);
     // Remote workers reach the queue over HTTPS with their credential: no forwarder.
     const queueLink: QueueLinkKind = rt.remote ? 'proxy' : await installQueueForwarder(ctx, name);
+    await quietBoot(ctx, name);
     progress('cloning the hub');
     const commit = await cloneHub(ctx, name, dev);
     const sizeBytes = await filesystemSize(ctx, name);
@@ -282,6 +283,21 @@ type Dev = { uid: number; gid: number };
 
 /** Where Debian, Ubuntu, Fedora and Arch keep systemd-socket-proxyd. Constant text. */
 const FIND_PROXYD = '[ -d /run/systemd/system ] || exit 1; for p in /usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket-proxyd; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1';
+
+/**
+ * Where the image runs systemd: mask what no worker needs, after setup_script (whose packages may
+ * bring more). Maintenance timers would take apt's and dpkg's locks or the disk from under an agent
+ * at random hours; the generators and units about block devices find none in a container. Each copy
+ * boots without them (less CPU per worker: several boot at once on a few cores).
+ */
+async function quietBoot(ctx: WorkerContext, container: string): Promise<void> {
+  if ((await execIn(ctx.rt, container, ['test', '-d', '/run/systemd/system'])).exitCode !== 0) return;
+  await execOk(ctx.rt, container, ['systemctl', 'mask', '--quiet', ...MASKED_UNITS]);
+  await execOk(ctx.rt, container, ['sh', '-c', MASK_GENERATORS, 'sh', ...MASKED_GENERATORS]);
+}
+
+/** Links each generator named in the arguments to /dev/null (systemd's way to turn one off). Constant text. */
+const MASK_GENERATORS = 'mkdir -p /etc/systemd/system-generators || exit; for g; do ln -sf /dev/null "/etc/systemd/system-generators/$g" || exit; done';
 
 /**
  * The `mount` queue link where the image runs systemd and has systemd-socket-proxyd: its socket

@@ -117,6 +117,9 @@ describe.skipIf(!rt)('the project base on real containers', () => {
       const shown = JSON.parse((await cli('task', 'show', task.stdout.trim(), '--json')).stdout);
       expect(shown.history[0].changed_by).toBe(w);
     }
+    // The base masked maintenance timers and block-device boot work; nothing failed for want of them.
+    const boot = await exec('worker-1', 'sh', '-c', 'sudo systemctl is-enabled apt-daily.timer e2scrub_reap.service; readlink /etc/systemd/system-generators/systemd-gpt-auto-generator; sudo systemctl --failed --no-legend --plain | wc -l');
+    expect(boot.stdout).toBe('masked\nmasked\n/dev/null\n0\n');
   }, CLI_TIMEOUT_MS);
 
   it('rebuilds exactly once when setup_script changes; older workers keep their work', async () => {
