@@ -8,7 +8,7 @@ export const SPEC: CommandSpec = {
   name: 'isollm doctor',
   summary: 'check every prerequisite and say how to fix what is missing',
   flags: { json: { type: 'boolean', description: 'print the checks as JSON' } },
-  notes: ['Outside a project (no isollm.yaml) the image and queue port checks are skipped.'],
+  notes: ['Outside a project (no isollm.yaml) only the host is checked: the image, queue port and agent checks are skipped.'],
 };
 
 export function formatCheck(check: Check): string {

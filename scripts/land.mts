@@ -19,7 +19,7 @@ export const SPEC: CommandSpec = {
     json: { type: 'boolean', description: 'print the result as JSON' },
     watch: { type: 'boolean', description: 'keep landing as tasks finish (what land.auto runs next to the workers)' },
     interval: { type: 'string', value: 'S', number: { min: 1, max: 3600 }, description: 'with --watch: seconds between runs (default 10)' },
-    follow: { type: 'boolean', description: 'show the land.auto lander`s progress live, as its multiplexer pane does (lands nothing)' },
+    follow: { type: 'boolean', description: 'show the land.auto lander\'s progress live, as its multiplexer pane does (lands nothing)' },
   },
   notes: ['Config: land.strategy (merge|rebase|squash), land.test (argv), land.max_attempts, land.batch, land.timeout.'],
 };

@@ -42,7 +42,7 @@ export const SPEC: CommandSpec = {
     stop: { name: 'isollm worker stop', summary: 'stop a worker (its files stay)', usage: '<name>' },
     reset: {
       name: 'isollm worker reset',
-      summary: 'save unsaved work to the hub, give its task back, restore the clean snapshot (or copy the new base)',
+      summary: 'save unsaved work to the hub, give its task back, make it again from the project\'s base',
       usage: '<name>|--all',
       flags: { all: { type: 'boolean', description: 'every worker of the project' }, force },
     },

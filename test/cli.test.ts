@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { runCli, tmpDir } from './helpers.ts';
+import path from 'node:path';
+import { ROOT, runCli, runNode, tmpDir } from './helpers.ts';
 
 describe('isollm dispatcher', () => {
   it('lists every command', () => {
     const r = runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const name of ['init', 'up', 'down', 'status', 'task', 'worker', 'sync', 'queue', 'config', 'doctor']) {
+    for (const name of ['init', 'up', 'down', 'status', 'task', 'worker', 'land', 'sync', 'queue', 'config', 'doctor', 'setup']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     }
   });
@@ -33,5 +34,15 @@ describe('isollm dispatcher', () => {
     const r = runCli(args, { cwd: tmpDir() });
     expect(r.stderr).toBe(`✗ ${line}\n`);
     expect(r.code).toBe(2);
+  });
+
+  it('npm run test-env -- --help prints its usage and changes nothing (a wrong flag: exit 2)', () => {
+    const script = path.join(ROOT, 'scripts', 'test-env.mts');
+    // An impossible runtime: had it gone past --help it would fail with that instead.
+    const env = { ISOLLM_TEST_RUNTIME: 'docker' };
+    const help = runNode([script, '--help'], { cwd: tmpDir(), env });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: npm run test-env -- \[flags\]$/m);
+    expect(runNode([script, '--frob'], { cwd: tmpDir(), env })).toMatchObject({ code: 2, stderr: '✗ unknown flag --frob for `npm run test-env --` (see `npm run test-env -- --help`)\n' });
   });
 });
