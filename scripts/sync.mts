@@ -16,7 +16,7 @@ export const SPEC: CommandSpec = {
     },
     pull: {
       name: 'isollm sync pull',
-      summary: 'fetch every task branch from the hub as isollm/<task-id> (ready for `git merge`)',
+      summary: 'fetch every task branch from the hub as isollm/<task-id> (ready for `git merge`); fast-forward the base branch to what landed',
     },
     push: {
       name: 'isollm sync push',

@@ -20,7 +20,7 @@ describe('isollm sync (CLI)', () => {
     const help = cli('sync', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^  status /m);
-    expect(help.stdout).toMatch(/^  pull /m);
+    expect(help.stdout).toMatch(/^  pull .*fast-forward the base branch/m);
     expect(help.stdout).toMatch(/^  push /m);
     const bad = cli('sync', 'push', '--frobnicate');
     expect(bad.code).toBe(2);
