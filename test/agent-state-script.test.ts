@@ -1,6 +1,6 @@
 // templates/isollm-state (POSIX sh + curl) run by dash against the real queue: what each CLI's hook
 // events mean, the usage-limit messages and their reset times, and `isollm-task release --note`.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -146,6 +146,36 @@ describe('isollm-state', () => {
     // (the real codex 0.171.0's record, codex_error_info an object here)
     fs.appendFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"exceeded retry limit, last status: 429 Too Many Requests","codex_error_info":{"response_too_many_failed_attempts":{"http_status_code":429}}}}}\n');
     await expect.poll(async () => (await get()).state).toBe('limited');
+  });
+
+  it('codex: the watcher ends with the codex that ran the hook (killed mid-turn, no task_complete ever comes)', async () => {
+    const s = await testServer();
+    const home = tmpDir('isollm-cw-');
+    fs.mkdirSync(path.join(home, '.isollm'));
+    const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-5', HOME: home, ISOLLM_CODEX_WATCH_EVERY: '0.1' };
+    const transcript = path.join(home, 'rollout.jsonl');
+    fs.writeFileSync(transcript, '');
+    const pidFile = path.join(home, '.isollm', 'codex-watch.pid');
+    const event = JSON.stringify({ hook_event_name: 'UserPromptSubmit', transcript_path: transcript, prompt: 'x' });
+    // A stand-in codex: it runs the hook through a shell (as a CLI may), then works on until killed.
+    const codex = spawn(process.execPath, ['-e', `
+      const { execFileSync } = require('node:child_process');
+      execFileSync('sh', ['-c', 'dash "$0" hook codex; :', ${JSON.stringify(STATE)}], { input: ${JSON.stringify(event)}, stdio: ['pipe', 'ignore', 'ignore'] });
+      setInterval(() => {}, 1000);`], { env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });
+    const running = (pid: number) => { try { return !/^\S+ \S+ Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x')); } catch { return false; } };
+    try {
+      await expect.poll(() => fs.existsSync(pidFile), { timeout: 10_000 }).toBe(true);
+      const watcher = Number(fs.readFileSync(pidFile, 'utf8').split(' ')[0]);
+      expect(running(watcher)).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(running(watcher)).toBe(true); // it watches while codex runs
+      codex.kill('SIGKILL');
+      await expect.poll(() => running(watcher), { timeout: 10_000 }).toBe(false);
+      expect(fs.existsSync(pidFile)).toBe(false);
+      expect((await call(s, 'GET', '/v1/isollm/agents/worker-5')).json.state).toBe('working');
+    } finally {
+      codex.kill('SIGKILL');
+    }
   });
 
   it('plain reports, and a queue that does not answer never fails the caller', async () => {
