@@ -154,6 +154,19 @@ describe('templates/isollm.yaml', () => {
     }
   });
 
+  it("puts each nested key in its own section's block (uncommented, it would belong there)", () => {
+    const lines = text.split('\n');
+    for (const keyPath of schemaPaths().filter((p) => p.includes('.'))) {
+      const [section] = keyPath.split('.');
+      const key = keyPath.split('.').at(-1)!;
+      const start = lines.findIndex((l) => l === `${section}:`);
+      expect(start, `section ${section}`).toBeGreaterThanOrEqual(0);
+      const next = lines.findIndex((l, i) => i > start && /^[a-z_]+:/.test(l));
+      const block = lines.slice(start + 1, next < 0 ? undefined : next);
+      expect(block.some((l) => new RegExp(`^\\s+(#\\s*)?${key}:`).test(l)), `${keyPath} under ${section}:`).toBe(true);
+    }
+  });
+
   it('quotes values that YAML would misread', () => {
     const odd = renderConfig({ name: 'x', workers: 3, image: 'local: alias #1', agent: 'claude', base: 'true' });
     const config = parseConfig(odd, '/tmp/x');
