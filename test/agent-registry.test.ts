@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_REGISTRY, hostRegistry, INSTALL_DIR, installNpmrc, loopbackOf, nodePackage, parseNpmrc, redactUrl, registryAuth } from '../lib/agent/registry.ts';
+import { prepareRegistryInstall, REGISTRY_DEVICE } from '../lib/worker/agent-registry.ts';
+import type { WorkerContext } from '../lib/worker/create.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('the host npm registry for agent.install', () => {
@@ -75,4 +77,22 @@ describe('the host npm registry for agent.install', () => {
     const r = await hostRegistry(dir, { PATH: dir, HOME: dir });
     expect(r).toMatchObject({ url: DEFAULT_REGISTRY, auth: false, loopback: null, npmVersion: null });
   });
+
+  it('the install files and the forward must be gone before the base is copied: a removal that fails fails the build', async () => {
+    const dir = tmpDir();
+    // A stand-in client (run as the runtime's prefix): every call works and says nothing, except the
+    // two removals, which fail as a loaded daemon's may.
+    const client = path.join(dir, 'client');
+    fs.writeFileSync(client, `#!/bin/sh\nprintf '%s\\n' "$*" >>${JSON.stringify(path.join(dir, 'calls'))}\ncase " $* " in\n  *" rm -rf "*) echo 'rm: cannot remove: Device or resource busy' >&2; exit 1 ;;\n  *" device remove "*) echo 'Error: Failed to remove the device' >&2; exit 1 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const rt = { kind: 'lxd', bin: 'lxc', group: 'lxd', prefix: [client] } as const;
+    const saved = { ...process.env };
+    Object.assign(process.env, { npm_config_registry: 'http://127.0.0.1:9/', npm_config_userconfig: path.join(dir, 'npmrc'), npm_config_cache: path.join(dir, 'cache') });
+    try {
+      const cleanup = await prepareRegistryInstall({ rt, root: dir } as unknown as WorkerContext, 'base-x', 18, () => {});
+      expect(fs.readFileSync(path.join(dir, 'calls'), 'utf8')).toContain(`config device add base-x ${REGISTRY_DEVICE} proxy`);
+      await expect(cleanup()).rejects.toThrow(new RegExp(`^Could not remove the agent install's registry files from the base base-x: ${INSTALL_DIR} \\(rm: cannot remove.*; the device ${REGISTRY_DEVICE} `));
+    } finally {
+      process.env = saved;
+    }
+  }, 60_000);
 });

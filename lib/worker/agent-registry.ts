@@ -24,9 +24,14 @@ export async function prepareRegistryInstall(ctx: WorkerContext, base: string, n
   const { rt } = ctx;
   const registry = await hostRegistry(ctx.root);
   let forwarded = false;
+  // Every worker is a copy of the base: what is left here (the credentials, a forward to the host's
+  // loopback) every agent would have. A removal that fails fails the build (the base is not kept).
   const cleanup = async () => {
-    await execIn(rt, base, ['rm', '-rf', INSTALL_DIR]).catch(() => undefined);
-    if (forwarded) await removeDevice(rt, base, REGISTRY_DEVICE).catch(() => undefined);
+    const failed: string[] = [];
+    const removed = await execIn(rt, base, ['rm', '-rf', INSTALL_DIR]).catch((err: Error) => ({ exitCode: 1, stderr: err.message, stdout: '' }));
+    if (removed.exitCode !== 0) failed.push(`${INSTALL_DIR} (${removed.stderr.trim().split('\n')[0] || `rm exited ${removed.exitCode}`})`);
+    if (forwarded) await removeDevice(rt, base, REGISTRY_DEVICE).catch((err: Error) => failed.push(`the device ${REGISTRY_DEVICE} (${err.message.split('\n')[0]})`));
+    if (failed.length) throw new UserError(`Could not remove the agent install's registry files from the base ${base}: ${failed.join('; ')}. The base is not kept; run \`isollm up\` again.`);
   };
   try {
     progress(`npm registry: ${registry.shown}${registry.auth ? ' (with its credentials from the host)' : ''}`);
@@ -61,7 +66,7 @@ export async function prepareRegistryInstall(ctx: WorkerContext, base: string, n
       }
     }
   } catch (err) {
-    await cleanup();
+    await cleanup().catch(() => undefined); // the build fails on err anyway, and the base goes
     throw err;
   }
   return cleanup;
