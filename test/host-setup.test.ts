@@ -16,7 +16,7 @@ describe('host setup decisions', () => {
   });
 
   it('writes a preseed with a dir pool, an IPv4-only bridge and a default profile', () => {
-    const preseed = YAML.parse(preseedYaml('lxd', '10.1.2.1/24'));
+    const preseed = YAML.parse(preseedYaml({ bridge: BRIDGES.lxd, subnet: '10.1.2.1/24' }));
     expect(preseed.storage_pools).toEqual([{ name: 'default', driver: 'dir' }]);
     expect(preseed.networks[0]).toEqual({ name: 'isollmbr0', type: 'bridge', config: { 'ipv4.address': '10.1.2.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none' } });
     expect(preseed.profiles[0].devices.root).toEqual({ path: '/', pool: 'default', type: 'disk' });
@@ -44,7 +44,7 @@ describe('host setup decisions', () => {
     // LXD's bridge up (its route present): Incus still gets its own first choice, and vice versa.
     const lxdRoute = JSON.stringify([{ dst: lxd[0].replace('.1/24', '.0/24') }]);
     expect(pickSubnet(lxdRoute, incus)).toBe(incus[0]);
-    const preseed = YAML.parse(preseedYaml('incus', incus[0]));
+    const preseed = YAML.parse(preseedYaml({ bridge: BRIDGES.incus, subnet: incus[0] }));
     expect(preseed.networks[0].name).toBe('isollmincbr0');
     expect(preseed.profiles[0].devices.eth0.network).toBe('isollmincbr0');
   });

@@ -72,10 +72,22 @@ export async function hostRoutes(): Promise<string> {
   return r.exitCode === 0 ? r.stdout : '[]';
 }
 
-/** The preseed setup applies when the daemon has no storage pool: a dir pool, a NAT bridge with no IPv6, a default profile. */
-export function preseedYaml(kind: RuntimeName, subnet: string): string {
-  const bridge = BRIDGES[kind];
+/** What a preseed sets up: one NAT bridge with no IPv6, one storage pool, the default profile on both. */
+export type PreseedOptions = {
+  bridge: string;
+  subnet: string;
+  pool?: string;
+  driver?: 'dir' | 'btrfs';
+  /** The pool's size (a loop file), for drivers that make one. */
+  size?: string;
+  /** core.https_address: the daemon listens on it (for remotes). */
+  httpsAddress?: string;
+};
+
+/** The preseed `isollm setup` applies when the daemon has no storage pool (a dir pool by default). */
+export function preseedYaml({ bridge, subnet, pool = POOL, driver = 'dir', size, httpsAddress }: PreseedOptions): string {
   return [
+    ...(httpsAddress ? ['config:', `  core.https_address: ${httpsAddress}`] : []),
     'networks:',
     `- name: ${bridge}`,
     '  type: bridge',
@@ -84,14 +96,15 @@ export function preseedYaml(kind: RuntimeName, subnet: string): string {
     '    ipv4.nat: "true"',
     '    ipv6.address: none',
     'storage_pools:',
-    `- name: ${POOL}`,
-    '  driver: dir',
+    `- name: ${pool}`,
+    `  driver: ${driver}`,
+    ...(size ? ['  config:', `    size: ${size}`] : []),
     'profiles:',
     '- name: default',
     '  devices:',
     '    root:',
     '      path: /',
-    `      pool: ${POOL}`,
+    `      pool: ${pool}`,
     '      type: disk',
     '    eth0:',
     '      name: eth0',
@@ -239,7 +252,7 @@ export async function addUserToGroup(group: string, user = os.userInfo().usernam
 /** The preseed for this runtime, with a subnet no host route uses now (so not the other runtime's bridge). */
 export async function hostPreseed(kind: RuntimeName): Promise<{ yaml: string; bridge: string; subnet: string }> {
   const subnet = pickSubnet(await hostRoutes(), subnetCandidates(kind));
-  return { yaml: preseedYaml(kind, subnet), bridge: BRIDGES[kind], subnet };
+  return { yaml: preseedYaml({ bridge: BRIDGES[kind], subnet }), bridge: BRIDGES[kind], subnet };
 }
 
 export async function applyPreseed(rt: Runtime, yaml: string): Promise<void> {

@@ -13,7 +13,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { daemonBinary, daemonGroup, groupExists, hostRoutes, pickSubnet } from '../../lib/runtime/host-daemon.ts';
+import { FAST_POOL } from '../../lib/runtime/argv.ts';
+import { daemonBinary, daemonGroup, groupExists, hostRoutes, pickSubnet, preseedYaml } from '../../lib/runtime/host-daemon.ts';
 import { btrfsSupported } from '../../lib/runtime/host-setup.ts';
 import { cachedImage, isCached } from '../../lib/runtime/image-build.ts';
 import { findOnPath, RUNTIMES } from '../../lib/runtime/detect.ts';
@@ -58,30 +59,6 @@ export function clusterSubnets(): string[] {
   return [...Array.from({ length: 32 }, (_, i) => `10.${199 - i}.77.1/24`), '172.30.215.1/24', '192.168.215.1/24'];
 }
 
-export function preseed(subnet: string, btrfs: boolean): string {
-  return [
-    'config:',
-    `  core.https_address: ${CLUSTER_ADDRESS}`,
-    'networks:',
-    `- name: ${CLUSTER_BRIDGE}`,
-    '  type: bridge',
-    '  config:',
-    `    ipv4.address: ${subnet}`,
-    '    ipv4.nat: "true"',
-    '    ipv6.address: none',
-    'storage_pools:',
-    '- name: isollm',
-    `  driver: ${btrfs ? 'btrfs' : 'dir'}`,
-    ...(btrfs ? ['  config:', '    size: 8GiB'] : []),
-    'profiles:',
-    '- name: default',
-    '  devices:',
-    '    root: {path: /, pool: isollm, type: disk}',
-    `    eth0: {name: eth0, network: ${CLUSTER_BRIDGE}, type: nic}`,
-    '',
-  ].join('\n');
-}
-
 function ready(timeoutS: number): boolean {
   return incus(['admin', 'waitready', '--timeout', String(timeoutS)], { own: true, timeout: (timeoutS + 5) * 1000 }).code === 0;
 }
@@ -113,8 +90,10 @@ export async function ensureClusterRemote(log: (line: string) => void = () => {}
   const pools = query<string[]>('/1.0/storage-pools', true) ?? [];
   if (pools.length === 0) {
     const subnet = pickSubnet(await hostRoutes(), clusterSubnets());
-    must(['admin', 'init', '--preseed'], { own: true, input: preseed(subnet, btrfsSupported()) });
-    log(`initialised: bridge ${CLUSTER_BRIDGE} (${subnet}), pool isollm, https on ${CLUSTER_ADDRESS}`);
+    const btrfs = btrfsSupported();
+    const yaml = preseedYaml({ bridge: CLUSTER_BRIDGE, subnet, pool: FAST_POOL, driver: btrfs ? 'btrfs' : 'dir', size: btrfs ? '8GiB' : undefined, httpsAddress: CLUSTER_ADDRESS });
+    must(['admin', 'init', '--preseed'], { own: true, input: yaml });
+    log(`initialised: bridge ${CLUSTER_BRIDGE} (${subnet}), pool ${FAST_POOL}, https on ${CLUSTER_ADDRESS}`);
   }
   if (!query<Server>('/1.0', true)?.environment?.server_clustered) {
     must(['cluster', 'enable', CLUSTER_MEMBER], { own: true });
