@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
+import { freePort } from './support/net.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 /** Node 24 (vitest runs under the node that `npm test` put on PATH). */
@@ -58,4 +59,18 @@ export function gitRepo(options: { commit?: boolean; branch?: string } = {}): st
   return dir;
 }
 
-export { freePort } from './support/net.ts';
+/**
+ * A project (a temp git repo) with its own queue port and a hub in a temp dir, and the CLI run in it;
+ * its queue is stopped when the test finishes (start it with `cli('queue', 'start')`).
+ */
+export async function cliProject(): Promise<{ root: string; hub: string; port: number; cli: (...args: string[]) => CliResult }> {
+  const root = gitRepo();
+  const hub = path.join(tmpDir('isollm-hub-'), 'demo.git');
+  const port = await freePort();
+  fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: demo\nqueue:\n  port: ${port}\ngit:\n  hub: ${hub}\n`);
+  const cli = (...args: string[]) => runCli(args, { cwd: root });
+  onTestFinished(() => void cli('queue', 'stop'));
+  return { root, hub, port, cli };
+}
+
+export { freePort };

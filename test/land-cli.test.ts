@@ -6,21 +6,16 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { QueueClient } from '../lib/queue/client.ts';
 import { workerPush } from './hub-fixtures.ts';
-import { freePort, git, gitRepo, runCli, tmpDir } from './helpers.ts';
+import { cliProject, git } from './helpers.ts';
 
 /** A dozen CLI runs of ~1 s each; far more on a machine busy with other test runs. */
 const CLI_TIMEOUT_MS = 180_000;
 
 async function project() {
-  const root = gitRepo();
-  const hub = path.join(tmpDir('isollm-hub-'), 'demo.git');
-  const port = await freePort();
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: demo\nqueue:\n  port: ${port}\ngit:\n  hub: ${hub}\n`);
-  const cli = (...args: string[]) => runCli(args, { cwd: root });
+  const { root, hub, port, cli } = await cliProject();
   expect(cli('sync', 'push').code).toBe(0);
   const started = cli('queue', 'start');
   expect(started.code, started.stderr).toBe(0);
-  onTestFinished(() => void cli('queue', 'stop'));
   const host = new QueueClient(`http://127.0.0.1:${port}`, 'demo');
   const worker = new QueueClient(`unix:${(await host.addSocket('worker-1')).path}`, 'demo');
   onTestFinished(() => (host.close(), worker.close()));

@@ -1,25 +1,14 @@
 // `isollm status` as a user runs it: a spawned CLI against a temp project.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { STATUS_SCHEMA } from '../lib/status/schema.ts';
-import { freePort, gitRepo, NODE, ROOT, runCli, tmpDir } from './helpers.ts';
-
-async function project() {
-  const root = gitRepo();
-  const hub = path.join(tmpDir('isollm-hub-'), 'demo.git');
-  const port = await freePort();
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: demo\nqueue:\n  port: ${port}\ngit:\n  hub: ${hub}\n`);
-  const cli = (...args: string[]) => runCli(args, { cwd: root });
-  onTestFinished(() => void cli('queue', 'stop'));
-  return { root, hub, port, cli };
-}
+import { cliProject, NODE, ROOT, runCli, tmpDir } from './helpers.ts';
 
 describe('isollm status (CLI)', () => {
   it('nothing running: shows that state with hints, exit 0', async () => {
-    const { cli, hub, port } = await project();
+    const { cli, hub, port } = await cliProject();
     const full = cli('status');
     expect(full.code, full.stderr).toBe(0);
     expect(full.stderr).toBe('');
@@ -47,7 +36,7 @@ describe('isollm status (CLI)', () => {
   });
 
   it('--watch keeps drawing through a stopped queue, shows the error, and exits cleanly on Ctrl-C', async () => {
-    const { root, cli } = await project();
+    const { root, cli } = await cliProject();
     expect(cli('queue', 'start').code).toBe(0);
     expect(cli('task', 'add', 'Watch me').code).toBe(0);
     const child = spawn(NODE, [path.join(ROOT, 'scripts', 'isollm.mts'), 'status', '--watch', '--interval', '0.2'], {

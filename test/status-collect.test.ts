@@ -8,18 +8,13 @@ import { missingClientError } from '../lib/runtime/client.ts';
 import { collectStatus, type RuntimeWorker } from '../lib/status/collect.ts';
 import { checkAgainstSchema } from '../lib/status/schema.ts';
 import { commitFiles, workerPush } from './hub-fixtures.ts';
-import { freePort, gitRepo, runCli, tmpDir } from './helpers.ts';
+import { cliProject } from './helpers.ts';
 
 /** A project with its own queue port and a hub in a temp dir; the queue started with `queue start`. */
 async function runningProject() {
-  const root = gitRepo();
-  const hub = path.join(tmpDir('isollm-hub-'), 'demo.git');
-  const port = await freePort();
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), `project: demo\nqueue:\n  port: ${port}\ngit:\n  hub: ${hub}\n`);
-  const cli = (...args: string[]) => runCli(args, { cwd: root });
+  const { root, hub, port, cli } = await cliProject();
   const started = cli('queue', 'start');
   expect(started.code, started.stderr).toBe(0);
-  onTestFinished(() => void cli('queue', 'stop'));
   return { root, hub, port, cli, config: loadConfig(root) };
 }
 
