@@ -3,28 +3,21 @@
 // other worker goes on, the limited one resumes), then interactive mode in tmux where the agent asks
 // the human (working → waiting → working → idle, shown in `status --json` and the pane title), with
 // notify.command receiving exactly one event per change. Needs `npm run test-env`.
-import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { checkAgainstSchema } from '../../lib/status/schema.ts';
-import { freePort, git, NODE, runCli } from '../helpers.ts';
+import { freePort, NODE } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('attention');
-const project = `e2e-att-${crypto.randomBytes(3).toString('hex')}`;
+const { project, work, root, hub, isollm, cli, tmux, commit, destroy } = e2eProject('att', { ISOLLM_DEMO_DELAY: '2', ISOLLM_DEMO_IDLE: '900' });
 const session = sessionName(project);
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-att-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
-const tmuxDir = path.join(work, 'tmux');
 const notified = path.join(work, 'notified.jsonl');
 const recorder = path.join(work, 'notify.cjs');
-const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined, ISOLLM_DEMO_DELAY: '2', ISOLLM_DEMO_IDLE: '900' };
 const UP_TIMEOUT_MS = 240_000;
 const LIMIT_S = 45;
 
@@ -34,17 +27,6 @@ type Task = { id: string; title: string; status: string };
 type Audit = { action: string; field: string; new_value?: string; changed_at: string; changed_by: string };
 type Event = { arg: string; event: { event: string; worker: string | null; task?: { id: string } } };
 
-const cli = (args: string[], timeout = 120_000) => runCli(args, { cwd: root, env: ENV, timeout });
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-function tmux(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
-  delete env.TMUX;
-  return spawnSync('tmux', args, { env, encoding: 'utf8' });
-}
 function writeConfig(mode: 'loop' | 'interactive', port: number) {
   const agent = { preset: 'custom', command: 'isollm-demo-agent', mode, env: ['ISOLLM_DEMO_DELAY', 'ISOLLM_DEMO_IDLE'], loop: { poll_interval: 1 } };
   const config = YAML.parse(e2eConfigYaml({ project, hub, port, agent }));
@@ -79,23 +61,12 @@ describe.skipIf(!rt)('agent state on real containers', () => {
   beforeAll(async () => {
     port = await freePort();
     fs.mkdirSync(root);
-    fs.mkdirSync(tmuxDir);
     fs.writeFileSync(recorder, `let s='';process.stdin.on('data',c=>s+=c).on('end',()=>require('fs').appendFileSync(${JSON.stringify(notified)},JSON.stringify({arg:process.argv.at(-1),event:JSON.parse(s)})+'\\n'))\n`);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e attention\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     writeConfig('loop', port);
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e attention\n' });
     isollm(['queue', 'start']);
   });
-  afterAll(async () => {
-    cli(['down', '--destroy', '--yes'], UP_TIMEOUT_MS);
-    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
-    cli(['queue', 'stop']);
-    tmux('kill-server');
-    fs.rmSync(work, { recursive: true, force: true });
-  }, UP_TIMEOUT_MS);
+  afterAll(() => destroy(rt, UP_TIMEOUT_MS), UP_TIMEOUT_MS);
 
   it('a usage limit: the task goes back to ready, the worker is limited until the reset, the other goes on, then it resumes', async () => {
     const limited = addTask(`hits the limit [demo:limit ${LIMIT_S}]`, 'critical');

@@ -3,32 +3,21 @@
 // with land.test inside a container made from the image and setup_script. A chain A → B → C lands in
 // order; two tasks editing the same line: the second is reopened, resolved by the agent, and lands; a
 // task that breaks land.test is handed back, then blocked, and never reaches the base.
-import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { listInstances } from '../../lib/runtime/client.ts';
 import { LANDER_KEY } from '../../lib/land/tester.ts';
 import { sessionName } from '../../lib/mux/index.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort, git } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('land');
-const project = `e2e-land-${crypto.randomBytes(3).toString('hex')}`;
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-land-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
 const TIMEOUT_MS = 240_000;
-// A private tmux server (TMUX_TMPDIR) for the lander-pane test, never the user's.
-const tmuxDir = path.join(work, 'tmux');
-const TMUX_ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined };
-function tmux(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
-  delete env.TMUX;
-  return spawnSync('tmux', args, { env, encoding: 'utf8' });
-}
+// Its private tmux server is for the lander-pane test.
+const { project, root, hub, tmuxDir, cli, isollm, tmux, commit, destroy } = e2eProject('land', {}, TIMEOUT_MS);
 /** Live processes running `isollm land --watch` for this project (node DISPATCHER land --watch …; not the tmux server, whose argv holds every pane's). */
 function landers(): number[] {
   return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
@@ -73,14 +62,6 @@ echo "all good"
 
 type Task = { id: string; title: string; status: string; block_reason?: string; land_attempts?: number; land_failure?: string; landed_commit?: string; based_on?: string };
 
-function cli(args: string[], timeout = TIMEOUT_MS) {
-  return runCli(args, { cwd: root, timeout, env: TMUX_ENV });
-}
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 const addTask = (title: string, depends: string[] = []) => (JSON.parse(isollm(['task', 'add', title, ...depends.flatMap((d) => ['-d', d]), '--json'])) as Task).id;
 const getTask = (id: string) => (JSON.parse(isollm(['task', 'show', id, '--json'])) as { task: Task }).task;
 const landJson = () => {
@@ -104,27 +85,13 @@ async function until(ids: string[], statuses: string[]): Promise<Task[]> {
 describe.skipIf(!rt)('isollm land on real containers', () => {
   beforeAll(async () => {
     const port = await freePort();
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e land\n');
-    fs.writeFileSync(path.join(root, 'shared.txt'), 'zero\n');
-    fs.writeFileSync(path.join(root, 'check.sh'), CHECK);
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     const base = YAML.parse(e2eConfigYaml({ project, hub, port, agent: { preset: 'custom', command: 'e2e-land-agent', mode: 'loop', loop: { poll_interval: 1 } } }));
     Object.assign(base, { workers: 1, setup_script: SETUP, land: { test: ['sh', 'check.sh'], max_attempts: 2 } });
-    fs.writeFileSync(path.join(root, 'isollm.yaml'), YAML.stringify(base));
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e land\n', 'shared.txt': 'zero\n', 'check.sh': CHECK, 'isollm.yaml': YAML.stringify(base) });
     isollm(['up', '-n', '1', '--multiplexer', 'none']);
   }, TIMEOUT_MS);
 
-  afterAll(async () => {
-    cli(['down', '--destroy', '--yes']);
-    tmux('kill-server');
-    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
-    cli(['queue', 'stop']);
-    fs.rmSync(work, { recursive: true, force: true });
-  }, TIMEOUT_MS);
+  afterAll(() => destroy(rt, TIMEOUT_MS), TIMEOUT_MS);
 
   it('a chain A → B → C: each branch holds its parents commits; land --all lands all three in order, tested in a container', async () => {
     const a = addTask('chain A');

@@ -5,43 +5,28 @@
 // with `--continue`, and the next prompt goes to the model with the conversation from before the
 // reboot. The claude binary is pushed into the worker from the CLI cache (as agent-claude does).
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDevice, deleteInstance, execIn, listInstances, pushFile } from '../../lib/runtime/client.ts';
+import { addDevice, execIn, listInstances, pushFile } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('recovery-claude');
-const tag = crypto.randomBytes(3).toString('hex');
-const project = `e2e-recc-${tag}`;
+// The stand-in's URL and the key go into the CLI's environment once the stand-in runs.
+const env: NodeJS.ProcessEnv = {};
+const { tag, project, root, hub, cli, isollm, tmux, commit, destroy } = e2eProject('recc', env);
 const session = sessionName(project);
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-recc-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
-const tmuxDir = path.join(work, 'tmux');
 const KEY = `sk-ant-e2e-${tag}-0123456789abcdefghij`;
 const WORD = `WORD-${tag}`;
 const TIMEOUT_MS = 300_000;
 let server: ModelServer;
-let env: NodeJS.ProcessEnv = {};
 let container = '';
 
-const cli = (args: string[], timeout = 120_000) => runCli(args, { cwd: root, env, timeout });
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-function tmux(...args: string[]) {
-  const e: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
-  delete e.TMUX;
-  return spawnSync('tmux', args, { env: e, encoding: 'utf8' });
-}
 const pane = () => tmux('list-panes', '-s', '-t', session, '-F', '#{pane_id}\t#{@isollm_title}').stdout.trim().split('\n').map((l) => l.split('\t')).find((p) => p[1] === 'worker-1')?.[0] ?? '';
 const screen = () => tmux('capture-pane', '-p', '-t', pane()).stdout ?? '';
 const worker1 = () => (JSON.parse(isollm(['status', '--json'])) as { workers: { name: string; task: { id: string } | null; agent: { state: string; source: string | null } | null }[] }).workers.find((w) => w.name === 'worker-1')!;
@@ -78,16 +63,9 @@ describe.skipIf(!rt)('recovery after a reboot with the real claude, interactive'
     await ensureAgentClis();
     const port = await freePort();
     server = await startModelServer({ port, command: 'isollm-task next', answer: 'I hold my task now.' });
-    env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: server.url, TMUX_TMPDIR: tmuxDir, TMUX: undefined };
-    fs.mkdirSync(root);
-    fs.mkdirSync(tmuxDir);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e recovery claude\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
+    Object.assign(env, { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: server.url });
     const yaml = e2eConfigYaml({ project, hub, port: await freePort(), agent: { preset: 'claude', mode: 'interactive', env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL'] } }).replace('workers: 2', 'workers: 1');
-    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e recovery claude\n', 'isollm.yaml': yaml });
     isollm(['worker', 'add'], TIMEOUT_MS);
     [{ name: container }] = (await listInstances(rt!, project)).filter((i) => i.worker);
     const binary = path.join(agentClisDir(), 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe');
@@ -96,12 +74,8 @@ describe.skipIf(!rt)('recovery after a reboot with the real claude, interactive'
   }, TIMEOUT_MS);
 
   afterAll(async () => {
-    cli(['down', '--destroy', '--yes'], TIMEOUT_MS);
-    if (rt) for (const i of await listInstances(rt, project)) await deleteInstance(rt, i.name);
-    cli(['queue', 'stop']);
-    tmux('kill-server');
+    await destroy(rt, TIMEOUT_MS);
     await server?.close();
-    fs.rmSync(work, { recursive: true, force: true });
   }, TIMEOUT_MS);
 
   it('claude holds its task; after the reboot `up` restarts it with --continue, holding the same task, its conversation kept', async () => {

@@ -5,41 +5,25 @@
 // them from the work the interrupted runs left (never released, never claimed by another), and
 // `isollm status` says what was recovered. Needs `npm run test-env`.
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { listInstances } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { checkAgainstSchema } from '../../lib/status/schema.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort, git } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('recovery');
-const project = `e2e-rec-${crypto.randomBytes(3).toString('hex')}`;
+const { project, root, hub, cli, isollm, tmux, commit, destroy } = e2eProject('rec', { ISOLLM_DEMO_DELAY: '2' });
 const session = sessionName(project);
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-rec-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
-const tmuxDir = path.join(work, 'tmux');
-const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined, ISOLLM_DEMO_DELAY: '2' };
 const UP_TIMEOUT_MS = 300_000;
 
 type Recovered = { name: string; container_started: boolean; mode: string; resumed_with: string | null; task: string | null };
 type Model = { workers: { name: string; state: string; task: { id: string } | null }[]; recovered: { at: string; workers: Recovered[] } | null };
 type Audit = { action: string; field: string; changed_by: string };
 
-const cli = (args: string[], timeout = 120_000) => runCli(args, { cwd: root, env: ENV, timeout });
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-function tmux(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
-  delete env.TMUX;
-  return spawnSync('tmux', args, { env, encoding: 'utf8' });
-}
 const status = (): Model => {
   const model = JSON.parse(isollm(['status', '--json']));
   expect(checkAgainstSchema(model)).toEqual([]);
@@ -65,23 +49,10 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
 
 describe.skipIf(!rt)('recovery after a reboot', () => {
   beforeAll(async () => {
-    fs.mkdirSync(root);
-    fs.mkdirSync(tmuxDir);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e recovery\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     const agent = { preset: 'custom', command: 'isollm-demo-agent', mode: 'loop', env: ['ISOLLM_DEMO_DELAY'], loop: { poll_interval: 1 } };
-    fs.writeFileSync(path.join(root, 'isollm.yaml'), e2eConfigYaml({ project, hub, port: await freePort(), agent }));
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e recovery\n', 'isollm.yaml': e2eConfigYaml({ project, hub, port: await freePort(), agent }) });
   });
-  afterAll(async () => {
-    cli(['down', '--destroy', '--yes'], UP_TIMEOUT_MS);
-    if (rt) for (const i of await listInstances(rt, project)) await deleteInstance(rt, i.name);
-    cli(['queue', 'stop']);
-    tmux('kill-server');
-    fs.rmSync(work, { recursive: true, force: true });
-  }, UP_TIMEOUT_MS);
+  afterAll(() => destroy(rt, UP_TIMEOUT_MS), UP_TIMEOUT_MS);
 
   it('up brings back the same workers with the same tasks, the loops go on with them, status says so', async () => {
     isollm(['queue', 'start']);

@@ -1,30 +1,20 @@
 // `isollm up` with every agent preset and no `agent.env` (credentials given some other way, e.g. a
 // login inside the worker): the agent's environment file is pushed empty, which must not hang the
 // push (issue 20), and each preset's agent starts in the usual time.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('up presets');
-const project = `e2e-pre-${crypto.randomBytes(3).toString('hex')}`;
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-pre-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
+const { project, work, root, hub, cli, isollm, commit } = e2eProject('pre', { OPENAI_API_KEY: undefined, ANTHROPIC_API_KEY: undefined, GEMINI_API_KEY: undefined });
 /** Creating the one worker; later `up`s only push files and start the agent. */
 const CREATE_MS = 180_000;
 const REUP_MS = 45_000;
-
-const cli = (args: string[], timeout = 120_000) => runCli(args, { cwd: root, timeout, env: { OPENAI_API_KEY: undefined, ANTHROPIC_API_KEY: undefined, GEMINI_API_KEY: undefined } });
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 let port = 0;
 function writeConfig(agent: Record<string, unknown>) {
@@ -43,12 +33,7 @@ const AGENT_ALIVE = 'read pid start < "$HOME/.isollm/agent.pid" && kill -0 "$pid
 describe.skipIf(!rt)('isollm up with each preset and no agent.env (real containers)', () => {
   beforeAll(async () => {
     port = await freePort();
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e\n' });
   });
 
   afterAll(async () => {

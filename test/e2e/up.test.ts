@@ -2,52 +2,27 @@
 // multiplexer, a failing task, re-running and scaling `up`, then interactive mode in a private tmux
 // server, and `down`. One project for the whole file (workers are reused to keep it to a few minutes).
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
-import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { listInstances } from '../../lib/runtime/client.ts';
 import { sessionName } from '../../lib/mux/index.ts';
 import { fullViewLines } from '../../lib/status/render.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort, git } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
 
 const rt = await e2eRuntime('up');
-const project = `e2e-up-${crypto.randomBytes(3).toString('hex')}`;
+// The demo agent works at once and, in interactive mode, stays in its pane until `down`.
+const { project, work, root, hub, cli, isollm, tmux, commit, destroy } = e2eProject('up', { ISOLLM_DEMO_DELAY: '0', ISOLLM_DEMO_IDLE: '900' });
 const session = sessionName(project);
-// Not tmpDir(): these live for the whole file (the containers hold mounts into the hub).
-const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-up-'));
-const root = path.join(work, 'repo');
-const hub = path.join(work, 'hub.git');
-const tmuxDir = path.join(work, 'tmux');
 const tmuxConf = path.join(work, 'my tmux.conf');
-// A private tmux server (TMUX_TMPDIR), never the user's; the demo agent works at once and, in
-// interactive mode, stays in its pane until `down`.
-const ENV: NodeJS.ProcessEnv = { TMUX_TMPDIR: tmuxDir, TMUX: undefined, ISOLLM_DEMO_DELAY: '0', ISOLLM_DEMO_IDLE: '900' };
 const UP_TIMEOUT_MS = 240_000;
 const SETTLE_TIMEOUT_MS = 120_000;
 const POLL_MS = 1_000;
 
 type Task = { id: string; title: string; status: string; priority: number; block_reason?: string; claimed_by?: string };
 type Audit = { action: string; field: string; new_value?: string; changed_at: string; changed_by: string };
-
-function cli(args: string[], timeout = 120_000) {
-  return runCli(args, { cwd: root, env: ENV, timeout });
-}
-
-/** Run the CLI and require success; its stdout. */
-function isollm(args: string[], timeout?: number): string {
-  const r = cli(args, timeout);
-  if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
-function tmux(...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: tmuxDir };
-  delete env.TMUX;
-  return spawnSync('tmux', args, { env, encoding: 'utf8' });
-}
 
 function writeConfig(mode: 'loop' | 'interactive', port: number) {
   const agent = { preset: 'custom', command: 'isollm-demo-agent', mode, env: ['ISOLLM_DEMO_DELAY', 'ISOLLM_DEMO_IDLE'], loop: { poll_interval: 1 } };
@@ -137,24 +112,13 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
   beforeAll(async () => {
     port = await freePort();
     fs.mkdirSync(root);
-    fs.mkdirSync(tmuxDir);
     fs.writeFileSync(tmuxConf, 'set -g status-left "[e2e conf]"\nbind-key F12 display-message "e2e binding"\n');
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e up\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     writeConfig('loop', port);
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commit({ 'README.md': '# e2e up\n' });
     isollm(['queue', 'start']);
   });
 
-  afterAll(async () => {
-    cli(['down', '--destroy', '--yes'], UP_TIMEOUT_MS);
-    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
-    cli(['queue', 'stop']);
-    tmux('kill-server');
-    fs.rmSync(work, { recursive: true, force: true });
-  }, UP_TIMEOUT_MS);
+  afterAll(() => destroy(rt, UP_TIMEOUT_MS), UP_TIMEOUT_MS);
 
   let loopIds: Record<string, string> = {};
 
