@@ -1,9 +1,11 @@
-// Reads of the daemon's REST API made directly, as the client would make them: over its unix socket,
-// or to a remote over HTTPS with the client's certificate, pinned to the server certificate the
-// client saved. A client process costs a Go start-up and a `GET /1.0` before each call, and `list`
-// has the daemon render the state of every instance it holds; `isollm status` runs several. Only
-// reads, and only where the client's own configuration says plainly where it would go: anything else,
-// and any failure, is left to the client (`null`), whose answers and one-line errors are the rule.
+// The daemon's REST API called directly, as the client would call it: over its unix socket, or to a
+// remote over HTTPS with the client's certificate, pinned to the server certificate the client saved.
+// A client process costs a Go start-up and a `GET /1.0` before each call, and `list` has the daemon
+// render the state of every instance it holds; `isollm status` runs several reads, and making a
+// worker several changes, on a few cores shared with the containers booting. Only where the client's
+// own configuration says plainly where it would go. A read that fails is left to the client (`null`),
+// whose answers and one-line errors are the rule; a change the daemon refuses is an error with the
+// daemon's message (the client would have printed the same), one it could not be sent is the client's.
 import fs from 'node:fs';
 import type { Agent, IncomingMessage } from 'node:http';
 import os from 'node:os';
@@ -144,36 +146,104 @@ function agentFor(endpoint: Endpoint): Agent {
   return agent;
 }
 
-/** A daemon's answer that is not a success (the caller then asks the client, which says why). */
+/** A daemon's answer that is not a success (a read then asks the client, which says why). */
 class ApiFailure extends Error {}
 /** No answer in time: asking the client would wait as long again. */
 export class ApiTimeout extends Error {}
+/** The daemon refused a change or its operation failed: its own message, as the client would print it. */
+export class ApiRefused extends Error {}
 
-/** GET `apiPath` (with the remote's project) and return the sync response's metadata. */
-export function apiGet<T>(endpoint: Endpoint, apiPath: string, timeout: number): Promise<T> {
+type ApiBody = { type?: string; metadata?: unknown; operation?: string; error?: string; status_code?: number };
+type Call = { method: string; body?: string | Buffer; headers?: Record<string, string>; timeout: number };
+
+/** One request to the daemon (with the remote's project): its status and parsed body. */
+function apiCall(endpoint: Endpoint, apiPath: string, call: Call): Promise<{ status: number; body: ApiBody }> {
   const url = new URL(apiPath, 'http://daemon');
   if (endpoint.project) url.searchParams.set('project', endpoint.project);
   const target = endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
   const request = endpoint.kind === 'unix' ? http.request : https.request;
-  return new Promise<T>((resolve, reject) => {
-    const req = request({ ...target, path: `${url.pathname}${url.search}`, method: 'GET', agent: agentFor(endpoint), timeout, headers: { 'User-Agent': 'isollm' } }, (res: IncomingMessage) => {
+  const headers = { 'User-Agent': 'isollm', ...(call.body !== undefined && !call.headers ? { 'Content-Type': 'application/json' } : {}), ...call.headers };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, path: `${url.pathname}${url.search}`, method: call.method, agent: agentFor(endpoint), timeout: call.timeout, headers }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type?: string; metadata?: T };
-          if (res.statusCode !== 200 || body.type !== 'sync') return reject(new ApiFailure(`HTTP ${res.statusCode}`));
-          resolve(body.metadata as T);
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiBody });
         } catch (err) {
           reject(err);
         }
       });
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new ApiTimeout(`no answer within ${timeout / 1000}s`)));
+    req.on('timeout', () => req.destroy(new ApiTimeout(`no answer within ${call.timeout / 1000}s`)));
     req.on('error', reject);
-    req.end();
+    req.end(call.body);
   });
+}
+
+/** GET `apiPath` (with the remote's project) and return the sync response's metadata. */
+export async function apiGet<T>(endpoint: Endpoint, apiPath: string, timeout: number): Promise<T> {
+  const { status, body } = await apiCall(endpoint, apiPath, { method: 'GET', timeout });
+  if (status !== 200 || body.type !== 'sync') throw new ApiFailure(`HTTP ${status}`);
+  return body.metadata as T;
+}
+
+/**
+ * A change made directly: the request, then its operation waited for. False when there is no
+ * endpoint or the daemon could not be reached at all (nothing was sent: the client is asked, and says
+ * why); ApiRefused with the daemon's message when it said no.
+ */
+async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<boolean> {
+  const endpoint = endpointOf(rt);
+  if (!endpoint) return false;
+  let answer: Awaited<ReturnType<typeof apiCall>>;
+  try {
+    answer = await apiCall(endpoint, apiPath, call);
+  } catch (err) {
+    if (['ECONNREFUSED', 'ENOENT', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) return false;
+    throw err;
+  }
+  const { status, body } = answer;
+  if (body.type === 'error' || status >= 400) throw new ApiRefused(body.error || `HTTP ${status}`);
+  if (body.type !== 'async' || !body.operation) return true;
+  const seconds = Math.max(1, Math.ceil(call.timeout / 1000));
+  const done = await apiCall(endpoint, `${body.operation}/wait?timeout=${seconds}`, { method: 'GET', timeout: call.timeout + 5_000 });
+  const op = done.body.metadata as { status?: string; err?: string } | undefined;
+  if (done.body.type === 'error') throw new ApiRefused(done.body.error || `HTTP ${done.status}`);
+  if (op?.status === 'Success') return true;
+  if (op?.status === 'Running' || op?.status === 'Pending') throw new ApiTimeout(`no answer within ${seconds}s`);
+  throw new ApiRefused(op?.err || `operation ${op?.status ?? 'failed'}`);
+}
+
+const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
+
+/**
+ * A copy of `source` without its snapshots, with `config` and `devices` added to its own, in one
+ * request (`copy` then `config device add` are a client start and an instance rewrite each).
+ */
+export function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string }, timeout: number): Promise<boolean> {
+  const body = { name: spec.name, source: { type: 'copy', source: spec.source, instance_only: true }, config: spec.config, devices: spec.devices };
+  return apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout });
+}
+
+export function startDirect(rt: Runtime, name: string, timeout: number): Promise<boolean> {
+  return apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'start' }), timeout });
+}
+
+/** Keys added to or changed in the instance's config (the others kept). */
+export function setConfigDirect(rt: Runtime, name: string, config: Record<string, string>, timeout: number): Promise<boolean> {
+  return apiWrite(rt, instancePath(name), { method: 'PATCH', body: JSON.stringify({ config }), timeout });
+}
+
+/** `content` written to `target` in the instance, with its owner and mode (the headers both daemons read). */
+export function pushDirect(rt: Runtime, name: string, target: string, content: string, owner: { uid?: number; gid?: number; mode?: number }, timeout: number): Promise<boolean> {
+  const prefix = rt.kind === 'incus' ? 'X-Incus' : 'X-LXD';
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', [`${prefix}-type`]: 'file', [`${prefix}-write`]: 'overwrite' };
+  if (owner.uid !== undefined) headers[`${prefix}-uid`] = String(owner.uid);
+  if (owner.gid !== undefined) headers[`${prefix}-gid`] = String(owner.gid);
+  if (owner.mode !== undefined) headers[`${prefix}-mode`] = owner.mode.toString(8).padStart(4, '0');
+  return apiWrite(rt, `${instancePath(name)}/files?path=${encodeURIComponent(target)}`, { method: 'POST', body: Buffer.from(content, 'utf8'), headers, timeout });
 }
 
 type RawListed = { name: string; status: string; state?: unknown };

@@ -66,7 +66,8 @@ export function configSetArgs(name: string, config: Record<string, string>): str
   return ['config', 'set', name, ...Object.entries(config).map(([k, v]) => `${k}=${v}`)];
 }
 
-export function deviceProps(device: Device): string[] {
+/** The device as the API takes it: every value a string, unset ones left out. */
+export function deviceConfig(device: Device): Record<string, string> {
   const props: Record<string, string | undefined> =
     device.type === 'disk'
       ? { source: device.source, path: device.path, shift: device.shift ? 'true' : undefined, readonly: device.readonly ? 'true' : undefined }
@@ -78,9 +79,12 @@ export function deviceProps(device: Device): string[] {
           gid: device.gid?.toString(),
           mode: device.mode,
         };
-  return Object.entries(props)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
+  return Object.fromEntries([['type', device.type], ...Object.entries(props).filter((e): e is [string, string] => e[1] !== undefined)]);
+}
+
+export function deviceProps(device: Device): string[] {
+  const { type: _type, ...props } = deviceConfig(device);
+  return Object.entries(props).map(([k, v]) => `${k}=${v}`);
 }
 
 export function deviceAddArgs(name: string, deviceName: string, device: Device): string[] {

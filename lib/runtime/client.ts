@@ -7,6 +7,7 @@ import {
   copyArgs,
   deleteArgs,
   deviceAddArgs,
+  deviceConfig,
   deviceRemoveArgs,
   rootDiskArgs,
   execArgs,
@@ -30,7 +31,7 @@ import {
 } from './argv.ts';
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
-import { ApiTimeout, listInstancesDirect, queryDirect } from './api.ts';
+import { ApiRefused, ApiTimeout, copyDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect } from './api.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
@@ -104,6 +105,22 @@ async function mustRun(rt: Runtime, args: string[], timeout: number, input?: str
   const r = await runClient(rt, args, { timeout, input });
   if (r.exitCode !== 0) throw runtimeError(rt, args.slice(0, 3).join(' '), r.stderr);
   return r.stdout;
+}
+
+/**
+ * A change made through the API directly (`direct` says false when it cannot be: then the client's
+ * `args`), with the client's error line when the daemon refuses it.
+ */
+async function mustChange(rt: Runtime, direct: () => Promise<boolean>, args: string[], timeout: number, input?: string): Promise<void> {
+  try {
+    if (await direct()) return;
+  } catch (err) {
+    const what = args.slice(0, 3).join(' ');
+    if (err instanceof ApiRefused) throw runtimeError(rt, what, `Error: ${err.message}`);
+    if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+    throw err;
+  }
+  await mustRun(rt, args, timeout, input);
 }
 
 /** Check the daemon answers and lets us in; throws the matching UserError otherwise. */
@@ -193,7 +210,7 @@ async function equipAndStart(rt: Runtime, name: string, devices: Record<string, 
     for (const [deviceName, device] of Object.entries(devices)) {
       await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
     }
-    await mustRun(rt, startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
+    await mustChange(rt, () => startDirect(rt, name, LIFECYCLE_TIMEOUT_MS), startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
   } catch (err) {
     await runClient(rt, deleteArgs(instanceRef(rt, name)), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
     throw err;
@@ -215,8 +232,17 @@ export type CopySpec = {
 
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
-  await mustRun(rt, copyArgs(instanceRef(rt, spec.source), instanceRef(rt, spec.name), spec.config, spec.target), LIFECYCLE_TIMEOUT_MS);
-  await equipAndStart(rt, spec.name, spec.devices, spec.root);
+  const devices = spec.devices ?? {};
+  const copy = { source: spec.source, name: spec.name, config: spec.config ?? {}, devices: Object.fromEntries(Object.entries(devices).map(([n, d]) => [n, deviceConfig(d)])), target: spec.target };
+  // Directly, the devices come with the copy; through the client, they are added one by one after it.
+  let withDevices = true;
+  await mustChange(
+    rt,
+    async () => (await copyDirect(rt, copy, LIFECYCLE_TIMEOUT_MS)) || (withDevices = false),
+    copyArgs(instanceRef(rt, spec.source), instanceRef(rt, spec.name), spec.config, spec.target),
+    LIFECYCLE_TIMEOUT_MS,
+  );
+  await equipAndStart(rt, spec.name, withDevices ? {} : devices, spec.root);
 }
 
 export async function startInstance(rt: Runtime, name: string): Promise<void> {
@@ -242,7 +268,7 @@ export function isIdmapUnsupported(err: unknown): boolean {
 }
 
 export async function setInstanceConfig(rt: Runtime, name: string, config: Record<string, string>): Promise<void> {
-  await mustRun(rt, configSetArgs(instanceRef(rt, name), config), LIFECYCLE_TIMEOUT_MS);
+  await mustChange(rt, () => setConfigDirect(rt, name, config, LIFECYCLE_TIMEOUT_MS), configSetArgs(instanceRef(rt, name), config), LIFECYCLE_TIMEOUT_MS);
 }
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
@@ -298,7 +324,8 @@ export async function execOk(rt: Runtime, name: string, command: string[], optio
 
 /** Write `content` to `target` in the container (through stdin: nothing touches a shell or the host disk). */
 export async function pushText(rt: Runtime, name: string, target: string, content: string, options: PushOptions = {}): Promise<void> {
-  await mustRun(rt, filePushArgs('-', instanceRef(rt, name), target, options), FILE_PUSH_TIMEOUT_MS, content);
+  const args = filePushArgs('-', instanceRef(rt, name), target, options);
+  await mustChange(rt, () => pushDirect(rt, name, target, content, options, FILE_PUSH_TIMEOUT_MS), args, FILE_PUSH_TIMEOUT_MS, content);
 }
 
 /** A file's content from the container, through the file API (not exec's output stream, which can drop). */
