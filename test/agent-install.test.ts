@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AGENT_OPT, AGENT_PACKAGES, agentInstall, NODE_FOR_AGENTS } from '../lib/agent/install.ts';
+import { AGENT_OPT, AGENT_PACKAGES, agentInstall, HOME_PACKAGES_TGZ, NODE_FOR_AGENTS } from '../lib/agent/install.ts';
 import { defaults, parseConfig, type Config } from '../lib/config/load.ts';
 import { checkAgentInstall } from '../lib/flows/doctor.ts';
 import { ROOT, tmpDir } from './helpers.ts';
@@ -161,5 +161,55 @@ describe('agent.install', () => {
     expect(checkAgentInstall(agent({ preset: 'gemini', install_from: from }))).toMatchObject({ status: 'warn', detail: expect.stringContaining('needs node 20+') });
     expect(checkAgentInstall(agent({ preset: 'gemini' }))).toMatchObject({ status: 'ok', detail: expect.stringContaining("@google/gemini-cli@0.61.0 installed from the host's npm registry") });
     expect(checkAgentInstall(agent({ preset: 'aider' }))).toMatchObject({ status: 'skip' });
+  });
+
+  it("opencode: its plugin package, installed by the host's npm, unpacked into ~/.config/opencode for dev in both ways", () => {
+    const from = tmpDir();
+    fs.mkdirSync(path.join(from, 'node_modules/opencode-ai/bin'), { recursive: true });
+    fs.writeFileSync(path.join(from, 'node_modules/opencode-ai/bin/opencode.exe'), 'ELF opencode', { mode: 0o755 });
+    const home = { dir: '/home/dev/.config/opencode', specs: ['@opencode-ai/plugin@1.18.33'] };
+    const pushed = agentInstall(agent({ preset: 'opencode', install_from: from }), 'x64');
+    const registry = agentInstall(agent({ preset: 'opencode' }));
+    expect([pushed.homePackages, registry.homePackages]).toEqual([home, home]);
+    expect(pushed.how).toMatch(/\(no network needed\); @opencode-ai\/plugin@1\.18\.33 into ~\/\.config\/opencode by the host's npm$/);
+    expect(agentInstall(agent({ preset: 'claude' })).homePackages).toBeUndefined();
+
+    // The host's install as pushHomePackages tars it; the script run with that tarball and a stand-in home.
+    const dir = tmpDir();
+    const host = path.join(dir, 'host');
+    fs.mkdirSync(path.join(host, 'node_modules/@opencode-ai/plugin'), { recursive: true });
+    fs.writeFileSync(path.join(host, 'node_modules/@opencode-ai/plugin/package.json'), '{"version":"1.18.33"}');
+    fs.writeFileSync(path.join(host, 'package.json'), '{"dependencies":{"@opencode-ai/plugin":"1.18.33"}}');
+    fs.writeFileSync(path.join(host, 'package-lock.json'), '{}');
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    for (const c of ['tar', 'gzip', 'mkdir', 'rm']) fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, c));
+    fake(bin, 'id', '[ "$1" = -u ] && echo 1234 || echo 1235');
+    fake(bin, 'chown', 'exit 0');
+    fake(bin, 'npm', 'exit 1');
+    const tgz = path.join(dir, 'home-packages.tgz');
+    expect(spawnSync('tar', ['-czf', tgz, '-C', host, 'package.json', 'package-lock.json', 'node_modules']).status).toBe(0);
+    const devHome = path.join(dir, 'home', 'dev');
+    const local = (script: string) => script.replaceAll(HOME_PACKAGES_TGZ, tgz).replaceAll('/home/dev', devHome)
+      // The CLI itself is not what this checks: it is already there.
+      .replaceAll(`ln -sf ${AGENT_OPT}/opencode/opencode.exe /usr/local/bin/opencode\n`, '').replace(/^opencode --version$/m, 'echo 1.18.33');
+    for (const script of [pushed.script!, registry.script!]) {
+      fs.writeFileSync(path.join(bin, 'opencode'), '#!/bin/sh\necho 1.18.33\n', { mode: 0o755 });
+      fs.rmSync(path.join(dir, 'calls'), { force: true });
+      fs.rmSync(path.join(dir, 'home'), { recursive: true, force: true });
+      const r = runScript(local(script), bin);
+      expect(r).toMatchObject({ code: 0, out: expect.stringContaining(`@opencode-ai/plugin@1.18.33 in ${devHome}/.config/opencode`) });
+      expect(fs.readFileSync(path.join(devHome, '.config/opencode/node_modules/@opencode-ai/plugin/package.json'), 'utf8')).toBe('{"version":"1.18.33"}');
+      expect(fs.readdirSync(path.join(devHome, '.config/opencode')).sort()).toEqual(['node_modules', 'package-lock.json', 'package.json']);
+      // dev owns it all, from ~/.config down (mkdir -p made it as root); the tarball is gone.
+      expect(r.calls).toContain(`chown -R 1234:1235 ${devHome}/.config\n`);
+      expect(fs.existsSync(tgz)).toBe(false);
+      expect(spawnSync('tar', ['-czf', tgz, '-C', host, 'package.json', 'package-lock.json', 'node_modules']).status).toBe(0);
+    }
+    // Without the tarball (the host's npm could not install it) the install goes on without it.
+    fs.rmSync(tgz);
+    fs.rmSync(path.join(dir, 'home'), { recursive: true, force: true });
+    expect(runScript(local(pushed.script!), bin)).toMatchObject({ code: 0 });
+    expect(fs.existsSync(path.join(devHome, '.config'))).toBe(false);
   });
 });

@@ -9,10 +9,12 @@
 //   image has none or too old a node (else from the image's apt sources).
 // The script's text (with the pushed files' sizes and times) is part of the base's key, so a new
 // version or another cached copy rebuilds the base on the next `up`.
+// opencode also gets its plugin package in its config directory (AGENT_PACKAGES.opencode.home).
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import type { Config } from '../config/load.ts';
+import { DEV_HOME } from './presets.ts';
 import { INSTALL_DIR } from './registry.ts';
 
 /** A host file pushed into the base before the script runs. */
@@ -33,7 +35,18 @@ export type AgentInstall = {
   registry?: { node: number };
   /** Something the user should know (doctor warns): the CLI is not where install_from says, … */
   warning?: string;
+  /**
+   * npm packages the CLI wants in a directory of dev's home: the host's npm installs them, the
+   * tarball of that install is pushed to HOME_PACKAGES_TGZ before the script, which unpacks it.
+   */
+  homePackages?: HomePackages;
 };
+
+/** npm packages installed (by the host's npm) into `dir`, a directory of dev's home in the base. */
+export type HomePackages = { dir: string; specs: string[] };
+
+/** Where the tarball of the home packages' install is pushed in the base; the script removes it. */
+export const HOME_PACKAGES_TGZ = '/root/.isollm-home-packages.tgz';
 
 type NpmPreset = 'claude' | 'codex' | 'gemini' | 'opencode';
 
@@ -41,7 +54,7 @@ type NpmPreset = 'claude' | 'codex' | 'gemini' | 'opencode';
  * The npm package of each npm preset at the version its preset was verified with (the same pins as
  * test/fixtures/agent-clis), and where its native build lies in an npm install of it.
  */
-export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; command: string; node?: number; native?: (arch: string) => { root: string; bin: string } | null }> = {
+export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; command: string; node?: number; native?: (arch: string) => { root: string; bin: string } | null; home?: HomePackages }> = {
   // claude's install step puts its platform's native binary in place of bin/claude.exe.
   claude: { name: '@anthropic-ai/claude-code', version: '2.1.332', command: 'claude', node: 22, native: () => ({ root: '@anthropic-ai/claude-code/bin', bin: 'claude.exe' }) },
   // codex's launcher (node) only runs the native build of its platform package: bin/codex, with
@@ -58,7 +71,17 @@ export const AGENT_PACKAGES: Record<NpmPreset, { name: string; version: string; 
   },
   // gemini is JavaScript only: it needs node (20 or newer) in the image.
   gemini: { name: '@google/gemini-cli', version: '0.61.0', command: 'gemini', node: 20 },
-  opencode: { name: 'opencode-ai', version: '1.18.33', command: 'opencode', native: () => ({ root: 'opencode-ai/bin', bin: 'opencode.exe' }) },
+  // opencode installs its plugin package (at its own version) into each config directory at every run
+  // until the directory's package.json and lockfile list it; it waits for that before loading
+  // plugins (isollm's is in ~/.config/opencode), so without network every run waited about 70 s for
+  // npm to give up. Installed once in the base, no worker asks the registry for it.
+  opencode: {
+    name: 'opencode-ai',
+    version: '1.18.33',
+    command: 'opencode',
+    native: () => ({ root: 'opencode-ai/bin', bin: 'opencode.exe' }),
+    home: { dir: `${DEV_HOME}/.config/opencode`, specs: ['@opencode-ai/plugin@1.18.33'] },
+  },
 };
 
 /** The Node major installed in the base when the image's is older than a CLI needs (as isollm's own). */
@@ -71,6 +94,26 @@ const MIN_NODE = 18;
 export const AGENT_OPT = '/opt/isollm-agent';
 
 const npmPreset = (preset: Config['agent']['preset']): preset is NpmPreset => preset in AGENT_PACKAGES;
+
+/**
+ * The script's lines that unpack the home packages' install (when the host's npm could make it) into
+ * their directory, owned by dev. Their specs are in the text, so another version rebuilds the base.
+ */
+function homePackagesLines(home: HomePackages | undefined): string[] {
+  if (!home) return [];
+  const specs = home.specs.join(' ');
+  const top = `${DEV_HOME}/${home.dir.slice(DEV_HOME.length + 1).split('/')[0]}`;
+  return [
+    `# ${specs} into ${home.dir}, installed by the host's npm:`,
+    `if [ -f ${HOME_PACKAGES_TGZ} ]; then`,
+    `  mkdir -p ${home.dir} && tar -xzf ${HOME_PACKAGES_TGZ} -C ${home.dir} --no-same-owner && chown -R "$(id -u dev):$(id -g dev)" ${top} && rm -f ${HOME_PACKAGES_TGZ} || { echo "isollm: could not unpack ${specs} into ${home.dir}" >&2; exit 1; }`,
+    `  echo "${specs} in ${home.dir}"`,
+    'fi',
+  ];
+}
+
+/** The home packages in words, for `how`. */
+const homePackagesHow = (home: HomePackages | undefined) => home ? `; ${home.specs.join(' ')} into ${home.dir.replace(DEV_HOME, '~')} by the host's npm` : '';
 
 /** Every file under `dir` (recursively), relative to it. */
 function filesUnder(dir: string): string[] {
@@ -115,11 +158,17 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
         `# isollm: the ${pkg.command} CLI pushed from ${dir}:`,
         ...stamp,
         'set -eu',
+        ...homePackagesLines(pkg.home),
         `ln -sf ${target}/${native.bin} /usr/local/bin/${pkg.command}`,
         `${pkg.command} --version`,
         '',
       ].join('\n');
-      return { script, files, how: `${pkg.command} pushed into the base from ${dir} (no network needed)` };
+      return {
+        script,
+        files,
+        how: `${pkg.command} pushed into the base from ${dir} (no network needed)${homePackagesHow(pkg.home)}`,
+        ...(pkg.home ? { homePackages: pkg.home } : {}),
+      };
     }
     warning = native
       ? `agent.install_from ${from} has no ${native.root}/${native.bin}; install it there with \`npm install --prefix ${from} ${spec}\``
@@ -130,6 +179,7 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
     '#!/bin/sh',
     `# isollm: the ${pkg.command} CLI (${spec}) from the npm registry.`,
     'set -u',
+    ...homePackagesLines(pkg.home),
     `fail() { echo "isollm: could not install ${pkg.command}: $1. Install it with setup_script, or point agent.install_from at a host directory where it is installed (npm install --prefix DIR ${spec}), or set agent.install: false." >&2; exit 1; }`,
     `if command -v ${pkg.command} >/dev/null 2>&1; then echo "${pkg.command} is already installed: $(command -v ${pkg.command})"; exit 0; fi`,
     // isollm pushed the host registry's npmrc (and node and npm, when the image has none or too old a node).
@@ -167,8 +217,9 @@ export function agentInstall(agent: Config['agent'], arch: string = process.arch
   return {
     script,
     files: [],
-    how: `${spec} installed from the host's npm registry when the base is built (one on 127.0.0.1 is forwarded into the base; any other needs the base's network)`,
+    how: `${spec} installed from the host's npm registry when the base is built (one on 127.0.0.1 is forwarded into the base; any other needs the base's network)${homePackagesHow(pkg.home)}`,
     registry: { node: need },
     ...(warning ? { warning } : {}),
+    ...(pkg.home ? { homePackages: pkg.home } : {}),
   };
 }

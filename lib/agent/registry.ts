@@ -181,3 +181,17 @@ export async function packNodeAndNpm(root: string, dir: string, nodeSpec: string
     return { error: 'npm pack printed no JSON' };
   }
 }
+
+/**
+ * `npm install` of `specs` into `dir` by the host's npm (its registry, credentials and cache; the
+ * project's .npmrc too, copied in: with --prefix npm reads the one there): nothing, or the reason it
+ * could not. Scripts do not run (as the CLIs' own installs of these run them).
+ */
+export async function installOnHost(root: string, dir: string, specs: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ error: string } | null> {
+  const projectNpmrc = path.join(root, '.npmrc');
+  if (fs.existsSync(projectNpmrc)) fs.copyFileSync(projectNpmrc, path.join(dir, '.npmrc'));
+  const r = await $({ quiet: true, nothrow: true, cwd: dir, env, timeout: 10 * 60_000 })`npm install --prefix ${dir} --prefer-offline --ignore-scripts --no-audit --no-fund --save-exact --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=10000 ${specs}`;
+  if (r.exitCode === 0) return null;
+  const why = r.stderr.split('\n').find((l) => /^npm (error|ERR!)/.test(l))?.replace(/^npm (error|ERR!)\s*/, '');
+  return { error: why || (r.exitCode === 127 ? 'there is no npm on the host' : `npm install exited ${r.exitCode}`) };
+}

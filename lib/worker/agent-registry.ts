@@ -2,11 +2,13 @@
 // registry and why): the host registry's npmrc pushed root-only, a registry on the host's loopback
 // forwarded in, node and npm (fetched by the host's npm) pushed when the base's node is missing or
 // too old. The returned cleanup removes all of it, before the base is stopped and copied.
+// Also the packages a CLI wants in dev's home (opencode's plugin package), installed by the host's npm.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hostRegistry, INSTALL_DIR, redactUrl, nodePackage, packNodeAndNpm } from '../agent/registry.ts';
-import { NODE_FOR_AGENTS } from '../agent/install.ts';
+import { $ } from 'zx/core';
+import { hostRegistry, INSTALL_DIR, installOnHost, redactUrl, nodePackage, packNodeAndNpm } from '../agent/registry.ts';
+import { HOME_PACKAGES_TGZ, NODE_FOR_AGENTS, type HomePackages } from '../agent/install.ts';
 import { UserError } from '../cli/errors.ts';
 import { addDevice, execIn, execOk, pushFile, pushText, removeDevice } from '../runtime/client.ts';
 import type { WorkerContext } from './create.ts';
@@ -70,4 +72,29 @@ export async function prepareRegistryInstall(ctx: WorkerContext, base: string, n
     throw err;
   }
   return cleanup;
+}
+
+/**
+ * The host's npm installs `home.specs` into a temporary directory; its package.json, lockfile and
+ * node_modules go into the base as one tarball (HOME_PACKAGES_TGZ), which the install script unpacks
+ * into `home.dir`. When the host's npm cannot, the base is built without them (the CLI still works:
+ * it tries to install them itself in each worker) and the progress says so.
+ */
+export async function pushHomePackages(ctx: WorkerContext, base: string, home: HomePackages, progress: (step: string) => void): Promise<void> {
+  const specs = home.specs.join(' ');
+  progress(`the host's npm installs ${specs} for ${home.dir}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-home-packages-'));
+  try {
+    const failed = await installOnHost(ctx.root, dir, home.specs);
+    if (failed) {
+      progress(`the host's npm could not install ${specs} (${redactUrl(failed.error)}): the base is built without it, and the agent installs it in each worker when it first runs (without network it waits about 70 s at every run)`);
+      return;
+    }
+    // Not the copied .npmrc (credentials): only what npm installed.
+    const tgz = path.join(dir, 'home-packages.tgz');
+    await $({ quiet: true })`tar -czf ${tgz} -C ${dir} package.json package-lock.json node_modules`;
+    await pushFile(ctx.rt, base, tgz, HOME_PACKAGES_TGZ, { uid: 0, gid: 0, mode: 0o600 });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

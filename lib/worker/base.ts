@@ -32,7 +32,7 @@ import {
 } from '../runtime/client.ts';
 import { WORKER_KEY } from '../runtime/argv.ts';
 import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, MASKED_GENERATORS, MASKED_UNITS, ROLE_KEY, type BaseInputs } from './base-plan.ts';
-import { prepareRegistryInstall } from './agent-registry.ts';
+import { prepareRegistryInstall, pushHomePackages } from './agent-registry.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
 import { helperFiles, HUB_MOUNT, hubDevice, queueForwarderFiles, WORKER_ENV_FILE, type QueueLinkKind } from './plan.ts';
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
@@ -247,6 +247,7 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
         await execOk(rt, name, ['mkdir', '-p', f.path.slice(0, f.path.lastIndexOf('/'))]);
         await pushFile(rt, name, f.host, f.path, { uid: 0, gid: 0, mode: f.mode });
       }
+      if (install.homePackages) await pushHomePackages(ctx, name, install.homePackages, progress);
       const cleanup = install.registry ? await prepareRegistryInstall(ctx, name, install.registry.node, progress) : null;
       try {
         await runScript(ctx, name, 'the agent install', install.script, progress);

@@ -5,6 +5,8 @@
 // with one call of opencode's own `write` tool, then a final answer. The loop claims the task,
 // opencode writes the file, the loop commits, pushes, records what opencode reported (run --format
 // json) and marks the task done; the worker's log shows the run as a transcript, not as JSON.
+// opencode's plugin package is in the base (installed by the host's npm): the run does not wait
+// for opencode's own install of it, which without network took about 70 s of every run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USAGE } from '../support/model-server.ts';
 import { agentCycle, expectGreetingOnBranch, expectModelRequests, expectTranscript, expectUsageInStatus, runGreetingTask, type AgentCycle } from './agent-cycle.ts';
@@ -25,7 +27,7 @@ describe.skipIf(!rt)('the real opencode in a worker, loop mode, through the stan
         ANTHROPIC_API_KEY: KEY,
         OPENCODE_CONFIG_CONTENT: JSON.stringify({ provider: { anthropic: { options: { baseURL: `${url}/v1` } } }, model: 'anthropic/claude-sonnet-4-5' }),
       }),
-      doctor: /✓ agent CLI install: opencode pushed into the base from .*opencode-ai\/bin \(no network needed\)/,
+      doctor: /✓ agent CLI install: opencode pushed into the base from .*opencode-ai\/bin \(no network needed\); @opencode-ai\/plugin@1\.18\.33 into ~\/\.config\/opencode by the host's npm/,
       timeoutMs: TIMEOUT_MS,
     });
   }, TIMEOUT_MS);
@@ -33,6 +35,14 @@ describe.skipIf(!rt)('the real opencode in a worker, loop mode, through the stan
 
   it('up: the loop claims the task, opencode writes the file with its own tool, the task is done on its branch with what opencode reported', async () => {
     expect(c.isollm(['worker', 'exec', 'worker-1', '--', 'sh', '-c', 'readlink /usr/local/bin/opencode; opencode --version'])).toMatch(/^\/opt\/isollm-agent\/opencode\/opencode\.exe\n1\.18\.33/);
+    // The plugin package opencode wants in its config directory is there, dev's (opencode installs into it only when it can write it).
+    const dir = '/home/dev/.config/opencode';
+    const cat = (file: string) => JSON.parse(c.isollm(['worker', 'exec', 'worker-1', '--', 'cat', `${dir}/${file}`])) as Record<string, unknown>;
+    expect(c.isollm(['worker', 'exec', 'worker-1', '--', 'stat', '-c', '%U', dir, `${dir}/node_modules/@opencode-ai/plugin`])).toBe('dev\ndev\n');
+    expect(cat('node_modules/@opencode-ai/plugin/package.json').version).toBe('1.18.33');
+    // What opencode checks before it installs: the lockfile's root lists what package.json does.
+    expect(cat('package.json')).toEqual({ dependencies: { '@opencode-ai/plugin': '1.18.33' } });
+    expect((cat('package-lock.json').packages as Record<string, { dependencies?: object }>)[''].dependencies).toEqual({ '@opencode-ai/plugin': '1.18.33' });
     const { id, task, log } = await runGreetingTask(c, 'opencode', 240_000);
     expectGreetingOnBranch(c, id);
     // What opencode sent: the key, the task once per request, loop mode's instructions (AGENTS.md), the write tool's result.
@@ -44,6 +54,13 @@ describe.skipIf(!rt)('the real opencode in a worker, loop mode, through the stan
     expect(result.turns).toBeGreaterThanOrEqual(2);
     expect([result.tokens_in, result.tokens_out]).toEqual([USAGE.input * result.turns, USAGE.output * result.turns]);
     expect(result.cost_usd).toBeGreaterThan(0);
+    // No wait for an install: opencode's log of the run, which read its config directory, has no failed
+    // install in it (`background dependency install failed`, 70 s into the run), and the run took
+    // seconds (21 s on the loaded machine; 91 s with the wait).
+    const opencodeLog = c.isollm(['worker', 'exec', 'worker-1', '--', 'sh', '-c', 'cat /home/dev/.local/share/opencode/log/*.log']);
+    expect(opencodeLog).toContain(`message=loading path=${dir}/opencode.json`);
+    expect(opencodeLog.split('\n').filter((l) => /dependency install|install failed|NpmInstall/i.test(l))).toEqual([]);
+    expect(result.duration_ms).toBeLessThan(50_000);
     expectUsageInStatus(c, result, { cost_usd: result.cost_usd!, turns: result.turns });
     // The transcript: opencode's write tool and the answer to it.
     expect(log).toMatch(/^→ write: \/home\/dev\/project\/GREETING\.md\n {2}← .+\n/m);
