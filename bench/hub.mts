@@ -13,6 +13,9 @@ import process from 'node:process';
 import { promisify } from 'node:util';
 import { startServer } from '../lib/queue/server.ts';
 import { initRepo } from '../test/support/repo.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) || fallback;
 const FILES = arg('files', 2000);

@@ -18,6 +18,9 @@ import { startServer } from '../lib/queue/server.ts';
 import { connectRuntime } from '../lib/runtime/choose.ts';
 import { maxRunsOneBad } from '../lib/land/train.ts';
 import { initRepo } from '../test/support/repo.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);

@@ -11,6 +11,9 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, percentile } from '../test/support/net.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const CONCURRENCY = [1, 8, 32];
 const TASKS = Number(process.argv[process.argv.indexOf('--tasks') + 1]) || 3000;

@@ -21,6 +21,9 @@ import { deleteInstance, execIn, listInstances, startInstance, stopInstance, typ
 import { connectRuntime } from '../lib/runtime/choose.ts';
 import { runClient } from '../lib/runtime/client.ts';
 import { freePort } from '../test/support/net.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'scripts', 'isollm.mts');

@@ -11,6 +11,9 @@ import path from 'node:path';
 import process from 'node:process';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const TARGET_MS = 500;
 const arg = (name: string) => {

@@ -18,6 +18,9 @@ import { deleteInstance, execIn, FAST_POOL, launchInstance, listInstances, listS
 import { connectRuntime, RUNTIME_ENV } from '../lib/runtime/choose.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);

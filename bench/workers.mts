@@ -22,6 +22,9 @@ import { createWorkers } from '../lib/worker/create.ts';
 import { workerContext } from '../lib/worker/ops.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
+import { helpAndExit } from './usage.ts';
+
+helpAndExit(import.meta.url);
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const IMAGE = arg('--image') ?? 'isollm-test';
