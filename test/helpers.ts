@@ -1,5 +1,5 @@
 // Shared test helpers: temp dirs cleaned after each test, the CLI as a child process, real git repos.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,11 +25,38 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
 }
 
 export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}): CliResult {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', INIT_CWD: undefined, ...options.env };
-  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const spawnOptions: SpawnSyncOptions = { cwd: options.cwd ?? ROOT, env, input: options.input ?? '', encoding: 'utf8', timeout: options.timeout ?? 60_000 };
+  const spawnOptions: SpawnSyncOptions = { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), input: options.input ?? '', encoding: 'utf8', timeout: options.timeout ?? 60_000 };
   const r = spawnSync(NODE, args, spawnOptions);
   return { code: r.status ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** `runCli`, awaited (so several can run at once). */
+export function runCliAsync(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<CliResult> {
+  return spawnAsync(NODE, [path.join(ROOT, 'scripts', 'isollm.mts'), ...args], { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), timeout: options.timeout ?? 60_000 });
+}
+
+/** This process's environment for the CLI: no colour, no INIT_CWD (npm's), `extra` on top (undefined removes). */
+function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', INIT_CWD: undefined, ...extra };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  return env;
+}
+
+/**
+ * A child process, awaited: its exit code (-1 when killed), stdout, stderr, and `output`, both as they
+ * came. `timeout` kills it with `killSignal` (SIGTERM unless told).
+ */
+export function spawnAsync(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number; killSignal?: NodeJS.Signals } = {}): Promise<CliResult & { output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeout, killSignal: options.killSignal });
+    let stdout = '';
+    let stderr = '';
+    let output = '';
+    child.stdout.on('data', (d) => { stdout += d; output += d; });
+    child.stderr.on('data', (d) => { stderr += d; output += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, output }));
+  });
 }
 
 /** Run git and return trimmed stdout; throws with stderr on failure. */

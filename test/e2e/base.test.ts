@@ -4,37 +4,23 @@
 // rebuilds it exactly once while older workers keep their work; reset moves a worker onto the new
 // base after saving its work; an old base goes once no worker uses it; `worker rebuild` forces one.
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
-import { freePort, git, NODE, ROOT } from '../helpers.ts';
+import { freePort, git, runCliAsync } from '../helpers.ts';
+import { commitRepo } from './project.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
 const rt = await e2eRuntime('base');
-const ISOLLM = path.join(ROOT, 'scripts', 'isollm.mts');
 // Several base builds, each with a setup_script: on a loaded 2-core machine one test can take minutes.
 const CLI_TIMEOUT_MS = 420_000;
 const id = crypto.randomBytes(3).toString('hex');
 
-type Result = { code: number; stdout: string; stderr: string };
-
-function run(args: string[], cwd: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    delete env.INIT_CWD;
-    const child = spawn(NODE, [ISOLLM, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: CLI_TIMEOUT_MS });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[], cwd: string) => runCliAsync(args, { cwd, timeout: CLI_TIMEOUT_MS });
 
 const setup = (version: string) => `setup_script: |\n  echo building-${version}\n  echo ${version} >> /etc/e2e-base-marker\n`;
 const count = (text: string, needle: string) => text.split('\n').filter((l) => l.includes(needle)).length;
@@ -53,14 +39,8 @@ describe.skipIf(!rt)('the project base on real containers', () => {
   let first = '';
 
   beforeAll(async () => {
-    fs.mkdirSync(root, { recursive: true });
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# e2e base\n');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${hub}\nagent:\n  install: false\n`;
-    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml + setup('v1'));
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commitRepo(root, { 'README.md': '# e2e base\n', 'isollm.yaml': yaml + setup('v1') });
   });
 
   afterAll(async () => {
@@ -197,14 +177,9 @@ describe.skipIf(!rt)('`worker add` while another builds the base', () => {
   const root = path.join(work, 'project');
 
   beforeAll(async () => {
-    fs.mkdirSync(root, { recursive: true });
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
     // Long enough that the second add surely starts while the first is in setup_script.
     const yaml = `project: ${project}\nimage: ${TEST_IMAGE}\nqueue:\n  port: ${await freePort()}\ngit:\n  hub: ${path.join(work, 'hub.git')}\nagent:\n  install: false\nsetup_script: |\n  echo slow-setup\n  sleep 8\n`;
-    fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
+    commitRepo(root, { 'isollm.yaml': yaml });
   });
 
   afterAll(async () => {

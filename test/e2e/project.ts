@@ -22,11 +22,20 @@ export type E2eProject = {
   isollm(args: string[], timeout?: number): string;
   /** tmux on the project's private server. */
   tmux(...args: string[]): SpawnSyncReturns<string>;
-  /** The repo on main with one commit: `files` and the .gitignore isollm wants. */
+  /** commitRepo in the project's repo. */
   commit(files: Record<string, string>): void;
   /** `down --destroy`, then whatever containers are left, the queue, the tmux server and the work dir. */
   destroy(rt: Runtime | null, timeout: number): Promise<void>;
 };
+
+/** A project repo at `root` (made if need be) on main with one commit: `files` and the .gitignore isollm wants. */
+export function commitRepo(root: string, files: Record<string, string>): void {
+  fs.mkdirSync(root, { recursive: true });
+  git(root, 'init', '-q', '-b', 'main');
+  for (const [name, text] of Object.entries({ '.gitignore': '.isollm/\n', ...files })) fs.writeFileSync(path.join(root, name), text);
+  git(root, 'add', '.');
+  git(root, 'commit', '-qm', 'initial');
+}
 
 /** Project `e2e-<slug>-<tag>` in /tmp/isollm-e2e-<slug>-…; `env` for every CLI run, `timeout` its default. */
 export function e2eProject(slug: string, env: NodeJS.ProcessEnv = {}, timeout = 120_000): E2eProject {
@@ -55,13 +64,7 @@ export function e2eProject(slug: string, env: NodeJS.ProcessEnv = {}, timeout = 
       return r.stdout;
     },
     tmux,
-    commit(files) {
-      fs.mkdirSync(root, { recursive: true });
-      git(root, 'init', '-q', '-b', 'main');
-      for (const [name, text] of Object.entries({ '.gitignore': '.isollm/\n', ...files })) fs.writeFileSync(path.join(root, name), text);
-      git(root, 'add', '.');
-      git(root, 'commit', '-qm', 'initial');
-    },
+    commit: (files) => commitRepo(root, files),
     async destroy(rt, t) {
       cli(['down', '--destroy', '--yes'], t);
       if (rt) for (const i of await listInstances(rt, p.project)) await deleteInstance(rt, i.name);

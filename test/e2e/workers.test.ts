@@ -3,7 +3,7 @@
 // setup_script (once, in the base; rolled back on failure), two projects side by side, a project name at the
 // length limit, and isollm run by a non-root user in the runtime's group.
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PROJECT_NAME } from '../../lib/config/load.ts';
 import { deleteInstance, listInstances, listSnapshots, type Runtime } from '../../lib/runtime/client.ts';
-import { freePort, git, NODE, ROOT } from '../helpers.ts';
+import { freePort, git, NODE, ROOT, runCliAsync, spawnAsync, type CliResult } from '../helpers.ts';
+import { commitRepo } from './project.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
 const rt = await e2eRuntime('workers');
@@ -19,39 +20,12 @@ const ISOLLM = path.join(ROOT, 'scripts', 'isollm.mts');
 const CLI_TIMEOUT_MS = 180_000;
 const id = crypto.randomBytes(3).toString('hex');
 
-type Result = { code: number; stdout: string; stderr: string };
-
-/** A child process, awaited (so several `worker add` run at once). */
-function run(cmd: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: CLI_TIMEOUT_MS });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-const cliEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  delete env.INIT_CWD;
-  return env;
-};
-
-/** `isollm <args>` in project `root`, as this (root) user. */
-const cli = (root: string, ...args: string[]) => run(NODE, [ISOLLM, ...args], { cwd: root, env: cliEnv() });
+/** `isollm <args>` in project `root`, as this (root) user (awaited, so several `worker add` run at once). */
+const cli = (root: string, ...args: string[]) => runCliAsync(args, { cwd: root, timeout: CLI_TIMEOUT_MS });
 
 /** A project: a git repo on main with one commit and isollm.yaml. */
 function makeProject(dir: string, yaml: string): string {
-  fs.mkdirSync(dir, { recursive: true });
-  git(dir, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(dir, 'README.md'), '# e2e\n');
-  fs.writeFileSync(path.join(dir, '.gitignore'), '.isollm/\n');
-  fs.writeFileSync(path.join(dir, 'isollm.yaml'), yaml);
-  git(dir, 'add', '.');
-  git(dir, 'commit', '-qm', 'initial');
+  commitRepo(dir, { 'README.md': '# e2e\n', 'isollm.yaml': yaml });
   return dir;
 }
 
@@ -72,17 +46,17 @@ const nonRoot = {
   home: '',
   root: '',
   hub: '',
-  firstAdd: undefined as Promise<Result> | undefined,
+  firstAdd: undefined as Promise<CliResult> | undefined,
 };
 
 /** `isollm <args>` as the throwaway user, with a clean environment (its HOME, no INIT_CWD). */
-function cliAs(...args: string[]): Promise<Result> {
+function cliAs(...args: string[]): Promise<CliResult> {
   const { user, home, root } = nonRoot;
-  return run('runuser', ['-u', user, '--', 'env', '-i', `HOME=${home}`, `USER=${user}`, `PATH=${process.env.PATH}`, 'NO_COLOR=1', `ISOLLM_RUNTIME=${rt!.kind}`, NODE, ISOLLM, ...args], { cwd: root });
+  return spawnAsync('runuser', ['-u', user, '--', 'env', '-i', `HOME=${home}`, `USER=${user}`, `PATH=${process.env.PATH}`, 'NO_COLOR=1', `ISOLLM_RUNTIME=${rt!.kind}`, NODE, ISOLLM, ...args], { cwd: root, timeout: CLI_TIMEOUT_MS });
 }
 
 /** Create the user (in the runtime's group, home 0750) and its project, then start `worker add`. */
-async function startNonRoot(runtime: Runtime): Promise<Result> {
+async function startNonRoot(runtime: Runtime): Promise<CliResult> {
   const { user, project } = nonRoot;
   const add = spawnSync('useradd', ['--create-home', '--groups', runtime.group, '--shell', '/bin/sh', user], { encoding: 'utf8' });
   if (add.status !== 0) throw new Error(`useradd failed: ${add.stderr}`);
@@ -109,7 +83,7 @@ describe.skipIf(!rt)('workers on real containers', () => {
   const longName = `e2e-long-${id}-`.padEnd(MAX_PROJECT_NAME, 'x');
   const b = { project: longName, root: path.join(work, 'b'), hub: path.join(work, 'hubs', 'b.git') };
   const c = { project: `e2e-bad-${id}`, root: path.join(work, 'c'), hub: path.join(work, 'hubs', 'c.git') };
-  const added: Record<'a' | 'b' | 'c', Result> = {} as never;
+  const added: Record<'a' | 'b' | 'c', CliResult> = {} as never;
   const exec = (worker: string, ...command: string[]) => cli(a.root, 'worker', 'exec', worker, '--', ...command);
   const taskJson = async (root: string, taskId: string) => JSON.parse((await cli(root, 'task', 'show', taskId, '--json')).stdout);
 
