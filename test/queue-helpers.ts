@@ -2,6 +2,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
+import { getAgentState } from '../lib/queue/agents.ts';
 import { startServer, type QueueServer, type ServerOptions } from '../lib/queue/server.ts';
 import { tmpDir } from './helpers.ts';
 
@@ -10,6 +11,17 @@ export async function testServer(options: Partial<Pick<ServerOptions, 'maxBodyBy
   const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port: 0, socketsDir: path.join(dir, 'sockets'), ...options });
   onTestFinished(() => server.close());
   return Object.assign(server, { dir });
+}
+
+/** Every change of `worker`'s agent state in the server's store, as `state source` (polled in-process: the store is synchronous). */
+export function watchStates(server: QueueServer, worker: string): { seen: string[]; stop: () => void } {
+  const seen: string[] = [];
+  const timer = setInterval(() => {
+    const s = getAgentState(server.store, worker);
+    const entry = s ? `${s.state} ${s.source}` : '';
+    if (entry && seen.at(-1) !== entry) seen.push(entry);
+  }, 10);
+  return { seen, stop: () => clearInterval(timer) };
 }
 
 export type Answer = { status: number; json: any; text: string; headers: http.IncomingHttpHeaders };

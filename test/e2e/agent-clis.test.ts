@@ -6,19 +6,18 @@
 // task text exactly once, the instructions file, the credentials; and asks the agent to run a shell
 // command outside the project, which only happens when no trust or permission prompt stands in the
 // way. (aider is a Python package that cannot be installed here: its argv is covered by unit tests.)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { defaults, type Config } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis, type AgentCli } from '../support/agent-clis.ts';
-import { killUserProcesses, placeAgentFiles, sh, systemDir, waitFor as waitEvery } from '../support/throwaway-user.ts';
+import { freshHome, killUserProcesses, removeUser, sh, systemDir, typeIntoTui, waitFor as waitEvery } from '../support/throwaway-user.ts';
 import { occurrences, startModelServer, USAGE, type ModelRequest, type ModelServer } from '../support/model-server.ts';
 import { parseRunOutput } from '../../lib/agent/results.ts';
-import { NODE, ROOT } from '../helpers.ts';
+import { NODE, ROOT, spawnAsync } from '../helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
 
 // The screen is read every 250 ms.
@@ -79,15 +78,7 @@ const CASES: Record<AgentCli, Case> = {
 
 /** A fresh home (a first run for every CLI) with a project and the files isollm would push. */
 function prepareHome(config: Config, secrets: Record<string, string>): void {
-  sh('find', [home, '-mindepth', '1', '-delete']);
-  sh('find', [sys.dir, '-mindepth', '1', '-delete']);
-  fs.mkdirSync(project, { recursive: true });
-  sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
-  fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
-  sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-  sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
-  placeAgentFiles(agentFiles(config, project, 'worker-1', secrets), home, sys.dir);
-  sh('chown', ['-R', `${user}:${user}`, home]);
+  freshHome(user, home, sys.dir, project, agentFiles(config, project, 'worker-1', secrets));
 }
 
 /** argv that runs `args` as the test user with a clean environment, in the project. */
@@ -141,15 +132,7 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       sh('chown', [`${user}:${user}`, prompt]);
       const [cmd, ...args] = asUser(['sh', LAUNCHER, 'headless', prompt]);
       const started = Date.now();
-      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const code = await new Promise<number | null>((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-        child.on('close', (status) => { clearTimeout(timer); resolve(status); });
-      });
+      const { code, stdout, stderr } = await spawnAsync(cmd, args, { timeout: 150_000, killSignal: 'SIGKILL' });
       console.log(`${preset} loop: exit ${code} in ${((Date.now() - started) / 1000).toFixed(1)} s, ${server.requests.length} requests`);
       // ISOLLM_CAPTURE_DIR=dir: keep the CLI's output (how test/fixtures/agent-output was made).
       if (process.env.ISOLLM_CAPTURE_DIR) fs.writeFileSync(path.join(process.env.ISOLLM_CAPTURE_DIR, `${preset}.jsonl`), stdout);
@@ -184,23 +167,8 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
       const started = Date.now();
       // The pane's command in a worker: isollm-agent with a terminal.
       expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(['sh', LAUNCHER], { TERM: 'xterm-256color' })).status).toBe(0);
-      // Ready when the screen has settled.
-      let last = '';
-      let stableSince = Date.now();
-      await waitFor(`${preset} to settle`, () => {
-        const now = screen();
-        if (now !== last) { last = now; stableSince = Date.now(); }
-        return now.trim() !== '' && Date.now() - stableSince > 2_000;
-      }, 150_000, screen);
-      tmux('send-keys', '-t', 'agent', '-l', `Task ar-${tag}: ${taskMarker}`);
-      // A TUI may take fast typing for a paste and the Enter right after it for a newline in it:
-      // Enter again until the task reaches the model.
-      const sent = () => server.requests.some((r) => r.raw.includes(taskMarker));
-      for (let i = 0; i < 5 && !sent(); i++) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        tmux('send-keys', '-t', 'agent', 'Enter');
-        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
-      }
+      const tui = { name: preset, screen, send: (...keys: string[]) => void tmux('send-keys', '-t', 'agent', ...keys) };
+      await typeIntoTui(tui, `Task ar-${tag}: ${taskMarker}`, () => server.requests.some((r) => r.raw.includes(taskMarker)), { everyMs: 250 });
       // The command ran, and its result went back to the model.
       const done = () => fs.existsSync(marker) && server.requests.filter((r) => r.raw.includes(taskMarker)).length >= 2;
       await waitFor(`${preset} to work on the typed task`, done, 90_000, screen);
@@ -217,7 +185,6 @@ describe.skipIf(!asRoot).each(Object.keys(CASES) as AgentCli[])('%s, as isollm p
 
 afterAll(async () => {
   if (!asRoot || !fs.existsSync(home)) return;
-  await killUserProcesses(user);
-  spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
+  await removeUser(user);
   if (sys.dir) fs.rmSync(sys.dir, { recursive: true, force: true });
 });

@@ -5,21 +5,20 @@
 // Interactively, without the preset's --dangerously-skip-permissions, claude asks permission for the
 // command: working → waiting → (approved in its tmux pane) working → idle, and the queue emits
 // exactly one agent_waiting event (what notify.command gets).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { getAgentState } from '../../lib/queue/agents.ts';
 import type { QueueEvent } from '../../lib/queue/events.ts';
 import { defaults } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis } from '../support/agent-clis.ts';
-import { killUserProcesses, sh, waitFor } from '../support/throwaway-user.ts';
+import { agentTools, freshHome, killUserProcesses, removeUser, sh, typeIntoTui, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer } from '../support/model-server.ts';
-import { NODE, ROOT } from '../helpers.ts';
-import { testServer } from '../queue-helpers.ts';
+import { NODE, spawnAsync } from '../helpers.ts';
+import { testServer, watchStates } from '../queue-helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
 
 const asRoot = process.getuid?.() === 0;
@@ -33,51 +32,27 @@ const tag = crypto.randomBytes(3).toString('hex');
 const user = `isollm-hk-${tag}`;
 const home = `/home/${user}`;
 const project = path.join(home, 'project');
-// isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
-const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-hk-'));
 
 describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
   let bin = '';
+  // isollm-state and isollm-agent, for the user.
+  let tools = '';
   beforeAll(async () => {
     bin = await ensureAgentClis();
     sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
-    fs.chmodSync(tools, 0o755);
-    for (const f of ['isollm-state', 'isollm-agent']) fs.copyFileSync(path.join(ROOT, 'templates', f), path.join(tools, f));
-    for (const f of ['isollm-state', 'isollm-agent']) fs.chmodSync(path.join(tools, f), 0o755);
+    tools = agentTools('isollm-hk-');
   }, 300_000);
   afterAll(async () => {
-    // userdel refuses a user with processes left.
-    if (asRoot) {
-      await killUserProcesses(user);
-      spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
-    }
-    fs.rmSync(tools, { recursive: true, force: true });
+    if (asRoot) await removeUser(user);
+    if (tools) fs.rmSync(tools, { recursive: true, force: true });
   });
 
   /** The user's home as isollm would push it for `mode`, a project, and the stand-in's credentials. */
   function prepareHome(mode: 'loop' | 'interactive', modelUrl: string): void {
-    sh('find', [home, '-mindepth', '1', '-delete']);
     const secrets = { ANTHROPIC_API_KEY: `sk-test-${tag}-0123456789abcdefghij`, ANTHROPIC_BASE_URL: modelUrl };
     const config = defaults('hooks');
     config.agent = { ...config.agent, preset: 'claude', mode, env: Object.keys(secrets) };
-    fs.mkdirSync(project, { recursive: true });
-    sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
-    for (const f of agentFiles(config, project, 'worker-7', secrets)) {
-      const file = f.path.replace(DEV_HOME, home);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
-    }
-  }
-
-  /** Every state change of worker-7 as `state source` (polled in-process: the store is synchronous). */
-  function watchStates(queue: Awaited<ReturnType<typeof testServer>>): { seen: string[]; stop: () => void } {
-    const seen: string[] = [];
-    const timer = setInterval(() => {
-      const s = getAgentState(queue.store, 'worker-7');
-      const entry = s ? `${s.state} ${s.source}` : '';
-      if (entry && seen.at(-1) !== entry) seen.push(entry);
-    }, 10);
-    return { seen, stop: () => clearInterval(timer) };
+    freshHome(user, home, null, project, agentFiles(config, project, 'worker-7', secrets));
   }
 
   const userEnv = (queuePort: number) => [`HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, `ISOLLM_WORKER=worker-7`, `ISOLLM_QUEUE_URL=http://127.0.0.1:${queuePort}`];
@@ -91,28 +66,16 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     const socket = path.join('/tmp', `isollm-hk-${tag}.tmux`);
     const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
-    const states = watchStates(queue);
+    const tui = { name: 'claude', screen, send: (...keys: string[]) => void tmux('send-keys', '-t', 'agent', ...keys) };
+    const states = watchStates(queue, 'worker-7');
     try {
       prepareHome('interactive', model.url);
       // The preset skips permission prompts; this run must ask (not auto mode's own check either).
       fs.writeFileSync(path.join(home, '.isollm', 'agent.argv'), 'claude\n--permission-mode\ndefault\n');
       sh('chown', ['-R', `${user}:${user}`, home]);
       expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queue.port, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
-      let last = '';
-      let stableSince = Date.now();
-      await waitFor('claude to settle', () => {
-        const now = screen();
-        if (now !== last) { last = now; stableSince = Date.now(); }
-        return now.trim() !== '' && Date.now() - stableSince > 2_000;
-      }, 150_000, screen);
       const task = `Task ar-${tag}: run the command`;
-      tmux('send-keys', '-t', 'agent', '-l', task);
-      const sent = () => model.requests.some((r) => r.raw.includes(task));
-      for (let i = 0; i < 5 && !sent(); i++) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        tmux('send-keys', '-t', 'agent', 'Enter');
-        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
-      }
+      await typeIntoTui(tui, task, () => model.requests.some((r) => r.raw.includes(task)));
       await waitFor('the permission question', () => getAgentState(queue.store, 'worker-7')?.state === 'waiting', 90_000, () => `${states.seen.join(' → ')}\n${screen()}`);
       expect(fs.existsSync(marker)).toBe(false);
       await new Promise((r) => setTimeout(r, 1_000));
@@ -140,28 +103,16 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     const socket = path.join('/tmp', `isollm-hk-${tag}-limit.tmux`);
     const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
-    const states = watchStates(queue);
+    const tui = { name: 'claude', screen, send: (...keys: string[]) => void tmux('send-keys', '-t', 'agent', ...keys) };
+    const states = watchStates(queue, 'worker-7');
     try {
       await killUserProcesses(user);
       prepareHome('interactive', model.url);
       sh('chown', ['-R', `${user}:${user}`, home]);
       const started = Date.now();
       expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queue.port, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color'])).status).toBe(0);
-      let last = '';
-      let stableSince = Date.now();
-      await waitFor('claude to settle', () => {
-        const now = screen();
-        if (now !== last) { last = now; stableSince = Date.now(); }
-        return now.trim() !== '' && Date.now() - stableSince > 2_000;
-      }, 150_000, screen);
       const task = `Task ar-${tag}: hit the limit`;
-      tmux('send-keys', '-t', 'agent', '-l', task);
-      const sent = () => model.requests.some((r) => r.raw.includes(task));
-      for (let i = 0; i < 5 && !sent(); i++) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        tmux('send-keys', '-t', 'agent', 'Enter');
-        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
-      }
+      await typeIntoTui(tui, task, () => model.requests.some((r) => r.raw.includes(task)));
       await waitFor('limited', () => getAgentState(queue.store, 'worker-7')?.state === 'limited', 90_000, () => `${states.seen.join(' → ')}\n${screen()}`);
       const st = getAgentState(queue.store, 'worker-7')!;
       console.log(`claude limit: ${states.seen.join(' → ')}; until ${st.until}; ${st.detail}`);
@@ -185,41 +136,18 @@ describe.skipIf(!asRoot)('claude hooks report the agent state', () => {
     const marker = path.join(home, 'ran-hooks');
     const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
     try {
-      const key = `sk-test-${tag}-0123456789abcdefghij`;
-      const secrets = { ANTHROPIC_API_KEY: key, ANTHROPIC_BASE_URL: model.url };
-      const config = defaults('hooks');
-      config.agent = { ...config.agent, preset: 'claude', mode: 'loop', env: Object.keys(secrets) };
-      fs.mkdirSync(project, { recursive: true });
-      sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
-      for (const f of agentFiles(config, project, 'worker-7', secrets)) {
-        const file = f.path.replace(DEV_HOME, home);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, f.content.replaceAll(DEV_HOME, home), { mode: f.mode });
-      }
+      prepareHome('loop', model.url);
       const settings = JSON.parse(fs.readFileSync(path.join(home, '.claude', 'settings.json'), 'utf8'));
       expect(settings.skipDangerousModePermissionPrompt).toBe(true); // the preset's own key, kept
       const prompt = path.join(home, '.isollm', 'prompt.txt');
       fs.writeFileSync(prompt, `Task ar-${tag}: run the command\n`);
       sh('chown', ['-R', `${user}:${user}`, home]);
 
-      // Every state the queue holds, as it changes (polled in-process: the store is synchronous).
-      const seen: string[] = [];
-      const poll = setInterval(() => {
-        const s = getAgentState(queue.store, 'worker-7');
-        const entry = s ? `${s.state} ${s.source}` : '';
-        if (entry && seen.at(-1) !== entry) seen.push(entry);
-      }, 10);
-      const env = [`HOME=${home}`, `USER=${user}`, `PATH=${tools}:${bin}:${path.dirname(NODE)}:/usr/bin:/bin`, `ISOLLM_WORKER=worker-7`, `ISOLLM_QUEUE_URL=http://127.0.0.1:${queue.port}`];
-      const child = spawn('runuser', ['-u', user, '--', 'env', '-i', ...env, 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', project, 'sh', path.join(tools, 'isollm-agent'), 'headless', prompt], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
-      const code = await new Promise<number | null>((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-        child.on('close', (status) => { clearTimeout(timer); resolve(status); });
-      });
-      clearInterval(poll);
-      expect({ code, out: code === 0 ? '' : out.slice(-2000) }).toEqual({ code: 0, out: '' });
+      const { seen, stop } = watchStates(queue, 'worker-7');
+      const [cmd, ...args] = asUser(queue.port, ['sh', path.join(tools, 'isollm-agent'), 'headless', prompt]);
+      const { code, output } = await spawnAsync(cmd, args, { timeout: 150_000, killSignal: 'SIGKILL' });
+      stop();
+      expect({ code, out: code === 0 ? '' : output.slice(-2000) }).toEqual({ code: 0, out: '' });
       expect(fs.existsSync(marker)).toBe(true);
       console.log(`claude hooks: ${seen.join(' → ')}`);
       // It worked (a prompt, a tool) before it stopped, and the session's end is the last word.

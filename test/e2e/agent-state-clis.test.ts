@@ -5,21 +5,20 @@
 // test/support/agent-clis.ts) runs as a throwaway non-root user whose home holds the files isollm
 // pushes into a worker (agentFiles), against the stand-in model server, which has it run one shell
 // command: headless as the loop runs it, and interactively in a tmux pane where the task is typed in.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_HOME } from '../../lib/agent/presets.ts';
 import { getAgentState } from '../../lib/queue/agents.ts';
 import { defaults } from '../../lib/config/load.ts';
 import { agentFiles } from '../../lib/worker/plan.ts';
 import { ensureAgentClis } from '../support/agent-clis.ts';
-import { killUserProcesses, placeAgentFiles, sh, systemDir, waitFor } from '../support/throwaway-user.ts';
+import { agentTools, freshHome, killUserProcesses, removeUser, sh, systemDir, typeIntoTui, waitFor } from '../support/throwaway-user.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
-import { NODE, ROOT } from '../helpers.ts';
+import { NODE, spawnAsync } from '../helpers.ts';
 import type { QueueEvent } from '../../lib/queue/events.ts';
-import { testServer } from '../queue-helpers.ts';
+import { testServer, watchStates } from '../queue-helpers.ts';
 import { E2E_REQUIRED } from './runtime-available.ts';
 
 const asRoot = process.getuid?.() === 0;
@@ -34,8 +33,6 @@ const user = `isollm-st-${tag}`;
 const home = `/home/${user}`;
 const project = path.join(home, 'project');
 const KEY = `sk-test-${tag}-0123456789abcdefghij`;
-// isollm-state and isollm-agent where the user can run them (as /usr/local/bin holds them in a worker).
-const tools = fs.mkdtempSync(path.join('/var/tmp', 'isollm-st-'));
 
 type Cli = 'codex' | 'opencode' | 'gemini';
 const ENV: Record<Cli, (url: string) => Record<string, string>> = {
@@ -49,50 +46,26 @@ const ENV: Record<Cli, (url: string) => Record<string, string>> = {
 
 describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
   let bin = '';
+  // isollm-state and isollm-agent, for the user.
+  let tools = '';
   // Root's system files of a worker (gemini's hooks).
   let sys = { dir: '', env: {} as Record<string, string> };
   beforeAll(async () => {
     bin = await ensureAgentClis();
     sys = systemDir(tag);
     sh('useradd', ['--create-home', '--shell', '/bin/sh', user]);
-    fs.chmodSync(tools, 0o755);
-    for (const f of ['isollm-state', 'isollm-agent']) {
-      fs.copyFileSync(path.join(ROOT, 'templates', f), path.join(tools, f));
-      fs.chmodSync(path.join(tools, f), 0o755);
-    }
+    tools = agentTools('isollm-st-');
   }, 300_000);
   afterAll(async () => {
-    if (asRoot) {
-      await killUserProcesses(user);
-      spawnSync('userdel', ['--remove', user], { encoding: 'utf8' });
-    }
-    fs.rmSync(tools, { recursive: true, force: true });
+    if (asRoot) await removeUser(user);
+    if (tools) fs.rmSync(tools, { recursive: true, force: true });
     if (sys.dir) fs.rmSync(sys.dir, { recursive: true, force: true });
   });
 
   function prepareHome(cli: Cli, mode: 'loop' | 'interactive', secrets: Record<string, string>): void {
-    sh('find', [home, '-mindepth', '1', '-delete']);
-    sh('find', [sys.dir, '-mindepth', '1', '-delete']);
     const config = defaults('states');
     config.agent = { ...config.agent, preset: cli, mode, env: Object.keys(secrets) };
-    fs.mkdirSync(project, { recursive: true });
-    sh('git', ['-C', project, 'init', '-q', '-b', 'main']);
-    fs.writeFileSync(path.join(project, 'README.md'), 'a project\n');
-    sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-    sh('git', ['-C', project, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'init']);
-    placeAgentFiles(agentFiles(config, project, 'worker-7', secrets), home, sys.dir);
-    sh('chown', ['-R', `${user}:${user}`, home]);
-  }
-
-  /** Every state change of worker-7 as `state source`. */
-  function watchStates(queue: Awaited<ReturnType<typeof testServer>>): { seen: string[]; stop: () => void } {
-    const seen: string[] = [];
-    const timer = setInterval(() => {
-      const s = getAgentState(queue.store, 'worker-7');
-      const entry = s ? `${s.state} ${s.source}` : '';
-      if (entry && seen.at(-1) !== entry) seen.push(entry);
-    }, 10);
-    return { seen, stop: () => clearInterval(timer) };
+    freshHome(user, home, sys.dir, project, agentFiles(config, project, 'worker-7', secrets));
   }
 
   const asUser = (queuePort: number, args: string[], extra: string[] = []) => [
@@ -106,16 +79,9 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     fs.writeFileSync(prompt, `Task ar-${tag}: run the command\n`);
     sh('chown', [`${user}:${user}`, prompt]);
     const [cmd, ...args] = asUser(queuePort, ['sh', path.join(tools, 'isollm-agent'), 'headless', prompt]);
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-      child.on('close', (status) => { clearTimeout(timer); resolve(status); });
-    });
+    const { code, output } = await spawnAsync(cmd, args, { timeout: 150_000, killSignal: 'SIGKILL' });
     void model;
-    return { code, out };
+    return { code, out: output };
   }
 
   async function interactive(cli: Cli, model: ModelServer, queuePort: number, states: { seen: string[] }, done: () => boolean, env: string[] = []): Promise<void> {
@@ -124,21 +90,9 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     const screen = () => tmux('capture-pane', '-p', '-t', 'agent').stdout ?? '';
     try {
       expect(tmux('new-session', '-d', '-s', 'agent', '-x', '200', '-y', '50', ...asUser(queuePort, ['sh', path.join(tools, 'isollm-agent')], ['TERM=xterm-256color', ...env])).status).toBe(0);
-      let last = '';
-      let stableSince = Date.now();
-      await waitFor(`${cli} to settle`, () => {
-        const now = screen();
-        if (now !== last) { last = now; stableSince = Date.now(); }
-        return now.trim() !== '' && Date.now() - stableSince > 3_000;
-      }, 150_000, screen);
       const task = `Task ar-${tag}: run the command`;
-      tmux('send-keys', '-t', 'agent', '-l', task);
-      const sent = () => model.requests.some((r) => r.raw.includes(task));
-      for (let i = 0; i < 6 && !sent(); i++) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        tmux('send-keys', '-t', 'agent', 'Enter');
-        await waitFor('the task to be sent', sent, 4_000).catch(() => undefined);
-      }
+      const tui = { name: cli, screen, send: (...keys: string[]) => void tmux('send-keys', '-t', 'agent', ...keys) };
+      await typeIntoTui(tui, task, () => model.requests.some((r) => r.raw.includes(task)), { settleMs: 3_000, tries: 6 });
       await waitFor(`${cli} done and idle`, done, 120_000, () => `${states.seen.join(' → ')}\n${screen()}`);
     } finally {
       tmux('kill-server');
@@ -151,7 +105,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
       const queue = await testServer();
       const marker = path.join(home, `ran-${cli}`);
       const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
-      const states = watchStates(queue);
+      const states = watchStates(queue, 'worker-7');
       try {
         prepareHome(cli, 'loop', ENV[cli](model.url));
         const { code, out } = await headless(cli, model, queue.port);
@@ -176,7 +130,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
       const queue = await testServer();
       const marker = path.join(home, `ran-${cli}-i`);
       const model = await startModelServer({ command: `touch ${marker}`, answer: 'Done.' });
-      const states = watchStates(queue);
+      const states = watchStates(queue, 'worker-7');
       try {
         prepareHome(cli, 'interactive', ENV[cli](model.url));
         await interactive(cli, model, queue.port, states, () => fs.existsSync(marker) && getAgentState(queue.store, 'worker-7')?.state === 'idle' && /^idle \w+:/.test(states.seen.at(-1) ?? ''));
@@ -199,7 +153,7 @@ describe.skipIf(!asRoot)('codex and opencode report the agent state', () => {
     const events: QueueEvent[] = [];
     const queue = await testServer({ emit: (e) => events.push(e) });
     const model = await startModelServer({ limit: { kind: 'insufficient_quota', message: 'You exceeded your current quota, please check your plan and billing details.' } });
-    const states = watchStates(queue);
+    const states = watchStates(queue, 'worker-7');
     const BACKOFF = 20;
     try {
       prepareHome('codex', 'interactive', ENV.codex(model.url));

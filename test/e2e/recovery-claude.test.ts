@@ -12,6 +12,7 @@ import { addDevice, execIn, listInstances, pushFile } from '../../lib/runtime/cl
 import { sessionName } from '../../lib/mux/index.ts';
 import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
+import { typeIntoTui } from '../support/throwaway-user.ts';
 import { freePort } from '../helpers.ts';
 import { e2eProject } from './project.ts';
 import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
@@ -41,20 +42,9 @@ async function until(what: string, ok: () => boolean, timeoutMs = 150_000, show:
 
 /** Wait for claude's screen to stop changing, then type `text` and press Enter until the model gets it. */
 async function prompt(text: string): Promise<void> {
-  let last = '';
-  let stableSince = Date.now();
-  await until('claude to settle', () => {
-    const now = screen();
-    if (now !== last) { last = now; stableSince = Date.now(); }
-    return now.trim() !== '' && Date.now() - stableSince > 3_000;
-  });
-  tmux('send-keys', '-t', pane(), '-l', text);
   const sent = () => server.requests.some((r) => r.raw.includes(text));
-  for (let i = 0; i < 8 && !sent(); i++) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    tmux('send-keys', '-t', pane(), 'Enter');
-    await until('the prompt to reach the model', sent, 5_000).catch(() => undefined);
-  }
+  const tui = { name: 'claude', screen, send: (...keys: string[]) => void tmux('send-keys', '-t', pane(), ...keys) };
+  await typeIntoTui(tui, text, sent, { settleMs: 3_000, tries: 8, tryMs: 5_000, everyMs: 500 });
   await until('the prompt to reach the model', sent, 10_000);
 }
 
