@@ -1,7 +1,6 @@
 // Structured results of headless runs: each CLI's parser on its REAL output (test/fixtures/agent-output,
 // captured from the pinned CLIs run by test/e2e/agent-clis.test.ts against the stand-in model server,
 // whose every answer reports 1234 tokens in and 56 out), and the way from isollm-task to the task.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { planAgent, presetOutput } from '../lib/agent/presets.ts';
 import { LAST_MESSAGE_MAX, parseRunOutput } from '../lib/agent/results.ts';
 import { defaults } from '../lib/config/load.ts';
 import { agentRunLines } from '../lib/queue/format.ts';
-import { ROOT, tmpDir } from './helpers.ts';
+import { ROOT, runScript, tmpDir } from './helpers.ts';
 import { call, projectApi, testServer } from './queue-helpers.ts';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'agent-output');
@@ -75,12 +74,8 @@ describe('what each CLI reports, read from its real output', () => {
   });
 });
 
-function helper(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('dash', [path.join(ROOT, 'templates', 'isollm-task'), ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function helper(env: Record<string, string>, ...args: string[]) {
+  return runScript(path.join(ROOT, 'templates', 'isollm-task'), env, args);
 }
 
 describe('recording a run on the task (isollm-task result → the queue)', () => {

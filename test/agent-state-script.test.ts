@@ -1,29 +1,15 @@
 // templates/isollm-state (POSIX sh + curl) run by dash against the real queue: what each CLI's hook
 // events mean, the usage-limit messages and their reset times, and `isollm-task release --note`.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { limitPatterns } from '../lib/agent/hooks.ts';
-import { ROOT, tmpDir } from './helpers.ts';
+import { ROOT, runScript, tmpDir } from './helpers.ts';
 import { call, projectApi, testServer } from './queue-helpers.ts';
 
 const STATE = path.join(ROOT, 'templates', 'isollm-state');
 const TASK = path.join(ROOT, 'templates', 'isollm-task');
-
-type Run = { code: number; stdout: string; stderr: string };
-
-/** Async: the server lives in this process. */
-function sh(script: string, env: Record<string, string>, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile('dash', [script, ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    // The script may exit without reading its stdin (a report it ignores): that is no error.
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(input);
-  });
-}
 
 describe('isollm-state', () => {
   it('turns Claude Code hook events into states: working → waiting → working → idle → exited', async () => {
@@ -31,7 +17,7 @@ describe('isollm-state', () => {
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-3' };
     const seen: string[] = [];
     const hook = async (event: Record<string, unknown>) => {
-      const r = await sh(STATE, env, ['hook', 'claude'], JSON.stringify({ session_id: 's1', cwd: '/home/dev/project', ...event }));
+      const r = await runScript(STATE, env, ['hook', 'claude'], JSON.stringify({ session_id: 's1', cwd: '/home/dev/project', ...event }));
       expect(r).toMatchObject({ code: 0, stdout: '' });
       const st = (await call(s, 'GET', '/v1/isollm/agents/worker-3')).json;
       seen.push([st.state, st.detail ?? ''].join(' ').trim());
@@ -53,7 +39,7 @@ describe('isollm-state', () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-4', HOME: tmpDir() };
     const state = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-4')).json;
-    const claude = (event: Record<string, unknown>) => sh(STATE, env, ['hook', 'claude'], JSON.stringify(event));
+    const claude = (event: Record<string, unknown>) => runScript(STATE, env, ['hook', 'claude'], JSON.stringify(event));
     const before = Date.now();
     await claude({ hook_event_name: 'UserPromptSubmit', prompt: 'go' });
     await claude({ hook_event_name: 'StopFailure', error: 'rate_limit', error_details: '429 This request would exceed your rate limit. Try again in 2 hours.' });
@@ -75,7 +61,7 @@ describe('isollm-state', () => {
     await claude({ hook_event_name: 'StopFailure', error: 'server_error' });
     expect(await state()).toMatchObject({ state: 'idle', detail: 'stopped: server_error' });
 
-    const opencode = async (event: Record<string, unknown>) => (await sh(STATE, env, ['hook', 'opencode'], JSON.stringify(event))).code;
+    const opencode = async (event: Record<string, unknown>) => (await runScript(STATE, env, ['hook', 'opencode'], JSON.stringify(event))).code;
     const seen: string[] = [];
     for (const event of [
       { hook_event_name: 'session.status', status: 'busy' },
@@ -98,14 +84,14 @@ describe('isollm-state', () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };
     const state = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-1')).json.state;
-    expect(await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"BeforeAgent","prompt":"x"}')).toMatchObject({ code: 0, stdout: '{}\n' });
+    expect(await runScript(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"BeforeAgent","prompt":"x"}')).toMatchObject({ code: 0, stdout: '{}\n' });
     expect(await state()).toBe('working');
-    await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"Notification","notification_type":"ToolPermission","message":"Allow run_shell_command?"}');
+    await runScript(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"Notification","notification_type":"ToolPermission","message":"Allow run_shell_command?"}');
     expect(await state()).toBe('waiting');
-    await sh(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"AfterAgent"}');
+    await runScript(STATE, env, ['hook', 'gemini'], '{"hook_event_name":"AfterAgent"}');
     expect(await state()).toBe('idle');
-    await sh(STATE, env, ['working']);
-    expect((await sh(STATE, env, ['hook', 'codex', '{"type":"agent-turn-complete","thread-id":"t","last-assistant-message":"Done."}'])).code).toBe(0);
+    await runScript(STATE, env, ['working']);
+    expect((await runScript(STATE, env, ['hook', 'codex', '{"type":"agent-turn-complete","thread-id":"t","last-assistant-message":"Done."}'])).code).toBe(0);
     expect(await state()).toBe('idle');
   });
 
@@ -118,7 +104,7 @@ describe('isollm-state', () => {
     const transcript = path.join(home, 'rollout.jsonl');
     // Lines before the turn (an earlier turn's error) do not count.
     fs.writeFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"}}}\n');
-    const prompt = () => sh(STATE, env, ['hook', 'codex'], JSON.stringify({ hook_event_name: 'UserPromptSubmit', transcript_path: transcript, prompt: 'x' }));
+    const prompt = () => runScript(STATE, env, ['hook', 'codex'], JSON.stringify({ hook_event_name: 'UserPromptSubmit', transcript_path: transcript, prompt: 'x' }));
     const get = async () => (await call(s, 'GET', '/v1/isollm/agents/worker-4')).json;
     const watcher = () => fs.existsSync(path.join(home, '.isollm', 'codex-watch.pid'));
 
@@ -140,7 +126,7 @@ describe('isollm-state', () => {
     await expect.poll(watcher).toBe(false); // it ends after its report
 
     // A retry limit spent on 429s: its text names no limit code, the patterns see it.
-    await sh(STATE, env, ['working']);
+    await runScript(STATE, env, ['working']);
     await prompt();
     await expect.poll(watcher).toBe(true);
     // (the real codex 0.171.0's record, codex_error_info an object here)
@@ -181,13 +167,13 @@ describe('isollm-state', () => {
   it('plain reports, and a queue that does not answer never fails the caller', async () => {
     const s = await testServer();
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_WORKER: 'worker-1' };
-    expect(await sh(STATE, env, ['limited'])).toMatchObject({ code: 2, stderr: expect.stringContaining('limited needs --until') });
-    expect((await sh(STATE, env, ['limited', '--until', '4102444800', '--detail', 'usage limit'])).code).toBe(0);
+    expect(await runScript(STATE, env, ['limited'])).toMatchObject({ code: 2, stderr: expect.stringContaining('limited needs --until') });
+    expect((await runScript(STATE, env, ['limited', '--until', '4102444800', '--detail', 'usage limit'])).code).toBe(0);
     expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'limited', until: '2100-01-01T00:00:00.000Z', detail: 'usage limit' });
-    expect((await sh(STATE, env, ['exited', '--status', '3'])).code).toBe(0);
+    expect((await runScript(STATE, env, ['exited', '--status', '3'])).code).toBe(0);
     expect((await call(s, 'GET', '/v1/isollm/agents/worker-1')).json).toMatchObject({ state: 'exited', exit_status: 3 });
-    expect((await sh(STATE, { ISOLLM_QUEUE_PORT: '1', ISOLLM_WORKER: 'worker-1' }, ['working'])).code).toBe(0);
-    expect((await sh(STATE, env, ['sleeping'])).code).toBe(2);
+    expect((await runScript(STATE, { ISOLLM_QUEUE_PORT: '1', ISOLLM_WORKER: 'worker-1' }, ['working'])).code).toBe(0);
+    expect((await runScript(STATE, env, ['sleeping'])).code).toBe(2);
   });
 
   it('recognises usage limits and the reset time each CLI names', async () => {
@@ -198,7 +184,7 @@ describe('isollm-state', () => {
       const file = path.join(dir, 'out.txt');
       fs.writeFileSync(file, `some output\n${text}\n`);
       const before = Math.floor(Date.now() / 1000);
-      const r = await sh(STATE, { ISOLLM_LIMIT_PATTERNS: patterns, TZ: 'UTC' }, ['limit-check', file]);
+      const r = await runScript(STATE, { ISOLLM_LIMIT_PATTERNS: patterns, TZ: 'UTC' }, ['limit-check', file]);
       return { limited: r.code === 0, in: r.stdout.trim() ? Number(r.stdout.trim()) - before : null };
     };
     const around = (seconds: number) => expect.toSatisfy((n: number) => Math.abs(n - seconds) <= 2);
@@ -225,11 +211,11 @@ describe('isollm-task release --note', () => {
     const api = projectApi(s, 'proj');
     const env = { ISOLLM_QUEUE_PORT: String(s.port), ISOLLM_PROJECT: 'proj', ISOLLM_TASK_STATE: path.join(tmpDir(), 'current'), ISOLLM_AGENT: 'w1' };
     const t = await api.add('one');
-    expect((await sh(TASK, env, ['next'])).code).toBe(0);
-    expect(await sh(TASK, env, ['release', '--note', 'usage limit; resumes 15:00 & "soon"'])).toMatchObject({ code: 0, stdout: `released: ${t.id}\n` });
+    expect((await runScript(TASK, env, ['next'])).code).toBe(0);
+    expect(await runScript(TASK, env, ['release', '--note', 'usage limit; resumes 15:00 & "soon"'])).toMatchObject({ code: 0, stdout: `released: ${t.id}\n` });
     expect((await api.call('GET', `/tasks/${t.id}`)).json.status).toBe('open');
     const history = (await api.call('GET', `/tasks/${t.id}/history`)).json;
     expect(history.find((h: { field?: string }) => h.field === 'note')).toMatchObject({ new_value: 'usage limit; resumes 15:00 & "soon"', changed_by: 'w1' });
-    expect((await sh(TASK, env, ['release', 'a', 'b'])).code).toBe(2);
+    expect((await runScript(TASK, env, ['release', 'a', 'b'])).code).toBe(2);
   });
 });

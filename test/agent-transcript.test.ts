@@ -2,13 +2,12 @@
 // REAL machine-readable output (test/fixtures/agent-output, captured from the pinned CLIs by
 // test/e2e/agent-clis.test.ts against the stand-in model server): whole, and piece by piece as the
 // loop sends it while the agent runs; and the way there from the worker (isollm-task transcript).
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OutputFormat } from '../lib/agent/presets.ts';
 import { HOLD_MAX_BYTES, renderTranscript } from '../lib/agent/transcript.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, runScript } from './helpers.ts';
 import { projectApi, testServer } from './queue-helpers.ts';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'agent-output');
@@ -131,15 +130,8 @@ describe('the transcript of each CLI\'s real output', () => {
   });
 });
 
-function helper(env: Record<string, string>, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile('dash', [path.join(ROOT, 'templates', 'isollm-task'), ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    // A helper that refuses its arguments exits without reading stdin: EPIPE then is expected, not a failure.
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(input);
-  });
+function helper(env: Record<string, string>, input: string, ...args: string[]) {
+  return runScript(path.join(ROOT, 'templates', 'isollm-task'), env, args, input);
 }
 
 describe('isollm-task transcript → the queue', () => {

@@ -1,5 +1,5 @@
 // Shared test helpers: temp dirs cleaned after each test, the CLI as a child process, real git repos.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { execFile, spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +56,21 @@ export function spawnAsync(cmd: string, args: string[], options: { cwd?: string;
     child.stderr.on('data', (d) => { stderr += d; output += d; });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, output }));
+  });
+}
+
+/**
+ * A POSIX sh script of isollm's (templates/) run by dash with only PATH, HOME=/nonexistent and `env`,
+ * `input` on its stdin. Async on purpose: a queue server in this process must go on answering it.
+ */
+export function runScript(script: string, env: Record<string, string>, args: string[], input = ''): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile('dash', [script, ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    // A script may exit without reading its stdin (a report it ignores, arguments it refuses): EPIPE then is no failure.
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(input);
   });
 }
 

@@ -1,21 +1,14 @@
 // templates/isollm-task (POSIX sh + curl) run by dash against the real server over TCP.
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tmpDir } from './helpers.ts';
+import { ROOT, runScript, tmpDir } from './helpers.ts';
 import { projectApi, testServer } from './queue-helpers.ts';
 
 const HELPER = path.join(ROOT, 'templates', 'isollm-task');
 
-type Run = { code: number; stdout: string; stderr: string };
-
 /** Async on purpose: the server lives in this process, so a sync spawn would deadlock it. */
-function helper(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('dash', [HELPER, ...args], { env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function helper(env: Record<string, string>, ...args: string[]) {
+  return runScript(HELPER, env, args);
 }
 
 describe('isollm-task helper', () => {
