@@ -2,14 +2,12 @@
 // the stand-in model server, the worker (its CLI pushed into the base by agent.install_from the CLI
 // cache) and the proxy device that lets it reach the stand-in at the same 127.0.0.1 address
 // (workers have no network). Shared by the per-preset full-cycle tests, which assert what is their own.
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { expect } from 'vitest';
-import { addDevice, deleteInstance, listInstances, type Runtime } from '../../lib/runtime/client.ts';
+import { addDevice, listInstances, type Runtime } from '../../lib/runtime/client.ts';
 import { agentClisDir, ensureAgentClis } from '../support/agent-clis.ts';
 import { occurrences, startModelServer, type ModelRequest, type ModelServer, type ModelServerOptions } from '../support/model-server.ts';
-import { freePort, git, runCli } from '../helpers.ts';
+import { freePort, git } from '../helpers.ts';
+import { e2eProject } from './project.ts';
 import { e2eConfigYaml } from './runtime-available.ts';
 
 export type AgentRun = { turns: number; tokens_in: number; tokens_out: number; exit_status: number; duration_ms: number; last_message: string; worker: string; format: string; cost_usd?: number };
@@ -43,42 +41,26 @@ export async function agentCycle(rt: Runtime, preset: string, options: {
   timeoutMs: number;
 }): Promise<AgentCycle> {
   await ensureAgentClis();
-  const tag = crypto.randomBytes(3).toString('hex');
-  const project = `e2e-${preset}-${tag}`;
-  const work = fs.mkdtempSync(path.join('/tmp', `isollm-e2e-${preset}-`));
-  const root = path.join(work, 'repo');
-  const hub = path.join(work, 'hub.git');
+  // The variables a user would export, once the stand-in runs.
+  const env: NodeJS.ProcessEnv = {};
+  const { tag, project, root, hub, cli, isollm, commit, destroy } = e2eProject(preset, env);
   const CONTEXT = `CONTEXT-${tag}`;
   const GREETING = `Hello from the real ${preset}, ${tag}.`;
   const port = await freePort();
   const server = await startModelServer({ port, ...options.server(GREETING) });
-  const env = options.env(server.url);
-  const isollm = (args: string[], timeout = 120_000): string => {
-    const r = runCli(args, { cwd: root, env, timeout });
-    if (r.code !== 0) throw new Error(`isollm ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  Object.assign(env, options.env(server.url));
   const cleanUp = async () => {
-    runCli(['down', '--destroy', '--yes'], { cwd: root, env, timeout: options.timeoutMs });
-    for (const i of await listInstances(rt, project)) await deleteInstance(rt, i.name);
-    runCli(['queue', 'stop'], { cwd: root, env });
+    await destroy(rt, options.timeoutMs);
     await server.close();
-    fs.rmSync(work, { recursive: true, force: true });
   };
-  fs.mkdirSync(root);
-  git(root, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), `# e2e ${preset}\n`);
-  fs.writeFileSync(path.join(root, '.gitignore'), '.isollm/\n');
   const yaml = e2eConfigYaml({
     project,
     hub,
     port: await freePort(),
     agent: { preset, mode: 'loop', env: Object.keys(env), context: CONTEXT, loop: { poll_interval: 1 }, install: true, install_from: agentClisDir() },
   }).replace('workers: 2', 'workers: 1');
-  fs.writeFileSync(path.join(root, 'isollm.yaml'), yaml);
-  git(root, 'add', '.');
-  git(root, 'commit', '-qm', 'initial');
-  if (options.doctor) expect(runCli(['doctor'], { cwd: root, env }).stdout).toMatch(options.doctor);
+  commit({ 'README.md': `# e2e ${preset}\n`, 'isollm.yaml': yaml });
+  if (options.doctor) expect(cli(['doctor']).stdout).toMatch(options.doctor);
   isollm(['worker', 'add'], options.timeoutMs);
   const [worker] = (await listInstances(rt, project)).filter((i) => i.worker);
   await addDevice(rt, worker.name, 'model', { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${port}`, connect: `tcp:127.0.0.1:${port}` });
