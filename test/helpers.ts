@@ -31,8 +31,9 @@ export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.Pr
 }
 
 /** `runCli`, awaited (so several can run at once). */
-export function runCliAsync(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<CliResult> {
-  return spawnAsync(NODE, [path.join(ROOT, 'scripts', 'isollm.mts'), ...args], { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), timeout: options.timeout ?? 60_000 });
+export async function runCliAsync(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<CliResult> {
+  const { code, stdout, stderr } = await spawnAsync(NODE, [path.join(ROOT, 'scripts', 'isollm.mts'), ...args], { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), timeout: options.timeout ?? 60_000 });
+  return { code, stdout, stderr };
 }
 
 /** This process's environment for the CLI: no colour, no INIT_CWD (npm's), `extra` on top (undefined removes). */
