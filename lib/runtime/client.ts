@@ -350,13 +350,13 @@ export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot
   return read(rt, queryArgs(snapshotsPath(name), rt.remote), parseSnapshots);
 }
 
-/** Poll until a trivial exec succeeds (init has brought up enough of the container). */
-export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+/** Poll until an exec of `probe` succeeds (a trivial one: init has brought up enough of the container). */
+export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_TIMEOUT_MS, probe: string[] = ['true']): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     // Each poll gets a bounded share of the wait: one exec that hangs (killed then) is tried again.
-    const r = await runClient(rt, execArgs(instanceRef(rt, name), ['true']), { timeout: Math.max(1000, Math.min(READY_POLL_TIMEOUT_MS, deadline - Date.now())) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
+    const r = await runClient(rt, execArgs(instanceRef(rt, name), probe), { timeout: Math.max(1000, Math.min(READY_POLL_TIMEOUT_MS, deadline - Date.now())) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
     if (r.exitCode === 0) return;
     last = r.stderr.trim();
     // exec works as soon as the container runs; before that it fails fast, so poll.

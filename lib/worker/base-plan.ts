@@ -15,7 +15,7 @@ export const BASE_INPUTS_KEY = 'user.isollm.base-inputs';
 /** On a worker: the base container it was copied from. */
 export const FROM_BASE_KEY = 'user.isollm.base';
 /** Bumped when the way a base is built changes, so bases built the old way are rebuilt. */
-export const BASE_FORMAT = '3';
+export const BASE_FORMAT = '4';
 /** On a finished base: the commit its clone of the hub is at, and its filesystem's size in bytes. */
 export const BASE_COMMIT_KEY = 'user.isollm.base-commit';
 export const BASE_SIZE_KEY = 'user.isollm.base-size';

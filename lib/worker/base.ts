@@ -34,7 +34,7 @@ import { WORKER_KEY } from '../runtime/argv.ts';
 import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, MASKED_GENERATORS, MASKED_UNITS, ROLE_KEY, type BaseInputs } from './base-plan.ts';
 import { prepareRegistryInstall, pushHomePackages } from './agent-registry.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
-import { helperFiles, HUB_MOUNT, hubDevice, queueForwarderFiles, WORKER_ENV_FILE, type QueueLinkKind } from './plan.ts';
+import { helperFiles, HUB_MOUNT, hubDevice, hubPushUrl, queueForwarderFiles, WORKER_ENV_FILE, WORKER_GITCONFIG, type QueueLinkKind } from './plan.ts';
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
 
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -392,6 +392,10 @@ async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promis
   await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
   if (!rt.remote) {
     await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+    // The same for every worker: fetches read the mount, pushes go through the ref policy on the
+    // worker's own socket; each worker's git identity is a file of its own that this includes.
+    await execOk(rt, container, ['git', 'config', 'remote.origin.pushurl', hubPushUrl(config)], { ...asDev, cwd: PROJECT_DIR });
+    await execOk(rt, container, ['git', 'config', '--global', '--add', 'include.path', WORKER_GITCONFIG], asDev);
     return cloneCommit(ctx, container, asDev);
   }
   // On a remote: over HTTPS, with a credential of the base's own that is revoked once it has

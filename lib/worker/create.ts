@@ -8,7 +8,8 @@ import { addDevice, copyInstance, targetFor, deleteInstance, execOk, listInstanc
 import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
 import type { BaseInfo } from './base.ts';
 import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
-import { containerName, HUB_MOUNT, hubPushUrl, procNetAddress, workerDevices, workerEnvFile, workerIndex, workerRootDisk, type DeviceSpec, type PushFile } from './plan.ts';
+import { containerName, procNetAddress, QUEUE_LISTENS_SCRIPT, workerDevices, workerEnvFile, workerGitIdentity, workerIndex, workerRootDisk, type DeviceSpec, type PushFile } from './plan.ts';
+import { revParse } from '../hub/git.ts';
 import { accessFiles, checkReach, remoteAccess, waitForAddress } from './remote.ts';
 
 /** The queue server opens and closes each worker's socket (its identity on the queue). */
@@ -102,21 +103,22 @@ export async function findWorker(ctx: Pick<WorkerContext, 'rt' | 'config'>, name
 export type Progress = (worker: string, step: string) => void;
 
 /**
- * Each worker's copy of the base's clone: its git identity, its push URL (fetches read the
- * read-only hub mount; pushes go through the ref policy on this worker's own socket), one fetch,
- * the base branch; then, given the queue's listen address as /proc/net/tcp writes it ($5), waits
- * until the base's socket unit listens there (it starts early in the copy's boot; a connection made
- * from then on waits in its backlog for the forwarder). Constant text; the values come in as arguments.
+ * A remote worker's copy of the base's clone: its git identity, its hub URLs (both HTTPS, with its
+ * credential), one fetch, the base branch. Constant text; the values come in as arguments.
  */
-const IDENTITY_SCRIPT =
-  'git config --global user.name "$1" && git config --global user.email "$2" && git remote set-url origin "$5" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3" || exit; ' +
-  '[ -n "$6" ] || exit 0; i=0; until grep -q " $6 00000000:0000 0A " /proc/net/tcp; do i=$((i+1)); [ "$i" -lt 400 ] || { echo "nothing listens for the queue on 127.0.0.1 in the worker" >&2; exit 1; }; sleep 0.05; done';
+const REMOTE_IDENTITY_SCRIPT =
+  'git config --global user.name "$1" && git config --global user.email "$2" && git remote set-url origin "$4" && git config remote.origin.pushurl "$4" && git fetch --quiet --prune origin && git checkout --quiet -B "$3" "origin/$3"';
+/** What the hub got since the base was built, and the base branch at it. Constant text; the branch is $1. */
+const FETCH_SCRIPT = 'git fetch --quiet --prune origin && git checkout --quiet -B "$1" "origin/$1"';
 
 /**
  * Create one worker as a copy of the project's base, given its own identity: name and tags, its
- * queue socket and ports, hostname (its name: the base has no /etc/hostname), settings, git
- * identity; its clone is brought up to date with one fetch. Its clean state is the base itself
- * (reset copies it again), so no snapshot is taken. Any failure rolls it back.
+ * queue socket (mounted before the start, in the same request as the copy) and ports, hostname (its
+ * name: the base has no /etc/hostname), settings and git identity (files of its own); its clone is
+ * brought up to date with one fetch when the hub's base branch moved since the base was built. It
+ * is ready once the base's socket unit listens for the queue inside (it starts early in the copy's
+ * boot; a connection made from then on waits in its backlog for the forwarder). Its clean state is
+ * the base itself (reset copies it again), so no snapshot is taken. Any failure rolls it back.
  */
 export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}): Promise<void> {
   const { config, rt } = ctx;
@@ -127,6 +129,8 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
   const token = access ? await ctx.queue.issueCredential(worker) : null;
   const { queue, ...ports }: Record<string, DeviceSpec> = socket ? workerDevices(config, socket, worker, base.queueLink) : {};
   const mounted = !access && base.queueLink === 'mount';
+  const dev = { user: base.devUid, group: base.devGid, cwd: PROJECT_DIR, env: { HOME: DEV_HOME, USER: 'dev' }, timeout: FETCH_TIMEOUT_MS };
+  const env = workerEnvFile(config, worker, access);
   try {
     progress(worker, `copying ${base.name}`);
     await copyInstance(rt, {
@@ -140,24 +144,27 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
       devices: mounted && queue ? { queue } : {},
       target: targetFor(rt, workerIndex(worker)),
     });
-    await waitForExec(rt, container);
     progress(worker, 'identity, queue, git fetch');
-    const env = workerEnvFile(config, worker, access);
-    const dev = { user: base.devUid, group: base.devGid, cwd: PROJECT_DIR, env: { HOME: DEV_HOME, USER: 'dev' }, timeout: FETCH_TIMEOUT_MS };
-    const identity = ['sh', '-c', IDENTITY_SCRIPT, 'sh', worker, `${worker}@isollm.local`, config.git.base_branch];
     if (access && token) {
+      await waitForExec(rt, container);
       await Promise.all([waitForAddress(rt, container), pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode })]);
       await pushFiles(ctx, container, accessFiles(access, token), { uid: base.devUid, gid: base.devGid });
-      await execOk(rt, container, [...identity, access.hubUrl, access.hubUrl], dev);
+      await execOk(rt, container, ['sh', '-c', REMOTE_IDENTITY_SCRIPT, 'sh', worker, `${worker}@isollm.local`, config.git.base_branch, access.hubUrl], dev);
       await checkReach(rt, container, access, dev);
     } else {
+      const hubMoved = async () => base.commit === null || base.commit !== (await revParse(config.git.hub, `refs/heads/${config.git.base_branch}`));
+      const identity = workerGitIdentity(worker);
       await Promise.all([
         (async () => {
           const later = mounted ? ports : { ...(queue ? { queue } : {}), ...ports };
           for (const [name, device] of Object.entries(later)) await addDevice(rt, container, name, device);
         })(),
         pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
-        execOk(rt, container, [...identity, hubPushUrl(config), HUB_MOUNT, mounted ? procNetAddress(config.queue.port) : ''], dev),
+        pushText(rt, container, identity.path, identity.content, { uid: base.devUid, gid: base.devGid, mode: identity.mode }),
+        (async () => {
+          await waitForExec(rt, container, undefined, mounted ? ['sh', '-c', QUEUE_LISTENS_SCRIPT, 'sh', procNetAddress(config.queue.port)] : undefined);
+          if (await hubMoved()) await execOk(rt, container, ['sh', '-c', FETCH_SCRIPT, 'sh', config.git.base_branch], dev);
+        })(),
       ]);
     }
     await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });
