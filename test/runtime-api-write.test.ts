@@ -1,13 +1,13 @@
 // Changes made through the daemon's API directly (lib/runtime/api.ts, used by client.ts): against a
 // stand-in daemon on a unix socket, the requests sent (one copy with its devices, a file with its
-// owner), operations waited for, the daemon's refusals as the client's one-line errors, and the
+// owner, a readiness probe's exit code), operations waited for, the daemon's refusals as the client's one-line errors, and the
 // client asked when nothing answers on the socket. The same changes against real LXD and Incus: every
 // e2e test that makes a worker (e2e/base.test.ts, e2e/workers.test.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { copyInstance, pushText, setInstanceConfig, type Runtime } from '../lib/runtime/client.ts';
+import { copyInstance, pushText, setInstanceConfig, waitForExec, type Runtime } from '../lib/runtime/client.ts';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
 
@@ -88,6 +88,17 @@ describe('changes made through the API directly', () => {
     const { rt, socket } = remote('failhere');
     await standIn(socket, (r) => (r.method === 'GET' ? sync({ status: 'Failure', err: 'Failed to write backup file: disk full' }) : async('op-set')));
     await expect(setInstanceConfig(rt, 'p-worker-1', { 'user.isollm.ready': 'true' })).rejects.toThrow(/^incus config set failhere:p-worker-1 failed: Failed to write backup file: disk full$/);
+  });
+
+  it('a readiness probe runs without a websocket or a client, until it exits 0', async () => {
+    const { rt, socket } = remote('probehere');
+    let probes = 0;
+    const seen = await standIn(socket, (r) => (r.method === 'POST' ? async(`op-${++probes}`) : sync({ status: 'Success', metadata: { return: probes < 2 ? 1 : 0 } })));
+    await waitForExec(rt, 'p-worker-1', 10_000, ['sh', '-c', 'exit 0']);
+    expect(seen.filter((r) => r.method === 'POST').map((r) => JSON.parse(r.body))).toEqual(
+      Array(2).fill({ command: ['sh', '-c', 'exit 0'], 'wait-for-websocket': false, interactive: false, 'record-output': false }),
+    );
+    expect(seen.map((r) => r.url)).toContain('/1.0/instances/p-worker-1/exec');
   });
 
   it('nothing listening on the socket: the client is asked', async () => {

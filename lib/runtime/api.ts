@@ -194,29 +194,30 @@ export async function apiGet<T>(endpoint: Endpoint, apiPath: string, timeout: nu
  * endpoint or the daemon could not be reached at all (nothing was sent: the client is asked, and says
  * why); ApiRefused with the daemon's message when it said no.
  */
-async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<boolean> {
+async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<{ metadata?: unknown } | null> {
   const endpoint = endpointOf(rt);
-  if (!endpoint) return false;
+  if (!endpoint) return null;
   let answer: Awaited<ReturnType<typeof apiCall>>;
   try {
     answer = await apiCall(endpoint, apiPath, call);
   } catch (err) {
-    if (['ECONNREFUSED', 'ENOENT', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) return false;
+    if (['ECONNREFUSED', 'ENOENT', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) return null;
     throw err;
   }
   const { status, body } = answer;
   if (body.type === 'error' || status >= 400) throw new ApiRefused(body.error || `HTTP ${status}`);
-  if (body.type !== 'async' || !body.operation) return true;
+  if (body.type !== 'async' || !body.operation) return { metadata: body.metadata };
   const seconds = Math.max(1, Math.ceil(call.timeout / 1000));
   const done = await apiCall(endpoint, `${body.operation}/wait?timeout=${seconds}`, { method: 'GET', timeout: call.timeout + 5_000 });
-  const op = done.body.metadata as { status?: string; err?: string } | undefined;
+  const op = done.body.metadata as { status?: string; err?: string; metadata?: unknown } | undefined;
   if (done.body.type === 'error') throw new ApiRefused(done.body.error || `HTTP ${done.status}`);
-  if (op?.status === 'Success') return true;
+  if (op?.status === 'Success') return { metadata: op.metadata };
   if (op?.status === 'Running' || op?.status === 'Pending') throw new ApiTimeout(`no answer within ${seconds}s`);
   throw new ApiRefused(op?.err || `operation ${op?.status ?? 'failed'}`);
 }
 
 const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
+const changed = async (write: Promise<unknown>) => (await write) !== null;
 
 /**
  * A copy of `source` without its snapshots, with `config` and `devices` added to its own, in one
@@ -224,16 +225,16 @@ const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name
  */
 export function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string }, timeout: number): Promise<boolean> {
   const body = { name: spec.name, source: { type: 'copy', source: spec.source, instance_only: true }, config: spec.config, devices: spec.devices };
-  return apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout });
+  return changed(apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout }));
 }
 
 export function startDirect(rt: Runtime, name: string, timeout: number): Promise<boolean> {
-  return apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'start' }), timeout });
+  return changed(apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'start' }), timeout }));
 }
 
 /** Keys added to or changed in the instance's config (the others kept). */
 export function setConfigDirect(rt: Runtime, name: string, config: Record<string, string>, timeout: number): Promise<boolean> {
-  return apiWrite(rt, instancePath(name), { method: 'PATCH', body: JSON.stringify({ config }), timeout });
+  return changed(apiWrite(rt, instancePath(name), { method: 'PATCH', body: JSON.stringify({ config }), timeout }));
 }
 
 /** `content` written to `target` in the instance, with its owner and mode (the headers both daemons read). */
@@ -243,24 +244,38 @@ export function pushDirect(rt: Runtime, name: string, target: string, content: s
   if (owner.uid !== undefined) headers[`${prefix}-uid`] = String(owner.uid);
   if (owner.gid !== undefined) headers[`${prefix}-gid`] = String(owner.gid);
   if (owner.mode !== undefined) headers[`${prefix}-mode`] = owner.mode.toString(8).padStart(4, '0');
-  return apiWrite(rt, `${instancePath(name)}/files?path=${encodeURIComponent(target)}`, { method: 'POST', body: Buffer.from(content, 'utf8'), headers, timeout });
+  return changed(apiWrite(rt, `${instancePath(name)}/files?path=${encodeURIComponent(target)}`, { method: 'POST', body: Buffer.from(content, 'utf8'), headers, timeout }));
+}
+
+/**
+ * The exit code of `command` run in the instance as root, with no input and its output discarded
+ * (a probe: nothing to stream, so no websocket and no client start), or null for the client.
+ */
+export async function execStatusDirect(rt: Runtime, name: string, command: string[], timeout: number): Promise<number | null> {
+  const body = { command, 'wait-for-websocket': false, interactive: false, 'record-output': false };
+  const done = await apiWrite(rt, `${instancePath(name)}/exec`, { method: 'POST', body: JSON.stringify(body), timeout });
+  if (!done) return null;
+  const code = (done.metadata as { return?: unknown } | undefined)?.return;
+  if (typeof code !== 'number') throw new ApiRefused('the daemon gave no exit code');
+  return code;
 }
 
 type RawListed = { name: string; status: string; state?: unknown };
 
 /**
- * The instances tagged with `project` as `list --format json` gives them (state included), or null
+ * The instances tagged with `project` as `list --format json` gives them (state included unless
+ * `withState` is false), or null
  * when the client should be asked. The daemon filters by the tag, and renders the state (addresses)
  * only of those that are not stopped: a list with state renders it for every instance it holds.
  */
-export async function listInstancesDirect(rt: Runtime, project: string | undefined, timeout: number): Promise<unknown[] | null> {
+export async function listInstancesDirect(rt: Runtime, project: string | undefined, timeout: number, withState = true): Promise<unknown[] | null> {
   const endpoint = endpointOf(rt);
   if (!endpoint) return null;
   try {
     const filter = project === undefined ? '' : `&filter=${encodeURIComponent(`config.${PROJECT_KEY} eq ${project}`)}`;
     const listed = (await apiGet<RawListed[] | null>(endpoint, `/1.0/instances?recursion=1${filter}`, timeout)) ?? [];
     return await Promise.all(
-      listed.map(async (i) => (i.status === 'Stopped' ? i : { ...i, state: await apiGet(endpoint, `/1.0/instances/${encodeURIComponent(i.name)}/state`, timeout) })),
+      listed.map(async (i) => (i.status === 'Stopped' || !withState ? i : { ...i, state: await apiGet(endpoint, `/1.0/instances/${encodeURIComponent(i.name)}/state`, timeout) })),
     );
   } catch (err) {
     if (err instanceof ApiTimeout) throw err;

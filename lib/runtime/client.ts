@@ -31,7 +31,7 @@ import {
 } from './argv.ts';
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
-import { ApiRefused, ApiTimeout, copyDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect } from './api.ts';
+import { ApiRefused, ApiTimeout, copyDirect, execStatusDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect } from './api.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
@@ -166,8 +166,10 @@ async function read<T>(rt: Runtime, args: string[], parse: (out: string) => T, t
  * daemon's API directly where the client's config says plainly where it is (api.ts), else one call
  * of the client.
  */
-export async function listInstances(rt: Runtime, project?: string, timeout = QUERY_TIMEOUT_MS): Promise<Instance[]> {
-  const direct = await directly(rt, `list`, () => listInstancesDirect(rt, project, timeout), timeout);
+export async function listInstances(rt: Runtime, project?: string, timeout = QUERY_TIMEOUT_MS, options: { state?: boolean } = {}): Promise<Instance[]> {
+  // Without state (addresses, processes): the daemon renders it per running instance, and a caller
+  // that needs only names and config does not wait for that.
+  const direct = await directly(rt, `list`, () => listInstancesDirect(rt, project, timeout, options.state ?? true), timeout);
   if (direct) return parseInstanceList(JSON.stringify(direct), project);
   return read(rt, listArgs(project, rt.remote), (out) => parseInstanceList(out, project), timeout);
 }
@@ -350,13 +352,21 @@ export async function listSnapshots(rt: Runtime, name: string): Promise<Snapshot
   return read(rt, queryArgs(snapshotsPath(name), rt.remote), parseSnapshots);
 }
 
+/** One run of `probe`: through the API directly where it can be (no client start per poll), else the client. */
+async function probeOnce(rt: Runtime, name: string, probe: string[], timeout: number): Promise<{ exitCode: number; stderr: string }> {
+  const direct = await execStatusDirect(rt, name, probe, timeout);
+  if (direct !== null) return { exitCode: direct, stderr: direct ? `\`${probe.join(' ')}\` exited ${direct}` : '' };
+  return runClient(rt, execArgs(instanceRef(rt, name), probe), { timeout });
+}
+
 /** Poll until an exec of `probe` succeeds (a trivial one: init has brought up enough of the container). */
 export async function waitForExec(rt: Runtime, name: string, timeoutMs = READY_TIMEOUT_MS, probe: string[] = ['true']): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     // Each poll gets a bounded share of the wait: one exec that hangs (killed then) is tried again.
-    const r = await runClient(rt, execArgs(instanceRef(rt, name), probe), { timeout: Math.max(1000, Math.min(READY_POLL_TIMEOUT_MS, deadline - Date.now())) }).catch((err: Error) => ({ exitCode: -1, stderr: err.message, stdout: '' }));
+    const pollTimeout = Math.max(1000, Math.min(READY_POLL_TIMEOUT_MS, deadline - Date.now()));
+    const r = await probeOnce(rt, name, probe, pollTimeout).catch((err: Error) => ({ exitCode: -1, stderr: err.message }));
     if (r.exitCode === 0) return;
     last = r.stderr.trim();
     // exec works as soon as the container runs; before that it fails fast, so poll.

@@ -70,8 +70,8 @@ export type WorkerInfo = {
 };
 
 /** The project's workers, from one runtime call (listed by tag, not by name). */
-export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>): Promise<WorkerInfo[]> {
-  return workerInfos(await listInstances(ctx.rt, ctx.config.project));
+export async function listWorkers(ctx: Pick<WorkerContext, 'rt' | 'config'>, options: { state?: boolean } = {}): Promise<WorkerInfo[]> {
+  return workerInfos(await listInstances(ctx.rt, ctx.config.project, undefined, options));
 }
 
 /** The workers among a project's instances, in name order. */
@@ -213,7 +213,7 @@ export async function createWorkers(ctx: WorkerContext, names: string[], base: B
   const failed: { name: string; error: unknown }[] = [];
   results.forEach((r, i) => r.status === 'rejected' && failed.push({ name: names[i], error: r.reason }));
   const made = new Set(names.filter((_, i) => results[i].status === 'fulfilled'));
-  const created = made.size ? (await listWorkers(ctx)).filter((w) => made.has(w.name)) : [];
+  const created = made.size ? (await listWorkers(ctx, { state: false })).filter((w) => made.has(w.name)) : [];
   return { created, failed };
 }
 
