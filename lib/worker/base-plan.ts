@@ -40,7 +40,17 @@ export const MASKED_UNITS = [
   'e2scrub_reap.service',
   'fstrim.timer',
 ];
-export const MASKED_GENERATORS = ['systemd-cryptsetup-generator', 'systemd-gpt-auto-generator', 'systemd-hibernate-resume-generator', 'systemd-integritysetup-generator', 'systemd-veritysetup-generator'];
+/** Generators a container has nothing for: block devices, and the kernel command line and offline updates of a machine. */
+export const MASKED_GENERATORS = [
+  'systemd-cryptsetup-generator',
+  'systemd-gpt-auto-generator',
+  'systemd-hibernate-resume-generator',
+  'systemd-integritysetup-generator',
+  'systemd-veritysetup-generator',
+  'systemd-debug-generator',
+  'systemd-run-generator',
+  'systemd-system-update-generator',
+];
 
 /** Everything a base is made of; anything else (worker names, limits, ports, base branch) is per worker. */
 export type BaseSources = {
