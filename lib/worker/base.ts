@@ -38,6 +38,8 @@ import { helperFiles, HUB_MOUNT, hubDevice, hubPushUrl, queueForwarderFiles, WOR
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
 
 const CLONE_TIMEOUT_MS = 10 * 60_000;
+/** As dev: the agent's dir ($1), a clone of the hub ($3) at the base branch ($2) in $4, its push URL ($5), the include of the worker's git identity ($6); prints the commit. Constant text. */
+const CLONE_SCRIPT = 'mkdir -p "$1" && git clone --quiet --branch "$2" "$3" "$4" && cd "$4" && git config remote.origin.pushurl "$5" && git config --global --add include.path "$6" && git rev-parse HEAD';
 
 export type BaseInfo = {
   name: string;
@@ -234,8 +236,6 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
       progress('mounting the hub');
       await mountHub(ctx, name, dev);
     }
-    // Without /etc/hostname every copy keeps the hostname the runtime gives it: its own name.
-    await execOk(rt, name, ['rm', '-f', '/etc/hostname']);
     if (config.setup_script) {
       progress('running setup_script');
       await runScript(ctx, name, 'setup_script', config.setup_script, progress);
@@ -292,13 +292,16 @@ const FIND_PROXYD = '[ -d /run/systemd/system ] || exit 1; for p in /usr/lib/sys
  * boots without them (less CPU per worker: several boot at once on a few cores).
  */
 async function quietBoot(ctx: WorkerContext, container: string): Promise<void> {
-  if ((await execIn(ctx.rt, container, ['test', '-d', '/run/systemd/system'])).exitCode !== 0) return;
-  await execOk(ctx.rt, container, ['systemctl', 'mask', '--quiet', ...MASKED_UNITS]);
-  await execOk(ctx.rt, container, ['sh', '-c', MASK_GENERATORS, 'sh', ...MASKED_GENERATORS]);
+  await execOk(ctx.rt, container, ['sh', '-c', QUIET_BOOT_SCRIPT, 'sh', ...MASKED_GENERATORS, '--', ...MASKED_UNITS]);
 }
 
-/** Links each generator named in the arguments to /dev/null (systemd's way to turn one off). Constant text. */
-const MASK_GENERATORS = 'mkdir -p /etc/systemd/system-generators || exit; for g; do ln -sf /dev/null "/etc/systemd/system-generators/$g" || exit; done';
+/**
+ * Where systemd runs: each generator named before `--` linked to /dev/null (systemd's way to turn
+ * one off), each unit after it masked. Constant text.
+ */
+const QUIET_BOOT_SCRIPT =
+  '[ -d /run/systemd/system ] || exit 0; mkdir -p /etc/systemd/system-generators || exit; ' +
+  'while [ "$#" -gt 0 ] && [ "$1" != -- ]; do ln -sf /dev/null "/etc/systemd/system-generators/$1" || exit; shift; done; shift; systemctl mask --quiet "$@"';
 
 /**
  * The `mount` queue link where the image runs systemd and has systemd-socket-proxyd: its socket
@@ -320,18 +323,24 @@ async function installQueueForwarder(ctx: WorkerContext, container: string): Pro
 async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev> {
   const { rt } = ctx;
   const hub = hubOwner(ctx.config.git.hub);
-  const exists = await execIn(rt, container, ['id', '-u', 'dev']);
-  if (exists.exitCode !== 0) {
-    const uidFree = hub.uid >= 1000 && (await execIn(rt, container, ['getent', 'passwd', String(hub.uid)])).exitCode !== 0;
-    await execOk(rt, container, ['useradd', '--create-home', '--shell', '/bin/bash', '--user-group', ...(uidFree ? ['--uid', String(hub.uid)] : []), 'dev']);
+  const made = await execIn(rt, container, ['sh', '-c', DEV_USER_SCRIPT, 'sh', hub.uid >= 1000 ? String(hub.uid) : '', HUB_MOUNT]);
+  const [uid, gid] = made.stdout.trim().split('\n').map(Number);
+  if (made.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new UserError(`In ${container}, making the user dev failed (exit ${made.exitCode}).`, { detail: (made.stderr || made.stdout).trim() });
   }
-  const uid = Number((await execOk(rt, container, ['id', '-u', 'dev'])).trim());
-  const gid = Number((await execOk(rt, container, ['id', '-g', 'dev'])).trim());
   await pushText(rt, container, '/etc/sudoers.d/isollm-dev', 'dev ALL=(ALL) NOPASSWD:ALL\n', { uid: 0, gid: 0, mode: 0o440 });
-  // The hub belongs to a host uid, which git calls dubious ownership; it is ours.
-  await execOk(rt, container, ['git', 'config', '--system', '--add', 'safe.directory', HUB_MOUNT]);
   return { uid, gid };
 }
+
+/**
+ * User dev when missing: uid $1 when one is given and free in the image, else the image's next. The
+ * hub ($2) belongs to a host uid, which git calls dubious ownership: it is ours. Without
+ * /etc/hostname every copy keeps the hostname the runtime gives it: its own name. Prints dev's uid
+ * and gid. One exec for all (each costs a client start). Constant text.
+ */
+const DEV_USER_SCRIPT =
+  'if ! id -u dev >/dev/null 2>&1; then if [ -n "$1" ] && ! getent passwd "$1" >/dev/null; then useradd --create-home --shell /bin/bash --user-group --uid "$1" dev; else useradd --create-home --shell /bin/bash --user-group dev; fi || exit; fi; ' +
+  'git config --system --add safe.directory "$2" && rm -f /etc/hostname && id -u dev && id -g dev';
 
 /**
  * The hub at /repo.git, read-only, readable by dev: an idmapped mount (shift=true) where the runtime
@@ -389,15 +398,15 @@ async function runScript(ctx: WorkerContext, container: string, what: string, sc
 async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promise<string | null> {
   const { rt, config } = ctx;
   const asDev = { user: dev.uid, group: dev.gid, cwd: DEV_HOME, env: { HOME: DEV_HOME, USER: 'dev' } };
-  await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
   if (!rt.remote) {
-    await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, HUB_MOUNT, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
     // The same for every worker: fetches read the mount, pushes go through the ref policy on the
-    // worker's own socket; each worker's git identity is a file of its own that this includes.
-    await execOk(rt, container, ['git', 'config', 'remote.origin.pushurl', hubPushUrl(config)], { ...asDev, cwd: PROJECT_DIR });
-    await execOk(rt, container, ['git', 'config', '--global', '--add', 'include.path', WORKER_GITCONFIG], asDev);
-    return cloneCommit(ctx, container, asDev);
+    // worker's own socket; each worker's git identity is a file of its own that dev's gitconfig includes.
+    const args = [AGENT_DIR, config.git.base_branch, HUB_MOUNT, PROJECT_DIR, hubPushUrl(config), WORKER_GITCONFIG];
+    const r = await execIn(rt, container, ['sh', '-c', CLONE_SCRIPT, 'sh', ...args], { ...asDev, timeout: CLONE_TIMEOUT_MS });
+    if (r.exitCode !== 0) throw new UserError(`In ${container}, cloning the hub (${HUB_MOUNT}, branch ${config.git.base_branch}) failed (exit ${r.exitCode}).`, { detail: (r.stderr || r.stdout).trim() });
+    return r.stdout.trim() || null;
   }
+  await execOk(rt, container, ['mkdir', '-p', AGENT_DIR], asDev);
   // On a remote: over HTTPS, with a credential of the base's own that is revoked once it has
   // cloned (it can push nothing: it never holds a task). Each worker gets its own in the same files.
   const access = remoteAccess(ctx.paths.dir, config)!;
