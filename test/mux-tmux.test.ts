@@ -111,8 +111,8 @@ describe('real tmux', () => {
         return { window, title, active: active === '1', top: +top, left: +left, width: +width, height: +height, id };
       });
 
-  /** capture-pane until `text` shows (the command may not have printed yet). */
-  async function waitForOutput(paneId: string, text: string, timeoutMs = 5000): Promise<string> {
+  /** capture-pane until `text` shows (the command may not have printed yet); the bound is for a loaded 2-core machine (5 s was missed there). */
+  async function waitForOutput(paneId: string, text: string, timeoutMs = 20_000): Promise<string> {
     const until = Date.now() + timeoutMs;
     let screen = '';
     while (Date.now() < until) {
