@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { copyInstance, pushText, setInstanceConfig, waitForExec, type Runtime } from '../lib/runtime/client.ts';
+import { copyInstance, pushText, setInstanceConfig, stopInstance, waitForExec, type Runtime } from '../lib/runtime/client.ts';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
 
@@ -82,6 +82,13 @@ describe('changes made through the API directly', () => {
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/1.0/instances/p-worker-1/files?path=%2Fetc%2Fisollm%2Fworker.env', body: 'ISOLLM_WORKER=worker-1\n' });
     expect(seen[0].headers).toMatchObject({ 'x-incus-uid': '0', 'x-incus-gid': '0', 'x-incus-mode': '0600', 'x-incus-type': 'file', 'x-incus-write': 'overwrite' });
     await expect(pushText(rt, 'missing', '/tmp/x', 'x')).rejects.toThrow(/^incus file push - failed: Instance not found$/);
+  });
+
+  it('a stop waits for its operation; forced, the daemon is told so', async () => {
+    const { rt, socket } = remote('stophere');
+    const seen = await standIn(socket, (r) => (r.method === 'GET' ? sync({ status: 'Success' }) : async('op-stop')));
+    await stopInstance(rt, 'p-base-1', true);
+    expect(seen.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual(['PUT /1.0/instances/p-base-1/state {"action":"stop","force":true,"timeout":-1}', 'GET /1.0/operations/op-stop/wait?timeout=120 ']);
   });
 
   it('an operation that fails is the daemon’s message', async () => {

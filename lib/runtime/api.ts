@@ -232,6 +232,11 @@ export function startDirect(rt: Runtime, name: string, timeout: number): Promise
   return changed(apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'start' }), timeout }));
 }
 
+/** A stop: a clean shutdown (waited for), or with `force` the container killed. */
+export function stopDirect(rt: Runtime, name: string, force: boolean, timeout: number): Promise<boolean> {
+  return changed(apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'stop', force, timeout: -1 }), timeout }));
+}
+
 /** Keys added to or changed in the instance's config (the others kept). */
 export function setConfigDirect(rt: Runtime, name: string, config: Record<string, string>, timeout: number): Promise<boolean> {
   return changed(apiWrite(rt, instancePath(name), { method: 'PATCH', body: JSON.stringify({ config }), timeout }));

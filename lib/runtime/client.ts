@@ -31,7 +31,7 @@ import {
 } from './argv.ts';
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
-import { ApiRefused, ApiTimeout, copyDirect, execStatusDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect } from './api.ts';
+import { ApiRefused, ApiTimeout, copyDirect, execStatusDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
 
 export * from './detect.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
@@ -252,7 +252,7 @@ export async function startInstance(rt: Runtime, name: string): Promise<void> {
 }
 
 export async function stopInstance(rt: Runtime, name: string, force = false): Promise<void> {
-  await mustRun(rt, stopArgs(instanceRef(rt, name), force), LIFECYCLE_TIMEOUT_MS);
+  await mustChange(rt, () => stopDirect(rt, name, force, LIFECYCLE_TIMEOUT_MS), stopArgs(instanceRef(rt, name), force), LIFECYCLE_TIMEOUT_MS);
 }
 
 /** Delete (stopping it first if needed). */
