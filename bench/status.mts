@@ -5,7 +5,6 @@
 // project with a running queue (started by `isollm queue start`), a hub, and a few tasks.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';

@@ -89,7 +89,7 @@ describe('isollm sync status with the queue', () => {
   it("shows the queue's word on each task branch", async () => {
     const { freePort } = await import('./helpers.ts');
     const port = await freePort();
-    const { root, hub, cli } = project(`project: demo\nqueue:\n  port: ${port}\n`);
+    const { hub, cli } = project(`project: demo\nqueue:\n  port: ${port}\n`);
     expect(cli('queue', 'start').code).toBe(0);
     onTestFinished(() => void cli('queue', 'stop'));
     const add = (title: string) => cli('task', 'add', title, '--json').stdout;

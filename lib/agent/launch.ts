@@ -1,6 +1,5 @@
 // Starting agents in workers: their files pushed at every launch (config changes apply, secrets are
 // fresh), and the argv that runs them — in a multiplexer pane, or detached inside the container.
-import path from 'node:path';
 import process from 'node:process';
 import type { Config } from '../config/load.ts';
 import { DISPATCHER } from '../cli/package-files.ts';

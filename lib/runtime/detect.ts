@@ -3,7 +3,6 @@
 // answer, and a daemon that refuses this user (unix socket permissions / group membership).
 import fs from 'node:fs';
 import os from 'node:os';
-import process from 'node:process';
 import { UserError } from '../cli/errors.ts';
 import { findOnPath } from '../cli/which.ts';
 

@@ -3,7 +3,6 @@
 // before anything changes.
 import fs from 'node:fs';
 import os from 'node:os';
-import { $ } from 'zx/core';
 import { readOsRelease } from './apt-source.ts';
 import { UserError } from '../cli/errors.ts';
 import { formatDuration } from '../cli/ui.ts';
