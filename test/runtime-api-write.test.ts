@@ -57,21 +57,26 @@ describe('changes made through the API directly', () => {
 
   it('a copy is one request with its config and devices, then its operation waited for; then the start', async () => {
     const { rt, socket } = remote('copyhere');
-    const seen = await standIn(socket, (r) => (r.method === 'GET' ? sync({ status: 'Success' }) : async(r.method === 'POST' ? 'op-copy' : 'op-start')));
+    const seen = await standIn(socket, (r) =>
+      r.url.startsWith('/1.0/instances/p-base-1') ? sync({ name: 'p-base-1', profiles: ['default', 'gpu'] }) : r.method === 'GET' ? sync({ status: 'Success' }) : async(r.method === 'POST' ? 'op-copy' : 'op-start'),
+    );
     await copyInstance(rt, { source: 'p-base-1', name: 'p-worker-1', config: { 'user.isollm.worker': 'worker-1' }, devices: { queue: { type: 'disk', source: '/s/worker-1', path: '/var/lib/isollm/queue', readonly: true } }, target: 'm1' });
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /1.0/instances/p-base-1',
       'POST /1.0/instances?target=m1',
       'GET /1.0/operations/op-copy/wait?timeout=120',
       'PUT /1.0/instances/p-worker-1/state',
       'GET /1.0/operations/op-start/wait?timeout=120',
     ]);
-    expect(JSON.parse(seen[0].body)).toEqual({
+    // The source's profiles go with it (LXD gives a copy asked for without profiles none: no NIC).
+    expect(JSON.parse(seen[1].body)).toEqual({
       name: 'p-worker-1',
       source: { type: 'copy', source: 'p-base-1', instance_only: true },
+      profiles: ['default', 'gpu'],
       config: { 'user.isollm.worker': 'worker-1' },
       devices: { queue: { type: 'disk', source: '/s/worker-1', path: '/var/lib/isollm/queue', readonly: 'true' } },
     });
-    expect(JSON.parse(seen[2].body)).toEqual({ action: 'start' });
+    expect(JSON.parse(seen[3].body)).toEqual({ action: 'start' });
     expect(fs.existsSync(path.join(dir, 'client.log'))).toBe(false);
   });
 

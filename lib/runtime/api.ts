@@ -220,11 +220,23 @@ const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name
 const changed = async (write: Promise<unknown>) => (await write) !== null;
 
 /**
- * A copy of `source` without its snapshots, with `config` and `devices` added to its own, in one
- * request (`copy` then `config device add` are a client start and an instance rewrite each).
+ * A copy of `source` without its snapshots, with its profiles and with `config` and `devices` added
+ * to its own, in one request (`copy` then `config device add` are a client start and an instance
+ * rewrite each).
  */
-export function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string }, timeout: number): Promise<boolean> {
-  const body = { name: spec.name, source: { type: 'copy', source: spec.source, instance_only: true }, config: spec.config, devices: spec.devices };
+export async function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string }, timeout: number): Promise<boolean> {
+  const endpoint = endpointOf(rt);
+  if (!endpoint) return false;
+  // The source's profiles, as the client sends them: LXD gives a copy requested without any none
+  // (no NIC from the default profile: no network).
+  let profiles: string[];
+  try {
+    profiles = (await apiGet<{ profiles?: string[] }>(endpoint, instancePath(spec.source), timeout)).profiles ?? [];
+  } catch (err) {
+    if (err instanceof ApiTimeout) throw err;
+    return false; // the client says why
+  }
+  const body = { name: spec.name, source: { type: 'copy', source: spec.source, instance_only: true }, profiles, config: spec.config, devices: spec.devices };
   return changed(apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout }));
 }
 

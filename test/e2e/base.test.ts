@@ -97,6 +97,8 @@ describe.skipIf(!rt)('the project base on real containers', () => {
       const shown = JSON.parse((await cli('task', 'show', task.stdout.trim(), '--json')).stdout);
       expect(shown.history[0].changed_by).toBe(w);
     }
+    // A copy keeps the base's profiles, and with them the NIC its agent reaches the network by.
+    expect((await exec('worker-1', 'ls', '/sys/class/net')).stdout.split('\n')).toContain('eth0');
     // The base masked maintenance timers and block-device boot work; nothing failed for want of them.
     const boot = await exec('worker-1', 'sh', '-c', 'sudo systemctl is-enabled apt-daily.timer e2scrub_reap.service; readlink /etc/systemd/system-generators/systemd-gpt-auto-generator; sudo systemctl --failed --no-legend --plain | wc -l');
     expect(boot.stdout).toBe('masked\nmasked\n/dev/null\n0\n');
