@@ -11,6 +11,9 @@ import { call, projectApi, testServer } from './queue-helpers.ts';
 const STATE = path.join(ROOT, 'templates', 'isollm-state');
 const TASK = path.join(ROOT, 'templates', 'isollm-task');
 
+/** expect.poll's 1 s is too short for a watcher process on a loaded 2-core machine (seen failing in CI). */
+const POLL = { timeout: 15_000 };
+
 describe('isollm-state', () => {
   it('turns Claude Code hook events into states: working → waiting → working → idle → exited', async () => {
     const s = await testServer();
@@ -109,29 +112,29 @@ describe('isollm-state', () => {
     const watcher = () => fs.existsSync(path.join(home, '.isollm', 'codex-watch.pid'));
 
     expect(await prompt()).toMatchObject({ code: 0, stdout: '' });
-    await expect.poll(watcher).toBe(true);
+    await expect.poll(watcher, POLL).toBe(true);
     await new Promise((r) => setTimeout(r, 400));
     expect((await get()).state).toBe('working');
     fs.appendFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","turn_id":"t1","last_agent_message":"Done.","error":null}}\n');
-    await expect.poll(watcher).toBe(false);
+    await expect.poll(watcher, POLL).toBe(false);
     expect((await get()).state).toBe('working'); // (its Stop hook says idle)
 
     await prompt();
-    await expect.poll(watcher).toBe(true);
+    await expect.poll(watcher, POLL).toBe(true);
     fs.appendFileSync(transcript, '{"timestamp":"2026-12-01T14:57:15.773Z","type":"event_msg","payload":{"type":"task_complete","turn_id":"t2","last_agent_message":null,"error":{"message":"Quota exceeded. Check your plan and billing details.","codex_error_info":"usage_limit_exceeded"},"duration_ms":6766}}\n');
-    await expect.poll(async () => (await get()).state).toBe('limited');
+    await expect.poll(async () => (await get()).state, POLL).toBe('limited');
     const st = await get();
     expect(st).toMatchObject({ source: 'codex:task_complete', detail: 'usage limit: usage_limit_exceeded: Quota exceeded. Check your plan and billing details.' });
     expect(Date.parse(st.until) - Date.now()).toBeGreaterThan(590_000);
-    await expect.poll(watcher).toBe(false); // it ends after its report
+    await expect.poll(watcher, POLL).toBe(false); // it ends after its report
 
     // A retry limit spent on 429s: its text names no limit code, the patterns see it.
     await runScript(STATE, env, ['working']);
     await prompt();
-    await expect.poll(watcher).toBe(true);
+    await expect.poll(watcher, POLL).toBe(true);
     // (the real codex 0.171.0's record, codex_error_info an object here)
     fs.appendFileSync(transcript, '{"type":"event_msg","payload":{"type":"task_complete","last_agent_message":null,"error":{"message":"exceeded retry limit, last status: 429 Too Many Requests","codex_error_info":{"response_too_many_failed_attempts":{"http_status_code":429}}}}}\n');
-    await expect.poll(async () => (await get()).state).toBe('limited');
+    await expect.poll(async () => (await get()).state, POLL).toBe('limited');
   });
 
   it('codex: the watcher ends with the codex that ran the hook (killed mid-turn, no task_complete ever comes)', async () => {
