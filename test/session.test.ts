@@ -108,3 +108,60 @@ describe('session.json', () => {
     expect(fs.existsSync(paths.session)).toBe(false);
   });
 });
+
+// Contenders in processes of their own: each round, all of them find the same stale lock at the same
+// moment and try to take it over; every round must have exactly one holder.
+describe('stale lock taken over by several processes at once', () => {
+  it('goes to exactly one of them, every time', async () => {
+    const rounds = 40;
+    const dirs = Array.from({ length: rounds }, () => tmpDir());
+    const dead = spawnSync('true').pid!;
+    for (const dir of dirs) {
+      const paths = statePaths(dir);
+      fs.mkdirSync(paths.dir, { recursive: true });
+      fs.writeFileSync(paths.lock, JSON.stringify({ pid: dead, command: 'up', since: 'then' }));
+    }
+    const start = Date.now() + 2_000;
+    const code = `const { acquireLock } = await import(${JSON.stringify(path.join(ROOT, 'lib/project/session.ts'))});
+const { statePaths } = await import(${JSON.stringify(path.join(ROOT, 'lib/project/root.ts'))});
+const dirs = ${JSON.stringify(dirs)};
+process.setMaxListeners(0); // one exit handler per lock held
+const won = [];
+for (let r = 0; r < dirs.length; r++) {
+  while (Date.now() < ${start} + r * 25);
+  try { acquireLock(statePaths(dirs[r]), 'up'); won.push(r); } catch {}
+}
+// Holders stay alive until every contender is done (a lock whose holder exited is free to take).
+setTimeout(() => console.log(JSON.stringify(won)), ${start} + dirs.length * 25 + 3_000 - Date.now());`;
+    const contenders = Array.from({ length: 6 }, () => spawnAsyncOutput(NODE, ['--input-type=module', '-e', code]));
+    const won = (await Promise.all(contenders)).map((out) => JSON.parse(out) as number[]);
+    const holders = dirs.map((_, r) => won.filter((w) => w.includes(r)).length);
+    expect(holders).toEqual(dirs.map(() => 1));
+    // They met: the rounds went to different contenders.
+    expect(won.filter((w) => w.length > 0).length).toBeGreaterThan(1);
+  }, 60_000);
+});
+
+describe('stale lock whose taker died mid-takeover', () => {
+  it('is taken over all the same', () => {
+    const paths = statePaths(tmpDir());
+    fs.mkdirSync(paths.dir, { recursive: true });
+    const dead = spawnSync('true').pid!;
+    fs.writeFileSync(paths.lock, JSON.stringify({ pid: dead, command: 'up', since: 'then' }));
+    // What a taker killed between taking the takeover file and replacing the lock leaves.
+    fs.writeFileSync(`${paths.lock}.takeover-${fs.statSync(paths.lock).ino}`, JSON.stringify({ pid: dead, command: 'takeover', since: 'then' }));
+    const release = acquireLock(paths, 'down');
+    expect(JSON.parse(fs.readFileSync(paths.lock, 'utf8'))).toMatchObject({ pid: process.pid, command: 'down' });
+    release();
+    expect(fs.readdirSync(paths.dir).filter((f) => f.startsWith('session.lock'))).toEqual([]);
+  });
+});
+
+function spawnAsyncOutput(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`contender exited ${code}`))));
+  });
+}

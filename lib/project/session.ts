@@ -1,5 +1,6 @@
 // The project's session: one isollm command that changes the session at a time (a lock that a
 // crashed process cannot leave stuck), and session.json describing what `up` started.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -100,14 +101,13 @@ function once(fn: () => unknown): () => void {
 }
 
 /**
- * One try at the lock: the release function, or who holds it (a live process, or one writing it
+ * One try at the lock: the release function, or who holds it (a live process, or one taking it
  * this very moment: `starting`). A stale lock is removed, and the caller tries again.
  */
 function tryLock(file: string, command: string): (() => void) | { holder: LockRecord | null; starting: boolean } {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const record: LockRecord = { pid: process.pid, command, since: new Date().toISOString() };
-  try {
-    fs.writeFileSync(file, JSON.stringify(record), { flag: 'wx' });
+  if (createExclusive(file, JSON.stringify(record))) {
     let released = false;
     const release = () => {
       if (released) return;
@@ -118,33 +118,94 @@ function tryLock(file: string, command: string): (() => void) | { holder: LockRe
     };
     process.once('exit', release);
     return release;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  const holder = readLock(file);
-  if (holder && processAlive(holder.pid) && holder.pid !== process.pid) return { holder, starting: false };
-  // A lock another command is writing this very moment is unreadable for an instant: only an
-  // unreadable lock that has been there a while is stale.
-  if (!holder && lockAgeMs(file) < FRESH_LOCK_MS) return { holder: null, starting: true };
-  // Stale (its process died) or unreadable and old: take it over.
-  fs.rmSync(file, { force: true });
-  return { holder: null, starting: false };
+  const found = inspect(file);
+  if (!found) return { holder: null, starting: false }; // released this moment: try again
+  if (!isStale(found)) return { holder: found.record, starting: found.record === null };
+  return removeStale(file, found.ino) ? { holder: null, starting: false } : { holder: null, starting: true };
 }
 
+/** How old an unreadable lock (made by hand, or by an older isollm that wrote it in two steps) must be to count as stale. */
 const FRESH_LOCK_MS = 5_000;
 
-function lockAgeMs(file: string): number {
+/**
+ * A lock that appears whole, or not at all: its record goes into a file of ours, which is then
+ * linked to the lock's name (link never replaces a file). False when the lock exists.
+ */
+function createExclusive(file: string, content: string): boolean {
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, content, { flag: 'wx' });
   try {
-    return Date.now() - fs.statSync(file).mtimeMs;
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+type Found = { ino: number; ageMs: number; record: LockRecord | null };
+
+/** The lock file as it is now: which file (its inode), how old, and its record (null: unreadable). */
+function inspect(file: string): Found | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    // Inode and content of the same open file, whatever happens to the name meanwhile.
+    const stat = fs.fstatSync(fd);
+    return { ino: stat.ino, ageMs: Date.now() - stat.mtimeMs, record: parseLock(fs.readFileSync(fd, 'utf8')) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Its process died (our own pid: a lock this process left), or it is unreadable and not being written. */
+function isStale(found: Found): boolean {
+  if (found.record) return found.record.pid === process.pid || !processAlive(found.record.pid);
+  return found.ageMs >= FRESH_LOCK_MS;
+}
+
+/**
+ * Remove the stale lock `file` if it is still the file `ino`, as one taker among any number: the
+ * taker is whoever creates `<file>.takeover-<ino>` (exclusively), and it looks again under it, so a
+ * lock another taker has meanwhile replaced and taken is never removed. A takeover file left by a
+ * taker that died is stale in turn and removed the same way. False while another taker is at it;
+ * true when the caller should try again.
+ */
+function removeStale(file: string, ino: number): boolean {
+  const guard = `${file}.takeover-${ino}`;
+  if (!createExclusive(guard, JSON.stringify({ pid: process.pid, command: 'takeover', since: new Date().toISOString() }))) {
+    const other = inspect(guard);
+    return other !== null && isStale(other) && removeStale(guard, other.ino);
+  }
+  try {
+    const now = inspect(file);
+    if (now && now.ino === ino && isStale(now)) fs.rmSync(file, { force: true });
+    return true;
+  } finally {
+    fs.rmSync(guard, { force: true });
+  }
+}
+
+function parseLock(text: string): LockRecord | null {
+  try {
+    const value = JSON.parse(text) as LockRecord;
+    return typeof value?.pid === 'number' ? value : null;
   } catch {
-    return Infinity;
+    return null;
   }
 }
 
 function readLock(file: string): LockRecord | null {
   try {
-    const value = JSON.parse(fs.readFileSync(file, 'utf8')) as LockRecord;
-    return typeof value.pid === 'number' ? value : null;
+    return parseLock(fs.readFileSync(file, 'utf8'));
   } catch {
     return null;
   }
