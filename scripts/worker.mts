@@ -154,7 +154,7 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
     const existing = (await listWorkers(ctx)).map((w) => w.name);
     if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
     const names = name ? [name] : nextWorkerNames(existing, count);
-    const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter);
+    const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter, true);
     const started = Date.now();
     info(`Creating ${names.join(', ')} from ${base.name}…`);
     return { names, started, ...(await createWorkers(ctx, names, base, workerProgress)) };

@@ -1,6 +1,8 @@
 // templates/isollm-task (POSIX sh + curl) run by dash against the real server over TCP.
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startServer } from '../lib/queue/server.ts';
+import { freePort } from './support/net.ts';
 import { ROOT, runScript, tmpDir } from './helpers.ts';
 import { projectApi, testServer } from './queue-helpers.ts';
 
@@ -66,8 +68,26 @@ describe('isollm-task helper', () => {
     expect(r.stdout.trim().split('\n')).toHaveLength(205);
   });
 
+  it('waits for a queue that does not listen yet (a worker still booting), then gives up with exit 5', async () => {
+    // Nothing listens on the port for the first 0.6 s; the task added meanwhile gets through.
+    const port = await freePort();
+    const dir = tmpDir('isollm-queue-');
+    const env = { ISOLLM_QUEUE_PORT: String(port), ISOLLM_PROJECT: 'proj', ISOLLM_TASK_STATE: path.join(dir, 'current') };
+    const added = helper(env, 'add', 'late');
+    await new Promise((r) => setTimeout(r, 600));
+    const server = await startServer({ dbFile: path.join(dir, 'queue.db'), port, socketsDir: path.join(dir, 'sockets') });
+    onTestFinished(() => server.close());
+    expect(await added).toMatchObject({ code: 0 });
+    expect((await helper(env, 'list')).stdout).toMatch(/\topen\t2\t-\tlate\n$/);
+
+    const t0 = Date.now();
+    expect((await helper({ ISOLLM_QUEUE_PORT: '1', ISOLLM_PROJECT: 'p', ISOLLM_QUEUE_WAIT: '1' }, 'next')).code).toBe(5);
+    expect(Date.now() - t0).toBeGreaterThan(900);
+    expect(await helper({ ISOLLM_PROJECT: 'p', ISOLLM_QUEUE_WAIT: 'soon' }, 'next')).toMatchObject({ code: 2, stderr: expect.stringContaining('ISOLLM_QUEUE_WAIT must be a whole number') });
+  });
+
   it('exits 5 when the queue is unreachable and 2 on bad usage', async () => {
-    expect((await helper({ ISOLLM_QUEUE_PORT: '1', ISOLLM_PROJECT: 'p' }, 'next')).code).toBe(5);
+    expect((await helper({ ISOLLM_QUEUE_PORT: '1', ISOLLM_PROJECT: 'p', ISOLLM_QUEUE_WAIT: '0' }, 'next')).code).toBe(5);
     expect((await helper({ ISOLLM_PROJECT: 'p' }, 'bogus')).code).toBe(2);
     expect((await helper({}, 'next')).code).toBe(2);
     expect((await helper({ ISOLLM_PROJECT: 'p' }, 'add', 'x', '-p', 'urgent')).code).toBe(2);

@@ -84,7 +84,7 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
     // The base: built once, rebuilt when what went into it changed (even with no worker to create).
     const hasBase = basesOf(await listInstances(ctx.rt, config.project)).length > 0;
-    const base = missing.length || hasBase ? await readyBase(ctx, existing, report) : null;
+    const base = missing.length || hasBase ? await readyBase(ctx, existing, report, missing.length > 0) : null;
     if (missing.length && base) {
       report.info(`Creating ${missing.join(', ')} from ${base.name}…`);
       const created = await createWorkers(ctx, missing, base, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
@@ -164,10 +164,12 @@ export async function up(root: string, config: Config, options: UpOptions, repor
 
 /**
  * The project's current base, built when missing or outdated (saying why, with setup_script's
- * output as it runs); older bases that no worker uses are removed.
+ * output as it runs); older bases that no worker uses are removed. `forCopies`: the caller hands
+ * it to createWorkers next (a base just built is left running for it: see ensureBase).
  */
-export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], report: Pick<Reporter, 'info' | 'ok'>): Promise<BaseInfo> {
+export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], report: Pick<Reporter, 'info' | 'ok'>, forCopies: boolean): Promise<BaseInfo> {
   const { base, built } = await ensureBase(ctx, {
+    forCopies,
     building: (reason, name) => report.info(`Building the project's base ${name} (${reason})…`),
     progress: (s) => report.info(`  ${c.dim('base')} ${SYMBOLS.arrow} ${s}`),
   });

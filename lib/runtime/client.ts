@@ -220,7 +220,7 @@ async function equipAndStart(rt: Runtime, name: string, devices: Record<string, 
 }
 
 export type CopySpec = {
-  /** The instance copied (stopped, so its filesystem is consistent). */
+  /** The instance copied (stopped, or idle: a running one is copied as it is at that moment). */
   source: string;
   name: string;
   config?: Record<string, string>;
@@ -230,6 +230,8 @@ export type CopySpec = {
   root?: { props: Record<string, string>; own: boolean };
   /** Cluster member to put the copy on (default: the source's). */
   target?: string;
+  /** Told once the copy exists, before it starts (the source may change from then on). */
+  copied?: () => void;
 };
 
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
@@ -244,6 +246,7 @@ export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
     copyArgs(instanceRef(rt, spec.source), instanceRef(rt, spec.name), spec.config, spec.target),
     LIFECYCLE_TIMEOUT_MS,
   );
+  spec.copied?.();
   await equipAndStart(rt, spec.name, withDevices ? {} : devices, spec.root);
 }
 

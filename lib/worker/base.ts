@@ -1,7 +1,8 @@
 // The project's base: one container holding everything that is the same for every worker (dev
 // user, hub mount, setup_script, the agent CLI, helpers, a clone of the hub), built once and kept
-// stopped. Workers are copies of it (lib/worker/create.ts). Its key says what went into it; a base
-// whose key is not the current one is replaced by the next build and removed once no worker uses it.
+// stopped (from when the copies made right after its build are made). Workers are copies of it
+// (lib/worker/create.ts). Its key says what went into it; a base whose key is not the current one
+// is replaced by the next build and removed once no worker uses it.
 import crypto from 'node:crypto';
 import { hubOwner } from '../hub/hub.ts';
 import { grantHubAccess, hostUidOf } from '../hub/access.ts';
@@ -57,6 +58,8 @@ export type BaseInfo = {
   image: string | null;
   commit: string | null;
   sizeBytes: number | null;
+  /** Left running by its build for the copies made right after it (finishBase stops it). */
+  running: boolean;
 };
 
 /** The project's bases among its instances, newest first. */
@@ -75,6 +78,7 @@ export function basesOf(instances: Instance[]): BaseInfo[] {
       image: i.config['volatile.base_image'] ?? null,
       commit: i.config[BASE_COMMIT_KEY] ?? null,
       sizeBytes: i.config[BASE_SIZE_KEY] && /^\d+$/.test(i.config[BASE_SIZE_KEY]) ? Number(i.config[BASE_SIZE_KEY]) : null,
+      running: i.status !== 'Stopped',
     }))
     .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
 }
@@ -119,19 +123,36 @@ export type BaseHooks = {
 /**
  * The project's current base: the newest finished one whose key is the current key, else a new one
  * built now (also when `force`). Bases left half-made by an interrupted build are removed first.
+ * With `forCopies` a base just built is left running: the caller copies it at once (a running
+ * container copies as well as a stopped one, and its stop is then no longer in the way) and hands it
+ * to createWorkers, which finishes it. Otherwise it comes back stopped, as does one a crash left running.
  * The caller holds the base lock (lockBases), so a base without a key is never one being built.
  */
-export async function ensureBase(ctx: WorkerContext, options: { force?: boolean } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
+export async function ensureBase(ctx: WorkerContext, options: { force?: boolean; forCopies?: boolean } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
   const bases = basesOf(await listInstances(ctx.rt, ctx.config.project));
   for (const half of bases.filter((b) => !b.key)) await deleteInstance(ctx.rt, half.name);
   const finished = bases.filter((b) => b.key);
   const { key, inputs } = await currentBaseKey(ctx);
   const current = finished.find((b) => b.key === key);
-  if (current && !options.force) return { base: current, built: false };
+  if (current && !options.force) return { base: current.running ? await finishBase(ctx, current) : current, built: false };
   const reason = options.force ? 'rebuild asked for' : finished.length ? `${changedInputs(finished[0].inputs, inputs).join(', ') || 'its inputs'} changed` : 'no base yet';
   const name = baseName(ctx.config.project, crypto.randomBytes(3).toString('hex'));
   options.building?.(reason, name);
-  return { base: await buildBase(ctx, name, options.progress ?? (() => {})), built: true };
+  const base = await buildBase(ctx, name, options.progress ?? (() => {}));
+  return { base: options.forCopies ? base : await finishBase(ctx, base), built: true };
+}
+
+/**
+ * A base built and left running, finished: its size measured (what `status` shows; off the path of
+ * the copies made meanwhile) and the container stopped, so later copies are of a still filesystem.
+ * The caller holds the base lock and has made every copy it wanted.
+ */
+export async function finishBase(ctx: Pick<WorkerContext, 'rt' | 'config'>, base: BaseInfo): Promise<BaseInfo> {
+  if (!base.running) return base;
+  const sizeBytes = base.sizeBytes ?? (await filesystemSize(ctx, base.name));
+  if (sizeBytes !== null) await setInstanceConfig(ctx.rt, base.name, { [BASE_SIZE_KEY]: String(sizeBytes) });
+  await stopInstance(ctx.rt, base.name, true);
+  return { ...base, sizeBytes, running: false };
 }
 
 /** The project's base as `isollm status` shows it (null before the first build). */
@@ -210,8 +231,7 @@ export async function findCurrentBase(ctx: Pick<WorkerContext, 'rt' | 'config'>)
 
 /**
  * Build a base: launch, dev user, hub mount, setup_script, the agent CLI, helpers, a clone of the
- * hub; then stop it (a stopped container copies consistently) and record its key. Any failure
- * deletes it.
+ * hub; then record its key. It is left running (finishBase stops it). Any failure deletes it.
  */
 async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void): Promise<BaseInfo> {
   const { rt, config } = ctx;
@@ -263,13 +283,11 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     await quietBoot(ctx, name);
     progress('cloning the hub');
     const commit = await cloneHub(ctx, name, dev);
-    const sizeBytes = await filesystemSize(ctx, name);
-    progress('stopping');
-    await stopInstance(rt, name, true);
-    // The key of the image it was really made from (a remote image is local only once launched).
+    // Its key, the image's it was really made from (a remote image is local only once launched):
+    // from here on it is finished but for its stop (finishBase), and copies of it may be made.
     const fingerprint = (await listInstances(rt, config.project)).find((i) => i.name === name)?.config['volatile.base_image'];
     const { key, inputs } = await currentBaseKey(ctx, fingerprint);
-    await setInstanceConfig(rt, name, baseReadyConfig({ key, inputs, queueLink, commit, sizeBytes }));
+    await setInstanceConfig(rt, name, baseReadyConfig({ key, inputs, queueLink, commit }));
     const base = basesOf(await listInstances(rt, config.project)).find((b) => b.name === name);
     if (!base) throw new UserError(`The base ${name} vanished while it was built. Run \`isollm up\` again.`);
     return base;
@@ -432,7 +450,7 @@ async function cloneCommit(ctx: WorkerContext, container: string, asDev: { user:
  * The base's own filesystem in bytes (`du -x /`: not the hub mount), what `status` shows. The
  * runtimes report no disk usage for a btrfs volume without quotas, so it is measured once here.
  */
-async function filesystemSize(ctx: WorkerContext, container: string): Promise<number | null> {
+async function filesystemSize(ctx: Pick<WorkerContext, 'rt'>, container: string): Promise<number | null> {
   const r = await execIn(ctx.rt, container, ['du', '-sxk', '/']);
   const kib = Number(r.stdout.trim().split(/\s/)[0]);
   return Number.isFinite(kib) && kib > 0 ? kib * 1024 : null;

@@ -6,9 +6,9 @@ import type { StatePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
 import { addDevice, copyInstance, targetFor, deleteInstance, execOk, listInstances, pushText, setInstanceConfig, waitForExec, type Instance, type Runtime } from '../runtime/client.ts';
 import { DEV_HOME, PROJECT_DIR } from '../agent/presets.ts';
-import type { BaseInfo } from './base.ts';
+import { finishBase, type BaseInfo } from './base.ts';
 import { FROM_BASE_KEY, workerCopyConfig } from './base-plan.ts';
-import { containerName, procNetAddress, QUEUE_LISTENS_SCRIPT, workerDevices, workerEnvFile, workerGitIdentity, workerIndex, workerRootDisk, type DeviceSpec, type PushFile } from './plan.ts';
+import { containerName, workerDevices, workerEnvFile, workerGitIdentity, workerIndex, workerRootDisk, type DeviceSpec, type PushFile } from './plan.ts';
 import { revParse } from '../hub/git.ts';
 import { accessFiles, checkReach, remoteAccess, waitForAddress } from './remote.ts';
 
@@ -116,11 +116,12 @@ const FETCH_SCRIPT = 'git fetch --quiet --prune origin && git checkout --quiet -
  * queue socket (mounted before the start, in the same request as the copy) and ports, hostname (its
  * name: the base has no /etc/hostname), settings and git identity (files of its own); its clone is
  * brought up to date with one fetch when the hub's base branch moved since the base was built. It
- * is ready once the base's socket unit listens for the queue inside (it starts early in the copy's
- * boot; a connection made from then on waits in its backlog for the forwarder). Its clean state is
- * the base itself (reset copies it again), so no snapshot is taken. Any failure rolls it back.
+ * is ready once it runs (exec works) with its files in place, as a bare launch is: the rest of its
+ * boot, which brings up the queue's socket unit inside, goes on in the background, and the helpers
+ * in it wait for the queue to listen (templates/isollm-task). Its clean state is the base itself
+ * (reset copies it again), so no snapshot is taken. Any failure rolls it back.
  */
-export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}): Promise<void> {
+export async function createWorker(ctx: WorkerContext, worker: string, base: BaseInfo, progress: Progress = () => {}, copied: () => void = () => {}): Promise<void> {
   const { config, rt } = ctx;
   const container = containerName(config.project, worker);
   // A remote worker: its credential instead of a socket (its identity on the queue and the hub).
@@ -143,6 +144,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
       // steps run. One at a time: each add rewrites the instance's config.
       devices: mounted && queue ? { queue } : {},
       target: targetFor(rt, workerIndex(worker)),
+      copied,
     });
     progress(worker, 'identity, queue, git fetch');
     if (access && token) {
@@ -162,13 +164,14 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
         pushText(rt, container, env.path, env.content, { uid: 0, gid: 0, mode: env.mode }),
         pushText(rt, container, identity.path, identity.content, { uid: base.devUid, gid: base.devGid, mode: identity.mode }),
         (async () => {
-          await waitForExec(rt, container, undefined, mounted ? ['sh', '-c', QUEUE_LISTENS_SCRIPT, 'sh', procNetAddress(config.queue.port)] : undefined);
+          await waitForExec(rt, container);
           if (await hubMoved()) await execOk(rt, container, ['sh', '-c', FETCH_SCRIPT, 'sh', config.git.base_branch], dev);
         })(),
       ]);
     }
     await setInstanceConfig(rt, container, { [READY_KEY]: 'true' });
   } catch (err) {
+    copied();
     progress(worker, 'rolling back');
     await deleteInstance(rt, container).catch(() => undefined);
     await (access ? ctx.queue.revokeCredential(worker) : ctx.queue.closeSocket(worker)).catch(() => undefined);
@@ -207,9 +210,17 @@ export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: strin
   }
 }
 
-/** Create workers from `base` in parallel; reports every failure, keeps the ones that worked. */
+/**
+ * Create workers from `base` in parallel; reports every failure, keeps the ones that worked. A base
+ * its build left running is finished (stopped) once every copy is made, while the copies boot.
+ */
 export async function createWorkers(ctx: WorkerContext, names: string[], base: BaseInfo, progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[] }> {
-  const results = await Promise.allSettled(names.map((n) => createWorker(ctx, n, base, progress)));
+  const copied: (() => void)[] = [];
+  const copies = names.map(() => new Promise<void>((resolve) => copied.push(resolve)));
+  // A stop that fails leaves it running: the next ensureBase finishes it.
+  const finished = base.running ? Promise.all(copies).then(() => finishBase(ctx, base)).catch(() => undefined) : null;
+  const results = await Promise.allSettled(names.map((n, i) => createWorker(ctx, n, base, progress, copied[i])));
+  await finished;
   const failed: { name: string; error: unknown }[] = [];
   results.forEach((r, i) => r.status === 'rejected' && failed.push({ name: names[i], error: r.reason }));
   const made = new Set(names.filter((_, i) => results[i].status === 'fulfilled'));

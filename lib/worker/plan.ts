@@ -153,11 +153,6 @@ WantedBy=sockets.target
 }
 const SYSTEMD_DIR = '/etc/systemd/system';
 
-/** 127.0.0.1:port as /proc/net/tcp writes a local address (how a worker tells the forwarder listens). */
-export function procNetAddress(port: number): string {
-  return `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-}
-
 /** Container config keys: the tags isollm lists by, and resource limits. */
 export function workerConfigKeys(config: Config, worker: string): Record<string, string> {
   const keys: Record<string, string> = { 'user.isollm.project': config.project, 'user.isollm.worker': worker };
@@ -205,13 +200,6 @@ export const WORKER_GITCONFIG = '.gitconfig-worker';
 export function workerGitIdentity(worker: string): PushFile {
   return { path: `${DEV_HOME}/${WORKER_GITCONFIG}`, content: `[user]\n\tname = ${worker}\n\temail = ${worker}@isollm.local\n`, mode: 0o644, owner: 'dev' };
 }
-
-/**
- * Constant text for a readiness probe of a starting copy: exits 0 once something listens on the
- * address given as /proc/net/tcp writes it ($1), trying for about two seconds (so a start that is
- * slow costs a few probes, not a wait of a whole poll interval each time).
- */
-export const QUEUE_LISTENS_SCRIPT = 'i=0; until grep -q " $1 00000000:0000 0A " /proc/net/tcp; do i=$((i+1)); [ "$i" -lt 40 ] || { echo "nothing listens for the queue on 127.0.0.1 in the worker" >&2; exit 1; }; sleep 0.05; done';
 
 /** Where a remote worker's curl config (pin and credential) lives: dev's own, 0600 (lib/worker/remote.ts). */
 export const REMOTE_CURLRC = `${DEV_HOME}/.config/isollm/queue.curlrc`;

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
+import { deleteInstance, listInstances, startInstance } from '../../lib/runtime/client.ts';
+import { BASE_SIZE_KEY } from '../../lib/worker/base-plan.ts';
 import { freePort, git, runCliAsync } from '../helpers.ts';
 import { commitRepo } from './project.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
@@ -58,8 +59,11 @@ describe.skipIf(!rt)('the project base on real containers', () => {
     [first] = await bases();
     expect(first).toMatch(new RegExp(`^${project}-base-[0-9a-f]{6}$`));
     expect(await baseOf('worker-1')).toBe(first);
-    // The base is kept stopped: a consistent source for copies.
-    expect((await listInstances(runtime, project)).find((i) => i.name === first)?.status).toBe('Stopped');
+    // The base is kept stopped: a still source for later copies (the first one was made while it
+    // still ran, right after its build), its size measured meanwhile.
+    const built = (await listInstances(runtime, project)).find((i) => i.name === first);
+    expect(built?.status).toBe('Stopped');
+    expect(Number(built?.config[BASE_SIZE_KEY])).toBeGreaterThan(50 * 1024 * 1024);
   }, CLI_TIMEOUT_MS);
 
   it('copies later workers from it without running setup_script, up to date with the hub', async () => {
@@ -68,6 +72,8 @@ describe.skipIf(!rt)('the project base on real containers', () => {
     git(root, 'add', 'later.txt');
     git(root, 'commit', '-qm', 'later');
     expect((await cli('sync', 'push')).code).toBe(0);
+    // As if a build's command died before it stopped the base: the next command stops it first.
+    await startInstance(runtime, first);
     const r = await cli('worker', 'add', '-n', '2');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('Building');
@@ -79,6 +85,7 @@ describe.skipIf(!rt)('the project base on real containers', () => {
       const head = await exec(w, 'git', 'log', '-1', '--format=%s %D');
       expect(head.stdout).toBe('later HEAD -> main, origin/main, origin/HEAD\n');
     }
+    expect((await listInstances(runtime, project)).find((i) => i.name === first)?.status).toBe('Stopped');
   }, CLI_TIMEOUT_MS);
 
   it("gives every copy its own identity: hostname, settings, git identity, queue socket", async () => {
