@@ -406,6 +406,8 @@ export async function launchImage(rt: Runtime, ref: string): Promise<{ image: st
 }
 
 export async function listStoragePools(rt: Runtime): Promise<string[]> {
+  const direct = await directly(rt, 'query', () => queryDirect(rt, STORAGE_POOLS_PATH, QUERY_TIMEOUT_MS), QUERY_TIMEOUT_MS);
+  if (direct) return parseStoragePools(JSON.stringify(direct));
   return read(rt, queryArgs(STORAGE_POOLS_PATH, rt.remote), parseStoragePools);
 }
 
