@@ -10,7 +10,7 @@ import { acquireLock, readSession, writeSession, type RecoveredWorker, type Reco
 import { planAgent } from '../agent/presets.ts';
 import { recoveredWords } from '../status/agent-view.ts';
 import { checkStaleness } from '../hub/sync.ts';
-import { c, SYMBOLS } from '../cli/ui.ts';
+import { c, formatDuration, SYMBOLS } from '../cli/ui.ts';
 import type { Reporter } from '../cli/report.ts';
 import { attachWorker, createWorkers, listWorkers, removeHalfMade, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
 import { basesOf, ensureBase, isFromBase, lockBases, pruneBases, type BaseInfo } from '../worker/base.ts';
@@ -48,16 +48,32 @@ export async function up(root: string, config: Config, options: UpOptions, repor
   const release = acquireLock(paths, 'up');
   let releaseBases = () => {};
   try {
-    await report.step('Queue', () => ensureQueue(root, config));
     await report.step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
     if (hint) report.warn(hint);
+    // The queue starts while the base is readied (a build waits for it once its container runs, so
+    // a queue that cannot start still stops a build early); everything after the base needs it.
+    // No spinner: the base's lines print meanwhile.
+    const queueStart = Date.now();
+    const took = () => c.dim(formatDuration(Date.now() - queueStart));
+    const queueUp = ensureQueue(root, config).then(
+      () => report.ok(`Queue ${took()}`),
+      (err) => (report.fail(`Queue ${took()}`), Promise.reject(err)),
+    );
+    queueUp.catch(() => undefined); // awaited below: no unhandled rejection meanwhile
 
     // Workers: keep running ones, start stopped ones, create the missing ones in parallel. Under
     // the base lock: a `worker add` running now is not mistaken for a half-made worker, nor its base.
     releaseBases = await lockBases(ctx, 'up', (line) => report.info(line));
-    for (const name of await removeHalfMade(ctx, await listWorkers(ctx))) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
-    const existing = await listWorkers(ctx);
+    const listed = await listWorkers(ctx);
+    // Half-made workers (removed below, once the queue is up) are made again.
+    const existing = listed.filter((w) => w.ready);
+    const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
+    // The base: built once, rebuilt when what went into it changed (even with no worker to create).
+    const hasBase = basesOf(await listInstances(ctx.rt, config.project)).length > 0;
+    const base = missing.length || hasBase ? await readyBase(ctx, existing, report, missing.length > 0, queueUp) : null;
+    await queueUp;
+    for (const name of await removeHalfMade(ctx, listed)) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
     // Stopped workers start in parallel: each mostly waits for its container to boot.
@@ -81,10 +97,6 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     // Before creating any worker: a worker re-created under the name of one that crashed or was
     // deleted must not inherit that one's claimed task (its fresh clone knows nothing of it).
     await releaseOrphans(root, config, report, running, [...existing.map((w) => w.name), ...(previous?.workers ?? [])]);
-    const missing = nextWorkerNames(existing.map((w) => w.name), Math.max(0, want - existing.length));
-    // The base: built once, rebuilt when what went into it changed (even with no worker to create).
-    const hasBase = basesOf(await listInstances(ctx.rt, config.project)).length > 0;
-    const base = missing.length || hasBase ? await readyBase(ctx, existing, report, missing.length > 0) : null;
     if (missing.length && base) {
       report.info(`Creating ${missing.join(', ')} from ${base.name}…`);
       const created = await createWorkers(ctx, missing, base, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
@@ -165,11 +177,13 @@ export async function up(root: string, config: Config, options: UpOptions, repor
 /**
  * The project's current base, built when missing or outdated (saying why, with setup_script's
  * output as it runs); older bases that no worker uses are removed. `forCopies`: the caller hands
- * it to createWorkers next (a base just built is left running for it: see ensureBase).
+ * it to createWorkers next (a base just built is left running for it: see ensureBase). A build
+ * waits for `after` (the queue starting) once its container runs.
  */
-export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], report: Pick<Reporter, 'info' | 'ok'>, forCopies: boolean): Promise<BaseInfo> {
+export async function readyBase(ctx: WorkerContext, existing: WorkerInfo[], report: Pick<Reporter, 'info' | 'ok'>, forCopies: boolean, after?: Promise<unknown>): Promise<BaseInfo> {
   const { base, built } = await ensureBase(ctx, {
     forCopies,
+    after,
     building: (reason, name) => report.info(`Building the project's base ${name} (${reason})…`),
     progress: (s) => report.info(`  ${c.dim('base')} ${SYMBOLS.arrow} ${s}`),
   });

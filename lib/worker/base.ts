@@ -126,9 +126,10 @@ export type BaseHooks = {
  * With `forCopies` a base just built is left running: the caller copies it at once (a running
  * container copies as well as a stopped one, and its stop is then no longer in the way) and hands it
  * to createWorkers, which finishes it. Otherwise it comes back stopped, as does one a crash left running.
+ * A build waits for `after` (e.g. the queue starting) once its container runs, and fails with it.
  * The caller holds the base lock (lockBases), so a base without a key is never one being built.
  */
-export async function ensureBase(ctx: WorkerContext, options: { force?: boolean; forCopies?: boolean } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
+export async function ensureBase(ctx: WorkerContext, options: { force?: boolean; forCopies?: boolean; after?: Promise<unknown> } & BaseHooks = {}): Promise<{ base: BaseInfo; built: boolean }> {
   const bases = basesOf(await listInstances(ctx.rt, ctx.config.project));
   for (const half of bases.filter((b) => !b.key)) await deleteInstance(ctx.rt, half.name);
   const finished = bases.filter((b) => b.key);
@@ -138,7 +139,7 @@ export async function ensureBase(ctx: WorkerContext, options: { force?: boolean;
   const reason = options.force ? 'rebuild asked for' : finished.length ? `${changedInputs(finished[0].inputs, inputs).join(', ') || 'its inputs'} changed` : 'no base yet';
   const name = baseName(ctx.config.project, crypto.randomBytes(3).toString('hex'));
   options.building?.(reason, name);
-  const base = await buildBase(ctx, name, options.progress ?? (() => {}));
+  const base = await buildBase(ctx, name, options.progress ?? (() => {}), options.after);
   return { base: options.forCopies ? base : await finishBase(ctx, base), built: true };
 }
 
@@ -233,7 +234,7 @@ export async function findCurrentBase(ctx: Pick<WorkerContext, 'rt' | 'config'>)
  * Build a base: launch, dev user, hub mount, setup_script, the agent CLI, helpers, a clone of the
  * hub; then record its key. It is left running (finishBase stops it). Any failure deletes it.
  */
-async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void): Promise<BaseInfo> {
+async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void, after?: Promise<unknown>): Promise<BaseInfo> {
   const { rt, config } = ctx;
   // The configured pool; else isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
   const pools = await listStoragePools(rt);
@@ -245,6 +246,7 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     progress('launching');
     await launchInstance(rt, { name, image: config.image, config: baseLaunchConfig(config), storage });
     await waitForExec(rt, name);
+    await after;
     progress('creating user dev');
     const dev = await ensureDevUser(ctx, name);
     await setInstanceConfig(rt, name, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });

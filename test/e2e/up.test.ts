@@ -3,6 +3,7 @@
 // server, and `down`. One project for the whole file (workers are reused to keep it to a few minutes).
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listInstances } from '../../lib/runtime/client.ts';
@@ -251,4 +252,30 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     expect(tmux('has-session', '-t', session).status).not.toBe(0);
     expect(await listInstances(rt!, project)).toEqual([]);
   }, 2 * UP_TIMEOUT_MS);
+});
+
+describe.skipIf(!rt)('isollm up whose queue cannot start', () => {
+  const p = e2eProject('up-port');
+  afterAll(() => p.destroy(rt, UP_TIMEOUT_MS), UP_TIMEOUT_MS);
+
+  it('stops the base build it started meanwhile early, leaving no container and no base', async () => {
+    // The queue's port is taken; the base build (started next to the queue) would take two minutes.
+    const squatter = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      fs.mkdirSync(p.root);
+      const agent = { preset: 'custom', command: 'isollm-demo-agent', mode: 'loop' };
+      p.commit({ 'README.md': '# e2e up-port\n', 'isollm.yaml': `${e2eConfigYaml({ project: p.project, hub: p.hub, port, agent })}setup_script: sleep 120\n` });
+      const t0 = Date.now();
+      const r = p.cli(['up', '-n', '1'], UP_TIMEOUT_MS);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`Port ${port} is in use`);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(await listInstances(rt!, p.project)).toEqual([]);
+    } finally {
+      squatter.close();
+    }
+  }, UP_TIMEOUT_MS);
 });
