@@ -2,6 +2,7 @@
 // multiplexer, a failing task, re-running and scaling `up`, then interactive mode in a private tmux
 // server, and `down`. One project for the whole file (workers are reused to keep it to a few minutes).
 // Needs `npm run test-env` (skips visibly without it; CI requires it).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { sessionName } from '../../lib/mux/index.ts';
 import { fullViewLines } from '../../lib/status/render.ts';
 import { freePort, git } from '../helpers.ts';
 import { e2eProject } from './project.ts';
-import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
+import { e2eConfigYaml, e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
 const rt = await e2eRuntime('up');
 // The demo agent works at once and, in interactive mode, stays in its pane until `down`.
@@ -173,8 +174,12 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     expect(loopCount('worker-2')).toBe(1);
     expect({ 'worker-1': logLines('worker-1'), 'worker-2': logLines('worker-2') }).toEqual(starts);
 
+    // worker-3 was left half-made by an interrupted run (tagged, never marked ready): made again.
+    const init = spawnSync(rt!.bin, ['init', TEST_IMAGE, `${project}-worker-3`, '-c', `user.isollm.project=${project}`, '-c', 'user.isollm.worker=worker-3'], { encoding: 'utf8' });
+    expect(init.status, init.stderr).toBe(0);
     const scaled = cli(['up', '-n', '3', '--multiplexer', 'none'], UP_TIMEOUT_MS);
     expect(scaled.code, scaled.stderr).toBe(0);
+    expect(scaled.stderr).toContain('worker-3 was left half-made by an interrupted run; it is created again.');
     expect(scaled.stderr).toContain('Creating worker-3 from');
     const after = await created();
     expect([...after.keys()].sort()).toEqual(['worker-1', 'worker-2', 'worker-3']);
