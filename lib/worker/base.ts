@@ -249,7 +249,6 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     await after;
     progress('creating user dev');
     const dev = await ensureDevUser(ctx, name);
-    await setInstanceConfig(rt, name, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid) });
     if (rt.remote) {
       // No mount crosses machines: a network, and the hub over HTTPS when cloning below.
       progress('network');
@@ -289,7 +288,8 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     // from here on it is finished but for its stop (finishBase), and copies of it may be made.
     const fingerprint = (await listInstances(rt, config.project)).find((i) => i.name === name)?.config['volatile.base_image'];
     const { key, inputs } = await currentBaseKey(ctx, fingerprint);
-    await setInstanceConfig(rt, name, baseReadyConfig({ key, inputs, queueLink, commit }));
+    // One config change for all (each rewrites the instance): dev's ids (exec needs no lookup), and the key.
+    await setInstanceConfig(rt, name, { [DEV_UID_KEY]: String(dev.uid), [DEV_GID_KEY]: String(dev.gid), ...baseReadyConfig({ key, inputs, queueLink, commit }) });
     const base = basesOf(await listInstances(rt, config.project)).find((b) => b.name === name);
     if (!base) throw new UserError(`The base ${name} vanished while it was built. Run \`isollm up\` again.`);
     return base;
