@@ -4,7 +4,7 @@ import process from 'node:process';
 import type { Config } from '../config/load.ts';
 import { DISPATCHER } from '../cli/package-files.ts';
 import { collectSecrets } from './presets.ts';
-import { execOk, type Runtime } from '../runtime/client.ts';
+import { endExecClients, execOk, findExecClients, type Runtime } from '../runtime/client.ts';
 import { execPaneArgs, instanceRef } from '../runtime/argv.ts';
 import { agentFiles, baseFiles } from '../worker/plan.ts';
 import { remoteAccess } from '../worker/remote.ts';
@@ -23,6 +23,20 @@ import { landerPaneCommand } from '../land/service.ts';
 export function agentCommand(config: Config, resume = false): string[] {
   if (config.agent.mode === 'loop') return ['isollm-loop'];
   return resume ? ['isollm-agent', 'resume'] : ['isollm-agent'];
+}
+
+/** A pane's agent command (agentCommand's forms; not `isollm-agent background`, which returns at once). */
+export function isAgentCommand(command: string[]): boolean {
+  return command[0] === 'isollm-loop' || (command[0] === 'isollm-agent' && command[1] !== 'background');
+}
+
+/**
+ * End this host's exec clients of agents' panes into these workers: their multiplexer session was
+ * killed (or is being made again), and a client whose command inside ignores the hangup, or whose
+ * container is gone, would stay forever. A user's own shell into a worker is left alone.
+ */
+export async function endAgentClients(rt: Runtime, workers: Pick<WorkerInfo, 'container'>[]): Promise<void> {
+  await endExecClients(findExecClients(rt, workers.map((w) => w.container), isAgentCommand));
 }
 
 function devExec(worker: WorkerInfo) {

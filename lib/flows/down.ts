@@ -12,6 +12,7 @@ import { queueClient, queueState, stopQueue } from '../queue/daemon.ts';
 import { createSnapshot, deleteInstance, startInstance, stopInstance, waitForExec } from '../runtime/client.ts';
 import type { SalvageResult } from '../worker/salvage-git.ts';
 import { inspectWorkers, salvageWorker, stopAgents, type WorkerWork } from '../worker/salvage.ts';
+import { endAgentClients } from '../agent/launch.ts';
 import { acquireLock, clearSession, readSession } from '../project/session.ts';
 import { pickMultiplexer, sessionName, type Multiplexer } from '../mux/index.ts';
 import { detachWorker, listWorkers, type WorkerContext, type WorkerInfo } from '../worker/create.ts';
@@ -95,6 +96,7 @@ export async function down(root: string, config: Config, plan: Omit<DownPlan, 's
     // From here on things change. First nothing may keep working: the multiplexer session goes, and
     // agents running detached stop; only then is the work looked at again and saved.
     await run('Multiplexer session stopped', () => stopMuxSession(root, config));
+    if (ctx) await endAgentClients((ctx as WorkerContext).rt, workers);
     const running = workers.filter((w) => w.instance.status === 'Running');
     if (ctx) await Promise.all(running.map((w) => stopAgents(ctx!, w)));
 

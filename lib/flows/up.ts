@@ -17,7 +17,7 @@ import { basesOf, ensureBase, isFromBase, lockBases, pruneBases, type BaseInfo }
 import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
-import { muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
+import { endAgentClients, muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
 import { LANDER_TITLE, pickMultiplexer, type Multiplexer } from '../mux/index.ts';
 
 export type UpOptions = { count?: number; force: boolean; multiplexer?: MultiplexerKind };
@@ -144,6 +144,9 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       if (sameWorkers && sameLander) reused = true;
       else {
         if (live) await mux.kill(plan.session);
+        // The old session's agent clients (killed just now, or left by a session that ended
+        // without isollm) must not linger next to the new ones.
+        await endAgentClients(ctx.rt, [...existing, ...workers]);
         await report.step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
         restarted = [...resume];
       }

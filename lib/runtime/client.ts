@@ -31,9 +31,11 @@ import {
 } from './argv.ts';
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
+import { endExecClients, findExecClients } from './exec-clients.ts';
 import { ApiRefused, ApiTimeout, copyDirect, execStatusDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
 
 export * from './detect.ts';
+export { EXEC_CLIENT_GRACE_MS, endExecClients, findExecClients, type ExecClient } from './exec-clients.ts';
 export type { Device, DiskDevice, ExecOptions, ProxyDevice, PushOptions } from './argv.ts';
 export { execPaneArgs, FAST_POOL, instanceRef, PROJECT_KEY, targetFor, WORKER_KEY } from './argv.ts';
 export type { Image, Instance, Network, Snapshot } from './parse.ts';
@@ -254,13 +256,16 @@ export async function startInstance(rt: Runtime, name: string): Promise<void> {
   await mustRun(rt, startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
 }
 
+/** Stop; exec clients on this host left running into it are ended (exec-clients.ts). */
 export async function stopInstance(rt: Runtime, name: string, force = false): Promise<void> {
   await mustChange(rt, () => stopDirect(rt, name, force, LIFECYCLE_TIMEOUT_MS), stopArgs(instanceRef(rt, name), force), LIFECYCLE_TIMEOUT_MS);
+  await endExecClients(findExecClients(rt, [name]));
 }
 
-/** Delete (stopping it first if needed). */
+/** Delete (stopping it first if needed); exec clients on this host left running into it are ended. */
 export async function deleteInstance(rt: Runtime, name: string): Promise<void> {
   await mustRun(rt, deleteArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
+  await endExecClients(findExecClients(rt, [name]));
 }
 
 /**
