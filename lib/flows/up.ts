@@ -72,11 +72,12 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     // The base: built once, rebuilt when what went into it changed (even with no worker to create).
     const hasBase = basesOf(await listInstances(ctx.rt, config.project)).length > 0;
     const base = missing.length || hasBase ? await readyBase(ctx, existing, report, missing.length > 0, queueUp) : null;
-    await queueUp;
-    for (const name of await removeHalfMade(ctx, listed)) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
     const failures: string[] = [];
     const chosen = existing.slice(0, want);
-    // Stopped workers start in parallel: each mostly waits for its container to boot.
+    await queueUp;
+    for (const name of await removeHalfMade(ctx, listed)) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
+    // Stopped workers start in parallel: each mostly waits for its container to boot (its queue
+    // socket opened first: the queue must be up).
     const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);
     const stopped = chosen.filter((w) => w.instance.status !== 'Running');
     const startedContainers = new Set<string>();
