@@ -3,7 +3,8 @@
 // in parallel, a bare launch of the image until exec works, a bare copy of the project's base until
 // exec works, and isollm creating N workers from a warm base (as `worker add -n N` does). Prints each
 // t(N) (median of --runs, best in brackets), isollm's ratio to both, t(4)/t(1), the cold base build,
-// where a worker's time goes, and the busy CPU of the whole machine per container (on a quiet machine:
+// where a worker's time goes, when the queue listened in every new worker (the boot goes on after a
+// worker is handed out), and the busy CPU of the whole machine per container (on a quiet machine:
 // the daemon, the client, the boot; a step that burns CPU slows every parallel one on few cores).
 // Cleans up after itself.
 //   npm run bench:workers [-- --image ALIAS] [--runs N] [--counts 1,4,8]
@@ -20,6 +21,7 @@ import { copyInstance, deleteInstance, FAST_POOL, launchInstance, listInstances,
 import { ensureBase } from '../lib/worker/base.ts';
 import { createWorkers } from '../lib/worker/create.ts';
 import { workerContext } from '../lib/worker/ops.ts';
+import { containerName } from '../lib/worker/plan.ts';
 import { freePort } from '../test/support/net.ts';
 import { initRepo } from '../test/support/repo.ts';
 import { helpAndExit } from './usage.ts';
@@ -81,7 +83,14 @@ async function rawCopy(count: number, base: string): Promise<number> {
   return ms;
 }
 
-async function isollmAdd(count: number, base: Awaited<ReturnType<typeof ensureBase>>['base']): Promise<{ ms: number; steps: Steps }> {
+/**
+ * Constant text: exits 0 once something listens on 127.0.0.1:$1 (the queue's socket unit) in the
+ * worker, as /proc/net/tcp writes the address ($2: hex port). Polls for up to 30 s.
+ */
+const QUEUE_LISTENS = 'i=0; until grep -q " 0100007F:$1 00000000:0000 0A " /proc/net/tcp; do i=$((i+1)); [ "$i" -lt 1500 ] || exit 1; sleep 0.02; done';
+const queuePortHex = ctx.config.queue.port.toString(16).toUpperCase().padStart(4, '0');
+
+async function isollmAdd(count: number, base: Awaited<ReturnType<typeof ensureBase>>['base']): Promise<{ ms: number; listening: number; steps: Steps }> {
   const names = Array.from({ length: count }, (_, i) => `worker-${i + 1}`);
   const steps: Steps = new Map();
   const last = new Map<string, { step: string; at: number }>();
@@ -98,8 +107,12 @@ async function isollmAdd(count: number, base: Awaited<ReturnType<typeof ensureBa
   const ms = performance.now() - started;
   cpu.set(`isollm ${count}`, hostCpuMs() - cpuBefore);
   if (failed.length) throw new Error(`creation failed: ${failed.map((f) => `${f.name}: ${(f.error as Error).message}`).join('; ')}`);
+  // A worker is handed out once it runs; the rest of its boot brings up the queue's socket unit
+  // (isollm-task waits for it): when that happened, from the same start.
+  await Promise.all(names.map((n) => waitForExec(ctx.rt, containerName(project, n), 30_000, ['sh', '-c', QUEUE_LISTENS, 'sh', queuePortHex])));
+  const listening = performance.now() - started;
   await removeWorkers();
-  return { ms, steps };
+  return { ms, listening, steps };
 }
 
 async function removeWorkers(): Promise<void> {
@@ -116,7 +129,7 @@ try {
   const buildMs = await timed(() => ensureBase(ctx));
   const { base } = await ensureBase(ctx);
   console.log(`cold base build (no setup_script): ${s(buildMs)}s`);
-  const t = { launch: new Map<number, number[]>(), copy: new Map<number, number[]>(), isollm: new Map<number, number[]>() };
+  const t = { launch: new Map<number, number[]>(), copy: new Map<number, number[]>(), isollm: new Map<number, number[]>(), listening: new Map<number, number[]>() };
   const steps = new Map<number, Steps>();
   const push = (m: Map<number, number[]>, n: number, ms: number) => m.set(n, [...(m.get(n) ?? []), ms]);
   for (let run = 0; run < RUNS; run++) {
@@ -125,6 +138,7 @@ try {
       push(t.copy, n, await rawCopy(n, base.name));
       const r = await isollmAdd(n, base);
       push(t.isollm, n, r.ms);
+      push(t.listening, n, r.listening);
       steps.set(n, r.steps);
     }
   }
@@ -142,7 +156,7 @@ try {
         `ratio vs launch ${verdict(own / median(t.launch.get(n)!), TARGET_VS_RAW)}  vs copy ${(own / median(t.copy.get(n)!)).toFixed(2)}`,
     );
     const rows = [...steps.get(n)!.entries()].map(([step, ms]) => `${step} ${s(ms.reduce((a, b) => a + b, 0) / ms.length)}s`);
-    console.log(`  mean per worker (last run): ${rows.join(', ')}`);
+    console.log(`  mean per worker (last run): ${rows.join(', ')}; the queue listening in all ${n} after ${fig(t.listening, n)}`);
     const perWorker = (label: string) => `${s(cpu.get(`${label} ${n}`)! / n)}s`;
     console.log(`  busy CPU of the machine per container (last run): raw launch ${perWorker('launch')}, raw copy ${perWorker('copy')}, worker add ${perWorker('isollm')}`);
   }
