@@ -253,7 +253,7 @@ export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
 }
 
 export async function startInstance(rt: Runtime, name: string): Promise<void> {
-  await mustRun(rt, startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
+  await mustChange(rt, () => startDirect(rt, name, LIFECYCLE_TIMEOUT_MS), startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
 }
 
 /** Stop; exec clients on this host left running into it are ended (exec-clients.ts). */
