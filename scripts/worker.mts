@@ -91,7 +91,7 @@ export const main: Main = async (argv) => {
     case 'start': {
       const worker = await one();
       await startWorker(ctx, worker);
-      return void ok(`${worker.name} is running.`);
+      return void ok(`${worker.name} is running; \`isollm up\` starts its agent.`);
     }
     case 'stop': {
       const worker = await one();
@@ -114,6 +114,7 @@ export const main: Main = async (argv) => {
           fail(`${worker.name}: ${errorMessage(err)}`);
         }
       }
+      if (failed < targets.length) info('`isollm up` starts the agent again.');
       return failed ? 1 : 0;
     }
     case 'rebuild': {

@@ -102,4 +102,20 @@ describe('isollm-agent', () => {
     expect(fs.existsSync(path.join(dir, 'agent.pid'))).toBe(false);
     expect(spawnSync('sh', [LAUNCHER, 'stop'], { cwd: home, env, encoding: 'utf8' }).stdout).toBe('');
   });
+
+  it('stop: returns once the agent is gone, even one that takes a moment to exit (its exit trap runs before anything starts next)', () => {
+    const home = setup([], {});
+    const dir = path.join(home, '.isollm');
+    const env = { HOME: home, PATH: process.env.PATH };
+    const marker = path.join(home, 'trap-ran');
+    // An agent that needs 0.6 s after SIGTERM, as the loop's exit trap reporting its state does.
+    const agent = `trap 'sleep 0.6; touch ${marker}; exit 0' TERM; while :; do sleep 0.1; done`;
+    expect(spawnSync('sh', [LAUNCHER, 'background', 'sh', '-c', agent], { cwd: home, env }).status).toBe(0);
+    const pid = Number(fs.readFileSync(path.join(dir, 'agent.pid'), 'utf8').split(' ')[0]);
+    spawnSync('sleep', ['0.3']);
+    const stop = spawnSync('sh', [LAUNCHER, 'stop'], { cwd: home, env, encoding: 'utf8' });
+    expect(stop.stdout).toBe(`isollm-agent: stopped pid ${pid}\n`);
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(fs.existsSync(`/proc/${pid}/stat`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')).toBe(false);
+  });
 });

@@ -16,9 +16,10 @@ import { attachWorker, createWorkers, listWorkers, removeHalfMade, type WorkerCo
 import { basesOf, ensureBase, isFromBase, lockBases, pruneBases, type BaseInfo } from '../worker/base.ts';
 import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
+import { stopAgents } from '../worker/salvage.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
 import { endAgentClients, muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
-import { LANDER_TITLE, pickMultiplexer, type Multiplexer } from '../mux/index.ts';
+import { LANDER_TITLE, pickMultiplexer, type Multiplexer, type MuxPlan, type PaneInfo } from '../mux/index.ts';
 
 export type UpOptions = { count?: number; force: boolean; multiplexer?: MultiplexerKind };
 
@@ -139,15 +140,17 @@ export async function up(root: string, config: Config, options: UpOptions, repor
       const plan = muxPlan(ctx.rt, config, root, workers, resume);
       session = plan.session;
       const live = await mux.exists(plan.session);
-      const sameWorkers = live && previous?.workers.join() === workers.map((w) => w.name).join();
-      // land.auto switched on or off since: the session is made again with (or without) the lander's pane.
-      const sameLander = sameWorkers && (await mux.panes(plan.session)).some((p) => p.title === LANDER_TITLE) === Boolean(plan.lander);
-      if (sameWorkers && sameLander) reused = true;
+      const keep = live ? sessionToKeep(await mux.panes(plan.session), plan, previous?.workers ?? []) : { reuse: false, ended: [] };
+      if (keep.reuse) reused = true;
       else {
+        if (keep.ended.length) report.info(`No agent runs in the pane of ${keep.ended.join(', ')} any more (its worker was reset or restarted, or the agent exited): the ${mux.kind} session is made again.`);
         if (live) await mux.kill(plan.session);
         // The old session's agent clients (killed just now, or left by a session that ended
         // without isollm) must not linger next to the new ones.
         await endAgentClients(ctx.rt, [...existing, ...workers]);
+        // Nor their agents inside the workers, which may outlive the clients for a moment: a new
+        // pane's loop or agent that still found one would leave it be and exit, and nothing would run.
+        if (live) await Promise.all(workers.map((w) => stopAgents(ctx, w)));
         await report.step(`${mux.kind} session ${plan.session}`, () => mux.createDetached(plan));
         restarted = [...resume];
       }
@@ -176,6 +179,23 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     releaseBases();
     release();
   }
+}
+
+/**
+ * Whether the live session can stay as it is: the same workers as the last `up`, the lander's pane
+ * as land.auto says, and every worker's pane still running its agent. A pane whose command ended
+ * (its container was reset, stopped or restarted under it; an agent or loop that exited) keeps its
+ * place on screen but runs nothing: `ended` names those workers, and the session is made again.
+ */
+export function sessionToKeep(panes: PaneInfo[], plan: MuxPlan, previousWorkers: string[]): { reuse: boolean; ended: string[] } {
+  const names = plan.workers.map((w) => w.name);
+  // zellij's titles carry the state after the name (`worker-3 ⏳ waiting 2m`; lib/mux/titles.ts).
+  const workerOf = (p: PaneInfo) => names.find((n) => p.title === n || p.title.startsWith(`${n} `));
+  const ended = panes.filter((p) => p.dead && workerOf(p)).map((p) => workerOf(p)!);
+  const sameWorkers = previousWorkers.join() === names.join();
+  // land.auto switched on or off since: the session is made again with (or without) the lander's pane.
+  const sameLander = panes.some((p) => p.title === LANDER_TITLE) === Boolean(plan.lander);
+  return { reuse: sameWorkers && sameLander && ended.length === 0, ended };
 }
 
 /**
