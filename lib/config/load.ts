@@ -35,7 +35,7 @@ export type Config = {
   workers: number;
   /** Image the workers launch from, e.g. `images:debian/12` or a local alias. */
   image: string;
-  /** Shell script run once (as root) in every new worker, before the clone. */
+  /** Shell script run once (as root) in the project's base that workers are copied from, before the clone. */
   setup_script: string | null;
   git: {
     base_branch: string;
