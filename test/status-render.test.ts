@@ -195,6 +195,9 @@ describe('status renderings', () => {
     m.usage = { ...m.usage, runs: 1, cost_usd: 0 };
     expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/· agents: 1 run, 2468 tokens in, 112 out$/);
     expect(checkAgainstSchema(m)).toEqual([]);
+    // Runs of agents that report no figures (custom, aider): counted, with no "0 tokens" made up.
+    m.usage = { runs: 5, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: 5000, turns: 0 };
+    expect(renderFull(m, { width: Infinity, color: false })[8]).toMatch(/ handed back · agents: 5 runs$/);
   });
 
   it('full: what the last `up` recovered, in the line under the table (the height stays), and in the schema', () => {

@@ -267,11 +267,15 @@ function trainWords(l: StatusModel['land'], paint: Paint): string {
   return ` · land: ${l.unlanded} to go, ${l.landed_24h} landed in 24 h, ${l.handed_back} handed back${now}`;
 }
 
-/** The agents' recorded runs on the Tasks line: ` · agents: 3 runs, 2468 tokens in, 112 out, $0.0121`. */
+/**
+ * The agents' recorded runs on the Tasks line: ` · agents: 3 runs, 2468 tokens in, 112 out, $0.0121`.
+ * Tokens only when some run reported them (custom and aider agents report none: not "0 tokens").
+ */
 function usageWords(u: StatusModel['usage']): string {
   if (!u || !u.runs) return '';
+  const tokens = u.tokens_in || u.tokens_out ? `, ${u.tokens_in} tokens in, ${u.tokens_out} out` : '';
   const cost = u.cost_usd ? `, $${u.cost_usd.toFixed(4)}` : '';
-  return ` · agents: ${u.runs} run${u.runs === 1 ? '' : 's'}, ${u.tokens_in} tokens in, ${u.tokens_out} out${cost}`;
+  return ` · agents: ${u.runs} run${u.runs === 1 ? '' : 's'}${tokens}${cost}`;
 }
 
 /** HH:MM:SS of an ISO time, local. */
