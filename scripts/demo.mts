@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// npm run demo: set up the host, make a sample project with a backlog, and watch two scripted agents
+// isollm demo (npm run demo in a checkout): set up the host, make a sample project with a backlog, and watch two scripted agents
 // finish it in containers. `--clean` takes it all down again.
 import path from 'node:path';
+import process from 'node:process';
 import { type CommandSpec, confirmPlan, flagBool, flagNumber, flagString, formatDuration, info, type Main, ok, parse, runIfEntry, terminalReporter } from 'isollm/cli';
 import { MULTIPLEXER_KINDS, type MultiplexerKind, RUNTIME_KINDS } from 'isollm/config';
 import { cleanDemo, defaultDemoDir, DEMO_IMAGE, DEMO_NAME, isTerminal, runDemo } from 'isollm/flows';
 import { startDir } from 'isollm/project';
 import type { RuntimeName } from 'isollm/runtime';
 
+// The name it was started by: npm names the script it runs.
+const NAME = process.env.npm_lifecycle_event === 'demo' ? 'npm run demo --' : 'isollm demo';
+
 export const SPEC: CommandSpec = {
-  name: 'npm run demo --',
+  name: NAME,
   summary: 'watch scripted agents finish a small backlog in containers (no LLM account needed)',
   flags: {
     dir: { type: 'string', value: 'DIR', description: `where the sample project goes (default: ${defaultDemoDir()})` },
@@ -24,7 +28,7 @@ export const SPEC: CommandSpec = {
     timeout: { type: 'string', value: 'SECONDS', number: { min: 10, max: 3600 }, description: 'give up when the backlog is not finished by then (default: 300)' },
   },
   notes: [
-    'Leaves the demo running so you can look around; `npm run demo -- --clean` removes it.',
+    `Leaves the demo running so you can look around; \`${NAME} --clean\` removes it.`,
     'Running it again starts over with a fresh sample project.',
   ],
 };

@@ -61,7 +61,7 @@ function placements(cmd: string, sub: string[], flags: string[]): string[][] {
 
 describe('global flags before or after the command', () => {
   it('covers every command of the dispatcher', () => {
-    expect(Object.keys(COMMANDS).sort()).toEqual([...Object.keys(READS_CONFIG), 'doctor', 'init'].sort());
+    expect(Object.keys(COMMANDS).sort()).toEqual([...Object.keys(READS_CONFIG), 'doctor', 'init', 'demo'].sort());
   });
 
   describe.each(Object.keys(COMMANDS))('%s', (cmd) => {

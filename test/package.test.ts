@@ -63,6 +63,11 @@ describe('npm pack', () => {
     expect(help.stdout).toMatch(/^Usage: isollm <command> \[flags\]$/m);
     expect(runAsUser(bin, ['--version'], work).stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
     expectDoctorJson(runAsUser(bin, ['doctor', '--json'], work));
+    // The demo is a command of the package too (a checkout also has `npm run demo`).
+    const demo = runAsUser(bin, ['demo', '--help'], work);
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toMatch(/^Usage: isollm demo \[flags\]$/m);
+    expect(demo.stdout).toContain('`isollm demo --clean` removes it');
     const repo = gitRepo();
     const init = runAsUser(bin, ['init', '--yes', '--workers', '2'], repo);
     expect(init.code).toBe(0);

@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   config: { summary: 'show or edit the resolved configuration', load: () => import('../../scripts/config.mts') },
   doctor: { summary: 'check every prerequisite and say how to fix what is missing', load: () => import('../../scripts/doctor.mts') },
   setup: { summary: 'install and initialise the container runtime and the image', load: () => import('../../scripts/setup.mts') },
+  demo: { summary: 'watch scripted agents finish a small backlog in containers (no LLM account needed)', load: () => import('../../scripts/demo.mts') },
 };
 
 export function alignedList(): string[] {

@@ -134,7 +134,7 @@ export async function pickPort(): Promise<number> {
  */
 export async function removeDemo(dir: string, report: (step: StepReport) => void): Promise<void> {
   if (!fs.existsSync(dir)) return;
-  if (!isDemoDir(dir)) throw new UserError(`${dir} is not an isollm demo (its ${CONFIG_FILE} was not made by \`npm run demo\`); not removing it.`);
+  if (!isDemoDir(dir)) throw new UserError(`${dir} is not an isollm demo (its ${CONFIG_FILE} was not made by the demo); not removing it.`);
   const config = loadConfig(dir);
   const result = await down(
     dir,
@@ -143,7 +143,7 @@ export async function removeDemo(dir: string, report: (step: StepReport) => void
     { decide: async () => 'discard', confirmDestroy: async () => true, report },
   );
   const failed = result.steps.filter((s) => !s.ok);
-  if (failed.length) throw new UserError(`Could not take the demo down (${failed.map((s) => s.step).join(', ')}); see above. Run \`npm run demo -- --clean\` again.`);
+  if (failed.length) throw new UserError(`Could not take the demo down (${failed.map((s) => s.step).join(', ')}); see above. Run the demo with --clean again.`);
   await stopQueue(dir, config).catch(() => undefined);
   const hub = config.git.hub;
   if (fs.existsSync(hub)) {

@@ -1,4 +1,4 @@
-// `npm run demo`: from a fresh machine to agents finishing tasks, with no LLM account. Setup (the same
+// `isollm demo` (`npm run demo` in a checkout): from a fresh machine to agents finishing tasks, with no LLM account. Setup (the same
 // steps as `isollm setup`), a throwaway sample project with a backlog, `isollm up` with the scripted
 // demo agent in loop mode, progress from the queue, then the task branches and how to merge one.
 import fs from 'node:fs';
@@ -51,7 +51,7 @@ export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoRes
   report.info(ce.bold('1/4 Host: container runtime and image'));
   const setup = await setupHost({ runtime: o.runtime, image: o.image, log: report.info, confirm: o.confirm });
   if (setup.steps.some((r) => r.status === 'done' && r.title.includes(' group'))) {
-    throw new UserError('You were just added to the runtime group: log in again (or run `newgrp lxd`), then run `npm run demo` again.', { exitCode: 0 });
+    throw new UserError(`You were just added to the runtime group: log in again (or run \`newgrp lxd\`), then run \`${demoCommand()}\` again.`, { exitCode: 0 });
   }
 
   report.info(ce.bold(`2/4 Sample project in ${o.dir}`));
@@ -95,7 +95,7 @@ export async function runDemo(o: DemoOptions, report: Reporter): Promise<DemoRes
   }
   report.out('');
   report.out(`Left running: ${session ? `the ${session.mux.kind} session ${session.name}, ` : ''}${o.workers} workers and the queue. Look around with \`${isollmCommand()} status --project ${root}\`.`);
-  report.out(`Remove everything: npm run demo -- --clean${o.dir === defaultDemoDir() ? '' : ` --dir ${o.dir}`}`);
+  report.out(`Remove everything: ${demoCommand(`--clean${o.dir === defaultDemoDir() ? '' : ` --dir ${o.dir}`}`)}`);
   return { root, tasks, session: session?.name ?? null };
 }
 
@@ -139,7 +139,16 @@ async function watchAttached(client: Client, ids: string[], session: { mux: Mult
   return finished(r.tasks) ? r.tasks : follow(client, ids, timeoutMs, report, r.tasks);
 }
 
-/** `isollm` when it is on PATH (npm link, npm i -g), else this checkout's bin by its full path. */
+/**
+ * The demo as the user started it, with `args`: `npm run demo -- ARGS` (npm names the script it
+ * runs), else `isollm demo ARGS`.
+ */
+export function demoCommand(args = '', env: NodeJS.ProcessEnv = process.env): string {
+  if (env.npm_lifecycle_event === 'demo') return `npm run demo${args ? ` -- ${args}` : ''}`;
+  return `${isollmCommand()} demo${args ? ` ${args}` : ''}`;
+}
+
+/** `isollm` when it is on PATH (npm link, npm i -g), else this package's bin by its full path. */
 export function isollmCommand(): string {
   return findOnPath('isollm') ? 'isollm' : path.join(PACKAGE_ROOT, 'bin', 'isollm.mjs');
 }

@@ -1,6 +1,7 @@
 // The installed package on real containers: `npm pack`, `npm i -g` into a temp prefix, then that
 // `isollm` (built JavaScript, the bundled Node 24, the package's own templates and queue server) runs
-// `up` on a project with the scripted demo agent until the task is done on its branch, and `down`.
+// `up` on a project with the scripted demo agent until the task is done on its branch, and `down`;
+// and `isollm demo`, the installed package's way to the demo, until its backlog is done, then --clean.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,10 +11,11 @@ import { deleteInstance, listInstances } from '../../lib/runtime/client.ts';
 import { git } from '../helpers.ts';
 import { freePort } from '../support/net.ts';
 import { installGlobal, packTarball, runAsUser } from '../support/package.ts';
-import { e2eConfigYaml, e2eRuntime } from './runtime-available.ts';
+import { e2eConfigYaml, e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
 
 const rt = await e2eRuntime('package-up');
 const project = `e2e-pkg-${crypto.randomBytes(3).toString('hex')}`;
+const demoName = `${project}-demo`;
 const work = fs.mkdtempSync(path.join('/tmp', 'isollm-e2e-pkg-'));
 const root = path.join(work, 'repo');
 const hub = path.join(work, 'hub.git');
@@ -39,7 +41,7 @@ describe.skipIf(!rt)('the installed package runs up on real containers', () => {
 
   afterAll(async () => {
     if (bin) isollm(['down', '--destroy', '--yes']);
-    for (const i of await listInstances(rt!, project)) await deleteInstance(rt!, i.name);
+    for (const i of [...(await listInstances(rt!, project)), ...(await listInstances(rt!, demoName))]) await deleteInstance(rt!, i.name);
     if (bin) isollm(['queue', 'stop']);
     fs.rmSync(work, { recursive: true, force: true });
   }, SLOW_MS);
@@ -62,5 +64,19 @@ describe.skipIf(!rt)('the installed package runs up on real containers', () => {
     const down = isollm(['down', '--yes']);
     expect(down.code, down.stderr).toBe(0);
     expect((await listInstances(rt!, project)).filter((i) => i.worker).map((i) => i.status)).toEqual(['Stopped']);
+  }, SLOW_MS);
+
+  it('demo: `isollm demo` finishes its backlog in containers and says how to clean up; --clean removes it all', async () => {
+    const dir = path.join(work, 'demo');
+    const demo = isollm(['demo', '--yes', '--dir', dir, '--name', demoName, '--image', TEST_IMAGE, '--runtime', rt!.kind, '-n', '1', '--delay', '0']);
+    expect(demo.code, demo.stderr).toBe(0);
+    expect(demo.stderr).toMatch(/Demo finished in \S+: 5 of 5 tasks done/);
+    // Started by the installed bin (not `npm run`): the lines it prints name that bin.
+    expect(demo.stdout).toMatch(new RegExp(`^Remove everything: \\S+/bin/isollm\\.mjs demo --clean --dir ${dir}$`, 'm'));
+    expect((await listInstances(rt!, demoName)).filter((i) => i.worker).map((i) => i.status)).toEqual(['Running']);
+    const clean = isollm(['demo', '--clean', '--dir', dir]);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(await listInstances(rt!, demoName)).toEqual([]);
   }, SLOW_MS);
 });
