@@ -252,6 +252,23 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     expect(again.stderr).toContain(`The tmux session ${session} was already running.`);
     expect(panes()).toEqual(first);
 
+    // A worker reset under its pane: the pane ends. up makes the session again, and every worker's
+    // new pane runs its agent (none finds an old one still there and leaves).
+    const reset = cli(['worker', 'reset', 'worker-2'], UP_TIMEOUT_MS);
+    expect(reset.code, reset.stderr).toBe(0);
+    const ended = Date.now() + 30_000;
+    while (Date.now() < ended && panes()[2].split(' ')[2] !== '1') await new Promise((r) => setTimeout(r, 200));
+    expect(panes()[2].split(' ')[2]).toBe('1');
+    const remade = cli(['up', '-n', '3', '--multiplexer', 'tmux', '--detach'], UP_TIMEOUT_MS);
+    expect(remade.code, remade.stderr).toBe(0);
+    expect(remade.stderr).toContain('No agent runs in the pane of worker-2 any more');
+    const agentsUp = Date.now() + 30_000;
+    const working = () => panes().slice(1).map((line) => tmux('capture-pane', '-p', '-t', line.split(' ')[0]).stdout.includes('following the isollm-task protocol'));
+    while (Date.now() < agentsUp && working().includes(false)) await new Promise((r) => setTimeout(r, POLL_MS));
+    expect(working()).toEqual([true, true, true]);
+    await new Promise((r) => setTimeout(r, 3_000)); // an agent that found another would have left by now
+    expect(panes().map((line) => line.split(' ')[2])).toEqual(['0', '0', '0', '0']);
+
     const down = cli(['down', '--destroy', '--yes'], UP_TIMEOUT_MS);
     expect(down.code, down.stderr).toBe(0);
     expect(tmux('has-session', '-t', session).status).not.toBe(0);
