@@ -1,18 +1,23 @@
-// Changes made through the daemon's API directly (lib/runtime/api.ts, used by client.ts): against a
-// stand-in daemon on a unix socket, the requests sent (one copy with its devices, a file with its
-// owner, a readiness probe's exit code), operations waited for, the daemon's refusals as the client's one-line errors, and the
-// client asked when nothing answers on the socket. The same changes against real LXD and Incus: every
-// e2e test that makes a worker (e2e/base.test.ts, e2e/workers.test.ts).
+// Changes made through the daemon's API directly (lib/runtime/api.ts, api-exec.ts, used by client.ts):
+// against a stand-in daemon on a unix socket, the requests sent (one copy or launch with its devices,
+// a device added, a file with its owner, an exec with its recorded output, a readiness probe's exit
+// code), operations waited for, the daemon's refusals as the client's one-line errors, and the client
+// asked when nothing answers on the socket. The same against real LXD and Incus: e2e/runtime.test.ts
+// (each direct call side by side with the client's) and every e2e test that makes a worker
+// (e2e/base.test.ts, e2e/workers.test.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { copyInstance, pushText, setInstanceConfig, stopInstance, waitForExec, type Runtime } from '../lib/runtime/client.ts';
+import { copyInstance, execIn, execOk, pushText, setInstanceConfig, stopInstance, waitForExec, type Runtime } from '../lib/runtime/client.ts';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
 
+/** What the stand-in sends: a JSON envelope (`body`), or a file as it is (`raw`), with its headers. */
+type Reply = { status?: number; body?: unknown; raw?: string; headers?: Record<string, string> };
+
 /** A daemon that answers each request as `answer` says; the requests it saw. */
-async function standIn(socket: string, answer: (req: Seen) => { status?: number; body: unknown }): Promise<Seen[]> {
+async function standIn(socket: string, answer: (req: Seen) => Reply): Promise<Seen[]> {
   const seen: Seen[] = [];
   const srv = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -21,8 +26,8 @@ async function standIn(socket: string, answer: (req: Seen) => { status?: number;
       const r: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       seen.push(r);
       const a = answer(r);
-      res.writeHead(a.status ?? 200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(a.body));
+      res.writeHead(a.status ?? 200, { 'Content-Type': a.raw === undefined ? 'application/json' : 'application/octet-stream', ...a.headers });
+      res.end(a.raw ?? JSON.stringify(a.body));
     });
   });
   await new Promise<void>((resolve) => srv.listen(socket, resolve));
@@ -43,14 +48,22 @@ describe('changes made through the API directly', () => {
     return { rt: { kind: 'incus', bin: 'incus', group: 'incus-admin', remote: name }, socket };
   };
 
+  /** What the client was asked since the last look. */
+  const takeClientLog = () => {
+    const file = path.join(dir, 'client.log');
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    fs.rmSync(file, { force: true });
+    return text;
+  };
+
   beforeAll(() => {
     dir = fs.mkdtempSync('/tmp/isollm-api-write-');
     fs.mkdirSync(path.join(dir, 'conf'));
     fs.writeFileSync(path.join(dir, 'conf', 'config.yml'), 'default-remote: local\nremotes:\n');
     process.env.INCUS_CONF = path.join(dir, 'conf');
-    // The client, should it be asked: records its arguments.
+    // The client, should it be asked: records its arguments (and reads its input).
     fs.mkdirSync(path.join(dir, 'bin'));
-    fs.writeFileSync(path.join(dir, 'bin', 'incus'), `#!/bin/sh\necho "$@" >> ${path.join(dir, 'client.log')}\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, 'bin', 'incus'), `#!/bin/sh\necho "$@" >> ${path.join(dir, 'client.log')}\ncat >/dev/null\n`, { mode: 0o755 });
     process.env.PATH = `${path.join(dir, 'bin')}:${process.env.PATH}`;
     return () => fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -116,6 +129,75 @@ describe('changes made through the API directly', () => {
   it('nothing listening on the socket: the client is asked', async () => {
     const { rt } = remote('nobodyhere');
     await setInstanceConfig(rt, 'p-worker-1', { 'user.isollm.ready': 'true' });
-    expect(fs.readFileSync(path.join(dir, 'client.log'), 'utf8')).toBe('config set nobodyhere:p-worker-1 user.isollm.ready=true\n');
+    expect(takeClientLog()).toBe('config set nobodyhere:p-worker-1 user.isollm.ready=true\n');
+  });
+
+  /** An exec's operation: ended with `return`, its output in two logs of the instance. */
+  const execDone = (id: string, code: number, status = 'Success', err = '') =>
+    sync({ id, status, err, metadata: { return: code, output: { '1': `/1.0/instances/p-base-1/logs/exec-output/exec_${id}.stdout`, '2': `/1.0/instances/p-base-1/logs/exec-output/exec_${id}.stderr` } } });
+
+  it('an exec without input: one request as the client sends it, its operation waited for, both logs read then deleted', async () => {
+    const { rt, socket } = remote('exechere');
+    const seen = await standIn(socket, (r) => {
+      if (r.method === 'POST') return async('op-x');
+      if (r.url.startsWith('/1.0/operations/op-x/wait')) return execDone('op-x', 3);
+      if (r.method === 'DELETE') return sync();
+      return { raw: r.url.endsWith('.stdout') ? 'out\nünïcode\n' : 'err\n' };
+    });
+    const term = process.env.TERM;
+    process.env.TERM = 'xterm-test';
+    onTestFinished(() => void (term === undefined ? delete process.env.TERM : (process.env.TERM = term)));
+    const r = await execIn(rt, 'p-base-1', ['sh', '-c', 'exit 3'], { user: 1000, group: 1001, cwd: '/home/dev', env: { HOME: '/home/dev' } });
+    expect(r).toEqual({ stdout: 'out\nünïcode\n', stderr: 'err\n', exitCode: 3 });
+    expect(JSON.parse(seen[0].body)).toEqual({
+      command: ['sh', '-c', 'exit 3'],
+      // The client passes the caller's TERM on, then --env.
+      environment: { TERM: 'xterm-test', HOME: '/home/dev' },
+      user: 1000,
+      group: 1001,
+      cwd: '/home/dev',
+      'wait-for-websocket': false,
+      interactive: false,
+      'record-output': true,
+    });
+    const log = '/1.0/instances/p-base-1/logs/exec-output/exec_op-x';
+    expect(seen.map((r) => `${r.method} ${r.url}`).sort()).toEqual(
+      ['POST /1.0/instances/p-base-1/exec', 'GET /1.0/operations/op-x/wait?timeout=120', `GET ${log}.stdout`, `GET ${log}.stderr`, `DELETE ${log}.stdout`, `DELETE ${log}.stderr`].sort(),
+    );
+    expect(takeClientLog()).toBe('');
+  });
+
+  it('an exec the daemon refuses is the client’s one line; a command that is not there is the client’s 127, its logs deleted', async () => {
+    const { rt, socket } = remote('execrefused');
+    const seen = await standIn(socket, (r) => {
+      if (r.url.startsWith('/1.0/instances/p-gone/')) return refused('Failed to fetch instance "p-gone" in project "default": Instance not found');
+      if (r.url.startsWith('/1.0/instances/p-stopped/')) return refused('Instance is not running', 400);
+      if (r.method === 'POST') return async('op-nf');
+      // Incus: the wait of a failed exec is an error; the operation itself says what happened.
+      if (r.url.startsWith('/1.0/operations/op-nf/wait')) return refused('Command not found', 400);
+      if (r.url === '/1.0/operations/op-nf') return execDone('op-nf', 127, 'Failure', 'Command not found');
+      return r.method === 'DELETE' ? sync() : { raw: '' };
+    });
+    await expect(execIn(rt, 'p-gone', ['true'])).rejects.toThrow(/^incus exec p-gone failed: Instance not found$/);
+    await expect(execOk(rt, 'p-stopped', ['true'])).rejects.toThrow(/^incus exec p-stopped failed: Instance is not running$/);
+    expect(await execIn(rt, 'p-base-1', ['/nonexistent'])).toEqual({ stdout: '', stderr: 'Error: Command not found\n', exitCode: 127 });
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.url)).toEqual(expect.arrayContaining(['/1.0/instances/p-base-1/logs/exec-output/exec_op-nf.stdout', '/1.0/instances/p-base-1/logs/exec-output/exec_op-nf.stderr']));
+    expect(takeClientLog()).toBe('');
+  });
+
+  it('an exec still running at its timeout is the client’s timeout line, and is not run again by the client', async () => {
+    const { rt, socket } = remote('execslow');
+    await standIn(socket, (r) => (r.method === 'POST' ? async('op-slow') : sync({ id: 'op-slow', status: 'Running', metadata: null })));
+    await expect(execIn(rt, 'p-base-1', ['sleep', '600'], { timeout: 1_000 })).rejects.toThrow(/^`incus exec execslow:p-base-1` gave no answer within 1s/);
+    expect(takeClientLog()).toBe('');
+  });
+
+  it('an exec with input, or with nothing listening on the socket, is the client’s', async () => {
+    const { rt, socket } = remote('execclient');
+    const seen = await standIn(socket, () => refused('not for this test', 500));
+    await execIn(rt, 'p-base-1', ['git', 'apply'], { input: 'diff\n' });
+    expect(seen).toEqual([]);
+    await execIn(remote('execnobody').rt, 'p-base-1', ['true'], { user: 1000 });
+    expect(takeClientLog()).toBe('exec execclient:p-base-1 --force-noninteractive -- git apply\nexec execnobody:p-base-1 --force-noninteractive --user 1000 -- true\n');
   });
 });

@@ -123,17 +123,26 @@ export function endpointOf(rt: Runtime): Endpoint | null {
   return endpoints.get(key)!;
 }
 
-const agents = new Map<Endpoint, Agent>();
+const agents = new Map<string, Map<Endpoint, Agent>>();
 
-function agentFor(endpoint: Endpoint): Agent {
-  let agent = agents.get(endpoint);
+/**
+ * The connections to `endpoint`: `calls` for requests answered at once (reads are bounded to a few in
+ * parallel), `waits` for operation waits, each of which holds its connection for as long as the
+ * operation runs (an exec, a copy): in the same few, the fifth parallel worker's requests waited
+ * behind four others' commands.
+ */
+function agentFor(endpoint: Endpoint, pool: 'calls' | 'waits' = 'calls'): Agent {
+  let byEndpoint = agents.get(pool);
+  if (!byEndpoint) agents.set(pool, (byEndpoint = new Map()));
+  let agent = byEndpoint.get(endpoint);
   if (!agent) {
+    const maxSockets = pool === 'calls' ? 4 : Infinity;
     agent =
       endpoint.kind === 'unix'
-        ? new http.Agent({ keepAlive: true, maxSockets: 4 })
+        ? new http.Agent({ keepAlive: true, maxSockets })
         : new https.Agent({
             keepAlive: true,
-            maxSockets: 4,
+            maxSockets,
             cert: endpoint.cert,
             key: endpoint.key,
             ca: endpoint.serverCert,
@@ -141,7 +150,7 @@ function agentFor(endpoint: Endpoint): Agent {
             // it is the server's, not the address dialled, as the client checks it too).
             checkServerIdentity: (_host, peer) => (peer.fingerprint256 === endpoint.fingerprint ? undefined : new Error(`the remote's certificate is not the one the client saved`)),
           });
-    agents.set(endpoint, agent);
+    byEndpoint.set(endpoint, agent);
   }
   return agent;
 }
@@ -154,32 +163,40 @@ export class ApiTimeout extends Error {}
 export class ApiRefused extends Error {}
 
 type ApiBody = { type?: string; metadata?: unknown; operation?: string; error?: string; status_code?: number };
-type Call = { method: string; body?: string | Buffer; headers?: Record<string, string>; timeout: number };
+export type Call = { method: string; body?: string | Buffer; headers?: Record<string, string>; timeout: number; pool?: 'calls' | 'waits' };
+type Answer = { status: number; etag: string | undefined; raw: Buffer };
 
-/** One request to the daemon (with the remote's project): its status and parsed body. */
-function apiCall(endpoint: Endpoint, apiPath: string, call: Call): Promise<{ status: number; body: ApiBody }> {
+/** One request to the daemon (with the remote's project): its status, ETag and body as sent. */
+export function apiRequest(endpoint: Endpoint, apiPath: string, call: Call): Promise<Answer> {
   const url = new URL(apiPath, 'http://daemon');
   if (endpoint.project) url.searchParams.set('project', endpoint.project);
   const target = endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
   const request = endpoint.kind === 'unix' ? http.request : https.request;
   const headers = { 'User-Agent': 'isollm', ...(call.body !== undefined && !call.headers ? { 'Content-Type': 'application/json' } : {}), ...call.headers };
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, path: `${url.pathname}${url.search}`, method: call.method, agent: agentFor(endpoint), timeout: call.timeout, headers }, (res: IncomingMessage) => {
+    const req = request({ ...target, path: `${url.pathname}${url.search}`, method: call.method, agent: agentFor(endpoint, call.pool), timeout: call.timeout, headers }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiBody });
-        } catch (err) {
-          reject(err);
-        }
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: res.headers.etag, raw: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new ApiTimeout(`no answer within ${call.timeout / 1000}s`)));
     req.on('error', reject);
     req.end(call.body);
   });
+}
+
+/** One request whose answer is the daemon's JSON envelope. */
+async function apiCall(endpoint: Endpoint, apiPath: string, call: Call): Promise<{ status: number; etag: string | undefined; body: ApiBody }> {
+  const { status, etag, raw } = await apiRequest(endpoint, apiPath, call);
+  return { status, etag, body: JSON.parse(raw.toString('utf8')) as ApiBody };
+}
+
+/** GET of a file the daemon serves as it is (an exec's recorded output), not in its JSON envelope. */
+export async function apiGetRaw(endpoint: Endpoint, apiPath: string, timeout: number): Promise<Buffer> {
+  const { status, raw } = await apiRequest(endpoint, apiPath, { method: 'GET', timeout });
+  if (status !== 200) throw new ApiFailure(`HTTP ${status}`);
+  return raw;
 }
 
 /** GET `apiPath` (with the remote's project) and return the sync response's metadata. */
@@ -189,12 +206,15 @@ export async function apiGet<T>(endpoint: Endpoint, apiPath: string, timeout: nu
   return body.metadata as T;
 }
 
+/** An operation as the daemon renders it. */
+export type Operation = { id?: string; status?: string; err?: string; metadata?: unknown };
+
 /**
- * A change made directly: the request, then its operation waited for. False when there is no
- * endpoint or the daemon could not be reached at all (nothing was sent: the client is asked, and says
- * why); ApiRefused with the daemon's message when it said no.
+ * A change sent directly. Null when there is no endpoint or the daemon could not be reached at all
+ * (nothing was sent: the client is asked, and says why); ApiRefused with the daemon's message when it
+ * said no. `operation` is the path of its operation when it runs on (an async answer).
  */
-async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<{ metadata?: unknown } | null> {
+export async function apiSend(rt: Runtime, apiPath: string, call: Call): Promise<{ endpoint: Endpoint; metadata: unknown; operation: string | null } | null> {
   const endpoint = endpointOf(rt);
   if (!endpoint) return null;
   let answer: Awaited<ReturnType<typeof apiCall>>;
@@ -206,17 +226,42 @@ async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<{ met
   }
   const { status, body } = answer;
   if (body.type === 'error' || status >= 400) throw new ApiRefused(body.error || `HTTP ${status}`);
-  if (body.type !== 'async' || !body.operation) return { metadata: body.metadata };
-  const seconds = Math.max(1, Math.ceil(call.timeout / 1000));
-  const done = await apiCall(endpoint, `${body.operation}/wait?timeout=${seconds}`, { method: 'GET', timeout: call.timeout + 5_000 });
-  const op = done.body.metadata as { status?: string; err?: string; metadata?: unknown } | undefined;
-  if (done.body.type === 'error') throw new ApiRefused(done.body.error || `HTTP ${done.status}`);
-  if (op?.status === 'Success') return { metadata: op.metadata };
-  if (op?.status === 'Running' || op?.status === 'Pending') throw new ApiTimeout(`no answer within ${seconds}s`);
-  throw new ApiRefused(op?.err || `operation ${op?.status ?? 'failed'}`);
+  return { endpoint, metadata: body.metadata, operation: body.type === 'async' && body.operation ? body.operation : null };
 }
 
-const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
+/**
+ * The operation at `operation` once it has ended, as the daemon renders it; ApiTimeout when it runs
+ * on past `timeout`. LXD's wait answers with the operation, failed or still running; Incus's with an
+ * error then, after which the operation itself is read (a daemon keeps it a few seconds after it ends).
+ */
+export async function apiWait(endpoint: Endpoint, operation: string, timeout: number): Promise<Operation> {
+  const seconds = Math.max(1, Math.ceil(timeout / 1000));
+  const done = await apiCall(endpoint, `${operation}/wait?timeout=${seconds}`, { method: 'GET', timeout: timeout + 5_000, pool: 'waits' });
+  let op = done.body.metadata as Operation | undefined;
+  if (done.body.type === 'error') {
+    const failed = await apiCall(endpoint, operation, { method: 'GET', timeout }).catch(() => null);
+    const rendered = failed?.body.type === 'sync' ? (failed.body.metadata as Operation) : undefined;
+    // Still running (Incus's wait ends with `context deadline exceeded` at its timeout): a timeout below.
+    op = rendered ?? { status: 'Failure', err: done.body.error || `HTTP ${done.status}` };
+  }
+  if (op?.status === 'Running' || op?.status === 'Pending') throw new ApiTimeout(`no answer within ${seconds}s`);
+  return op ?? { status: 'Failure' };
+}
+
+/**
+ * A change made directly: the request, then its operation waited for. False when there is no
+ * endpoint or the daemon could not be reached at all (apiSend); ApiRefused with the daemon's message
+ * when it said no or the operation failed.
+ */
+export async function apiWrite(rt: Runtime, apiPath: string, call: Call): Promise<{ metadata?: unknown } | null> {
+  const sent = await apiSend(rt, apiPath, call);
+  if (!sent?.operation) return sent && { metadata: sent.metadata };
+  const op = await apiWait(sent.endpoint, sent.operation, call.timeout);
+  if (op.status === 'Success') return { metadata: op.metadata };
+  throw new ApiRefused(op.err || `operation ${op.status ?? 'failed'}`);
+}
+
+export const instancePath = (name: string) => `/1.0/instances/${encodeURIComponent(name)}`;
 const changed = async (write: Promise<unknown>) => (await write) !== null;
 
 /**
@@ -262,19 +307,6 @@ export function pushDirect(rt: Runtime, name: string, target: string, content: s
   if (owner.gid !== undefined) headers[`${prefix}-gid`] = String(owner.gid);
   if (owner.mode !== undefined) headers[`${prefix}-mode`] = owner.mode.toString(8).padStart(4, '0');
   return changed(apiWrite(rt, `${instancePath(name)}/files?path=${encodeURIComponent(target)}`, { method: 'POST', body: Buffer.from(content, 'utf8'), headers, timeout }));
-}
-
-/**
- * The exit code of `command` run in the instance as root, with no input and its output discarded
- * (a probe: nothing to stream, so no websocket and no client start), or null for the client.
- */
-export async function execStatusDirect(rt: Runtime, name: string, command: string[], timeout: number): Promise<number | null> {
-  const body = { command, 'wait-for-websocket': false, interactive: false, 'record-output': false };
-  const done = await apiWrite(rt, `${instancePath(name)}/exec`, { method: 'POST', body: JSON.stringify(body), timeout });
-  if (!done) return null;
-  const code = (done.metadata as { return?: unknown } | undefined)?.return;
-  if (typeof code !== 'number') throw new ApiRefused('the daemon gave no exit code');
-  return code;
 }
 
 type RawListed = { name: string; status: string; state?: unknown };

@@ -32,7 +32,8 @@ import {
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
 import { endExecClients, findExecClients } from './exec-clients.ts';
-import { ApiRefused, ApiTimeout, copyDirect, execStatusDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
+import { ApiRefused, ApiTimeout, copyDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
+import { execDirect, execStatusDirect } from './api-exec.ts';
 
 export * from './detect.ts';
 export { EXEC_CLIENT_GRACE_MS, endExecClients, findExecClients, type ExecClient } from './exec-clients.ts';
@@ -293,15 +294,29 @@ export type ExecResult = RunResult;
 
 /**
  * Run `command` (argv, never a shell string) in the container. The command's own exit code comes
- * back as a value; only a runtime failure (daemon, permission, no such container) throws.
+ * back as a value; only a runtime failure (daemon, permission, no such container) throws. Without
+ * input, through the API directly where it can be (api-exec.ts: no client start), else the client.
  */
 export async function execIn(rt: Runtime, name: string, command: string[], options: ExecOptions & { input?: string; timeout?: number } = {}): Promise<ExecResult> {
-  const r = await runClient(rt, execArgs(instanceRef(rt, name), command, options), { input: options.input, timeout: options.timeout ?? EXEC_TIMEOUT_MS });
+  const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
+  const direct = options.input ? null : await execDirectly(rt, name, command, options, timeout);
+  const r = direct ?? (await runClient(rt, execArgs(instanceRef(rt, name), command, options), { input: options.input, timeout }));
   // The client's own errors start with "Error:" and exit 1; a command can exit 1 too, so check both.
   if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) {
     throw runtimeError(rt, `exec ${name}`, r.stderr);
   }
   return r;
+}
+
+/** execDirect with the client's errors: its timeout line, a refusal as its one line. */
+async function execDirectly(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number): Promise<ExecResult | null> {
+  try {
+    return await execDirect(rt, name, command, options, timeout);
+  } catch (err) {
+    if (err instanceof ApiRefused) throw runtimeError(rt, `exec ${name}`, `Error: ${err.message}`);
+    if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} exec ${instanceRef(rt, name)}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+    throw err;
+  }
 }
 
 function isClientFailure(stderr: string): boolean {

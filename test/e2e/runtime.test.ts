@@ -91,6 +91,36 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     expect(r).toEqual({ exitCode: 3, stdout: '65534\n/tmp\na b; $(not run)\nfrom stdin\n', stderr: 'oops\n' });
   });
 
+  it("execs without input straight through the daemon's API, as the client does, and leaves no recorded output behind", async () => {
+    const endpoint = endpointOf(runtime)!;
+    const cases: [string, string[], Parameters<typeof execIn>[3]][] = [
+      [name, ['sh', '-c', 'id -u; id -g; pwd; echo "$GREETING"; echo oops >&2; exit 3'], { user: 65534, group: 65534, cwd: '/tmp', env: { GREETING: 'a b; $(not run)' } }],
+      [name, ['sh', '-c', 'printf "no newline"; cat; kill -9 $$'], {}],
+      [name, ['/nonexistent'], {}],
+    ];
+    const both = async (...[n, command, options]: (typeof cases)[number]) => {
+      const direct = await execIn(runtime, n, command, options).catch((e: Error) => e.message);
+      process.env.ISOLLM_RUNTIME_API = '0';
+      try {
+        return { direct, client: await execIn(runtime, n, command, options).catch((e: Error) => e.message) };
+      } finally {
+        delete process.env.ISOLLM_RUNTIME_API;
+      }
+    };
+    const results = [];
+    for (const c of cases) results.push(await both(...c));
+    for (const r of results) expect(r.direct).toEqual(r.client);
+    expect(results.map((r) => r.direct)).toEqual([
+      { exitCode: 3, stdout: '65534\n65534\n/tmp\na b; $(not run)\n', stderr: 'oops\n' },
+      { exitCode: 137, stdout: 'no newline', stderr: '' },
+      { exitCode: 127, stdout: '', stderr: 'Error: Command not found\n' },
+    ]);
+    expect((await both(`${name}-nope`, ['true'], {})).direct).toBe(`${runtime.bin} exec ${name}-nope failed: Instance not found`);
+    // Incus records into the instance's own volume (its copies would carry them), LXD into its log dir.
+    const logs = await apiGet<string[]>(endpoint, `/1.0/instances/${name}/logs${runtime.kind === 'incus' ? '/exec-output' : ''}`, 10_000);
+    expect(logs.filter((l) => /\/exec_[^/]*$/.test(l))).toEqual([]);
+  });
+
   it('pushes text and files with owner and mode', async () => {
     await pushText(runtime, name, '/tmp/pushed.txt', 'line with \'quotes\' and $VARS\n', { uid: 65534, gid: 65534, mode: 0o640 });
     expect(await execOk(runtime, name, ['stat', '-c', '%u %g %a', '/tmp/pushed.txt'])).toBe('65534 65534 640\n');
