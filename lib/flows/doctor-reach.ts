@@ -1,7 +1,8 @@
 // `isollm doctor` with runtime.remote: can the remote's containers reach this machine at the
 // advertised address? Asked from inside one of them: a running worker of the project, else a
-// throwaway container made on the remote for the probe (deleted after). With the queue running it
-// is asked itself; else a stand-in answers on network.listen for the length of the probe.
+// throwaway container made on the remote for the probe (deleted after, and never left behind:
+// doctor-probe.ts). With the queue running it is asked itself; else a stand-in answers on
+// network.listen for the length of the probe.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Config } from '../config/load.ts';
@@ -9,10 +10,11 @@ import { errorMessage } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { readEndpoint, type RemoteEndpoint } from '../queue/credentials.ts';
 import { queueState, resolveRemoteEndpoint } from '../queue/daemon.ts';
-import { deleteInstance, execIn, launchInstance, lookupImage, type Runtime } from '../runtime/client.ts';
+import { execIn, lookupImage, type Runtime } from '../runtime/client.ts';
 import { listWorkers } from '../worker/create.ts';
 import { ensureNetwork } from '../worker/remote.ts';
 import type { Check } from './doctor.ts';
+import { launchProbe } from './doctor-probe.ts';
 
 const PROBE_TIMEOUT_S = 10;
 const ID = 'reach';
@@ -32,9 +34,7 @@ async function probeFrom(rt: Runtime, config: Config): Promise<{ container: stri
   const running = (await listWorkers({ rt, config })).find((w) => w.ready && w.instance.status.toLowerCase() === 'running');
   if (running) return { container: running.container, what: `${running.name}`, done: async () => {} };
   if (!(await lookupImage(rt, config.image))) return `the image is not on ${rt.remote} yet (the first \`up\` copies it), so no container to ask from`;
-  const name = `${config.project.slice(0, 48)}-probe-${crypto.randomBytes(3).toString("hex")}`;
-  await launchInstance(rt, { name, image: config.image, target: rt.targets?.[0] });
-  const done = () => deleteInstance(rt, name).catch(() => undefined);
+  const { name, done } = await launchProbe(rt, config, rt.targets?.[0]);
   try {
     await ensureNetwork(rt, name);
   } catch (err) {
