@@ -121,20 +121,30 @@ describe('stale lock taken over by several processes at once', () => {
       fs.mkdirSync(paths.dir, { recursive: true });
       fs.writeFileSync(paths.lock, JSON.stringify({ pid: dead, command: 'up', since: 'then' }));
     }
-    const start = Date.now() + 2_000;
+    // Each contender says it is ready, is told when round 0 starts, reports what it won, and holds
+    // its locks until told to end (a lock whose holder exited is free to take, rightly).
     const code = `const { acquireLock } = await import(${JSON.stringify(path.join(ROOT, 'lib/project/session.ts'))});
 const { statePaths } = await import(${JSON.stringify(path.join(ROOT, 'lib/project/root.ts'))});
+const { createInterface } = await import('node:readline');
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const dirs = ${JSON.stringify(dirs)};
 process.setMaxListeners(0); // one exit handler per lock held
+console.log('ready');
+const start = Number((await lines.next()).value);
 const won = [];
 for (let r = 0; r < dirs.length; r++) {
-  while (Date.now() < ${start} + r * 25);
+  while (Date.now() < start + r * 25);
   try { acquireLock(statePaths(dirs[r]), 'up'); won.push(r); } catch {}
 }
-// Holders stay alive until every contender is done (a lock whose holder exited is free to take).
-setTimeout(() => console.log(JSON.stringify(won)), ${start} + dirs.length * 25 + 3_000 - Date.now());`;
-    const contenders = Array.from({ length: 6 }, () => spawnAsyncOutput(NODE, ['--input-type=module', '-e', code]));
-    const won = (await Promise.all(contenders)).map((out) => JSON.parse(out) as number[]);
+console.log(JSON.stringify(won));
+await lines.next();`;
+    const contenders = Array.from({ length: 6 }, () => contender(code));
+    await Promise.all(contenders.map((c) => c.line()));
+    const start = Date.now() + 500;
+    for (const c of contenders) c.child.stdin.write(`${start}\n`);
+    const won = await Promise.all(contenders.map(async (c) => JSON.parse(await c.line()) as number[]));
+    for (const c of contenders) c.child.stdin.end();
+    expect(await Promise.all(contenders.map((c) => c.exited))).toEqual(contenders.map(() => 0));
     const holders = dirs.map((_, r) => won.filter((w) => w.includes(r)).length);
     expect(holders).toEqual(dirs.map(() => 1));
     // They met: the rounds went to different contenders.
@@ -157,11 +167,18 @@ describe('stale lock whose taker died mid-takeover', () => {
   });
 });
 
-function spawnAsyncOutput(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`contender exited ${code}`))));
+/** A node process running `code`: its stdout line by line, and its exit code. */
+function contender(code: string) {
+  const child = spawn(NODE, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const queued: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let rest = '';
+  child.stdout.on('data', (d) => {
+    const parts = (rest + d).split('\n');
+    rest = parts.pop()!;
+    for (const line of parts) (waiting.shift() ?? ((l: string) => queued.push(l)))(line);
   });
+  const line = () => new Promise<string>((resolve) => (queued.length ? resolve(queued.shift()!) : waiting.push(resolve)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { child, line, exited };
 }
