@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { copyInstance, execIn, execOk, pushText, setInstanceConfig, stopInstance, waitForExec, type Runtime } from '../lib/runtime/client.ts';
+import { addDevice, copyInstance, execIn, execOk, isIdmapUnsupported, launchInstance, listStoragePools, pushText, setInstanceConfig, stopInstance, waitForExec, type Runtime } from '../lib/runtime/client.ts';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
 
@@ -199,5 +199,64 @@ describe('changes made through the API directly', () => {
     expect(seen).toEqual([]);
     await execIn(remote('execnobody').rt, 'p-base-1', ['true'], { user: 1000 });
     expect(takeClientLog()).toBe('exec execclient:p-base-1 --force-noninteractive -- git apply\nexec execnobody:p-base-1 --force-noninteractive --user 1000 -- true\n');
+  });
+
+  it('a launch from a local image is one request (by fingerprint, root disk on the pool, the devices), then the start; an image not held is the client’s', async () => {
+    const { rt, socket } = remote('launchhere');
+    const fingerprint = 'ab'.repeat(32);
+    const seen = await standIn(socket, (r) => {
+      if (r.url.startsWith('/1.0/images')) return sync([{ fingerprint, aliases: [{ name: 'isollm-test' }], properties: {} }]);
+      if (r.url.startsWith('/1.0/operations/')) return sync({ status: 'Success' });
+      return async(r.method === 'POST' ? 'op-create' : 'op-start');
+    });
+    const devices = { queue: { type: 'proxy' as const, listen: 'tcp:127.0.0.1:7432', connect: 'unix:/s/q.sock' } };
+    await launchInstance(rt, { name: 'p-base-1', image: 'isollm-test', config: { 'user.isollm.project': 'p' }, devices, storage: 'isollm', target: 'm1' });
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /1.0/images?recursion=1',
+      'POST /1.0/instances?target=m1',
+      'GET /1.0/operations/op-create/wait?timeout=120',
+      'PUT /1.0/instances/p-base-1/state',
+      'GET /1.0/operations/op-start/wait?timeout=120',
+    ]);
+    expect(JSON.parse(seen[1].body)).toEqual({
+      name: 'p-base-1',
+      type: 'container',
+      source: { type: 'image', fingerprint },
+      config: { 'user.isollm.project': 'p' },
+      devices: { queue: { type: 'proxy', listen: 'tcp:127.0.0.1:7432', connect: 'unix:/s/q.sock', bind: 'instance' }, root: { type: 'disk', path: '/', pool: 'isollm' } },
+    });
+    expect(takeClientLog()).toBe('');
+    // An image on an image server (or the client's own, for a remote): the client fetches or copies it.
+    await launchInstance(rt, { name: 'p-base-2', image: 'images:debian/12' });
+    expect(takeClientLog()).toBe('init images:debian/12 launchhere:p-base-2\n');
+    expect(seen.at(-2)?.url).toBe('/1.0/instances/p-base-2/state');
+  });
+
+  it('a device is added as `config device add` adds it: the others kept, the read ETag checked, a name taken refused', async () => {
+    const { rt, socket } = remote('devicehere');
+    const seen = await standIn(socket, (r) => {
+      if (r.method === 'GET') return { ...sync({ name: 'p-base-1', devices: { root: { type: 'disk', path: '/', pool: 'isollm' } } }), headers: { ETag: '"e1"' } };
+      // LXD 5.0 without idmapped mounts refuses the device as it starts.
+      if (r.body.includes('"shift":"true"')) return refused('Failed to start device "hub": Required idmapping abilities not available', 500);
+      return sync();
+    });
+    await addDevice(rt, 'p-base-1', 'hub', { type: 'disk', source: '/h/p.git', path: '/repo.git', readonly: true });
+    expect(seen.slice(0, 2).map((r) => `${r.method} ${r.url}`)).toEqual(['GET /1.0/instances/p-base-1', 'PATCH /1.0/instances/p-base-1']);
+    expect(JSON.parse(seen[1].body)).toEqual({ devices: { hub: { type: 'disk', source: '/h/p.git', path: '/repo.git', readonly: 'true' } } });
+    expect(seen[1].headers['if-match']).toBe('"e1"');
+    const shifted = await addDevice(rt, 'p-base-1', 'hub', { type: 'disk', source: '/h/p.git', path: '/repo.git', shift: true }).catch((e: unknown) => e);
+    expect((shifted as Error).message).toBe('incus config device add failed: Failed to start device "hub": Required idmapping abilities not available');
+    expect(isIdmapUnsupported(shifted)).toBe(true);
+    await expect(addDevice(rt, 'p-base-1', 'root', { type: 'disk', source: '/x', path: '/x' })).rejects.toThrow(/^incus config device add failed: The device already exists$/);
+    expect(seen.filter((r) => r.method === 'PATCH')).toHaveLength(2);
+    await addDevice(remote('devicenobody').rt, 'p-base-1', 'hub', { type: 'disk', source: '/h', path: '/repo.git' });
+    expect(takeClientLog()).toBe('config device add devicenobody:p-base-1 hub disk source=/h path=/repo.git\n');
+  });
+
+  it('storage pools are read directly', async () => {
+    const { rt, socket } = remote('poolshere');
+    await standIn(socket, () => sync(['/1.0/storage-pools/default', '/1.0/storage-pools/isollm']));
+    expect(await listStoragePools(rt)).toEqual(['default', 'isollm']);
+    expect(takeClientLog()).toBe('');
   });
 });

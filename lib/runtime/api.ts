@@ -285,6 +285,39 @@ export async function copyDirect(rt: Runtime, spec: { source: string; name: stri
   return changed(apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout }));
 }
 
+/**
+ * A container made from the image `fingerprint` the daemon holds, as `init` asks for it (the
+ * client sends a local image by its fingerprint): the default profile, `storage` as its root disk's
+ * pool, on `target`; `devices` in the same request.
+ */
+export function createDirect(rt: Runtime, spec: { name: string; fingerprint: string; config: Record<string, string>; devices: Record<string, unknown>; storage?: string; target?: string }, timeout: number): Promise<boolean> {
+  const devices = { ...spec.devices, ...(spec.storage ? { root: { type: 'disk', path: '/', pool: spec.storage } } : {}) };
+  const body = { name: spec.name, type: 'container', source: { type: 'image', fingerprint: spec.fingerprint }, config: spec.config, devices };
+  return changed(apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout }));
+}
+
+/**
+ * A device added as `config device add` adds it: refused when the instance has its own device of that
+ * name, every other device kept (a PATCH merges devices by name, on LXD 5.0 and Incus 6 alike), and
+ * refused too when the instance changed since it was read (its ETag), not written over.
+ */
+export async function addDeviceDirect(rt: Runtime, name: string, deviceName: string, device: Record<string, string>, timeout: number): Promise<boolean> {
+  const endpoint = endpointOf(rt);
+  if (!endpoint) return false;
+  let current: Awaited<ReturnType<typeof apiCall>>;
+  try {
+    current = await apiCall(endpoint, instancePath(name), { method: 'GET', timeout });
+  } catch (err) {
+    if (err instanceof ApiTimeout) throw err;
+    return false; // the client says why
+  }
+  if (current.body.type === 'error') throw new ApiRefused(current.body.error || `HTTP ${current.status}`);
+  if (current.status !== 200 || current.body.type !== 'sync') return false;
+  if (deviceName in ((current.body.metadata as { devices?: Record<string, unknown> } | null)?.devices ?? {})) throw new ApiRefused('The device already exists');
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(current.etag ? { 'If-Match': current.etag } : {}) };
+  return changed(apiWrite(rt, instancePath(name), { method: 'PATCH', body: JSON.stringify({ devices: { [deviceName]: device } }), headers, timeout }));
+}
+
 export function startDirect(rt: Runtime, name: string, timeout: number): Promise<boolean> {
   return changed(apiWrite(rt, `${instancePath(name)}/state`, { method: 'PUT', body: JSON.stringify({ action: 'start' }), timeout }));
 }

@@ -32,7 +32,7 @@ import {
 import { findImage, parseImageRef, parseImages, parseInstanceList, parseNetworks, parseSnapshots, parseStoragePools, type Image, type Instance, type Network, type Snapshot } from './parse.ts';
 import { daemonError, PING_TIMEOUT_MS, runtimeError, type Runtime } from './detect.ts';
 import { endExecClients, findExecClients } from './exec-clients.ts';
-import { ApiRefused, ApiTimeout, copyDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
+import { addDeviceDirect, ApiRefused, ApiTimeout, copyDirect, createDirect, listInstancesDirect, pushDirect, queryDirect, setConfigDirect, startDirect, stopDirect } from './api.ts';
 import { execDirect, execStatusDirect } from './api-exec.ts';
 
 export * from './detect.ts';
@@ -203,18 +203,27 @@ export type LaunchSpec = {
  * so a failed launch leaves nothing behind.
  */
 export async function launchInstance(rt: Runtime, spec: LaunchSpec): Promise<void> {
-  const { image } = await launchImage(rt, spec.image);
-  await mustRun(rt, initArgs(image, instanceRef(rt, spec.name), spec.config, spec.storage, spec.target), LIFECYCLE_TIMEOUT_MS);
-  await equipAndStart(rt, spec.name, spec.devices);
+  const { image, fingerprint } = await launchImage(rt, spec.image);
+  const devices = spec.devices ?? {};
+  // Directly only from an image the daemon holds, with the devices in the same request; the client
+  // fetches one from an image server, or copies the client's own over to a remote.
+  let withDevices = false;
+  await mustChange(
+    rt,
+    async () => fingerprint !== null && (withDevices = await createDirect(rt, { name: spec.name, fingerprint, config: spec.config ?? {}, devices: apiDevices(devices), storage: spec.storage, target: spec.target }, LIFECYCLE_TIMEOUT_MS)),
+    initArgs(image, instanceRef(rt, spec.name), spec.config, spec.storage, spec.target),
+    LIFECYCLE_TIMEOUT_MS,
+  );
+  await equipAndStart(rt, spec.name, withDevices ? {} : devices);
 }
+
+const apiDevices = (devices: Record<string, Device>) => Object.fromEntries(Object.entries(devices).map(([n, d]) => [n, deviceConfig(d)]));
 
 /** Add devices to a just-created instance and start it; on any failure the instance is deleted. */
 async function equipAndStart(rt: Runtime, name: string, devices: Record<string, Device> = {}, root?: CopySpec['root']): Promise<void> {
   try {
     if (root && Object.keys(root.props).length) await mustRun(rt, rootDiskArgs(instanceRef(rt, name), root.props, root.own), LIFECYCLE_TIMEOUT_MS);
-    for (const [deviceName, device] of Object.entries(devices)) {
-      await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
-    }
+    for (const [deviceName, device] of Object.entries(devices)) await addDevice(rt, name, deviceName, device);
     await mustChange(rt, () => startDirect(rt, name, LIFECYCLE_TIMEOUT_MS), startArgs(instanceRef(rt, name)), LIFECYCLE_TIMEOUT_MS);
   } catch (err) {
     await runClient(rt, deleteArgs(instanceRef(rt, name)), { timeout: LIFECYCLE_TIMEOUT_MS }).catch(() => undefined);
@@ -240,7 +249,7 @@ export type CopySpec = {
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
   const devices = spec.devices ?? {};
-  const copy = { source: spec.source, name: spec.name, config: spec.config ?? {}, devices: Object.fromEntries(Object.entries(devices).map(([n, d]) => [n, deviceConfig(d)])), target: spec.target };
+  const copy = { source: spec.source, name: spec.name, config: spec.config ?? {}, devices: apiDevices(devices), target: spec.target };
   // Directly, the devices come with the copy; through the client, they are added one by one after it.
   let withDevices = true;
   await mustChange(
@@ -283,7 +292,7 @@ export async function setInstanceConfig(rt: Runtime, name: string, config: Recor
 }
 
 export async function addDevice(rt: Runtime, name: string, deviceName: string, device: Device): Promise<void> {
-  await mustRun(rt, deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
+  await mustChange(rt, () => addDeviceDirect(rt, name, deviceName, deviceConfig(device), LIFECYCLE_TIMEOUT_MS), deviceAddArgs(instanceRef(rt, name), deviceName, device), LIFECYCLE_TIMEOUT_MS);
 }
 
 export async function removeDevice(rt: Runtime, name: string, deviceName: string): Promise<void> {
@@ -416,13 +425,13 @@ export async function lookupImage(rt: Runtime, ref: string, timeout?: number): P
  * under the alias after `remote:`, when the server was unreachable), so no image server is asked;
  * else `ref` itself. `local` names the local image used, or null.
  */
-export async function launchImage(rt: Runtime, ref: string): Promise<{ image: string; local: string | null }> {
+export async function launchImage(rt: Runtime, ref: string): Promise<{ image: string; local: string | null; fingerprint: string | null }> {
   const found = await lookupImage(rt, ref);
-  if (!found) return { image: ref, local: null };
+  if (!found) return { image: ref, local: null, fingerprint: null };
   const { alias } = parseImageRef(ref);
   const local = found.aliases.includes(alias) ? alias : found.fingerprint.slice(0, 12);
   // On a remote the image found is the remote's own: named so, or the client would look locally.
-  return { image: instanceRef(rt, found.aliases.includes(alias) ? alias : found.fingerprint), local };
+  return { image: instanceRef(rt, found.aliases.includes(alias) ? alias : found.fingerprint), local, fingerprint: found.fingerprint };
 }
 
 export async function listStoragePools(rt: Runtime): Promise<string[]> {

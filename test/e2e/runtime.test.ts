@@ -151,6 +151,10 @@ describe.skipIf(!rt)('runtime on real containers', () => {
       spawnSync('chmod', ['-R', 'a+rwX', hub]);
       await addDevice(runtime, name, 'hub', { type: 'disk', source: hub, path: '/repo.git' });
     }
+    // Added directly, the hub kept the devices the container was launched with (one request with the launch).
+    const devices = (await listInstances(runtime, project))[0].devices;
+    expect(Object.keys(devices).sort()).toEqual(['hub', 'queue']);
+    await expect(addDevice(runtime, name, 'hub', { type: 'disk', source: hub, path: '/elsewhere' })).rejects.toThrow(/config device add failed: The device already exists/);
     // Root inside is not root on the host: git would refuse a repo owned by someone else.
     await execOk(runtime, name, ['git', 'config', '--global', '--add', 'safe.directory', '*']);
     await execOk(runtime, name, ['git', 'clone', '-q', '/repo.git', '/root/project']);
