@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { certCovers, certFingerprint, ensureCertificate, publicKeyPin, tlsFiles } from '../lib/queue/credentials.ts';
 import { startServer } from '../lib/queue/server.ts';
 import { QueueClient } from '../lib/queue/client.ts';
+import { revokeStrayCredentials } from '../lib/worker/stray-credentials.ts';
 import { GIT_PATH } from '../lib/hub/smart-http.ts';
 import { commitFiles } from './hub-fixtures.ts';
 import { git, gitRepo, tmpDir } from './helpers.ts';
@@ -163,3 +164,18 @@ describe('the queue over HTTPS with per-worker credentials (real curl and git)',
   });
 });
 
+
+describe('credentials no worker holds (revokeStrayCredentials, run by `up`)', () => {
+  it("revokes a base's credential left valid by its build, and keeps the workers'", async () => {
+    const { host, curl } = await setup();
+    const worker = (await host.addCredential('worker-1')).token;
+    // A base build whose revoke failed (or that was killed while cloning) leaves its own.
+    const base = (await host.addCredential('demo-base-1a2b3c')).token;
+    expect((await curl(base, 'GET', '/v1/isollm/whoami')).status).toBe(200);
+    expect(await revokeStrayCredentials(host, ['worker-1', 'worker-2'])).toEqual(['demo-base-1a2b3c']);
+    expect((await curl(base, 'GET', '/v1/isollm/whoami')).status).toBe(401);
+    expect((await curl(worker, 'GET', '/v1/isollm/whoami')).status).toBe(200);
+    expect((await host.listCredentials()).map((c) => c.worker)).toEqual(['worker-1']);
+    expect(await revokeStrayCredentials(host, ['worker-1'])).toEqual([]);
+  });
+});

@@ -18,6 +18,7 @@ import { listInstances } from '../runtime/client.ts';
 import { startWorker, workerContext } from '../worker/ops.ts';
 import { stopAgents } from '../worker/salvage.ts';
 import { isDefaultWorkerName, nextWorkerNames } from '../worker/plan.ts';
+import { revokeStrayCredentials } from '../worker/stray-credentials.ts';
 import { endAgentClients, muxPlan, prepareAgent, startDetachedAgent } from '../agent/launch.ts';
 import { LANDER_TITLE, pickMultiplexer, type Multiplexer, type MuxPlan, type PaneInfo } from '../mux/index.ts';
 
@@ -77,6 +78,11 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     const chosen = existing.slice(0, want);
     await queueUp;
     for (const name of await removeHalfMade(ctx, listed)) report.warn(`${name} was left half-made by an interrupted run; it is created again.`);
+    // After the base is ready (its build revokes its own): a credential no worker holds goes — a
+    // base's that a build could not revoke or was killed before it did, a deleted worker's.
+    if (ctx.rt.remote) {
+      for (const name of await revokeStrayCredentials(queueClient(root, config), existing.map((w) => w.name))) report.warn(`Revoked the credential of ${name}: no worker of this project has that name.`);
+    }
     // Stopped workers start in parallel: each mostly waits for its container to boot (its queue
     // socket opened first: the queue must be up).
     const running = chosen.filter((w) => w.instance.status === 'Running').map((w) => w.name);

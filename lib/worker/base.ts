@@ -437,7 +437,18 @@ async function cloneHub(ctx: WorkerContext, container: string, dev: Dev): Promis
     await execOk(rt, container, ['git', 'clone', '--quiet', '--branch', config.git.base_branch, access.hubUrl, PROJECT_DIR], { ...asDev, timeout: CLONE_TIMEOUT_MS });
   } finally {
     await execIn(rt, container, ['rm', '-f', CURLRC, GIT_INCLUDE]).catch(() => undefined);
-    await ctx.queue.revokeCredential(container).catch(() => undefined);
+    // Revoked, or the build fails (and the base with its files goes): never a live credential in a
+    // base and its copies. One not revoked here is revoked by the next `up` (no worker has its name).
+    let failed: unknown = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      failed = await ctx.queue.revokeCredential(container).then(() => null, (err: unknown) => err ?? 'failed');
+      if (!failed) break;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    if (failed) {
+      const why = failed instanceof Error ? failed.message : String(failed);
+      throw new UserError(`The base's credential (${container}) could not be revoked after it cloned the hub (${why}), so the base is not kept. Check the queue (\`isollm queue status\`), then run \`isollm up\` again: it revokes that credential.`);
+    }
   }
   return cloneCommit(ctx, container, asDev);
 }

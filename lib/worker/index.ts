@@ -9,3 +9,4 @@ export * from './ops.ts';
 export * from './plan.ts';
 export * from './salvage.ts';
 export * from './salvage-report.ts';
+export * from './stray-credentials.ts';
