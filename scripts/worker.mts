@@ -150,7 +150,7 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
   await ensureQueue(ctx.root, ctx.config);
   // One command at a time on the base: one building it waits for none copying it, and a worker being
   // made by another is not taken for a half-made one.
-  const { names, started, created, failed } = await withBaseLock(ctx, 'worker add', async () => {
+  const { failed } = await withBaseLock(ctx, 'worker add', async () => {
     for (const broken of await removeHalfMade(ctx, await listWorkers(ctx))) warn(`Removed ${broken}: an interrupted run left it half-made.`);
     const existing = (await listWorkers(ctx)).map((w) => w.name);
     if (name && existing.includes(name)) throw new UserError(`Worker ${name} already exists. See \`isollm worker list\`.`);
@@ -158,15 +158,18 @@ async function add(p: Parsed, ctx: Awaited<ReturnType<typeof workerContext>>): P
     const base = await readyBase(ctx, await listWorkers(ctx), terminalReporter, true);
     const started = Date.now();
     info(`Creating ${names.join(', ')} from ${base.name}…`);
-    return { names, started, ...(await createWorkers(ctx, names, base, workerProgress)) };
+    const made = await createWorkers(ctx, names, base, workerProgress);
+    for (const w of made.created) ok(`${w.name} ready (${w.container})`);
+    for (const f of made.failed) {
+      fail(`${f.name}: ${errorMessage(f.error)}`);
+      const detail = (f.error as UserError).detail;
+      if (detail) info(detail);
+    }
+    info(`${made.created.length} of ${names.length} created in ${formatDuration(Date.now() - started)}.`);
+    // A base just built is stopped meanwhile: the lock is held until then.
+    await made.baseFinished;
+    return made;
   }, info);
-  for (const w of created) ok(`${w.name} ready (${w.container})`);
-  for (const f of failed) {
-    fail(`${f.name}: ${errorMessage(f.error)}`);
-    const detail = (f.error as UserError).detail;
-    if (detail) info(detail);
-  }
-  info(`${created.length} of ${names.length} created in ${formatDuration(Date.now() - started)}.`);
   return failed.length ? 1 : 0;
 }
 

@@ -49,6 +49,8 @@ export async function up(root: string, config: Config, options: UpOptions, repor
   for (const line of await checkStaleness(root, config, { force: options.force })) report.warn(line);
   const release = acquireLock(paths, 'up');
   let releaseBases = () => {};
+  // A base just built is stopped while its first copies boot and the agents start; the base lock is held until then.
+  let baseFinished: Promise<void> = Promise.resolve();
   try {
     await report.step('Hub', () => ensureHub(root, config));
     const ctx = await workerContext(root, config);
@@ -108,13 +110,14 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     if (missing.length && base) {
       report.info(`Creating ${missing.join(', ')} from ${base.name}…`);
       const created = await createWorkers(ctx, missing, base, (w, s) => report.info(`  ${c.dim(w)} ${SYMBOLS.arrow} ${s}`));
+      baseFinished = created.baseFinished;
       for (const w of created.created) report.ok(`${w.name} ready`);
       for (const f of created.failed) {
         report.fail(`${f.name}: ${errorMessage(f.error)}`);
         failures.push(`${f.name}: ${errorMessage(f.error)}`);
       }
     }
-    releaseBases();
+    void baseFinished.then(() => releaseBases());
     if (existing.length > want) report.info(`${existing.length - want} more worker(s) exist and stay as they are (\`isollm worker remove\` to drop them).`);
     const workers = (await listWorkers(ctx)).filter((w) => w.instance.status === 'Running').slice(0, want);
     if (!workers.length) throw new UserError('No worker is running, so no agent was started. See the errors above, then run `isollm up` again.');
@@ -182,6 +185,7 @@ export async function up(root: string, config: Config, options: UpOptions, repor
     writeSession(paths, record);
     return { config, workers, mux, session, reused, failures };
   } finally {
+    await baseFinished;
     releaseBases();
     release();
   }

@@ -35,7 +35,7 @@ import { WORKER_KEY } from '../runtime/argv.ts';
 import { BASE_COMMIT_KEY, BASE_INPUTS_KEY, BASE_KEY, BASE_SIZE_KEY, QUEUE_LINK_KEY, baseInputs, baseKey, baseSources, baseLaunchConfig, baseName, baseReadyConfig, changedInputs, FROM_BASE_KEY, MASKED_GENERATORS, MASKED_UNITS, ROLE_KEY, type BaseInputs } from './base-plan.ts';
 import { prepareRegistryInstall, pushHomePackages } from './agent-registry.ts';
 import { DEV_GID_KEY, DEV_UID_KEY, pushFiles, SETUP_SCRIPT_TIMEOUT_MS, type WorkerContext } from './create.ts';
-import { helperFiles, HUB_MOUNT, hubDevice, hubPushUrl, queueForwarderFiles, WORKER_ENV_FILE, WORKER_GITCONFIG, type QueueLinkKind } from './plan.ts';
+import { helperFiles, HUB_MOUNT, hubDevice, hubPushUrl, queueForwarderFiles, WORKER_GITCONFIG, type QueueLinkKind } from './plan.ts';
 import { accessFiles, CURLRC, ensureNetwork, GIT_INCLUDE, remoteAccess } from './remote.ts';
 
 const CLONE_TIMEOUT_MS = 10 * 60_000;
@@ -247,15 +247,23 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     await launchInstance(rt, { name, image: config.image, config: baseLaunchConfig(config), storage });
     await waitForExec(rt, name);
     await after;
-    progress('creating user dev');
-    const dev = await ensureDevUser(ctx, name);
+    let dev: Dev;
     if (rt.remote) {
+      progress('creating user dev');
+      dev = await ensureDevUser(ctx, name);
       // No mount crosses machines: a network, and the hub over HTTPS when cloning below.
       progress('network');
       await ensureNetwork(rt, name);
     } else {
-      progress('mounting the hub');
-      await mountHub(ctx, name, dev);
+      progress('creating user dev, mounting the hub');
+      // Side by side: the idmapped mount needs no user; the fallback needs dev's uid.
+      const shifted = addDevice(rt, name, 'hub', hubDevice(config, true)).then(
+        () => true,
+        (err) => (isIdmapUnsupported(err) ? false : Promise.reject(err)),
+      );
+      shifted.catch(() => undefined); // awaited below
+      dev = await ensureDevUser(ctx, name);
+      await shareHub(ctx, name, dev, await shifted);
     }
     if (config.setup_script) {
       progress('running setup_script');
@@ -277,11 +285,10 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
       }
     }
     progress('installing helpers');
-    await execOk(rt, name, ['mkdir', '-p', WORKER_ENV_FILE.slice(0, WORKER_ENV_FILE.lastIndexOf('/'))]);
-    await pushFiles(ctx, name, helperFiles(), dev);
     // Remote workers reach the queue over HTTPS with their credential: no forwarder.
-    const queueLink: QueueLinkKind = rt.remote ? 'proxy' : await installQueueForwarder(ctx, name);
-    await quietBoot(ctx, name);
+    const forwarder = rt.remote ? [] : queueForwarderFiles(config, PROXYD_PATHS[0]);
+    await pushFiles(ctx, name, [...helperFiles(), ...forwarder], dev);
+    const queueLink = await quietBoot(ctx, name, forwarder.map((f) => f.path));
     progress('cloning the hub');
     const commit = await cloneHub(ctx, name, dev);
     // Its key, the image's it was really made from (a remote image is local only once launched):
@@ -302,38 +309,42 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
 
 type Dev = { uid: number; gid: number };
 
-/** Where Debian, Ubuntu, Fedora and Arch keep systemd-socket-proxyd. Constant text. */
-const FIND_PROXYD = '[ -d /run/systemd/system ] || exit 1; for p in /usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket-proxyd; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1';
+/** Where Debian, Ubuntu, Fedora and Arch keep systemd-socket-proxyd. */
+const PROXYD_PATHS = ['/usr/lib/systemd/systemd-socket-proxyd', '/lib/systemd/systemd-socket-proxyd'];
 
 /**
- * Where the image runs systemd: mask what no worker needs, after setup_script (whose packages may
- * bring more). Maintenance timers would take apt's and dpkg's locks or the disk from under an agent
- * at random hours; the generators and units about block devices find none in a container. Each copy
- * boots without them (less CPU per worker: several boot at once on a few cores).
+ * One exec, after setup_script (whose packages may bring more to mask). Where the image runs
+ * systemd: mask what no worker needs — maintenance timers would take apt's and dpkg's locks or the
+ * disk from under an agent at random hours; the generators and units about block devices find none
+ * in a container; each copy boots without them (less CPU per worker: several boot at once on a few
+ * cores). With the forwarder's `units` (pushed, socket then service): the `mount` queue link where systemd-socket-proxyd
+ * is there, its units enabled (copies start them at boot), else `proxy` (the runtime's proxy
+ * device) and the units removed.
  */
-async function quietBoot(ctx: WorkerContext, container: string): Promise<void> {
-  await execOk(ctx.rt, container, ['sh', '-c', QUIET_BOOT_SCRIPT, 'sh', ...MASKED_GENERATORS, '--', ...MASKED_UNITS]);
+async function quietBoot(ctx: WorkerContext, container: string, units: string[]): Promise<QueueLinkKind> {
+  const r = await execIn(ctx.rt, container, ['sh', '-c', QUIET_BOOT_SCRIPT, 'sh', ...PROXYD_PATHS, '--', ...units, '--', ...MASKED_GENERATORS, '--', ...MASKED_UNITS]);
+  const link = r.stdout.trim();
+  if (r.exitCode !== 0 || (link !== 'mount' && link !== 'proxy')) {
+    throw new UserError(`In ${container}, setting up its boot (the queue's forwarder, masks) failed (exit ${r.exitCode}). Run \`isollm up\` again.`, { detail: (r.stderr || r.stdout).trim() });
+  }
+  return units.length ? link : 'proxy';
 }
 
 /**
- * Where systemd runs: each generator named before `--` linked to /dev/null (systemd's way to turn
- * one off), each unit after it masked. Constant text.
+ * Arguments: proxyd's places, --, the forwarder's socket and service units (none: no forwarder),
+ * --, generators, --, units. Where systemd runs: the first place proxyd is written into the
+ * service's ExecStart and both units enabled, or (no proxyd) the units removed; each generator
+ * linked to /dev/null (systemd's way to turn one off), each unit masked; no reloads (~0.1 s each:
+ * the base's own systemd never needs them). Prints the queue link: mount or proxy. Constant text.
  */
 const QUIET_BOOT_SCRIPT =
-  '[ -d /run/systemd/system ] || exit 0; mkdir -p /etc/systemd/system-generators || exit; ' +
-  'while [ "$#" -gt 0 ] && [ "$1" != -- ]; do ln -sf /dev/null "/etc/systemd/system-generators/$1" || exit; shift; done; shift; systemctl mask --quiet "$@"';
-
-/**
- * The `mount` queue link where the image runs systemd and has systemd-socket-proxyd: its socket
- * unit, enabled (copies start it at boot). Else `proxy`: copies get the runtime's proxy device.
- */
-async function installQueueForwarder(ctx: WorkerContext, container: string): Promise<QueueLinkKind> {
-  const found = await execIn(ctx.rt, container, ['sh', '-c', FIND_PROXYD]);
-  if (found.exitCode !== 0) return 'proxy';
-  await pushFiles(ctx, container, queueForwarderFiles(ctx.config, found.stdout.trim()), { uid: 0, gid: 0 });
-  await execOk(ctx.rt, container, ['systemctl', 'enable', '--quiet', 'isollm-queue.socket', 'isollm-queue.service']);
-  return 'mount';
-}
+  'p=; while [ "$1" != -- ]; do [ -z "$p" ] && [ -x "$1" ] && p=$1; shift; done; shift; ' +
+  'sock=; svc=; [ "$1" != -- ] && { sock=$1; svc=$2; shift 2; }; shift; ' +
+  'if [ ! -d /run/systemd/system ]; then [ -z "$sock" ] || rm -f "$sock" "$svc"; echo proxy; exit 0; fi; ' +
+  'link=proxy; if [ -n "$sock" ]; then if [ -n "$p" ]; then sed -i "s#^ExecStart=[^ ]*#ExecStart=$p#" "$svc" && systemctl enable --quiet --no-reload "${sock##*/}" "${svc##*/}" || exit; link=mount; else rm -f "$sock" "$svc"; fi; fi; ' +
+  'mkdir -p /etc/systemd/system-generators || exit; ' +
+  'while [ "$1" != -- ]; do ln -sf /dev/null "/etc/systemd/system-generators/$1" || exit; shift; done; shift; ' +
+  'systemctl mask --quiet --no-reload "$@" || exit; echo "$link"';
 
 /**
  * User `dev`. It takes the uid that owns the hub on the host when that uid is free in the image, so
@@ -355,30 +366,25 @@ async function ensureDevUser(ctx: WorkerContext, container: string): Promise<Dev
 /**
  * User dev when missing: uid $1 when one is given and free in the image, else the image's next. The
  * hub ($2) belongs to a host uid, which git calls dubious ownership: it is ours. Without
- * /etc/hostname every copy keeps the hostname the runtime gives it: its own name. Prints dev's uid
- * and gid. One exec for all (each costs a client start). Constant text.
+ * /etc/hostname every copy keeps the hostname the runtime gives it: its own name. /etc/isollm holds
+ * each worker's settings. Prints dev's uid and gid. One exec for all. Constant text.
  */
 const DEV_USER_SCRIPT =
   'if ! id -u dev >/dev/null 2>&1; then if [ -n "$1" ] && ! getent passwd "$1" >/dev/null; then useradd --create-home --shell /bin/bash --user-group --uid "$1" dev; else useradd --create-home --shell /bin/bash --user-group dev; fi || exit; fi; ' +
-  'git config --system --add safe.directory "$2" && rm -f /etc/hostname && id -u dev && id -g dev';
+  'git config --system --add safe.directory "$2" && rm -f /etc/hostname && mkdir -p /etc/isollm && id -u dev && id -g dev';
 
 /**
  * The hub at /repo.git, read-only, readable by dev: an idmapped mount (shift=true) where the runtime
  * can do it, else a plain mount shared with dev's host uid through ACLs (lib/hub/access.ts). Copies
- * keep the device, and share the base's id map, so the same grant serves every worker.
+ * keep the device, and share the base's id map, so the same grant serves every worker. `shifted`:
+ * the idmapped mount is in already; else the plain one is added now.
  */
-async function mountHub(ctx: WorkerContext, container: string, dev: Dev): Promise<void> {
+async function shareHub(ctx: WorkerContext, container: string, dev: Dev, shifted: boolean): Promise<void> {
   const { rt, config } = ctx;
-  try {
-    await addDevice(rt, container, 'hub', hubDevice(config, true));
-  } catch (err) {
-    if (!isIdmapUnsupported(err)) throw err;
-    const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
-    await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
-    await addDevice(rt, container, 'hub', hubDevice(config, false));
-    return;
-  }
-  await shareShiftedHub(ctx, dev);
+  if (shifted) return shareShiftedHub(ctx, dev);
+  const instance = (await listInstances(rt, config.project)).find((i) => i.name === container);
+  await grantHubAccess(config.git.hub, hostUidOf(instance?.config ?? {}, dev.uid));
+  await addDevice(rt, container, 'hub', hubDevice(config, false));
 }
 
 /**
@@ -400,12 +406,13 @@ async function runScript(ctx: WorkerContext, container: string, what: string, sc
   const command = script.startsWith('#!') ? [target] : ['sh', target];
   // One stream, in order, shown as it comes; and a copy in a file, because the client can lose the
   // output of a command that ends at once (seen under load: a failing script printed nothing). The
-  // sh -c text is constant; the command comes in as arguments.
-  const merged = ['sh', '-c', '{ "$@" 2>&1; echo $? >"$0.status"; } | tee "$0.log"; exit "$(cat "$0.status")"', target, ...command];
+  // sh -c text is constant; the command comes in as arguments. It removes its files once it
+  // succeeded; a failure's log is read first.
+  const merged = ['sh', '-c', '{ "$@" 2>&1; echo $? >"$0.status"; } | tee "$0.log"; s=$(cat "$0.status"); [ "$s" != 0 ] || rm -f "$0" "$0.log" "$0.status"; exit "$s"', target, ...command];
   const r = await execStream(ctx.rt, container, merged, { cwd: '/root', timeout: SETUP_SCRIPT_TIMEOUT_MS }, (line) => progress(`  │ ${line}`));
-  const output = r.exitCode === 0 ? '' : await pullText(ctx.rt, container, `${target}.log`).catch(() => r.stdout + r.stderr);
-  await execIn(ctx.rt, container, ['rm', '-f', target, `${target}.log`, `${target}.status`]);
   if (r.exitCode !== 0) {
+    const output = await pullText(ctx.rt, container, `${target}.log`).catch(() => r.stdout + r.stderr);
+    await execIn(ctx.rt, container, ['rm', '-f', target, `${target}.log`, `${target}.status`]);
     // A script of isollm's says why in one `isollm: …` line: that is the message.
     const why = output.split('\n').reverse().find((l) => l.startsWith('isollm: '));
     throw new UserError(`${what} failed in the project's base (exit ${r.exitCode})${why ? `: ${why.slice('isollm: '.length)}` : ''}; no worker was made from it. Its output:`, {
@@ -464,7 +471,8 @@ async function cloneCommit(ctx: WorkerContext, container: string, asDev: { user:
  * runtimes report no disk usage for a btrfs volume without quotas, so it is measured once here.
  */
 async function filesystemSize(ctx: Pick<WorkerContext, 'rt'>, container: string): Promise<number | null> {
-  const r = await execIn(ctx.rt, container, ['du', '-sxk', '/']);
+  // Niced: it runs while the first copies boot.
+  const r = await execIn(ctx.rt, container, ['nice', '-n', '19', 'du', '-sxk', '/']);
   const kib = Number(r.stdout.trim().split(/\s/)[0]);
   return Number.isFinite(kib) && kib > 0 ? kib * 1024 : null;
 }

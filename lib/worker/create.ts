@@ -202,30 +202,30 @@ export async function pushFiles(ctx: Pick<WorkerContext, 'rt'>, container: strin
   // Directories under dev's home are made by dev, so every new parent (e.g. ~/.config) is dev's too.
   const devDirs = dirs.filter((d) => d.startsWith(DEV_HOME + '/'));
   const rootDirs = dirs.filter((d) => !devDirs.includes(d));
-  if (rootDirs.length) await execOk(ctx.rt, container, ['mkdir', '-p', ...rootDirs]);
-  if (devDirs.length) await execOk(ctx.rt, container, ['mkdir', '-p', ...devDirs], { user: dev.uid, group: dev.gid });
-  for (const f of files) {
-    const owner = f.owner === 'dev' ? { uid: dev.uid, gid: dev.gid } : { uid: 0, gid: 0 };
-    await pushText(ctx.rt, container, f.path, f.content, { ...owner, mode: f.mode });
-  }
+  await Promise.all([
+    rootDirs.length ? execOk(ctx.rt, container, ['mkdir', '-p', ...rootDirs]) : null,
+    devDirs.length ? execOk(ctx.rt, container, ['mkdir', '-p', ...devDirs], { user: dev.uid, group: dev.gid }) : null,
+  ]);
+  // Side by side: each is a request (and a file operation in the container) of its own.
+  await Promise.all(files.map((f) => pushText(ctx.rt, container, f.path, f.content, { ...(f.owner === 'dev' ? { uid: dev.uid, gid: dev.gid } : { uid: 0, gid: 0 }), mode: f.mode })));
 }
 
 /**
  * Create workers from `base` in parallel; reports every failure, keeps the ones that worked. A base
- * its build left running is finished (stopped) once every copy is made, while the copies boot.
+ * its build left running is finished (measured, stopped) once every copy is made, while the copies
+ * boot: `baseFinished` settles when that is done (the caller holds the base lock until then).
  */
-export async function createWorkers(ctx: WorkerContext, names: string[], base: BaseInfo, progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[] }> {
+export async function createWorkers(ctx: WorkerContext, names: string[], base: BaseInfo, progress?: Progress): Promise<{ created: WorkerInfo[]; failed: { name: string; error: unknown }[]; baseFinished: Promise<void> }> {
   const copied: (() => void)[] = [];
   const copies = names.map(() => new Promise<void>((resolve) => copied.push(resolve)));
   // A stop that fails leaves it running: the next ensureBase finishes it.
-  const finished = base.running ? Promise.all(copies).then(() => finishBase(ctx, base)).catch(() => undefined) : null;
+  const baseFinished = base.running ? Promise.all(copies).then(() => finishBase(ctx, base)).then(() => undefined, () => undefined) : Promise.resolve();
   const results = await Promise.allSettled(names.map((n, i) => createWorker(ctx, n, base, progress, copied[i])));
-  await finished;
   const failed: { name: string; error: unknown }[] = [];
   results.forEach((r, i) => r.status === 'rejected' && failed.push({ name: names[i], error: r.reason }));
   const made = new Set(names.filter((_, i) => results[i].status === 'fulfilled'));
   const created = made.size ? (await listWorkers(ctx, { state: false })).filter((w) => made.has(w.name)) : [];
-  return { created, failed };
+  return { created, failed, baseFinished };
 }
 
 /**
