@@ -14,7 +14,6 @@
 // Everything goes to the server in one invocation (commands separated by ';'): the server runs the
 // list before it reaps any child, so `remain-on-exit` is in place even for a command that exits at once.
 import { arrangeRows, chunkEvenly, DEFAULT_MAX_PANES_PER_TAB, parseDashboardSize } from './arrange.ts';
-import { quoteArgv } from '../cli/shell-quote.ts';
 import { DASHBOARD_TITLE, LANDER_ROWS, LANDER_SHARE, LANDER_TITLE, type MuxPlan, type PaneInfo, type PaneSpec } from './types.ts';
 
 export const TMUX_WORKERS_PER_WINDOW = DEFAULT_MAX_PANES_PER_TAB;
@@ -35,12 +34,18 @@ export function tmuxServerArgs(server: TmuxServer = {}): string[] {
   ];
 }
 
+/** Runs its arguments ("$@", never a command line), then holds the pane's pty a second before exiting with their status. */
+export const PANE_HOLD_SCRIPT = '"$@"; s=$?; sleep 1; exit $s';
+
 /**
- * A pane's argv as tmux arguments. tmux (≥ 3.0) execs two or more arguments directly, with no shell;
- * a single argument it hands to its default-shell, so that one is shell-quoted.
+ * A pane's argv as tmux arguments: `sh -c PANE_HOLD_SCRIPT isollm-pane ARGV…` (two or more arguments:
+ * tmux ≥ 3.0 execs them directly, with no shell of its own). tmux before 3.7 closes a pane's pty as
+ * soon as its process exits, dropping what the program wrote last if the kernel had not handed it to
+ * tmux yet (tmux commit 9e3653a6, tmux#4807): a dead pane then showed nothing of why it died
+ * (a printf pane was blank 17 times in 300 on a loaded machine; 0 in 300 with the hold).
  */
 export function tmuxPaneCommand(argv: string[]): string[] {
-  return argv.length === 1 ? [quoteArgv(argv)] : argv;
+  return ['sh', '-c', PANE_HOLD_SCRIPT, 'isollm-pane', ...argv];
 }
 
 /**

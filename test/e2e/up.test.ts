@@ -206,7 +206,7 @@ describe.skipIf(!rt)('isollm up on real containers with the demo agent', () => {
     expect(first).toHaveLength(4);
     expect(first[0]).toMatch(/^%\d+ \d+ 0 .*isollm\.mts.* status --watch --project /);
     for (const [i, line] of first.slice(1).entries()) {
-      expect(line).toMatch(new RegExp(`^%\\d+ \\d+ 0 "?${rt!.bin}"? .*exec"? "?${project}-worker-${i + 1}"? .*--force-interactive.* "?--"? "?isollm-agent"?$`));
+      expect(line).toMatch(new RegExp(`^%\\d+ \\d+ 0 sh -c .* isollm-pane "?${rt!.bin}"? .*exec"? "?${project}-worker-${i + 1}"? .*--force-interactive.* "?--"? "?isollm-agent"?$`));
     }
 
     const tasks = await settle([...Object.values(ids), broken]);
