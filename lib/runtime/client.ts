@@ -1,6 +1,6 @@
 // One interface over LXD (`lxc`) and Incus (`incus`): the verbs workers need, each an argv from
 // argv.ts run here, with state read as JSON and parsed by parse.ts.
-import { $ } from 'zx/core';
+import { $, type ProcessPromise } from 'zx/core';
 import { UserError } from '../cli/errors.ts';
 import {
   configSetArgs,
@@ -76,13 +76,42 @@ export function stdinOptions(input?: string): { stdio: ['ignore', 'pipe', 'pipe'
  */
 const TIMEOUT_SIGNAL = 'SIGKILL';
 
+/**
+ * Kill `p` when `ms` pass; true when that deadline killed it. Told by the deadline, not by the exit
+ * code: zx kills the process's children before the process, and a parent (a prefix like sudo, a
+ * script) that sees its child die can exit with a code of its own (137) before its own kill lands —
+ * a client killed at its timeout then looked like one that answered (1 in 4 on a loaded machine).
+ */
+function killAtDeadline(p: ProcessPromise, ms: number): Promise<boolean> {
+  let settled = false;
+  let killed = false;
+  const timer = setTimeout(() => {
+    if (settled) return;
+    try {
+      const kill = p.kill(TIMEOUT_SIGNAL);
+      killed = true;
+      kill.catch(() => undefined); // it ended by itself meanwhile: nothing left to kill
+    } catch {
+      // zx refuses at once: it has ended (answered) just now
+    }
+  }, ms);
+  const end = () => {
+    settled = true;
+    clearTimeout(timer);
+    return killed;
+  };
+  return p.then(end, end);
+}
+
+const noAnswer = (rt: Runtime, what: string, timeout: number) =>
+  new UserError(`\`${rt.bin} ${what}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+
 /** Run the client with `args`; non-zero exits come back as values (callers decide). A timeout throws. */
 export async function runClient(rt: Runtime, args: string[], options: { input?: string; timeout: number }): Promise<RunResult> {
-  const r = await $({ quiet: true, nothrow: true, timeout: options.timeout, timeoutSignal: TIMEOUT_SIGNAL, ...stdinOptions(options.input) })`${rt.prefix ?? []} ${rt.bin} ${args}`;
-  if (r.exitCode === null) {
-    throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${options.timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
-  }
-  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+  const p = $({ quiet: true, nothrow: true, ...stdinOptions(options.input) })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  if (await killAtDeadline(p, options.timeout)) throw noAnswer(rt, args.slice(0, 2).join(' '), options.timeout);
+  const r = await p;
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
 }
 
 /**
@@ -120,7 +149,7 @@ async function mustChange(rt: Runtime, direct: () => Promise<boolean>, args: str
   } catch (err) {
     const what = args.slice(0, 3).join(' ');
     if (err instanceof ApiRefused) throw runtimeError(rt, what, `Error: ${err.message}`);
-    if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} ${args.slice(0, 2).join(' ')}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+    if (err instanceof ApiTimeout) throw noAnswer(rt, args.slice(0, 2).join(' '), timeout);
     throw err;
   }
   await mustRun(rt, args, timeout, input);
@@ -182,7 +211,7 @@ async function directly<T>(rt: Runtime, what: string, read: () => Promise<T | nu
   try {
     return await read();
   } catch (err) {
-    if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} ${what}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
+    if (err instanceof ApiTimeout) throw noAnswer(rt, what, timeout);
     return null;
   }
 }
@@ -339,12 +368,13 @@ function isClientFailure(stderr: string): boolean {
 export async function execStream(rt: Runtime, name: string, command: string[], options: ExecOptions & { timeout?: number }, onLine: (line: string) => void): Promise<ExecResult> {
   const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
   const args = execArgs(instanceRef(rt, name), command, options);
-  const p = $({ quiet: true, nothrow: true, timeout, timeoutSignal: TIMEOUT_SIGNAL, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  const p = $({ quiet: true, nothrow: true, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
+  const timedOut = killAtDeadline(p, timeout);
   for await (const line of p) onLine(line);
+  if (await timedOut) throw noAnswer(rt, `exec ${name}`, timeout);
   const r = await p;
-  if (r.exitCode === null) throw new UserError(`\`${rt.bin} exec ${name}\` gave no answer within ${timeout / 1000}s.`);
   if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) throw runtimeError(rt, `exec ${name}`, r.stderr);
-  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
 }
 
 /** execIn that throws (with the command's stderr) unless the command exits 0; returns stdout. */
