@@ -7,7 +7,7 @@ import { loadConfig, MAX_WORKERS } from 'isollm/config';
 import { ensureHub } from 'isollm/hub';
 import { requireProjectRoot } from 'isollm/project';
 import { ensureQueue, queueClient } from 'isollm/queue';
-import { execArgs, execIn, execPaneArgs, instanceRef, runClientInteractive } from 'isollm/runtime';
+import { execArgs, execIn, execPaneArgs, instanceRef, runClientInteractive, withOutputKept } from 'isollm/runtime';
 import { AGENT_DIR } from 'isollm/agent';
 import { asDev, checkWorkerName, createWorkers, ensureBase, findWorker, isFromBase, listWorkers, nextWorkerNames, pruneBases, removeHalfMade, removeWorker, resetWorker, startWorker, stopWorker, withBaseLock, workerContext, type WorkerInfo } from 'isollm/worker';
 import { readyBase } from 'isollm/flows';
@@ -207,7 +207,8 @@ async function interactive(ctx: Awaited<ReturnType<typeof workerContext>>, worke
   if (worker.instance.status !== 'Running') throw new UserError(`${worker.name} is ${worker.instance.status.toLowerCase()}. Start it with \`isollm worker start ${worker.name}\`.`);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const ref = instanceRef(ctx.rt, worker.container);
-  const args = tty ? execPaneArgs(ref, command, asDev(worker)) : execArgs(ref, command, asDev(worker));
+  const held = withOutputKept(command); // a quick command's output, which the client can drop
+  const args = tty ? execPaneArgs(ref, held, asDev(worker)) : execArgs(ref, held, asDev(worker));
   return runClientInteractive(ctx.rt, args);
 }
 

@@ -1,9 +1,10 @@
 // The gateway's process handling with a stand-in client (a real child process reading its stdin):
 // what argv it gets and what reaches its stdin, for empty content too.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deleteInstance, execIn, hasStoragePool, listInstances, listSnapshots, listStoragePools, lookupImage, pingRuntime, pushText, runClient, runtimeError, RUNTIMES, stdinOptions, type Runtime } from '../lib/runtime/client.ts';
+import { deleteInstance, execIn, hasStoragePool, listInstances, listSnapshots, listStoragePools, lookupImage, pingRuntime, pushText, runClient, runtimeError, RUNTIMES, stdinOptions, withOutputKept, type Runtime } from '../lib/runtime/client.ts';
 import { UserError } from '../lib/cli/errors.ts';
 import { tmpDir } from './helpers.ts';
 
@@ -57,6 +58,15 @@ describe('runtime gateway: stdin of pushes and execs', () => {
     );
     for (const err of errors) expect((err as UserError).message).toMatch(/^`lxc exec w1` gave no answer within 0.5s/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('withOutputKept: the command starts late and exec`d (its own argv, stdin, exit code and pid)', () => {
+    const argv = withOutputKept(['sh', '-c', 'cat; printf "[%s]" "$@"; echo " $$"; exit 3', 'x', 'a b', '$HOME']);
+    const started = Date.now();
+    const r = spawnSync(argv[0], argv.slice(1), { input: 'in\n', encoding: 'utf8' });
+    expect(r.stdout).toBe(`in\n[a b][$HOME] ${r.pid}\n`);
+    expect(r.status).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
   });
 
   it('wires stdin by one rule', () => {

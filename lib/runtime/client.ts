@@ -115,6 +115,18 @@ export async function runClient(rt: Runtime, args: string[], options: { input?: 
 }
 
 /**
+ * `command` started a moment late (then exec'd: it is still the exec's own process, with its stdin,
+ * signals and exit code), so the client gets its output. The daemon sends a keepalive ping on each
+ * of the exec's websockets as it connects, and closes them once the command ends; a client (LXD 5.0.2,
+ * Incus 6.0.4) that reads that ping only after the close fails to answer it (broken pipe) and stops
+ * reading that stream, exit code intact: a quick command's output was gone now and then under load
+ * (`echo` lost its line 2–4 times in 300 at load 16, `worker exec` once in e2e; 0 in 250 delayed).
+ */
+export function withOutputKept(command: string[]): string[] {
+  return ['sh', '-c', 'sleep 0.2; exec "$@"', 'isollm-exec', ...command];
+}
+
+/**
  * The client with the terminal passed through (`worker shell`, `worker exec`): its exit code, or 1
  * when it was killed. A pane that runs the client builds its argv with `execPaneArgs` instead.
  */
