@@ -350,7 +350,8 @@ export type ExecResult = RunResult;
 export async function execIn(rt: Runtime, name: string, command: string[], options: ExecOptions & { input?: string; timeout?: number } = {}): Promise<ExecResult> {
   const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
   const direct = options.input ? null : await execDirectly(rt, name, command, options, timeout);
-  const r = direct ?? (await runClient(rt, execArgs(instanceRef(rt, name), command, options), { input: options.input, timeout }));
+  // Through the client, the command starts late so its output is not dropped (withOutputKept).
+  const r = direct ?? (await runClient(rt, execArgs(instanceRef(rt, name), withOutputKept(command), options), { input: options.input, timeout }));
   // The client's own errors start with "Error:" and exit 1; a command can exit 1 too, so check both.
   if (r.exitCode !== 0 && /^Error: /m.test(r.stderr) && !r.stdout && isClientFailure(r.stderr)) {
     throw runtimeError(rt, `exec ${name}`, r.stderr);
