@@ -57,7 +57,7 @@ describe('runtime on a remote', () => {
       ['stop', 'far:demo-worker-1', '--force'],
       ['config', 'set', 'far:demo-worker-1', 'user.x=y'],
       ['config', 'device', 'add', 'far:demo-worker-1', 'p', 'proxy', 'listen=tcp:127.0.0.1:1', 'connect=tcp:127.0.0.1:2', 'bind=instance'],
-      ['exec', 'far:demo-worker-1', '--force-noninteractive', '--', 'true'],
+      ['exec', 'far:demo-worker-1', '--force-noninteractive', '--', ...client.withOutputKept(['true'])],
       ['file', 'push', '-', 'far:demo-worker-1/etc/x'],
       ['snapshot', 'far:demo-worker-1', 's'],
       ['restore', 'far:demo-worker-1', 's'],
