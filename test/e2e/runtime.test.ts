@@ -109,7 +109,9 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     };
     const results = [];
     for (const c of cases) results.push(await both(...c));
-    for (const r of results) expect(r.direct).toEqual(r.client);
+    // Through the client a command starts late under a shell (its output kept: runtime/client.ts),
+    // whose own line on a missing command comes before the client's.
+    for (const r of results) expect(r.direct).toEqual(typeof r.client === 'string' || r.client.exitCode !== 127 ? r.client : { ...r.client, stderr: r.client.stderr.replace(/^isollm-exec: .*not found\n/, '') });
     expect(results.map((r) => r.direct)).toEqual([
       { exitCode: 3, stdout: '65534\n65534\n/tmp\na b; $(not run)\n', stderr: 'oops\n' },
       { exitCode: 137, stdout: 'no newline', stderr: '' },
