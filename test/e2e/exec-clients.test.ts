@@ -4,7 +4,7 @@
 // forward). Deleting or stopping the container through isollm ends such clients; endAgentClients
 // (what `up` and `down` run once they killed the multiplexer session) ends an agent pane's client
 // and leaves a user's shell into the same worker alone.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,22 +65,27 @@ describe.skipIf(!rt)('exec clients on the host', () => {
   }, 120_000);
 
   /**
-   * A client stuck as the defect leaves one: its tmux server killed, the command inside ignoring the
-   * hangup, the client still running after it and after SIGTERM. Whether the client stays or ends
-   * after the hangup varies from run to run: a few tries.
+   * A client stuck as the defect leaves one: the leader of its own process group (as a pane's is),
+   * its command ignoring the hangup and SIGTERM a killed tmux server's pane gets, the client still
+   * running after both. Started detached rather than in a tmux pane: whether a pane's client ends
+   * once its terminal is gone varies from run to run; one with no terminal stays every time.
    */
   async function stuckClient(command: string[]): Promise<number> {
-    // 16 tries: with panes that hold their program's end (lib/mux) fewer clients stay.
-    for (let attempt = 0; attempt < 16; attempt++) {
-      const server = `isollm-xc-${tag}-${attempt}`;
-      const pid = await pane(server, command);
-      killServer(server);
-      await sleep(1_500);
-      if (running(pid)) process.kill(pid, 'SIGTERM');
-      await sleep(1_000);
-      if (running(pid)) return pid;
+    const child = spawn(rt!.bin, execPaneArgs(instanceRef(rt!, name), command), { detached: true, stdio: 'ignore' });
+    child.unref();
+    const pid = child.pid!;
+    started.push(pid);
+    const deadline = Date.now() + 20_000;
+    while (!findExecClients(rt!, [name], (c) => c.join(' ') === command.join(' ')).some((c) => c.pid === pid && c.leader)) {
+      if (Date.now() > deadline) throw new Error(`no exec client for ${command.join(' ')}`);
+      await sleep(100);
     }
-    throw new Error(`no exec client of ${command.join(' ')} stayed after its tmux server was killed, in 16 tries`);
+    await sleep(1_000); // the command runs inside
+    process.kill(pid, 'SIGHUP');
+    process.kill(pid, 'SIGTERM');
+    await sleep(1_500);
+    if (!running(pid)) throw new Error(`the exec client of ${command.join(' ')} ended on SIGHUP and SIGTERM: no stuck client to end`);
+    return pid;
   }
 
   it("an agent pane's stuck client is ended by endAgentClients; a user's shell stays", async () => {
