@@ -117,6 +117,43 @@ describe('identity on worker sockets', () => {
       await again.close();
     }
   });
+  it("a worker cannot touch another worker's task: no forced release, no block of it, no unblock, no delete, no edit", async () => {
+    const s = await testServer();
+    const api = projectApi(s);
+    await call(s, 'PUT', '/v1/isollm/sockets/worker-1');
+    await call(s, 'PUT', '/v1/isollm/sockets/worker-2');
+    const [w1, w2] = [{ unix: s.socketPath('worker-1') }, { unix: s.socketPath('worker-2') }];
+    const held = await api.add('held by worker-1');
+    const finished = await api.add('finished by worker-1');
+    expect((await call(w1, 'POST', `${api.base}/tasks/${finished.id}/claim`)).status).toBe(200);
+    expect((await call(w1, 'POST', `${api.base}/tasks/${finished.id}/done`)).status).toBe(200);
+    expect((await call(w1, 'POST', `${api.base}/tasks/${held.id}/claim`)).status).toBe(200);
+    const refused = async (method: string, p: string, body?: unknown) => {
+      const r = await call(w2, method, `${api.base}${p}`, body === undefined ? {} : { body });
+      expect([r.status, r.json?.error?.code], `${method} ${p}`).toEqual([403, expect.stringMatching(/^(NOT_OWNER|FORBIDDEN)$/)]);
+    };
+    await refused('POST', `/tasks/${held.id}/release?force=true`);
+    await refused('POST', `/tasks/${held.id}/block`, { reason: 'mine now' });
+    await refused('POST', `/tasks/${finished.id}/block`, { reason: 'again' });
+    await refused('PATCH', `/tasks/${held.id}`, { title: 'renamed' });
+    await refused('DELETE', `/tasks/${held.id}`);
+    await refused('DELETE', `/tasks/${finished.id}`);
+    // Nothing changed: worker-1 still holds its task and its finished one is done.
+    expect((await api.call('GET', `/tasks/${held.id}`)).json).toMatchObject({ status: 'in_progress', claimed_by: 'worker-1', title: 'held by worker-1' });
+    expect((await api.call('GET', `/tasks/${finished.id}`)).json).toMatchObject({ status: 'done', claimed_by: 'worker-1' });
+    // Blocked tasks go back to work by the host's decision only.
+    const stuck = await api.add('stuck');
+    expect((await call(w2, 'POST', `${api.base}/tasks/${stuck.id}/claim`)).status).toBe(200);
+    expect((await call(w2, 'POST', `${api.base}/tasks/${stuck.id}/block`, { body: { reason: 'cannot' } })).json.status).toBe('blocked');
+    await refused('POST', `/tasks/${stuck.id}/unblock`);
+    // A worker still does all of this to its own task and to open ones, and the host to any.
+    expect((await call(w1, 'PATCH', `${api.base}/tasks/${held.id}`, { body: { priority: 1 } })).json.priority).toBe(1);
+    const open = await api.add('open');
+    expect((await call(w2, 'POST', `${api.base}/tasks/${open.id}/block`, { body: { reason: 'needs a human' } })).json.status).toBe('blocked');
+    expect((await call(w1, 'POST', `${api.base}/tasks/${held.id}/release`)).json.status).toBe('open');
+    expect((await api.call('POST', `/tasks/${stuck.id}/unblock`, { agent: 'host:me' })).json.status).toBe('open');
+    expect((await api.call('DELETE', `/tasks/${finished.id}`, { agent: 'host:me' })).status).toBe(204);
+  });
 });
 
 describe('robustness', () => {

@@ -115,8 +115,9 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
   }
   if (sub.length === 1) {
     if (req.method === 'GET') return { status: 200, body: store.requireTask(project, id) };
-    if (req.method === 'PATCH') return { status: 200, body: updateTask(store, project, agent, id, editBody(req)) };
-    return only(req, ['GET', 'PATCH', 'DELETE'], () => (deleteTask(store, project, agent, id), { status: 204 }));
+    if (req.method === 'PATCH') return (notAnothers(store, req, project, id), { status: 200, body: updateTask(store, project, agent, id, editBody(req)) });
+    // A delete takes the subtasks with it, whoever holds them: the host's decision.
+    return only(req, ['GET', 'PATCH', 'DELETE'], () => (hostOnly(req), deleteTask(store, project, agent, id), { status: 204 }));
   }
   if (sub.length === 2) {
     switch (action) {
@@ -149,7 +150,11 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
       case 'result':
         return only(req, ['POST'], () => ({ status: 200, body: recordRun(store, project, agent, req.worker !== null, id, parseRunInput(bodyObject(req))) }));
       case 'release':
-        return only(req, ['POST'], () => ({ status: 200, body: releaseTask(store, project, agent, id, req.query.get('force') === 'true', releaseNote(req)) }));
+        return only(req, ['POST'], () => {
+          const force = req.query.get('force') === 'true';
+          if (force && req.worker) throw new QueueError('FORBIDDEN', 'Only the host may release a task someone else holds');
+          return { status: 200, body: releaseTask(store, project, agent, id, force, releaseNote(req)) };
+        });
       case 'retry':
         return only(req, ['POST'], () => {
           const body = bodyObject(req, true);
@@ -164,12 +169,14 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
         });
       case 'block':
         return only(req, ['POST'], () => {
+          notAnothers(store, req, project, id);
           const before = store.findTask(project, id)?.status;
           const task = blockTask(store, project, agent, id, blockReason(req));
           return { status: 200, body: task, newlyBlocked: before !== undefined && before !== 'blocked' };
         });
       case 'unblock':
-        return only(req, ['POST'], () => ({ status: 200, body: unblockTask(store, project, agent, id) }));
+        // Blocked by a worker that gave up, or by the lander after its last attempt: back to work by the host's decision.
+        return only(req, ['POST'], () => (hostOnly(req), { status: 200, body: unblockTask(store, project, agent, id) }));
       case 'history':
         return only(req, ['GET'], () => ({ status: 200, body: taskHistory(store, project, id) }));
       case 'dependents':
@@ -266,6 +273,18 @@ function routeAgents(store: Store, admin: Admin, req: Request, worker: string | 
 /** Landing decisions are the host's: a worker must not mark its own task landed or hand others' back. */
 function hostOnly(req: Request): void {
   if (req.worker) throw new QueueError('FORBIDDEN', 'Only the host may do this');
+}
+
+/**
+ * On a worker's socket (or credential), a task another worker holds or finished is not this worker's
+ * to edit or block: blocking clears the claim, and a done task blocked goes round again. Open and
+ * blocked tasks hold no claim. The handlers calling this are synchronous, so nothing runs between
+ * this check and their change.
+ */
+function notAnothers(store: Store, req: Request, project: string, id: string): void {
+  if (!req.worker) return;
+  const task = store.requireTask(project, id);
+  if (task.claimed_by && task.claimed_by !== req.worker) throw errors.notOwner(task.claimed_by);
 }
 
 /**
