@@ -81,8 +81,17 @@ describe('ref policy (pure)', () => {
     [{ old: ZERO, new: A, ref: 'refs/heads/feature' }, 'workers may push only task branches (isollm/<task>)'],
     [{ old: ZERO, new: A, ref: 'refs/heads/isollm/ar-1/x' }, 'workers may push only task branches (isollm/<task>)'],
     [{ old: ZERO, new: A, ref: 'refs/tags/v1' }, 'workers may push only branches'],
-    [{ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/worker-2-x' }, 'salvage branches of worker-1 are isollm/salvage/worker-1-…'],
+    [{ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/worker-2-x' }, 'salvage branches of worker-1 are isollm/salvage/worker-1-<YYYYMMDD-HHMMSS>…'],
+    [{ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/worker-1-20261201-101010-ar-1' }, null],
+    [{ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/worker-1-x' }, 'salvage branches of worker-1 are isollm/salvage/worker-1-<YYYYMMDD-HHMMSS>…'],
   ])('%j → %s', (update, expected) => expect(refusal(update, policy)).toBe(expected));
+
+  it("a worker whose name begins another's cannot write that one's salvage branches", () => {
+    const web = { worker: 'web', prefix: 'isollm/', base: 'main', held: () => false };
+    expect(refusal({ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/web-20261201-101010' }, web)).toBeNull();
+    expect(refusal({ old: A, new: B, ref: 'refs/heads/isollm/salvage/web-api-20261201-101010' }, web)).toMatch(/^salvage branches of web are/);
+    expect(refusal({ old: ZERO, new: A, ref: 'refs/heads/isollm/salvage/web-api-20261201-101010-ar-1' }, web)).toMatch(/^salvage branches of web are/);
+  });
 
   it('reads the commands of a push and answers a refusal as receive-pack would', () => {
     const body = Buffer.concat([pktLine(`${ZERO} ${A} refs/heads/isollm/ar-1\0report-status side-band-64k agent=git/2\n`), pktLine(`${A} ${B} refs/heads/main\n`), Buffer.from('0000PACK...')]);

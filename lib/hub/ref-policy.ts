@@ -6,6 +6,9 @@
 
 export const ZERO_OID = /^0+$/;
 
+/** What follows `salvage/<worker>-` in a salvage branch (salvageBranch in lib/worker/salvage-report.ts). */
+const SALVAGE_STAMP = /^\d{8}-\d{6}(-|$)/;
+
 export type RefUpdate = { old: string; new: string; ref: string };
 
 export type RefPolicy = {
@@ -27,7 +30,9 @@ export function refusal(update: RefUpdate, policy: RefPolicy): string | null {
   if (!branch.startsWith(prefix) || branch.length === prefix.length) return `workers may push only task branches (${prefix}<task>)`;
   const name = branch.slice(prefix.length);
   if (name.startsWith('salvage/')) {
-    return name.startsWith(`salvage/${worker}-`) ? null : `salvage branches of ${worker} are ${prefix}salvage/${worker}-…`;
+    // The stamp right after the name: worker `web` must not reach `salvage/web-api-…`, web-api's.
+    const own = `salvage/${worker}-`;
+    return name.startsWith(own) && SALVAGE_STAMP.test(name.slice(own.length)) ? null : `salvage branches of ${worker} are ${prefix}salvage/${worker}-<YYYYMMDD-HHMMSS>…`;
   }
   if (name.includes('/')) return `workers may push only task branches (${prefix}<task>)`;
   return policy.held(name) ? null : `${worker} has never held task ${name}`;
