@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { statePaths } from '../lib/project/root.ts';
 import { acquireLock, clearSession, readSession, waitForLock, writeSession } from '../lib/project/session.ts';
 import { NODE, ROOT, tmpDir } from './helpers.ts';
@@ -29,6 +29,72 @@ describe('session lock', () => {
     const release = acquireLock(paths, 'up');
     expect(JSON.parse(fs.readFileSync(paths.lock, 'utf8')).pid).toBe(process.pid);
     release();
+  });
+});
+
+describe('lock whose holder died and whose pid another process got', () => {
+  // Real pid reuse: in a pid namespace of its own, a holder takes the lock and is killed, and the
+  // next process is made to get its pid (ns_last_pid). Needs root (CI runs as root).
+  const canReuse = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
+  it.skipIf(!canReuse)('is taken over: the pid runs with another start time', () => {
+    const paths = statePaths(tmpDir());
+    const lib = (f: string) => JSON.stringify(path.join(ROOT, 'lib/project', f));
+    const code = `import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+const { acquireLock } = await import(${lib('session.ts')});
+const { statePaths } = await import(${lib('root.ts')});
+const paths = statePaths(${JSON.stringify(path.dirname(paths.dir))});
+const holderCode = 'const { acquireLock } = await import(' + ${JSON.stringify(lib('session.ts'))} + '); const { statePaths } = await import(' + ${JSON.stringify(lib('root.ts'))} + '); acquireLock(statePaths(' + ${JSON.stringify(JSON.stringify(path.dirname(paths.dir)))} + '), "up"); process.kill(process.pid, "SIGKILL");';
+const dead = spawnSync(process.execPath, ['--input-type=module', '-e', holderCode]).pid;
+const record = JSON.parse(fs.readFileSync(paths.lock, 'utf8'));
+let other;
+for (let i = 0; i < 5; i++) {
+  fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(dead - 1));
+  other = spawn('sleep', ['30']);
+  if (other.pid === dead) break;
+  other.kill();
+}
+let taken;
+try { acquireLock(paths, 'down')(); taken = 'taken'; } catch (err) { taken = err.message; }
+other.kill();
+console.log(JSON.stringify({ dead, reused: other.pid, record, taken }));`;
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', NODE, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.reused).toBe(out.dead);
+    expect(out.taken).toBe('taken');
+    expect(out.record).toMatchObject({ pid: out.dead, command: 'up', start: expect.stringMatching(/^\d+$/) });
+  });
+
+  it('records start time and boot, and a record whose start or boot is another is stale; one without them is judged by its pid', () => {
+    const paths = statePaths(tmpDir());
+    const release = acquireLock(paths, 'up');
+    const own = JSON.parse(fs.readFileSync(paths.lock, 'utf8'));
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    expect(own.start).toBe(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    expect(own.boot).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+    release();
+    // A live process (not this one: our own pid is always ours to take over).
+    const live = spawn('sleep', ['30']);
+    onTestFinished(() => void live.kill());
+    const liveStat = fs.readFileSync(`/proc/${live.pid}/stat`, 'utf8');
+    const start = liveStat.slice(liveStat.lastIndexOf(')') + 2).split(' ')[19];
+    const holds = (record: object) => {
+      fs.writeFileSync(paths.lock, JSON.stringify({ pid: live.pid, command: 'up', since: 'then', ...record }));
+      try {
+        acquireLock(paths, 'down')();
+        return false;
+      } catch (err) {
+        expect((err as Error).message).toMatch(/Another isollm command \(`isollm up`/);
+        return true;
+      } finally {
+        fs.rmSync(paths.lock, { force: true });
+      }
+    };
+    expect(holds({ start, boot: own.boot })).toBe(true);
+    expect(holds({})).toBe(true); // an older isollm's record
+    expect(holds({ start: String(Number(start) + 1), boot: own.boot })).toBe(false);
+    expect(holds({ start, boot: 'another-boot' })).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import process from 'node:process';
 import type { Config } from '../config/load.ts';
+import { bootId, processStartTime } from '../project/root.ts';
 import { deleteInstance, launchInstance, listInstances, type Runtime } from '../runtime/client.ts';
 
 /** The project a probe was made for; its presence marks the instance as a probe. */
@@ -30,18 +31,9 @@ function machine(): string {
   return readTrimmed('/etc/machine-id') || readTrimmed('/var/lib/dbus/machine-id') || os.hostname();
 }
 
-/** When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); null when it is not running. */
-function startTime(pid: number): string | null {
-  const stat = readTrimmed(`/proc/${pid}/stat`);
-  if (!stat) return null;
-  // After the command's name in parentheses (which may hold anything): state is field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19] ?? null;
-}
-
 /** Who a process is, on this machine and in this boot (a pid alone is reused): the value of PROBE_OWNER_KEY. */
 export function ownerOf(pid = process.pid): string {
-  return [machine(), readTrimmed('/proc/sys/kernel/random/boot_id'), pid, startTime(pid) ?? ''].join('/');
+  return [machine(), bootId(), pid, processStartTime(pid) ?? ''].join('/');
 }
 
 /**
@@ -51,8 +43,8 @@ export function ownerOf(pid = process.pid): string {
 export function ownerGone(owner: string): boolean {
   const [host, boot, pid, start] = owner.split('/');
   if (!host || host !== machine()) return false;
-  if (boot !== readTrimmed('/proc/sys/kernel/random/boot_id')) return true;
-  const now = startTime(Number(pid));
+  if (boot !== bootId()) return true;
+  const now = processStartTime(Number(pid));
   return now === null || now !== start;
 }
 

@@ -82,3 +82,28 @@ export function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * When process `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat): with the
+ * pid it names one process of this boot, where a pid alone is reused. Null when it is not running
+ * or /proc does not show it.
+ */
+export function processStartTime(pid: number): string | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // After the command's name in parentheses (which may hold anything): state is field 3.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+}
+
+/** This boot of the machine (Linux's boot id); '' where there is none. */
+export function bootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}

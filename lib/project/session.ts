@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { UserError } from '../cli/errors.ts';
-import { processAlive, writeFileAtomic, type StatePaths } from './root.ts';
+import { bootId, processAlive, processStartTime, writeFileAtomic, type StatePaths } from './root.ts';
 
 /** A worker of the last session whose agent `up` had to start again (after a reboot, a closed multiplexer). */
 export type RecoveredWorker = {
@@ -32,7 +32,28 @@ export type Session = {
   recovered?: Recovery;
 };
 
-export type LockRecord = { pid: number; command: string; since: string };
+/**
+ * Who holds a lock. `start` and `boot` (the holder's start time and this machine's boot, see
+ * processStartTime) tell a live holder from a dead one whose pid a new process got; a record
+ * without them (an older isollm's) is judged by its pid alone.
+ */
+export type LockRecord = { pid: number; command: string; since: string; start?: string; boot?: string };
+
+/** This process's record for a lock taken for `command`. */
+function ownRecord(command: string): LockRecord {
+  const start = processStartTime(process.pid);
+  return { pid: process.pid, command, since: new Date().toISOString(), ...(start ? { start } : {}), boot: bootId() };
+}
+
+/** The process that wrote `record` still runs: its pid is alive, in the same boot, with the same start time. */
+function holderAlive(record: LockRecord): boolean {
+  if (record.boot && bootId() && record.boot !== bootId()) return false;
+  if (!processAlive(record.pid)) return false;
+  if (!record.start) return true;
+  const start = processStartTime(record.pid);
+  // Unreadable (no /proc, or hidden): trust the signal probe.
+  return start === null || start === record.start;
+}
 
 /**
  * Take the project's lock for `command` (up, down, worker add…). A lock whose process is gone is
@@ -90,7 +111,7 @@ export async function waitForLock(file: string, command: string, options: { onWa
 /** The live process holding the lock in `file`, or null. */
 export function lockHolder(file: string): LockRecord | null {
   const holder = readLock(file);
-  return holder && processAlive(holder.pid) ? holder : null;
+  return holder && holderAlive(holder) ? holder : null;
 }
 
 function once(fn: () => unknown): () => void {
@@ -106,8 +127,7 @@ function once(fn: () => unknown): () => void {
  */
 function tryLock(file: string, command: string): (() => void) | { holder: LockRecord | null; starting: boolean } {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const record: LockRecord = { pid: process.pid, command, since: new Date().toISOString() };
-  if (createExclusive(file, JSON.stringify(record))) {
+  if (createExclusive(file, JSON.stringify(ownRecord(command)))) {
     let released = false;
     const release = () => {
       if (released) return;
@@ -166,9 +186,9 @@ function inspect(file: string): Found | null {
   }
 }
 
-/** Its process died (our own pid: a lock this process left), or it is unreadable and not being written. */
+/** Its process died or its pid is another process's now (our own pid: a lock this process left), or it is unreadable and not being written. */
 function isStale(found: Found): boolean {
-  if (found.record) return found.record.pid === process.pid || !processAlive(found.record.pid);
+  if (found.record) return found.record.pid === process.pid || !holderAlive(found.record);
   return found.ageMs >= FRESH_LOCK_MS;
 }
 
@@ -181,7 +201,7 @@ function isStale(found: Found): boolean {
  */
 function removeStale(file: string, ino: number): boolean {
   const guard = `${file}.takeover-${ino}`;
-  if (!createExclusive(guard, JSON.stringify({ pid: process.pid, command: 'takeover', since: new Date().toISOString() }))) {
+  if (!createExclusive(guard, JSON.stringify(ownRecord('takeover')))) {
     const other = inspect(guard);
     return other !== null && isStale(other) && removeStale(guard, other.ino);
   }
