@@ -2,7 +2,7 @@
 // remove — always giving its task back to the queue first, and never dropping unsaved work unless
 // told to.
 import type { Config } from '../config/load.ts';
-import { UserError } from '../cli/errors.ts';
+import { errorMessage, UserError } from '../cli/errors.ts';
 import { statePaths } from '../project/root.ts';
 import { queueClient } from '../queue/daemon.ts';
 import { connectRuntime, runtimeOptions } from '../runtime/choose.ts';
@@ -38,7 +38,27 @@ export async function releaseTasksOf(root: string, config: Config, worker: strin
  * `discard`. Returns a line saying what was saved; throws when something could not be saved.
  */
 async function saveWork(ctx: WorkerContext, worker: WorkerInfo, discard: boolean): Promise<string[]> {
-  if (worker.instance.status !== 'Running') return [];
+  if (worker.instance.status !== 'Running') {
+    if (discard) return [];
+    // A stopped worker's clone still holds its work, and the container is about to go: start it to look.
+    try {
+      await startWorker(ctx, worker);
+    } catch (err) {
+      throw new UserError(`Could not start ${worker.name} to look for its unsaved work: ${errorMessage(err).split('\n')[0]}. Pass --force to go on without saving it.`, { cause: err });
+    }
+    worker.instance.status = 'Running';
+    try {
+      return await saveRunning(ctx, worker, false);
+    } catch (err) {
+      // "Nothing was changed": back to sleep, as it was found.
+      await stopWorker(ctx, worker).catch(() => undefined);
+      throw err;
+    }
+  }
+  return saveRunning(ctx, worker, discard);
+}
+
+async function saveRunning(ctx: WorkerContext, worker: WorkerInfo, discard: boolean): Promise<string[]> {
   // Nothing may keep working (or claim the task again) while the work is saved and the task released.
   await stopAgents(ctx, worker);
   if (discard) return [];

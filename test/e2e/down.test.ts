@@ -313,3 +313,32 @@ describe.skipIf(!rt)('isollm down on a project that never started', () => {
     }
   });
 });
+
+describe.skipIf(!rt)('worker reset/remove of a stopped worker (real containers)', () => {
+  let p: Project;
+
+  beforeAll(async () => {
+    p = await makeProject('st');
+    p.ok(['up', '-n', '1', '--multiplexer', 'none'], CREATE_MS);
+  }, CREATE_MS);
+
+  afterAll(async () => p && (await p.cleanup()), STEP_MS);
+
+  it('saves the work a stopped worker holds before remaking or deleting it', async () => {
+    for (const command of ['reset', 'remove'] as const) {
+      const id = JSON.parse(p.ok(['task', 'add', command, '--json'])).id;
+      expect(claimedId(p.sh('worker-1', 'isollm-task next'))).toBe(id);
+      p.sh('worker-1', MAKE_WORK);
+      p.ok(['worker', 'stop', 'worker-1']);
+      expect(await p.containers()).toEqual({ 'worker-1': 'Stopped' });
+      const r = p.cli(['worker', command, 'worker-1'], CREATE_MS);
+      expect(r.code, r.stderr).toBe(0);
+      expect(git(p.hub, 'log', '--format=%s', `main..isollm/${id}`).split('\n')).toEqual([expect.stringMatching(/^isollm salvage: worker-1 /), 'agent: unpushed feature']);
+      expect(git(p.hub, 'show', `isollm/${id}:untracked.txt`)).toBe('new');
+      expect(byTitle(p.tasks())[command]).toMatchObject({ status: 'open', claimed_by: null });
+      // The claims of the next round go to a task of its own.
+      p.ok(['task', 'block', id, '--reason', 'tested']);
+    }
+    expect(await p.containers()).toEqual({});
+  }, CREATE_MS * 2);
+});
