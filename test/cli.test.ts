@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
+import { formatHelp, type CommandSpec } from '../lib/cli/args.ts';
+import { COMMANDS } from '../lib/cli/commands.ts';
 import { ROOT, runCli, runNode, tmpDir } from './helpers.ts';
 
 describe('isollm dispatcher', () => {
@@ -44,5 +46,36 @@ describe('isollm dispatcher', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: npm run test-env -- \[flags\]$/m);
     expect(runNode([script, '--frob'], { cwd: tmpDir(), env })).toMatchObject({ code: 2, stderr: '✗ unknown flag --frob for `npm run test-env --` (see `npm run test-env -- --help`)\n' });
+  });
+});
+
+/** The `--flag` names a help text lists, one per flag row. */
+function listedFlags(help: string): string[] {
+  return [...help.matchAll(/^ {2}(?:-\w, | {4})--([\w-]+)/gm)].map((m) => m[1]);
+}
+
+/** Every command and subcommand spec under `spec`, as `isollm <path>`. */
+function allSpecs(spec: CommandSpec): CommandSpec[] {
+  return [spec, ...Object.values(spec.subcommands ?? {}).flatMap(allSpecs)];
+}
+
+describe("every command's --help", () => {
+  it('lists each flag once (a global flag a command declares itself is listed as its own)', async () => {
+    const specs: CommandSpec[] = [];
+    for (const entry of Object.values(COMMANDS)) specs.push(...allSpecs(((await entry.load()) as { SPEC: CommandSpec }).SPEC));
+    expect(specs.length).toBeGreaterThan(Object.keys(COMMANDS).length);
+    const twice = specs.flatMap((spec) => {
+      const flags = listedFlags(formatHelp(spec));
+      expect(flags).toContain('help');
+      return flags.filter((f, i) => flags.indexOf(f) !== i).map((f) => `${spec.name} --${f}`);
+    });
+    expect(twice).toEqual([]);
+  });
+
+  it.each(['setup', 'demo'])('isollm %s --help lists --runtime once, with its own description', (command) => {
+    const r = runCli([command, '--help']);
+    expect(r.code).toBe(0);
+    expect(listedFlags(r.stdout).filter((f) => f === 'runtime')).toHaveLength(1);
+    expect(r.stdout).not.toMatch(/--runtime.*runtime\.kind, else auto/);
   });
 });

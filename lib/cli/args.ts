@@ -155,7 +155,9 @@ export function formatHelp(spec: CommandSpec): string {
   if (spec.flags && Object.keys(spec.flags).length) {
     lines.push('', 'Flags:', ...formatFlags(spec.flags));
   }
-  lines.push('', 'Global flags:', ...formatFlags(GLOBAL_FLAGS));
+  // A global flag the command declares itself is the command's (its spec wins in parseCommand too): listed once, under Flags.
+  const globals = Object.fromEntries(Object.entries(GLOBAL_FLAGS).filter(([name]) => !spec.flags?.[name]));
+  lines.push('', 'Global flags:', ...formatFlags(globals));
   if (spec.notes?.length) lines.push('', ...spec.notes);
   return lines.join('\n');
 }
