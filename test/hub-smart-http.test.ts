@@ -4,8 +4,10 @@
 // changes nothing in the hub. The host's TCP listener serves no hub at all.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startServer } from '../lib/queue/server.ts';
 import { parseCommands, pktLine, refusedReport } from '../lib/hub/smart-http.ts';
@@ -171,5 +173,24 @@ describe('the hub over smart HTTP on a worker socket (real git)', () => {
     const other = await call({ port: ports['worker-1'] }, 'GET', '/git/hub.git/config');
     expect(other.status).toBe(404);
     expect(fs.existsSync(server.socketPath('worker-1'))).toBe(true);
+  });
+
+  it('a gzip body is inflated only up to the push limit: past it the push is refused (413) and the server goes on', async () => {
+    const { ports } = await setup();
+    // Gzip members concatenate: 1 KiB on the wire per MiB inflated, 600 MiB in all (the limit is 512);
+    // a few MiB more of them would inflate to more than the host's memory.
+    const member = zlib.gzipSync(Buffer.alloc(1024 * 1024, 'x'));
+    const bomb = Buffer.concat(Array.from({ length: 600 }, () => member));
+    const status = await new Promise<number>((resolve, reject) => {
+      const headers = { 'Content-Type': 'application/x-git-receive-pack-request', 'Content-Encoding': 'gzip', 'Content-Length': String(bomb.length) };
+      const req = http.request({ host: '127.0.0.1', port: ports['worker-1'], method: 'POST', path: '/git/hub.git/git-receive-pack', headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(bomb);
+    });
+    expect(status).toBe(413);
+    expect((await call({ port: ports['worker-1'] }, 'GET', '/v1/health')).status).toBe(200);
   });
 });

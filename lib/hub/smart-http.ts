@@ -110,7 +110,15 @@ export async function serveGit(req: http.IncomingMessage, res: http.ServerRespon
 
   let body = await readLimited(req, MAX_PUSH_BYTES);
   if (body === null) return plain(res, 413, `Push larger than ${MAX_PUSH_BYTES} bytes\n`);
-  if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
+  if (req.headers['content-encoding'] === 'gzip') {
+    // Inflated only up to the same limit: a few MiB of gzip can inflate to more than the host's memory.
+    try {
+      body = zlib.gunzipSync(body, { maxOutputLength: MAX_PUSH_BYTES });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return plain(res, 413, `Push larger than ${MAX_PUSH_BYTES} bytes\n`);
+      return plain(res, 400, `isollm: the gzip body does not inflate: ${(err as Error).message}\n`);
+    }
+  }
   const push = req.method === 'POST' && rest === '/git-receive-pack';
   if (push) {
     let parsed;
