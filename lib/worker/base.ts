@@ -23,6 +23,7 @@ import {
   listInstances,
   listStoragePools,
   lookupImage,
+  parseImageRef,
   pushFile,
   pullText,
   pushText,
@@ -242,6 +243,10 @@ async function buildBase(ctx: WorkerContext, name: string, progress: (step: stri
     throw new UserError(`runtime.pool: there is no storage pool "${config.runtime.pool}" (pools: ${pools.join(', ') || 'none'}; see \`${rt.bin} storage list\`).`);
   }
   const storage = config.runtime.pool ?? (pools.includes(FAST_POOL) ? FAST_POOL : undefined);
+  // A plain alias is looked up only in the local store (a remote's may come from here: it is copied).
+  if (!rt.remote && parseImageRef(config.image).remote === null && !(await lookupImage(rt, config.image))) {
+    throw new UserError(`image "${config.image}" (isollm.yaml) is not in ${rt.kind === 'lxd' ? 'LXD' : 'Incus'}'s image store. Run \`isollm setup\` to build it, or set image to one \`${rt.bin} image list\` shows.`);
+  }
   try {
     progress('launching');
     await launchInstance(rt, { name, image: config.image, config: baseLaunchConfig(config), storage });
