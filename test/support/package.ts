@@ -26,21 +26,32 @@ function must(r: Run, what: string): Run {
   return r;
 }
 
-/** Pack a copy of the checkout (tracked and new files, as a clean clone would have them) into `dest`. */
-export function packTarball(dest: string): string {
+/** A copy of the checkout (tracked and new files, as a clean clone would have them) in a new temp dir, with its node_modules linked. */
+export function copyCheckout(): string {
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'isollm-pack-src-'));
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const file of files) {
+    const from = path.join(ROOT, file);
+    if (!fs.lstatSync(from, { throwIfNoEntry: false })?.isFile()) continue; // deleted, or a link (node_modules)
+    fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
+    fs.copyFileSync(from, path.join(copy, file));
+  }
+  // The build needs tsc; the checkout's own dev dependencies serve.
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+  return copy;
+}
+
+/** `npm pack` in `dir` (a checkout) into `dest`, as a user runs it (`--silent`: its stdout is the tarball's name). */
+export function npmPack(dir: string, dest: string, flags = ['--silent']): Run {
+  const pathWithBin = `${path.join(dir, 'node_modules', '.bin')}:${SYSTEM_PATH}`;
+  return runAsUser('npm', ['pack', ...flags, '--pack-destination', dest], dir, { PATH: pathWithBin }, PACK_TIMEOUT_MS);
+}
+
+/** Pack a copy of the checkout into `dest`. */
+export function packTarball(dest: string): string {
+  const copy = copyCheckout();
   try {
-    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
-    for (const file of files) {
-      const from = path.join(ROOT, file);
-      if (!fs.lstatSync(from, { throwIfNoEntry: false })?.isFile()) continue; // deleted, or a link (node_modules)
-      fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
-      fs.copyFileSync(from, path.join(copy, file));
-    }
-    // The build needs tsc; the checkout's own dev dependencies serve.
-    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
-    const pathWithBin = `${path.join(copy, 'node_modules', '.bin')}:${SYSTEM_PATH}`;
-    const r = must(runAsUser('npm', ['pack', '--silent', '--pack-destination', dest], copy, { PATH: pathWithBin }, PACK_TIMEOUT_MS), 'npm pack');
+    const r = must(npmPack(copy, dest), 'npm pack');
     return path.join(dest, r.stdout.trim().split('\n').pop()!);
   } finally {
     fs.rmSync(copy, { recursive: true, force: true });
