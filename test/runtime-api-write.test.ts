@@ -93,6 +93,19 @@ describe('changes made through the API directly', () => {
     expect(fs.existsSync(path.join(dir, 'client.log'))).toBe(false);
   });
 
+  it('a copy whose source profiles the caller listed reads nothing first', async () => {
+    const { rt, socket } = remote('copylisted');
+    const seen = await standIn(socket, (r) => (r.method === 'GET' ? sync({ status: 'Success' }) : async(r.method === 'POST' ? 'op-copy' : 'op-start')));
+    await copyInstance(rt, { source: 'p-base-1', name: 'p-worker-2', profiles: ['default', 'gpu'] });
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /1.0/instances',
+      'GET /1.0/operations/op-copy/wait?timeout=120',
+      'PUT /1.0/instances/p-worker-2/state',
+      'GET /1.0/operations/op-start/wait?timeout=120',
+    ]);
+    expect(JSON.parse(seen[0].body).profiles).toEqual(['default', 'gpu']);
+  });
+
   it('a file goes as the request body with its owner and mode; a refusal is the client’s one line', async () => {
     const { rt, socket } = remote('pushhere');
     const seen = await standIn(socket, (r) => (r.url.includes('missing') ? refused('Instance not found') : sync()));

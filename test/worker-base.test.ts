@@ -100,7 +100,7 @@ describe('base plan', () => {
   it('tells bases from workers, finished from half-made, newest first', () => {
     const inputs = baseInputs(baseSources(configOf(), 'f00d', owner));
     const instance = (name: string, config: Record<string, string>, createdAt: string): Instance => ({
-      name, status: 'Stopped', project: 'demo', worker: config['user.isollm.worker'] ?? null, ipv4: null, createdAt: new Date(createdAt), image: null, config, devices: {}, location: null,
+      name, status: 'Stopped', project: 'demo', worker: config['user.isollm.worker'] ?? null, ipv4: null, createdAt: new Date(createdAt), image: null, config, devices: {}, location: null, profiles: ['default'],
     });
     const ready = { 'user.isollm.role': 'base', ...baseReadyConfig({ key: 'k1', inputs, queueLink: 'mount', commit: 'c0ffee', sizeBytes: 4096 }), 'user.isollm.dev-uid': '1001', 'user.isollm.dev-gid': '1002' };
     const bases = basesOf([

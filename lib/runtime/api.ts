@@ -269,17 +269,19 @@ const changed = async (write: Promise<unknown>) => (await write) !== null;
  * to its own, in one request (`copy` then `config device add` are a client start and an instance
  * rewrite each).
  */
-export async function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string }, timeout: number): Promise<boolean> {
+export async function copyDirect(rt: Runtime, spec: { source: string; name: string; config: Record<string, string>; devices: Record<string, unknown>; target?: string; profiles?: string[] }, timeout: number): Promise<boolean> {
   const endpoint = endpointOf(rt);
   if (!endpoint) return false;
   // The source's profiles, as the client sends them: LXD gives a copy requested without any none
-  // (no NIC from the default profile: no network).
-  let profiles: string[];
-  try {
-    profiles = (await apiGet<{ profiles?: string[] }>(endpoint, instancePath(spec.source), timeout)).profiles ?? [];
-  } catch (err) {
-    if (err instanceof ApiTimeout) throw err;
-    return false; // the client says why
+  // (no NIC from the default profile: no network). Read unless the caller listed them.
+  let profiles = spec.profiles;
+  if (!profiles) {
+    try {
+      profiles = (await apiGet<{ profiles?: string[] }>(endpoint, instancePath(spec.source), timeout)).profiles ?? [];
+    } catch (err) {
+      if (err instanceof ApiTimeout) throw err;
+      return false; // the client says why
+    }
   }
   const body = { name: spec.name, source: { type: 'copy', source: spec.source, instance_only: true }, profiles, config: spec.config, devices: spec.devices };
   return changed(apiWrite(rt, `/1.0/instances${spec.target ? `?target=${encodeURIComponent(spec.target)}` : ''}`, { method: 'POST', body: JSON.stringify(body), timeout }));

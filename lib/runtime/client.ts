@@ -283,6 +283,8 @@ export type CopySpec = {
   root?: { props: Record<string, string>; own: boolean };
   /** Cluster member to put the copy on (default: the source's). */
   target?: string;
+  /** The source's profiles, when the caller has them (else they are read: one request more). */
+  profiles?: string[] | null;
   /** Told once the copy exists, before it starts (the source may change from then on). */
   copied?: () => void;
 };
@@ -290,7 +292,7 @@ export type CopySpec = {
 /** Copy an instance, add devices, start it. When any step fails the copy is deleted. */
 export async function copyInstance(rt: Runtime, spec: CopySpec): Promise<void> {
   const devices = spec.devices ?? {};
-  const copy = { source: spec.source, name: spec.name, config: spec.config ?? {}, devices: apiDevices(devices), target: spec.target };
+  const copy = { source: spec.source, name: spec.name, config: spec.config ?? {}, devices: apiDevices(devices), target: spec.target, profiles: spec.profiles ?? undefined };
   // Directly, the devices come with the copy; through the client, they are added one by one after it.
   let withDevices = true;
   await mustChange(

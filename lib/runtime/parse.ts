@@ -28,6 +28,8 @@ export type Instance = {
   devices: Record<string, Record<string, string>>;
   /** The cluster member it runs on (`none` or empty off a cluster → null). */
   location: string | null;
+  /** Its profiles, in order (null when the listing did not say). */
+  profiles: string[] | null;
 };
 
 type RawInstance = {
@@ -36,6 +38,7 @@ type RawInstance = {
   status: string;
   created_at?: string;
   config?: Record<string, string>;
+  profiles?: string[];
   expanded_devices?: Record<string, Record<string, string>>;
   devices?: Record<string, Record<string, string>>;
   state?: { network?: Record<string, { addresses?: { family: string; address: string; scope: string }[] }> | null } | null;
@@ -64,6 +67,7 @@ export function parseInstance(raw: RawInstance): Instance {
     config,
     devices: raw.devices ?? {},
     location: raw.location && raw.location !== 'none' ? raw.location : null,
+    profiles: Array.isArray(raw.profiles) ? raw.profiles : null,
   };
 }
 

@@ -15,7 +15,7 @@ export const BASE_INPUTS_KEY = 'user.isollm.base-inputs';
 /** On a worker: the base container it was copied from. */
 export const FROM_BASE_KEY = 'user.isollm.base';
 /** Bumped when the way a base is built changes, so bases built the old way are rebuilt. */
-export const BASE_FORMAT = '4';
+export const BASE_FORMAT = '5';
 /** On a finished base: the commit its clone of the hub is at, and its filesystem's size in bytes. */
 export const BASE_COMMIT_KEY = 'user.isollm.base-commit';
 export const BASE_SIZE_KEY = 'user.isollm.base-size';
@@ -25,8 +25,10 @@ const MAX_INSTANCE_NAME = 63;
 
 /**
  * systemd units a base masks: maintenance that would run inside a worker at random hours (package
- * lists and upgrades that hold apt's lock while an agent installs, backups, trims, scrubs), and boot
- * work about block devices and filesystems a container does not have.
+ * lists and upgrades that hold apt's lock while an agent installs, backups, trims, scrubs), boot
+ * work about block devices and filesystems a container does not have, and boot work a copy of a
+ * prepared base has no use for. The last group is most of a copy's own boot CPU (~370 → ~230 ms
+ * per container measured here on Incus, debian/12): on two cores, N copies booting at once share it.
  */
 export const MASKED_UNITS = [
   'apt-daily.timer',
@@ -39,6 +41,17 @@ export const MASKED_UNITS = [
   'e2scrub_all.timer',
   'e2scrub_reap.service',
   'fstrim.timer',
+  // A container cannot load kernel modules, and the runtime mounted its root as it stays.
+  'modprobe@.service',
+  'systemd-modules-load.service',
+  'systemd-remount-fs.service',
+  // Entered by exec, never by a login on its console; boot records nobody reads.
+  'console-getty.service',
+  'systemd-update-utmp.service',
+  // The journal stays in /run: each copy would otherwise write the base's journal files on.
+  'systemd-journal-flush.service',
+  // The base's packages made their system users when they were installed.
+  'systemd-sysusers.service',
 ];
 /** Generators a container has nothing for: block devices, and the kernel command line and offline updates of a machine. */
 export const MASKED_GENERATORS = [

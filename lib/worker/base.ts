@@ -61,6 +61,8 @@ export type BaseInfo = {
   sizeBytes: number | null;
   /** Left running by its build for the copies made right after it (finishBase stops it). */
   running: boolean;
+  /** Its profiles, which its copies get (null: not listed, the copy reads them). */
+  profiles: string[] | null;
 };
 
 /** The project's bases among its instances, newest first. */
@@ -80,6 +82,7 @@ export function basesOf(instances: Instance[]): BaseInfo[] {
       commit: i.config[BASE_COMMIT_KEY] ?? null,
       sizeBytes: i.config[BASE_SIZE_KEY] && /^\d+$/.test(i.config[BASE_SIZE_KEY]) ? Number(i.config[BASE_SIZE_KEY]) : null,
       running: i.status !== 'Stopped',
+      profiles: i.profiles,
     }))
     .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
 }

@@ -144,6 +144,7 @@ export async function createWorker(ctx: WorkerContext, worker: string, base: Bas
       // steps run. One at a time: each add rewrites the instance's config.
       devices: mounted && queue ? { queue } : {},
       target: targetFor(rt, workerIndex(worker)),
+      profiles: base.profiles,
       copied,
     });
     progress(worker, 'identity, queue, git fetch');
