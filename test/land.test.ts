@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ensureHub } from '../lib/hub/hub.ts';
 import { hubTaskStarts, taskStartConfig } from '../lib/hub/task-start.ts';
-import { land, type LandEvent } from '../lib/land/land.ts';
+import { failureSummary, land, type LandEvent } from '../lib/land/land.ts';
 import { landNowFile, readLandNow, type LandNow } from '../lib/land/now.ts';
 import type { Tester } from '../lib/land/tester.ts';
 import { QueueClient } from '../lib/queue/client.ts';
@@ -265,6 +265,12 @@ describe('isollm land', () => {
     await expect(land(s.root, s.config, {}, { queue: s.host, openTester: tester.open })).rejects.toThrow(/moved while landing.*Run `isollm land` again/);
     expect(hubFile(s.hub, 'pushed.txt')).toBe('p');
     expect(await s.host.listLanded(true)).toEqual([]);
+  });
+});
+
+describe('failure lines on the terminal', () => {
+  it("name an agent's conflicting files without their terminal control characters", () => {
+    expect(failureSummary({ kind: 'conflict', files: ['a.txt', 'x\x1b]0;pwned\x07.txt'], base: 'f'.repeat(40) })).toBe('conflict in a.txt, x\ufffd]0;pwned\ufffd.txt');
   });
 });
 

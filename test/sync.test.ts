@@ -167,6 +167,19 @@ describe('sync status', () => {
     expect(s.tasks.every((t) => t.pulled && t.branch.startsWith('work/'))).toBe(true);
   });
 
+  it("shows an agent's commit subject and conflicting file names without their terminal control characters", async () => {
+    const f = fixture();
+    commitFiles(f.root, { 'shared.txt': 'base\n' }, 'shared file');
+    await pushBranch(f.root, f.config);
+    const escape = '\x1b]0;pwned\x07\x1b[2J';
+    workerPush(f.hub, 'isollm/ar-1', { 'shared.txt': 'theirs\n', [`x${escape}.txt`]: 'x\n' }, `subject ${escape}end`);
+    commitFiles(f.root, { 'shared.txt': 'ours\n', [`x${escape}.txt`]: 'ours\n' }, 'host edits');
+    const text = formatSyncStatus(await readSyncStatus(f.root, f.config, { taskInfo: noQueue })).join('\n');
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(text).toContain('subject \ufffd]0;pwned\ufffd\ufffd[2Jend');
+    expect(text).toContain('conflicts: shared.txt, x\ufffd]0;pwned\ufffd\ufffd[2J.txt');
+  });
+
   it('says unknown for every task when the queue lookup fails', async () => {
     const { root, config } = await scene();
     const s = await readSyncStatus(root, config, { taskInfo: async () => { throw new Error('connection refused'); } });
@@ -221,6 +234,9 @@ describe('staleness check for up', () => {
     expect(warnings[0]).toContain(`has 1 commit this repository lacks: ${tip.slice(0, 7)}`);
     expect(warnings[0]).toContain('"hub-only commit"');
     expect(warnings[0]).toMatch(/git pull .* main/);
+    // The lander's rebase strategy puts agents' commits on the base: their subjects come out tamed.
+    workerPush(hub, 'main', { 'e.txt': 'e\n' }, 'rebased \x1b[2Jhere');
+    expect((await checkStaleness(root, config))[0]).toContain('"rebased \ufffd[2Jhere"');
   });
 
   it('refuses a hub of another project', async () => {

@@ -121,6 +121,15 @@ export function formatAge(ms: number): string {
   return `${Math.floor(s / 86_400)}d`;
 }
 
+/**
+ * Text an agent wrote (a commit subject, a file name) as a line on the user's terminal: control
+ * characters (escape sequences that could move the cursor, set the title or write the clipboard)
+ * become U+FFFD, as the queue does with task text.
+ */
+export function terminalText(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, '\ufffd');
+}
+
 /** Left-aligned columns; widths ignore ANSI colour codes. */
 export function table(rows: string[][]): string[] {
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;

@@ -5,7 +5,7 @@ import { errorMessage } from '../cli/errors.ts';
 import { aheadBehind, forEachRef, mergePreview, refCommits, refDir } from './git.ts';
 import { requireHub } from './hub.ts';
 import { compareBase, plural, REMOTE_NAMESPACE, remoteName, taskPrefix, withScratchObjects, type BaseComparison } from './sync.ts';
-import { SYMBOLS, formatAge, table } from '../cli/ui.ts';
+import { SYMBOLS, formatAge, table, terminalText } from '../cli/ui.ts';
 
 /** What the queue says about a task (the airyra Task fields isollm shows). */
 export type TaskQueueInfo = { status: string; claimed_by?: string | null; block_reason?: string | null };
@@ -126,8 +126,8 @@ export function formatSyncStatus(s: SyncStatus, now = Date.now()): string[] {
     `+${t.ahead}${t.behind ? `/-${t.behind}` : ''}`,
     `${formatAge(now - Date.parse(t.committed_at))} ago`,
     t.queue_word,
-    t.merge.clean ? `${SYMBOLS.ok} merges cleanly` : `${SYMBOLS.fail} conflicts: ${t.merge.conflicts.join(', ')}`,
-    t.subject,
+    t.merge.clean ? `${SYMBOLS.ok} merges cleanly` : `${SYMBOLS.fail} conflicts: ${terminalText(t.merge.conflicts.join(', '))}`,
+    terminalText(t.subject),
   ]);
   lines.push(...table(rows).map((l) => `  ${l}`));
   if (s.queue_error) lines.push('', `Queue not reachable (${s.queue_error}): task states unknown.`);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../cli/errors.ts';
 import { quoteArg } from '../cli/shell-quote.ts';
+import { terminalText } from '../cli/ui.ts';
 import type { Config } from '../config/load.ts';
 import { ensureHub, inspectHub, requireHub } from './hub.ts';
 import {
@@ -201,7 +202,7 @@ export async function checkStaleness(root: string, config: Config, options: { fo
 }
 
 function nameCommits(commits: CommitLine[]): string {
-  const shown = commits.slice(0, NAMED_COMMITS_MAX).map((c) => `${c.sha} "${c.subject}"`);
+  const shown = commits.slice(0, NAMED_COMMITS_MAX).map((c) => `${c.sha} "${terminalText(c.subject)}"`);
   const more = commits.length - shown.length;
   return shown.join(', ') + (more > 0 ? ` and ${more} more` : '');
 }

@@ -3,6 +3,7 @@
 // compare-and-swap only after a green test, records landings and hands failures back as work.
 import path from 'node:path';
 import { UserError } from '../cli/errors.ts';
+import { terminalText } from '../cli/ui.ts';
 import type { Config } from '../config/load.ts';
 import { revParse } from '../hub/git.ts';
 import { requireHub } from '../hub/hub.ts';
@@ -69,7 +70,7 @@ export function failureNote(config: Config, failure: Failure, attempt: number): 
 }
 
 export function failureSummary(failure: Failure): string {
-  if (failure.kind === 'conflict') return `conflict in ${failure.files.join(', ')}`;
+  if (failure.kind === 'conflict') return `conflict in ${terminalText(failure.files.join(', '))}`;
   return failure.exitCode === null ? 'land.test did not finish' : `land.test failed (exit ${failure.exitCode})`;
 }
 
