@@ -164,8 +164,8 @@ describe('changes made through the API directly', () => {
     expect(r).toEqual({ stdout: 'out\nünïcode\n', stderr: 'err\n', exitCode: 3 });
     expect(JSON.parse(seen[0].body)).toEqual({
       command: ['sh', '-c', 'exit 3'],
-      // The client passes the caller's TERM on, then --env.
-      environment: { TERM: 'xterm-test', HOME: '/home/dev' },
+      // The client passes the caller's TERM on, then --env; the mark its processes are ended by at a timeout.
+      environment: { TERM: 'xterm-test', HOME: '/home/dev', ISOLLM_EXEC_ID: expect.stringMatching(/^[0-9a-f]{16}$/) },
       user: 1000,
       group: 1001,
       cwd: '/home/dev',
@@ -198,10 +198,22 @@ describe('changes made through the API directly', () => {
     expect(takeClientLog()).toBe('');
   });
 
-  it('an exec still running at its timeout is the client’s timeout line, and is not run again by the client', async () => {
+  it('an exec still running at its timeout is the client’s timeout line, its processes ended by their mark, its logs deleted, and it is not run again by the client', async () => {
     const { rt, socket } = remote('execslow');
-    await standIn(socket, (r) => (r.method === 'POST' ? async('op-slow') : sync({ id: 'op-slow', status: 'Running', metadata: null })));
+    let ended = false;
+    const seen = await standIn(socket, (r) => {
+      if (r.method === 'POST') return async(r.body.includes('isollm-end-exec') ? 'op-end' : 'op-slow');
+      if (r.url.startsWith('/1.0/operations/op-end')) return (ended = true), sync({ id: 'op-end', status: 'Success', metadata: { return: 0 } });
+      if (r.method === 'DELETE') return sync();
+      return sync(ended ? execDone('op-slow', 143).body.metadata : { id: 'op-slow', status: 'Running', metadata: null });
+    });
     await expect(execIn(rt, 'p-base-1', ['sleep', '600'], { timeout: 1_000 })).rejects.toThrow(/^`incus exec execslow:p-base-1` gave no answer within 1s/);
+    const [run, end] = seen.filter((r) => r.method === 'POST').map((r) => JSON.parse(r.body));
+    expect(run.command).toEqual(['sleep', '600']);
+    // As root, no output kept: the mark of the timed-out exec, then tenths of a second between SIGTERM and SIGKILL.
+    expect(end).toEqual({ command: ['sh', '-c', expect.stringContaining('kill -TERM'), 'isollm-end-exec', `ISOLLM_EXEC_ID=${run.environment.ISOLLM_EXEC_ID}`, '20'], 'wait-for-websocket': false, interactive: false, 'record-output': false });
+    const log = '/1.0/instances/p-base-1/logs/exec-output/exec_op-slow';
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.url).sort()).toEqual([`${log}.stderr`, `${log}.stdout`]);
     expect(takeClientLog()).toBe('');
   });
 

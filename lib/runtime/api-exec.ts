@@ -2,9 +2,43 @@
 // client start: the daemon records the command's output in two log files, read once it has ended and
 // then deleted (Incus keeps them in the instance's own volume, which every copy of it would carry).
 // Only for commands given no input: stdin is /dev/null here as through the client's `exec` of isollm's.
-import { apiGetRaw, apiRequest, ApiRefused, apiSend, apiWait, apiWrite, instancePath, type Endpoint } from './api.ts';
+// Such an exec has no control websocket to signal it through and its operation cannot be cancelled
+// (`may_cancel: false`, on LXD 5.0 and Incus 6 alike), so one that outlives its timeout is ended
+// from inside the instance: its processes carry a mark in their environment (MARK_KEY).
+import crypto from 'node:crypto';
+import { apiGetRaw, apiRequest, ApiRefused, apiSend, ApiTimeout, apiWait, apiWrite, instancePath, type Endpoint, type Operation } from './api.ts';
 import type { ExecOptions } from './argv.ts';
 import type { Runtime } from './detect.ts';
+
+/** The environment variable that marks the processes of one direct exec (its value: that exec's id). */
+export const MARK_KEY = 'ISOLLM_EXEC_ID';
+/** How long the processes of a timed-out exec have between SIGTERM and SIGKILL. */
+const END_GRACE_MS = 2_000;
+/** How long ending them, and the daemon's note of their end, may take. */
+const END_TIMEOUT_MS = 15_000;
+
+/**
+ * Ends the processes whose environment holds the line $1 (`MARK_KEY=<id>`): SIGTERM, then SIGKILL
+ * for those left after $2 tenths of a second. Needs only sh, tr and grep (a minbase image has no
+ * ps); the mark comes in as an argument, never into the script's text.
+ */
+const END_MARKED_SCRIPT = `marked() {
+  for e in /proc/[0-9]*/environ; do
+    tr '\\0' '\\n' <"$e" 2>/dev/null | grep -qxF "$1" && { p=\${e#/proc/}; echo "\${p%/environ}"; }
+  done
+}
+pids=$(marked "$1")
+[ -n "$pids" ] || exit 0
+kill -TERM $pids 2>/dev/null
+n=0
+while [ "$n" -lt "$2" ]; do
+  sleep 0.1
+  pids=$(marked "$1")
+  [ -n "$pids" ] || exit 0
+  n=$((n + 1))
+done
+kill -KILL $pids 2>/dev/null
+exit 0`;
 
 /** What the client gives back for an exec: the command's output and exit code, or the client's own `Error: …` and its exit code. */
 export type ExecOutcome = { stdout: string; stderr: string; exitCode: number };
@@ -32,23 +66,36 @@ export function execBody(command: string[], options: ExecOptions, record: boolea
  * `command` run in the instance, its output and exit code as the client would give them (a refusal —
  * no such instance, not running — as the client's `Error: …` line and exit 1; a command that is not
  * there as `Error: Command not found` and 127), or null when the daemon cannot be reached (nothing
- * ran: the client is asked). Past `timeout` ApiTimeout; the command itself runs on until it ends
- * (the client, killed then, drops its websocket and the daemon kills the command; here there is no
- * connection to drop and an exec cannot be cancelled), and its logs stay with it.
+ * ran: the client is asked). Past `timeout` ApiTimeout, once the command and what it started are
+ * ended (SIGTERM, then SIGKILL: what the client's killed websocket has the daemon do) and its logs
+ * deleted.
  */
 export async function execDirect(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number): Promise<ExecOutcome | null> {
+  const mark = `${MARK_KEY}=${crypto.randomBytes(8).toString('hex')}`;
+  const body = execBody(command, { ...options, env: { ...options.env, [MARK_KEY]: mark.slice(MARK_KEY.length + 1) } }, true);
   let sent: Awaited<ReturnType<typeof apiSend>>;
   try {
-    sent = await apiSend(rt, `${instancePath(name)}/exec`, { method: 'POST', body: JSON.stringify(execBody(command, options, true)), timeout });
+    sent = await apiSend(rt, `${instancePath(name)}/exec`, { method: 'POST', body: JSON.stringify(body), timeout });
   } catch (err) {
     if (err instanceof ApiRefused) return { stdout: '', stderr: `Error: ${err.message}\n`, exitCode: 1 };
+    if (err instanceof ApiTimeout) await endMarked(rt, name, mark);
     throw err;
   }
   if (!sent) return null;
   if (!sent.operation) throw new ApiRefused('the daemon started no operation for the command');
-  const op = await apiWait(sent.endpoint, sent.operation, timeout);
+  const { endpoint, operation } = sent;
+  let op: Operation;
+  try {
+    op = await apiWait(endpoint, operation, timeout);
+  } catch (err) {
+    if (err instanceof ApiTimeout) {
+      await endMarked(rt, name, mark);
+      await dropLogs(endpoint, operation);
+    }
+    throw err;
+  }
   const meta = (op.metadata ?? {}) as { return?: unknown; output?: Record<string, string> };
-  const [stdout, stderr] = await Promise.all([meta.output?.['1'], meta.output?.['2']].map((log) => takeLog(sent.endpoint, log, timeout)));
+  const [stdout, stderr] = await Promise.all([meta.output?.['1'], meta.output?.['2']].map((log) => takeLog(endpoint, log, timeout)));
   const code = typeof meta.return === 'number' ? meta.return : null;
   if (op.status === 'Success') {
     if (code === null) throw new ApiRefused('the daemon gave no exit code');
@@ -56,6 +103,20 @@ export async function execDirect(rt: Runtime, name: string, command: string[], o
   }
   // It could not run: the client prints the daemon's reason after any output, with the code it got.
   return { stdout, stderr: `${stderr}Error: ${op.err || `operation ${op.status ?? 'failed'}`}\n`, exitCode: code || 1 };
+}
+
+/** Best effort, as root in the instance: the processes of the exec marked `mark` ended (END_MARKED_SCRIPT). */
+async function endMarked(rt: Runtime, name: string, mark: string): Promise<void> {
+  const command = ['sh', '-c', END_MARKED_SCRIPT, 'isollm-end-exec', mark, String(END_GRACE_MS / 100)];
+  const body = { command, 'wait-for-websocket': false, interactive: false, 'record-output': false };
+  await apiWrite(rt, `${instancePath(name)}/exec`, { method: 'POST', body: JSON.stringify(body), timeout: END_TIMEOUT_MS }).catch(() => undefined);
+}
+
+/** Once its command has ended, the logs an exec recorded deleted (best effort: nothing else reads them). */
+async function dropLogs(endpoint: Endpoint, operation: string): Promise<void> {
+  const op = await apiWait(endpoint, operation, END_TIMEOUT_MS).catch(() => null);
+  const output = (op?.metadata as { output?: Record<string, string> } | undefined)?.output ?? {};
+  await Promise.all(Object.values(output).map((log) => apiRequest(endpoint, log, { method: 'DELETE', timeout: END_TIMEOUT_MS }).catch(() => undefined)));
 }
 
 /** A recorded output's content, then the file deleted. The command has run: an output that cannot be read is an error, never a second run. */

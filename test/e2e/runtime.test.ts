@@ -123,6 +123,21 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     expect(logs.filter((l) => /\/exec_[^/]*$/.test(l))).toEqual([]);
   });
 
+  it('ends a direct exec past its timeout in the container: SIGTERM, then SIGKILL for what ignores it; its logs deleted', async () => {
+    const endpoint = endpointOf(runtime)!;
+    const commands = async () => (await execOk(runtime, name, ['sh', '-c', 'for c in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$c"; echo; done'])).split('\n').map((l) => l.trim());
+    const slow = execIn(runtime, name, ['sleep', '1000'], { timeout: 3_000 }).catch((e: Error) => e.message);
+    const stubborn = execIn(runtime, name, ['sh', '-c', 'trap "" TERM; sleep 1001'], { timeout: 3_000 }).catch((e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await commands()).toEqual(expect.arrayContaining(['sleep 1000', 'sleep 1001']));
+    expect(await slow).toMatch(/gave no answer within 3s/);
+    expect(await stubborn).toMatch(/gave no answer within 3s/);
+    const left = await commands();
+    expect(left.filter((c) => /^sleep 100[01]$|trap "" TERM/.test(c))).toEqual([]);
+    const logs = await apiGet<string[]>(endpoint, `/1.0/instances/${name}/logs${runtime.kind === 'incus' ? '/exec-output' : ''}`, 10_000);
+    expect(logs.filter((l) => /\/exec_[^/]*$/.test(l))).toEqual([]);
+  });
+
   it('pushes text and files with owner and mode', async () => {
     await pushText(runtime, name, '/tmp/pushed.txt', 'line with \'quotes\' and $VARS\n', { uid: 65534, gid: 65534, mode: 0o640 });
     expect(await execOk(runtime, name, ['stat', '-c', '%u %g %a', '/tmp/pushed.txt'])).toBe('65534 65534 640\n');
