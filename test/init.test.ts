@@ -110,6 +110,14 @@ describe('isollm init', () => {
     });
   });
 
+  it('refuses a --base that is no branch of the repository (exit 2), writing nothing', () => {
+    const repo = gitRepo();
+    const r = runCli(['init', '--base', 'mian'], { cwd: repo });
+    expect(r.stderr.trim()).toBe(`✗ --base mian: no branch mian in ${fs.realpathSync(repo)} (branches: main). Pass one of them, or create it first.`);
+    expect(r.code).toBe(2);
+    expect(listing(repo)).toEqual(['README.md']);
+  });
+
   it('asks on a terminal (a real pty through tmux), re-asking after an invalid answer', async () => {
     const repo = gitRepo({ branch: 'dev' });
     const term = startTerminal([NODE, path.join(ROOT, 'scripts/isollm.mts'), 'init', '--image', 'ubuntu:24.04'], { cwd: repo });

@@ -25,8 +25,8 @@ export type InitAsk = {
 export type InitOptions = Partial<InitAnswers> & { dir: string; force?: boolean; ask?: InitAsk };
 export type InitResult = { root: string; config: string; answers: InitAnswers; gitignoreUpdated: boolean };
 
-/** The repository's top level and current branch; refuses a non-repository or one without a commit. */
-export async function inspectRepo(dir: string): Promise<{ root: string; branch: string | null }> {
+/** The repository's top level, current branch and branches; refuses a non-repository or one without a commit. */
+export async function inspectRepo(dir: string): Promise<{ root: string; branch: string | null; branches: string[] }> {
   if (!fs.existsSync(dir)) throw new UserError(`${dir}: no such directory.`);
   const git = $({ cwd: dir, quiet: true, nothrow: true, timeout: GIT_TIMEOUT });
   // Non-zero here just means "not inside a repository".
@@ -41,7 +41,8 @@ export async function inspectRepo(dir: string): Promise<{ root: string; branch: 
   }
   // Non-zero: detached HEAD.
   const branch = await git`git symbolic-ref --quiet --short HEAD`;
-  return { root, branch: branch.exitCode === 0 ? branch.stdout.trim() : null };
+  const branches = (await git`git for-each-ref ${'--format=%(refname:short)'} refs/heads/`).stdout.split('\n').filter(Boolean);
+  return { root, branch: branch.exitCode === 0 ? branch.stdout.trim() : null, branches };
 }
 
 export function defaultAnswers(root: string, branch: string | null): InitAnswers {
@@ -63,7 +64,7 @@ export function checkAnswers(given: Partial<InitAnswers>): void {
 }
 
 /** Ask for every answer not given (when there is someone to ask); else take the defaults. */
-export async function settleAnswers(given: Partial<InitAnswers>, fallback: InitAnswers, ask?: InitAsk): Promise<InitAnswers> {
+export async function settleAnswers(given: Partial<InitAnswers>, fallback: InitAnswers, ask?: InitAsk, branches?: string[]): Promise<InitAnswers> {
   const answers = { ...fallback, ...definedOnly(given) };
   if (!ask) return answers;
   const asText = (check: (v: string) => string | undefined) => (v: string) => check(v) ?? true;
@@ -74,9 +75,12 @@ export async function settleAnswers(given: Partial<InitAnswers>, fallback: InitA
   }
   if (given.image === undefined) answers.image = await ask.text('Image', answers.image, '--image', asText((v) => (v.trim() ? undefined : 'an image is needed')));
   if (given.agent === undefined) answers.agent = (await ask.select('Agent', [...INIT_PRESETS], answers.agent, '--agent')) as AgentPreset;
-  if (given.base === undefined) answers.base = await ask.text('Base branch', answers.base, '--base', asText((v) => checkBranchName(v)));
+  const known = (v: string) => (!branches || branches.includes(v) ? undefined : `no branch ${v} here (${branchList(branches)})`);
+  if (given.base === undefined) answers.base = await ask.text('Base branch', answers.base, '--base', asText((v) => checkBranchName(v) ?? known(v)));
   return answers;
 }
+
+const branchList = (branches: string[]) => `branches: ${branches.join(', ')}`;
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -103,12 +107,18 @@ export function ignoreStateDir(root: string): boolean {
 export async function initProject(options: InitOptions): Promise<InitResult> {
   const { dir, force, ask, ...given } = options;
   checkAnswers(given);
-  const { root, branch } = await inspectRepo(dir);
+  const { root, branch, branches } = await inspectRepo(dir);
   const config = path.join(root, CONFIG_FILE);
   if (fs.existsSync(config) && !force) {
     throw new UserError(`${config} already exists. Change it with \`isollm config edit\`, or pass --force to write a new one.`);
   }
-  const answers = await settleAnswers(given, defaultAnswers(root, branch), ask);
+  const answers = await settleAnswers(given, defaultAnswers(root, branch), ask, branches);
+  // The hub is seeded from the base branch: one that does not exist would fail every `up`.
+  if (!branches.includes(answers.base)) {
+    const what = `no branch ${answers.base} in ${root} (${branchList(branches)}).`;
+    if (given.base !== undefined) throw new UsageError(`--base ${answers.base}: ${what} Pass one of them, or create it first.`);
+    throw new UserError(`HEAD is detached and there is ${what} Pass --base BRANCH.`);
+  }
   const text = renderConfig(answers);
   resolveConfig(text, root); // the template and the answers must make a valid file
   writeFileAtomic(config, text);
