@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { collectSecrets, envFile, linesFile, planAgent, presetVariables, PROMPT_PLACEHOLDER, renderInstructions, renderTemplate } from '../lib/agent/presets.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { collectSecrets, envFile, linesFile, planAgent, presetVariables, PROMPT_PLACEHOLDER, readContext, renderInstructions, renderTemplate } from '../lib/agent/presets.ts';
+import { tmpDir } from './helpers.ts';
 import type { Config } from '../lib/config/load.ts';
 import { defaults } from '../lib/config/load.ts';
 
@@ -114,6 +117,36 @@ describe('instructions', () => {
     expect(() => renderTemplate('{{project}} {{nope}}', { project: 'p' }, 'templates/X.md')).toThrow('templates/X.md: unknown placeholder {{nope}}');
     expect(() => renderTemplate('{{toString}}', {})).toThrow('unknown placeholder {{toString}}');
     expect(() => renderTemplate('{{#nope}}x{{/nope}}', {}, 'templates/X.md')).toThrow('templates/X.md: unknown flag {{#nope}}');
+  });
+});
+
+describe('agent.context', () => {
+  const withContext = (context: string): Config => ({ ...defaults('demo'), agent: { ...defaults('demo').agent, context } });
+
+  it('reads a file in the repository (through a symlink in it too), or takes the text as it is', () => {
+    const root = tmpDir();
+    fs.mkdirSync(path.join(root, 'docs'));
+    fs.writeFileSync(path.join(root, 'docs/context.md'), 'About us\n');
+    fs.symlinkSync('docs/context.md', path.join(root, 'CONTEXT.md'));
+    expect(readContext(withContext('docs/context.md'), root)).toBe('About us');
+    expect(readContext(withContext('CONTEXT.md'), root)).toBe('About us');
+    expect(readContext(withContext('Plain words about the project'), root)).toBe('Plain words about the project');
+  });
+
+  it('never reads a host file outside the repository into the workers (a symlink landed from an agent, a ../ path)', () => {
+    const root = tmpDir();
+    const outside = path.join(tmpDir(), 'credentials');
+    fs.writeFileSync(outside, 'SECRET-KEY\n');
+    fs.symlinkSync(outside, path.join(root, 'CONTEXT.md'));
+    expect(() => readContext(withContext('CONTEXT.md'), root)).toThrow(/^agent\.context: CONTEXT\.md is outside the repository/);
+    expect(() => readContext(withContext(path.relative(root, outside)), root)).toThrow(/is outside the repository/);
+    let message = '';
+    try {
+      readContext(withContext('CONTEXT.md'), root);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).not.toContain('SECRET');
   });
 });
 

@@ -253,7 +253,14 @@ export function readContext(config: Config, root: string): string {
   if (!context) return '';
   const file = path.resolve(root, context);
   if (!context.includes('\n') && fs.existsSync(file) && fs.statSync(file).isFile()) {
-    return fs.readFileSync(file, 'utf8').trim();
+    // What it reads goes into every worker: a file of the repository only, never one a symlink (an
+    // agent's, landed and pulled) or `..` points at, such as a key in the user's home.
+    const real = fs.realpathSync(file);
+    const inside = path.relative(fs.realpathSync(root), real);
+    if (inside.startsWith('..') || path.isAbsolute(inside)) {
+      throw new UserError(`agent.context: ${context} is outside the repository, and isollm puts only the repository's files into workers. Point it at a file in ${root}, or write the text itself.`);
+    }
+    return fs.readFileSync(real, 'utf8').trim();
   }
   return context;
 }
