@@ -153,6 +153,10 @@ describe.skipIf(!rt)('workers on real containers', () => {
     const list = await exec('worker-1', 'isollm-task', 'list');
     expect(list.code).toBe(0);
     expect(list.stdout).toBe(`${taskId}\tin_progress\t2\tworker-2\tfrom worker-1\n`);
+    // worker-1 cannot take it off worker-2 (a block clears the claim): refused, and the claim stays.
+    const steal = await exec('worker-1', 'isollm-task', 'block', taskId, 'mine now');
+    expect([steal.code, steal.stderr.trim()]).toEqual([4, 'isollm-task: NOT_OWNER: Task is claimed by another agent']);
+    expect((await taskJson(a.root, taskId)).task).toMatchObject({ status: 'in_progress', claimed_by: 'worker-2' });
     const rows = JSON.parse((await cli(a.root, 'worker', 'list', '--json')).stdout);
     expect(rows[1].task).toMatchObject({ id: taskId, branch: `isollm/${taskId}` });
   }, CLI_TIMEOUT_MS);
