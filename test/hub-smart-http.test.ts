@@ -3,10 +3,12 @@
 // it never held, another worker's salvage, a rewrite of history or a delete — and a refused push
 // changes nothing in the hub. The host's TCP listener serves no hub at all.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startServer } from '../lib/queue/server.ts';
@@ -14,7 +16,7 @@ import { parseCommands, pktLine, refusedReport } from '../lib/hub/smart-http.ts'
 import { refusal } from '../lib/hub/ref-policy.ts';
 import { call } from './queue-helpers.ts';
 import { commitFiles } from './hub-fixtures.ts';
-import { git, gitRepo, tmpDir } from './helpers.ts';
+import { freePort, git, gitRepo, NODE, ROOT, tmpDir } from './helpers.ts';
 
 const ZERO = '0'.repeat(40);
 const A = 'a'.repeat(40);
@@ -193,4 +195,83 @@ describe('the hub over smart HTTP on a worker socket (real git)', () => {
     expect(status).toBe(413);
     expect((await call({ port: ports['worker-1'] }, 'GET', '/v1/health')).status).toBe(200);
   });
+});
+
+/** Pids of the git http-backend processes serving repositories under `projectRoot` (read from /proc). */
+function backendsOf(projectRoot: string): number[] {
+  const pids: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('http-backend')) continue;
+      const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (env.includes(`GIT_PROJECT_ROOT=${projectRoot}`)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+describe('the queue killed during a push', () => {
+  // git http-backend (2.39) reads CONTENT_LENGTH bytes of a push and, at an early end of its input,
+  // reads again forever: a backend orphaned before it had its body, by a queue killed -9 (the chaos
+  // soak's queue-kill), spun a core until someone killed it.
+  it('leaves no git http-backend behind', async () => {
+    const dir = tmpDir('isollm-smart-http-kill-');
+    const root = path.join(dir, 'project');
+    fs.mkdirSync(path.join(root, '.isollm'), { recursive: true });
+    const hub = path.join(dir, 'hub.git');
+    git(dir, 'clone', '-q', '--bare', gitRepo(), hub);
+    // git for the queue (its directory first on PATH, which the backend inherits): the backend of a
+    // push's body starts at once (and says so), answering its headers, but gets its input 3 s later
+    // (through cat): the queue is killed meanwhile, with more of the body unwritten than a socket holds.
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'git'), [
+      '#!/bin/sh',
+      'PATH=${PATH#*:}',
+      'if [ "$1" = http-backend ] && [ "$REQUEST_METHOD" = POST ]; then',
+      '  : >"${0%/*}/../started"',
+      '  { sleep 3; cat; } | git http-backend',
+      '  exit',
+      'fi',
+      'exec git "$@"',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    const started = path.join(dir, 'started');
+    const port = await freePort();
+    const queue = spawn(NODE, [path.join(ROOT, 'lib', 'queue', 'main.ts'), root, String(port), '--hub', hub, '--project', 'demo', '--prefix', 'isollm/', '--base', 'main'], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    onTestFinished(() => void queue.kill('SIGKILL'));
+    onTestFinished(() => backendsOf(dir).forEach((pid) => process.kill(pid, 'SIGKILL')));
+    for (let i = 0; ; i++) {
+      try {
+        if ((await call({ port }, 'GET', '/v1/health')).status === 200) break;
+      } catch {
+        if (i > 200) throw new Error('the queue did not start');
+      }
+      await sleep(50);
+    }
+    const socket = (await call({ port }, 'PUT', '/v1/isollm/sockets/worker-1', { agent: 'host' })).json.path as string;
+    const worker = await forward(socket);
+    const id = (await call({ port }, 'POST', '/v1/projects/demo/tasks', { body: { title: 'big' }, agent: 'host' })).json.id as string;
+    expect((await call({ port: worker }, 'POST', `/v1/projects/demo/tasks/${id}/claim`)).status).toBe(200);
+    const clone = path.join(dir, 'clone');
+    git(dir, 'clone', '-q', hub, clone);
+    fs.writeFileSync(path.join(clone, 'big.bin'), crypto.randomBytes(4 * 1024 * 1024)); // incompressible
+    commitFiles(clone, {}, 'big');
+    // One POST for the whole push (a body over http.postBuffer comes after a probe POST of its own).
+    const pushed = gitAsync(clone, ['-c', 'http.postBuffer=64m', 'push', '-q', `http://127.0.0.1:${worker}/git/hub.git`, `HEAD:refs/heads/isollm/${id}`]);
+    for (const deadline = Date.now() + 60_000; !fs.existsSync(started); await sleep(5)) {
+      if (Date.now() > deadline) throw new Error('no git http-backend started for the push');
+    }
+    await sleep(1_500); // its headers sent (a backend that finds its queue gone there dies of SIGPIPE)
+    queue.kill('SIGKILL');
+    expect((await pushed).status).not.toBe(0);
+    let left = backendsOf(dir);
+    for (const deadline = Date.now() + 20_000; left.length && Date.now() < deadline; left = backendsOf(dir)) await sleep(200);
+    expect(left, 'git http-backend processes still running 20 s after the queue died').toEqual([]);
+  }, 120_000);
 });

@@ -2,8 +2,11 @@
 // hand-written protocol. isollm reads only the ref-update commands at the start of a push, to apply
 // the ref policy (ref-policy.ts) before git sees the pack; a refused push gets git's own
 // report-status answer, so the worker's git prints `! [remote rejected] <ref> (<why>)`.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { refusals, type RefPolicy, type RefUpdate } from './ref-policy.ts';
@@ -157,13 +160,21 @@ function runBackend(req: http.IncomingMessage, res: http.ServerResponse, body: B
     GIT_CONFIG_COUNT: String(config.length),
     ...Object.fromEntries(config.flatMap(([k, v], i) => [[`GIT_CONFIG_KEY_${i}`, k], [`GIT_CONFIG_VALUE_${i}`, v]])),
   };
+  // A GET has no body: nothing to read.
+  const input = body.length ? bodyFile(body) : 'ignore';
+  let child: ChildProcess;
+  try {
+    child = spawn('git', ['http-backend'], { env, stdio: [input, 'pipe', 'pipe'] });
+  } finally {
+    if (typeof input === 'number') fs.closeSync(input); // the child has its own
+  }
   return new Promise((resolve) => {
-    const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let head = Buffer.alloc(0);
     let streaming = false;
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
+    // Both piped (a descriptor in `stdio` types them as maybe absent).
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
       if (streaming) return void res.write(chunk);
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
@@ -190,7 +201,26 @@ function runBackend(req: http.IncomingMessage, res: http.ServerResponse, body: B
       else res.end();
       resolve();
     });
-    child.stdin.on('error', () => {}); // the backend may stop reading early; its answer says why
-    child.stdin.end(body);
   });
+}
+
+/**
+ * The request body as the backend's stdin: a file that holds all of it, never a pipe this process
+ * still writes into. git http-backend (2.39) reads CONTENT_LENGTH bytes of a push and, at an early end
+ * of its input, reads again forever: a queue killed -9 before it had written the body (the chaos
+ * soak's queue-kill) left an orphaned backend spinning a core. Unlinked at once: nothing is left
+ * behind, whoever dies first. Written synchronously: a push is at most MAX_PUSH_BYTES, into the page cache.
+ */
+function bodyFile(body: Buffer): number {
+  const file = path.join(os.tmpdir(), `isollm-push-${crypto.randomBytes(8).toString('hex')}`);
+  const fd = fs.openSync(file, 'wx+', 0o600);
+  try {
+    fs.unlinkSync(file);
+    // Positioned writes: the offset the backend reads from stays at 0.
+    for (let done = 0; done < body.length; ) done += fs.writeSync(fd, body, done, body.length - done, done);
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
 }
