@@ -9,7 +9,7 @@ import os from 'node:os';
 import process from 'node:process';
 import type { Config } from '../config/load.ts';
 import { bootId, processStartTime } from '../project/root.ts';
-import { deleteInstance, launchInstance, listInstances, type Runtime } from '../runtime/client.ts';
+import { deleteInstance, FAST_POOL, launchInstance, listInstances, listStoragePools, type Runtime } from '../runtime/client.ts';
 
 /** The project a probe was made for; its presence marks the instance as a probe. */
 export const PROBE_KEY = 'user.isollm.probe';
@@ -71,10 +71,13 @@ export async function launchProbe(rt: Runtime, config: Pick<Config, 'project' | 
   const off = () => {
     for (const s of STOP_SIGNALS) process.off(s, stop);
   };
+  // On isollm's copy-on-write pool where setup made one, as bases and the lander's tester: a clone
+  // of the image there, where the default dir pool unpacks all of it (~10 s of gzip and tar here).
+  const storage = (await listStoragePools(rt)).includes(FAST_POOL) ? FAST_POOL : undefined;
   // Before the launch: a signal while it runs must not leave the container behind either.
   for (const s of STOP_SIGNALS) process.on(s, stop);
   try {
-    await launchInstance(rt, { name, image: config.image, target, config: { [PROBE_KEY]: config.project, [PROBE_OWNER_KEY]: ownerOf() } });
+    await launchInstance(rt, { name, image: config.image, target, storage, config: { [PROBE_KEY]: config.project, [PROBE_OWNER_KEY]: ownerOf() } });
   } catch (err) {
     off();
     throw err;

@@ -2,11 +2,11 @@
 // life is the same on a remote). A doctor in a process of its own makes one and holds it. While it
 // runs, the next doctor's sweep leaves its probe alone; SIGTERM or SIGINT deletes the probe before
 // the doctor ends; after a SIGKILL the next sweep deletes it; another machine's probe is left alone.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deleteInstance, launchInstance, listInstances } from '../../lib/runtime/client.ts';
+import { deleteInstance, FAST_POOL, launchInstance, listInstances, listStoragePools } from '../../lib/runtime/client.ts';
 import { PROBE_KEY, PROBE_OWNER_KEY, removeLeftoverProbes } from '../../lib/flows/doctor-probe.ts';
 import { NODE, ROOT } from '../helpers.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
@@ -34,10 +34,16 @@ setInterval(() => {}, 1000);`;
     return { child, name, ended };
   }
 
+  /** The storage pool of an instance's root disk. */
+  const rootPool = (name: string) => (JSON.parse(spawnSync(rt!.bin, ['query', `/1.0/instances/${name}`], { encoding: 'utf8' }).stdout) as { expanded_devices: { root: { pool: string } } }).expanded_devices.root.pool;
+
   it('a running doctor keeps its probe; killed with SIGKILL, the next sweep removes it', async () => {
     const d = doctor();
     const name = await d.name;
     expect(await ours()).toEqual([name]);
+    // On isollm's copy-on-write pool where setup made one (a clone of the image, not an unpack), as the workers.
+    const pools = await listStoragePools(rt!);
+    if (pools.includes(FAST_POOL)) expect(rootPool(name)).toBe(FAST_POOL);
     expect(await removeLeftoverProbes(rt!)).not.toContain(name);
     expect(await ours()).toEqual([name]);
     d.child.kill('SIGKILL');
@@ -60,7 +66,8 @@ setInterval(() => {}, 1000);`;
 
   it("another machine's probe is left alone", async () => {
     const name = `${project}-probe-elsewhere`;
-    await launchInstance(rt!, { name, image: TEST_IMAGE, config: { [PROBE_KEY]: project, [PROBE_OWNER_KEY]: 'another-machine/some-boot/1/1' } });
+    const storage = (await listStoragePools(rt!)).includes(FAST_POOL) ? FAST_POOL : undefined; // a clone, as a probe is
+    await launchInstance(rt!, { name, image: TEST_IMAGE, storage, config: { [PROBE_KEY]: project, [PROBE_OWNER_KEY]: 'another-machine/some-boot/1/1' } });
     expect(await removeLeftoverProbes(rt!)).not.toContain(name);
     expect(await ours()).toEqual([name]);
   }, 120_000);

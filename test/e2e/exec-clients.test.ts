@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteInstance, execOk, findExecClients, instanceRef, launchInstance, pushText, waitForExec } from '../../lib/runtime/client.ts';
+import { deleteInstance, execOk, FAST_POOL, findExecClients, instanceRef, launchInstance, listStoragePools, pushText, waitForExec } from '../../lib/runtime/client.ts';
 import { execPaneArgs } from '../../lib/runtime/argv.ts';
 import { endAgentClients } from '../../lib/agent/launch.ts';
 import { e2eRuntime, TEST_IMAGE } from './runtime-available.ts';
@@ -51,7 +51,9 @@ describe.skipIf(!rt)('exec clients on the host', () => {
   const killServer = (server: string) => spawnSync('tmux', ['-L', server, 'kill-server']);
 
   beforeAll(async () => {
-    await launchInstance(rt!, { name, image: TEST_IMAGE });
+    // On the copy-on-write pool where there is one: a clone of the image, not a full unpack.
+    const storage = (await listStoragePools(rt!)).includes(FAST_POOL) ? FAST_POOL : undefined;
+    await launchInstance(rt!, { name, image: TEST_IMAGE, storage });
     await waitForExec(rt!, name);
     // An agent that ignores the hangup and SIGTERM (as one busy in a trap, or a stuck one does).
     await pushText(rt!, name, '/usr/local/bin/isollm-loop', '#!/bin/sh\ntrap "" HUP TERM\nexec sleep 1000\n', { uid: 0, gid: 0, mode: 0o755 });
