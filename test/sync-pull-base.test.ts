@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ensureHub } from '../lib/hub/hub.ts';
-import { describeBasePull, pullBase } from '../lib/hub/sync.ts';
+import { describeBasePull, hostFiles, pullBase } from '../lib/hub/sync.ts';
 import { commitFiles, fixture, workerPush } from './hub-fixtures.ts';
 import { git, tmpDir } from './helpers.ts';
 
@@ -59,5 +59,22 @@ describe('pullBase', () => {
     expect(r.result).toBe('diverged');
     expect(describeBasePull(r)).toContain('git merge refs/isollm/hub/main');
     expect(git(root, 'rev-parse', 'main')).toBe(mine);
+  });
+
+  it('landed work that changes what runs on the host (isollm.yaml, a template or notify program it names) is left for the user to merge', async () => {
+    for (const file of ['isollm.yaml', 'tools/layout.kdl', 'tools/notify.sh']) {
+      const f = fixture();
+      f.config.multiplexer.template = 'tools/layout.kdl';
+      f.config.notify.command = ['./tools/notify.sh', '--quiet'];
+      await ensureHub(f.root, f.config);
+      const before = git(f.root, 'rev-parse', 'main');
+      workerPush(f.hub, 'main', { [file]: 'changed by an agent\n', 'other.txt': 'x\n' }, 'landed work');
+      const r = await pullBase(f.root, f.config, f.hub);
+      expect(r).toMatchObject({ result: 'host-files-changed', detail: file });
+      expect(git(f.root, 'rev-parse', 'main')).toBe(before);
+      expect(describeBasePull(r)).toBe(`main: not updated: the hub's main changes ${file}, which decides what isollm runs on this machine. Look first (\`git diff main refs/isollm/hub/main -- ${file}\`), then \`git merge --ff-only refs/isollm/hub/main\`.`);
+    }
+    // A notify program found on PATH is no file of the repository.
+    expect(hostFiles('/r', { ...fixture().config, notify: { command: ['notify-send'] } })).toEqual(['isollm.yaml']);
   });
 });

@@ -7,6 +7,7 @@ import { UserError } from '../cli/errors.ts';
 import { quoteArg } from '../cli/shell-quote.ts';
 import { terminalText } from '../cli/ui.ts';
 import type { Config } from '../config/load.ts';
+import { CONFIG_FILE } from '../project/root.ts';
 import { ensureHub, inspectHub, requireHub } from './hub.ts';
 import {
   aheadBehind,
@@ -217,7 +218,7 @@ export const HUB_BASE_REF = 'refs/isollm/hub/';
 export type BasePull = {
   branch: string;
   /** fast-forwarded; up-to-date; or why it was left alone. */
-  result: 'fast-forwarded' | 'up-to-date' | 'no-hub-base' | 'dirty' | 'ahead' | 'diverged' | 'checked-out-elsewhere' | 'blocked';
+  result: 'fast-forwarded' | 'up-to-date' | 'no-hub-base' | 'dirty' | 'ahead' | 'diverged' | 'checked-out-elsewhere' | 'blocked' | 'host-files-changed';
   from: string | null;
   to: string | null;
   /** Commits the fast-forward brought (or would bring). */
@@ -229,7 +230,9 @@ export type BasePull = {
  * Bring the hub's base branch (where `isollm land` puts finished work) into the host's base branch,
  * only as a fast-forward and only when that touches nothing of the user's: a checked-out base with
  * local changes to tracked files, a base checked out in another worktree, or local commits the hub
- * lacks leave it as it is (the result says why).
+ * lacks leave it as it is (the result says why). So do commits that change a file deciding what
+ * isollm runs on this machine (hostFiles): landed work is an agent's, and agent code never runs on
+ * the host until the user has looked at it and merged it by hand.
  */
 export async function pullBase(root: string, config: Config, hub: string): Promise<BasePull> {
   const branch = config.git.base_branch;
@@ -245,6 +248,10 @@ export async function pullBase(root: string, config: Config, hub: string): Promi
   }
   const commits = Number((await gitRun(root, ['rev-list', '--count', from ? `${from}..${hubSha}` : hubSha, '--'])).trim());
   const result = { branch, from, to: hubSha, commits };
+  if (from) {
+    const changed = (await gitRun(root, ['diff', '--name-only', '--no-renames', from, hubSha, '--', ...hostFiles(root, config)])).trim();
+    if (changed) return { ...result, result: 'host-files-changed', detail: changed.split('\n').join(' ') };
+  }
   const here = (await currentBranch(root)) === branch && !(await isBareRepo(root));
   if (here) {
     // Tracked changes mean the user is working here: never touch them. (Untracked files that the
@@ -260,6 +267,22 @@ export async function pullBase(root: string, config: Config, hub: string): Promi
   // Compare-and-swap: only if the branch is still where we looked.
   await gitRun(root, ['update-ref', '-m', 'isollm sync pull: fast-forward from the hub', `refs/heads/${branch}`, hubSha, from ?? '']);
   return { ...result, result: 'fast-forwarded' };
+}
+
+/**
+ * Files of the repository that decide what isollm runs on the host: isollm.yaml (notify.command,
+ * multiplexer.template's panes, land's settings), and the template, tmux_conf and notify program it
+ * names when they are in the repository. As paths relative to the root, for git.
+ */
+export function hostFiles(root: string, config: Config): string[] {
+  const inRepo = (p: string | null | undefined) => {
+    const rel = p ? path.relative(root, path.resolve(root, p)) : '';
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : null;
+  };
+  // A program named without a slash is found on PATH, not in the repository.
+  const program = config.notify.command?.[0];
+  const named = [config.multiplexer.template, config.multiplexer.tmux_conf, program?.includes('/') ? program : null].map(inRepo).filter((p): p is string => p !== null);
+  return [...new Set([CONFIG_FILE, ...named])];
 }
 
 /** One line saying what pullBase did. */
@@ -280,6 +303,8 @@ export function describeBasePull(p: BasePull): string {
       return `${p.branch}: yours is ahead of the hub's; \`isollm sync push\` sends it.`;
     case 'diverged':
       return `${p.branch}: yours and the hub's have both moved; merge the hub's by hand: \`git merge ${HUB_BASE_REF}${p.branch}\`.`;
+    case 'host-files-changed':
+      return `${p.branch}: not updated: the hub's ${p.branch} changes ${p.detail}, which decides what isollm runs on this machine. Look first (\`git diff ${p.branch} ${HUB_BASE_REF}${p.branch} -- ${p.detail}\`), then \`git merge --ff-only ${HUB_BASE_REF}${p.branch}\`.`;
     case 'checked-out-elsewhere':
       return `${p.branch}: not updated: it is checked out in another worktree. Run \`git merge --ff-only ${HUB_BASE_REF}${p.branch}\` there.`;
   }
