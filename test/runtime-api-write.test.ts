@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { addDevice, copyInstance, execIn, execOk, isIdmapUnsupported, launchInstance, listStoragePools, pushText, setInstanceConfig, stopInstance, waitForExec, withOutputKept, type Runtime } from '../lib/runtime/client.ts';
+import { addDevice, copyInstance, execIn, execOk, execStream, isIdmapUnsupported, launchInstance, listStoragePools, pushText, setInstanceConfig, stopInstance, waitForExec, withOutputKept, type Runtime } from '../lib/runtime/client.ts';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
 
@@ -214,6 +214,41 @@ describe('changes made through the API directly', () => {
     expect(end).toEqual({ command: ['sh', '-c', expect.stringContaining('kill -TERM'), 'isollm-end-exec', `ISOLLM_EXEC_ID=${run.environment.ISOLLM_EXEC_ID}`, '20'], 'wait-for-websocket': false, interactive: false, 'record-output': false });
     const log = '/1.0/instances/p-base-1/logs/exec-output/exec_op-slow';
     expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.url).sort()).toEqual([`${log}.stderr`, `${log}.stdout`]);
+    expect(takeClientLog()).toBe('');
+  });
+
+  it('an exec whose output is followed hands on each line as the daemon records it (read from where the last read ended), not only at the end', async () => {
+    const { rt, socket } = remote('execfollow');
+    const started = Date.now();
+    // The command prints a line at once, half a line after 1.5 s, and ends after 2.5 s with the rest.
+    const written = () => (Date.now() - started < 1_500 ? 'one\n' : Date.now() - started < 2_500 ? 'one\ntw' : 'one\ntwo\nthree');
+    const ranges: string[] = [];
+    const lines: [string, number][] = [];
+    await standIn(socket, (r) => {
+      if (r.method === 'POST') return async('op-f');
+      if (r.method === 'DELETE') return sync();
+      const log = '/1.0/instances/p-base-1/logs/exec-output/exec_op-f.stdout';
+      if (r.url === log) {
+        const range = String(r.headers.range ?? '');
+        ranges.push(range);
+        const from = Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? 0);
+        const text = Buffer.from(written());
+        return from >= text.length ? { status: 416, raw: '' } : { status: range ? 206 : 200, raw: text.subarray(from).toString() };
+      }
+      if (r.url.endsWith('exec_op-f.stderr')) return { raw: '' };
+      if (r.url.startsWith('/1.0/instances/p-base-1/logs/')) return refused('not found');
+      if (Date.now() - started < 2_500) return sync({ id: 'op-f', status: 'Running', metadata: null });
+      return execDone('op-f', 0);
+    });
+    const r = await execStream(rt, 'p-base-1', ['sh', 'setup.sh'], {}, (line) => lines.push([line, Date.now() - started]));
+    expect(r.exitCode).toBe(0);
+    expect(lines.map(([l]) => l)).toEqual(['one', 'two', 'three']);
+    // 'one' long before the end; a read after the first asks only for what is new, from the last byte
+    // it has (a range past the end is a broken 416 on LXD 5.0.2).
+    expect(lines[0][1]).toBeLessThan(2_000);
+    expect(ranges[0]).toBe('');
+    expect(ranges).toContain('bytes=3-');
+    expect(ranges).not.toContain('bytes=4-');
     expect(takeClientLog()).toBe('');
   });
 

@@ -6,6 +6,7 @@
 // (`may_cancel: false`, on LXD 5.0 and Incus 6 alike), so one that outlives its timeout is ended
 // from inside the instance: its processes carry a mark in their environment (MARK_KEY).
 import crypto from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { apiGetRaw, apiRequest, ApiRefused, apiSend, ApiTimeout, apiWait, apiWrite, instancePath, type Endpoint, type Operation } from './api.ts';
 import type { ExecOptions } from './argv.ts';
 import type { Runtime } from './detect.ts';
@@ -16,6 +17,10 @@ export const MARK_KEY = 'ISOLLM_EXEC_ID';
 const END_GRACE_MS = 2_000;
 /** How long ending them, and the daemon's note of their end, may take. */
 const END_TIMEOUT_MS = 15_000;
+/** How long a followed command's output may lag: the operation's wait between two reads of its log. */
+const FOLLOW_WAIT_MS = 1_000;
+/** One read of the part of a followed command's log that is new. */
+const FOLLOW_READ_TIMEOUT_MS = 30_000;
 
 /**
  * Ends the processes whose environment holds the line $1 (`MARK_KEY=<id>`): SIGTERM, then SIGKILL
@@ -70,7 +75,7 @@ export function execBody(command: string[], options: ExecOptions, record: boolea
  * ended (SIGTERM, then SIGKILL: what the client's killed websocket has the daemon do) and its logs
  * deleted.
  */
-export async function execDirect(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number): Promise<ExecOutcome | null> {
+export async function execDirect(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number, onStdout?: (text: string) => void): Promise<ExecOutcome | null> {
   const mark = `${MARK_KEY}=${crypto.randomBytes(8).toString('hex')}`;
   const body = execBody(command, { ...options, env: { ...options.env, [MARK_KEY]: mark.slice(MARK_KEY.length + 1) } }, true);
   let sent: Awaited<ReturnType<typeof apiSend>>;
@@ -86,7 +91,7 @@ export async function execDirect(rt: Runtime, name: string, command: string[], o
   const { endpoint, operation } = sent;
   let op: Operation;
   try {
-    op = await apiWait(endpoint, operation, timeout);
+    op = onStdout ? await follow(endpoint, name, operation, timeout, onStdout) : await apiWait(endpoint, operation, timeout);
   } catch (err) {
     if (err instanceof ApiTimeout) {
       await endMarked(rt, name, mark);
@@ -103,6 +108,49 @@ export async function execDirect(rt: Runtime, name: string, command: string[], o
   }
   // It could not run: the client prints the daemon's reason after any output, with the code it got.
   return { stdout, stderr: `${stderr}Error: ${op.err || `operation ${op.status ?? 'failed'}`}\n`, exitCode: code || 1 };
+}
+
+/**
+ * The operation once it has ended (apiWait), the command's stdout handed to `onStdout` meanwhile as
+ * the daemon records it: its log is read from where the last read ended (a Range request, which both
+ * daemons answer while the command runs) after each second of waiting.
+ */
+async function follow(endpoint: Endpoint, name: string, operation: string, timeout: number, onStdout: (text: string) => void): Promise<Operation> {
+  const deadline = Date.now() + timeout;
+  const file = `exec_${operation.split('/').pop()}.stdout`;
+  // Where the daemon serves it (operation metadata names it only once the command has ended).
+  const candidates = [`${instancePath(name)}/logs/exec-output/${file}`, `${instancePath(name)}/logs/${file}`];
+  const decoder = new StringDecoder('utf8');
+  let offset = 0;
+  // From the last byte already read, so the range is never past the end: LXD 5.0.2 answers such a
+  // range with a 416 that announces a body it never sends, and the connection breaks ('aborted').
+  const readOn = async () => {
+    for (const log of candidates) {
+      const headers = offset ? { Range: `bytes=${offset - 1}-` } : undefined;
+      const answer = await apiRequest(endpoint, log, { method: 'GET', headers, timeout: FOLLOW_READ_TIMEOUT_MS }).catch(() => null);
+      // Not there (yet, or on this daemon), or a read that failed: the next one, or the whole output at the end, has it.
+      if (answer?.status !== 200 && answer?.status !== 206) continue;
+      const fresh = answer.status === 206 ? answer.raw.subarray(1) : answer.raw.subarray(offset);
+      candidates.splice(0, candidates.length, log);
+      offset += fresh.length;
+      if (fresh.length) onStdout(decoder.write(fresh));
+      return;
+    }
+  };
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new ApiTimeout(`no answer within ${Math.ceil(timeout / 1000)}s`);
+    try {
+      const op = await apiWait(endpoint, operation, Math.min(FOLLOW_WAIT_MS, left));
+      await readOn();
+      const rest = decoder.end();
+      if (rest) onStdout(rest);
+      return op;
+    } catch (err) {
+      if (!(err instanceof ApiTimeout)) throw err;
+    }
+    await readOn();
+  }
 }
 
 /** Best effort, as root in the instance: the processes of the exec marked `mark` ended (END_MARKED_SCRIPT). */

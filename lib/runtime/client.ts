@@ -362,9 +362,9 @@ export async function execIn(rt: Runtime, name: string, command: string[], optio
 }
 
 /** execDirect with the client's errors: its timeout line, a refusal as its one line. */
-async function execDirectly(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number): Promise<ExecResult | null> {
+async function execDirectly(rt: Runtime, name: string, command: string[], options: ExecOptions, timeout: number, onStdout?: (text: string) => void): Promise<ExecResult | null> {
   try {
-    return await execDirect(rt, name, command, options, timeout);
+    return await execDirect(rt, name, command, options, timeout, onStdout);
   } catch (err) {
     if (err instanceof ApiRefused) throw runtimeError(rt, `exec ${name}`, `Error: ${err.message}`);
     if (err instanceof ApiTimeout) throw new UserError(`\`${rt.bin} exec ${instanceRef(rt, name)}\` gave no answer within ${timeout / 1000}s. Is the daemon overloaded? Check \`${rt.bin} list\`.`);
@@ -378,10 +378,23 @@ function isClientFailure(stderr: string): boolean {
 
 /**
  * execIn that hands each line of stdout to `onLine` as it comes, for long commands whose progress a
- * user watches (setup_script). Returns the whole result as execIn does.
+ * user watches (setup_script). Returns the whole result as execIn does. Through the API directly
+ * where it can be (the recorded output followed as it grows), else the client.
  */
 export async function execStream(rt: Runtime, name: string, command: string[], options: ExecOptions & { timeout?: number }, onLine: (line: string) => void): Promise<ExecResult> {
   const timeout = options.timeout ?? EXEC_TIMEOUT_MS;
+  let partial = '';
+  const onStdout = (text: string) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line);
+  };
+  const direct = await execDirectly(rt, name, command, options, timeout, onStdout);
+  if (direct) {
+    if (partial) onLine(partial);
+    if (direct.exitCode !== 0 && /^Error: /m.test(direct.stderr) && !direct.stdout && isClientFailure(direct.stderr)) throw runtimeError(rt, `exec ${name}`, direct.stderr);
+    return direct;
+  }
   const args = execArgs(instanceRef(rt, name), command, options);
   const p = $({ quiet: true, nothrow: true, stdio: ['ignore', 'pipe', 'pipe'] })`${rt.prefix ?? []} ${rt.bin} ${args}`;
   const timedOut = killAtDeadline(p, timeout);

@@ -13,6 +13,7 @@ import {
   deleteInstance,
   execIn,
   execOk,
+  execStream,
   isIdmapUnsupported,
   launchInstance,
   listInstances,
@@ -135,6 +136,21 @@ describe.skipIf(!rt)('runtime on real containers', () => {
     const left = await commands();
     expect(left.filter((c) => /^sleep 100[01]$|trap "" TERM/.test(c))).toEqual([]);
     const logs = await apiGet<string[]>(endpoint, `/1.0/instances/${name}/logs${runtime.kind === 'incus' ? '/exec-output' : ''}`, 10_000);
+    expect(logs.filter((l) => /\/exec_[^/]*$/.test(l))).toEqual([]);
+  });
+
+  it("streams a command's output as it comes through the daemon's API, no client started (setup_script's progress)", async () => {
+    const started = Date.now();
+    const lines: [string, number][] = [];
+    // No client on PATH: the API answers alone.
+    const pathWas = process.env.PATH;
+    process.env.PATH = work;
+    const r = await execStream(runtime, name, ['sh', '-c', 'echo first; sleep 4; printf "second\\nno newline"'], { cwd: '/tmp' }, (line) => lines.push([line, Date.now() - started])).finally(() => (process.env.PATH = pathWas));
+    expect(r).toEqual({ exitCode: 0, stdout: 'first\nsecond\nno newline', stderr: '' });
+    expect(lines.map(([l]) => l)).toEqual(['first', 'second', 'no newline']);
+    // The first line well before the command ended (4 s in).
+    expect(lines[0][1]).toBeLessThan(lines[1][1] - 2_000);
+    const logs = await apiGet<string[]>(endpointOf(runtime)!, `/1.0/instances/${name}/logs${runtime.kind === 'incus' ? '/exec-output' : ''}`, 10_000);
     expect(logs.filter((l) => /\/exec_[^/]*$/.test(l))).toEqual([]);
   });
 
