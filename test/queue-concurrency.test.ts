@@ -154,6 +154,26 @@ describe('identity on worker sockets', () => {
     expect((await api.call('POST', `/tasks/${stuck.id}/unblock`, { agent: 'host:me' })).json.status).toBe('open');
     expect((await api.call('DELETE', `/tasks/${finished.id}`, { agent: 'host:me' })).status).toBe(204);
   });
+
+  it('a worker claims by id only a task whose parents are done; the host may start any', async () => {
+    const s = await testServer();
+    const api = projectApi(s);
+    await call(s, 'PUT', '/v1/isollm/sockets/worker-1');
+    const w1 = { unix: s.socketPath('worker-1') };
+    const parent = await api.add('parent');
+    const child = await api.add('child');
+    await api.call('POST', `/tasks/${child.id}/deps`, { body: { parent_id: parent.id } });
+    const early = await call(w1, 'POST', `${api.base}/tasks/${child.id}/claim`);
+    expect([early.status, early.json.error.code, early.json.error.context]).toEqual([400, 'INVALID_TRANSITION', { from: 'open', to: 'in_progress', waiting_on: [parent.id] }]);
+    expect((await api.call('GET', `/tasks/${child.id}`)).json).toMatchObject({ status: 'open' });
+    expect((await call(w1, 'POST', `${api.base}/tasks/${parent.id}/claim`)).status).toBe(200);
+    expect((await call(w1, 'POST', `${api.base}/tasks/${parent.id}/done`)).status).toBe(200);
+    expect((await call(w1, 'POST', `${api.base}/tasks/${child.id}/claim`)).json).toMatchObject({ status: 'in_progress', claimed_by: 'worker-1' });
+    // The host's claim is the contract's: any open task.
+    const other = await api.add('other child');
+    await api.call('POST', `/tasks/${other.id}/deps`, { body: { parent_id: (await api.add('open parent')).id } });
+    expect((await api.call('POST', `/tasks/${other.id}/claim`, { agent: 'host:me' })).json.status).toBe('in_progress');
+  });
 });
 
 describe('robustness', () => {

@@ -123,7 +123,8 @@ function routeTasks(store: Store, admin: Admin, req: Request, project: string, s
     switch (action) {
       case 'claim':
         return only(req, ['POST'], async () => {
-          const task = claimTask(store, project, agent, id);
+          // A worker takes only a ready task (isollm-task next picks one); the host may start any.
+          const task = claimTask(store, project, agent, id, { ready: req.worker !== null });
           const started = await prepare(store, admin, project, task);
           if (!started) throw errors.invalidTransition('blocked', 'in_progress');
           return { status: 200, body: started };

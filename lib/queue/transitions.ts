@@ -12,13 +12,16 @@ function updated(store: Store, text: string, ...params: (string | null)[]): Task
   return row ? toTask(row) : undefined;
 }
 
-/** open → in_progress. Claiming a task you already hold is a success. */
-export function claimTask(store: Store, project: string, agent: string, id: string): Task {
+/**
+ * open → in_progress. Claiming a task you already hold is a success. With `ready` (a worker asking)
+ * only a task whose parents are all done: a child started early would miss their work.
+ */
+export function claimTask(store: Store, project: string, agent: string, id: string, options: { ready?: boolean } = {}): Task {
   return store.tx(() => {
     const at = now();
     const task = updated(
       store,
-      `UPDATE tasks SET status = 'in_progress', claimed_by = ?, claimed_at = ?, updated_at = ? WHERE project = ? AND id = ? AND status = 'open'`,
+      `UPDATE tasks SET status = 'in_progress', claimed_by = ?, claimed_at = ?, updated_at = ? WHERE project = ? AND id = ? AND status = 'open'${options.ready ? ` AND ${PARENTS_DONE}` : ''}`,
       agent, at, at, project, id,
     );
     if (task) {
@@ -30,8 +33,19 @@ export function claimTask(store: Store, project: string, agent: string, id: stri
       if (current.claimed_by === agent) return current;
       throw errors.alreadyClaimed(current.claimed_by ?? 'unknown', current.claimed_at ?? '');
     }
+    if (current.status === 'open' && options.ready) throw errors.waitingOn(waitingOn(store, project, id));
     throw errors.invalidTransition(current.status, 'in_progress');
   });
+}
+
+/** The claimed row's parents are all done (tasks.project, tasks.id: the row being updated). */
+const PARENTS_DONE = `NOT EXISTS (SELECT 1 FROM deps d JOIN tasks p ON p.project = d.project AND p.id = d.parent_id
+  WHERE d.project = tasks.project AND d.child_id = tasks.id AND p.status != 'done')`;
+
+function waitingOn(store: Store, project: string, id: string): string[] {
+  return store
+    .all(`SELECT d.parent_id AS id FROM deps d JOIN tasks p ON p.project = d.project AND p.id = d.parent_id WHERE d.project = ? AND d.child_id = ? AND p.status != 'done' ORDER BY d.parent_id`, project, id)
+    .map((r) => String(r.id));
 }
 
 /**

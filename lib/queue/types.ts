@@ -131,6 +131,9 @@ export const errors = {
   notOwner: (claimedBy: string) => new QueueError('NOT_OWNER', 'Task is claimed by another agent', { claimed_by: claimedBy }),
   invalidTransition: (from: string, to: string) =>
     new QueueError('INVALID_TRANSITION', `Cannot transition from ${from} to ${to}`, { from, to }),
+  /** A worker's claim of an open task whose parents are not all done (INVALID_TRANSITION: its status may not change yet). */
+  waitingOn: (parents: string[]) =>
+    new QueueError('INVALID_TRANSITION', `Task waits on ${parents.join(', ')}, not done yet`, { from: 'open', to: 'in_progress', waiting_on: parents }),
   validation: (details: string[]) => new QueueError('VALIDATION_FAILED', 'Validation failed', { details }),
   invalidJson: () => new QueueError('VALIDATION_FAILED', 'Validation failed', { details: ['Invalid JSON body'] }),
   cycle: (path: string[]) => new QueueError('CYCLE_DETECTED', 'Adding this dependency would create a cycle', { path }),
