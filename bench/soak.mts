@@ -312,6 +312,18 @@ async function allAudit(): Promise<AuditEntry[]> {
 
 type Check = { name: string; ok: boolean; detail: string };
 
+/** Host processes serving the hub: the queue's git http-backend children (their environment names its root). */
+function hubBackends(hubDir: string): number[] {
+  const mark = `GIT_PROJECT_ROOT=${path.dirname(hubDir)}`;
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(mark);
+    } catch {
+      return false; // ended, or not ours
+    }
+  });
+}
+
 async function check(tasks: Task[]): Promise<{ checks: Check[]; figures: Record<string, number> }> {
   const checks: Check[] = [];
   const q = client();
@@ -389,6 +401,13 @@ async function check(tasks: Task[]): Promise<{ checks: Check[]; figures: Record<
     if (r.exitCode !== 0) broken.push(`${c.worker}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
   }
   checks.push({ name: "git fsck in every worker's clone", ok: broken.length === 0, detail: broken.length ? broken.join(' | ') : `${cs.length} clean` });
+
+  // 6. Nothing the faults interrupted goes on by itself on the host: a git backend of the hub still
+  //    there twice, 3 s apart, after everything settled (one a killed queue left would spin for ever).
+  const first = hubBackends(hub);
+  await sleep(3_000);
+  const lingering = hubBackends(hub).filter((p) => first.includes(p));
+  checks.push({ name: 'no git process of the hub left on the host', ok: lingering.length === 0, detail: lingering.length ? `pid ${lingering.join(' ')}` : 'none' });
 
   // Recovery: from each fault until work moves again — the next claim or done after the fault's end
   // (by the faulted worker when one was hit). None when everything had settled by then.
