@@ -99,11 +99,16 @@ export function processStartTime(pid: number): string | null {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 }
 
-/** This boot of the machine (Linux's boot id); '' where there is none. */
+let boot: string | undefined;
+
+/** This boot of the machine (Linux's boot id, read once: it never changes under a process); '' where there is none. */
 export function bootId(): string {
-  try {
-    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return '';
+  if (boot === undefined) {
+    try {
+      boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      boot = '';
+    }
   }
+  return boot;
 }

@@ -240,14 +240,15 @@ export async function findCurrentBase(ctx: Pick<WorkerContext, 'rt' | 'config'>)
  */
 async function buildBase(ctx: WorkerContext, name: string, progress: (step: string) => void, after?: Promise<unknown>): Promise<BaseInfo> {
   const { rt, config } = ctx;
-  // The configured pool; else isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
-  const pools = await listStoragePools(rt);
+  // A plain alias is looked up only in the local store (a remote's may come from here: it is copied).
+  const local = !rt.remote && parseImageRef(config.image).remote === null;
+  const [pools, image] = await Promise.all([listStoragePools(rt), local ? lookupImage(rt, config.image) : null]);
   if (config.runtime.pool !== null && !pools.includes(config.runtime.pool)) {
     throw new UserError(`runtime.pool: there is no storage pool "${config.runtime.pool}" (pools: ${pools.join(', ') || 'none'}; see \`${rt.bin} storage list\`).`);
   }
+  // The configured pool; else isollm's copy-on-write pool where setup made one: the base and its copies share blocks.
   const storage = config.runtime.pool ?? (pools.includes(FAST_POOL) ? FAST_POOL : undefined);
-  // A plain alias is looked up only in the local store (a remote's may come from here: it is copied).
-  if (!rt.remote && parseImageRef(config.image).remote === null && !(await lookupImage(rt, config.image))) {
+  if (local && !image) {
     throw new UserError(`image "${config.image}" (isollm.yaml) is not in ${rt.kind === 'lxd' ? 'LXD' : 'Incus'}'s image store. Run \`isollm setup\` to build it, or set image to one \`${rt.bin} image list\` shows.`);
   }
   try {
